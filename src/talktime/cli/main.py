@@ -1,0 +1,270 @@
+"""The ``talktime`` command line. Commands call the domain and IO modules; nothing calls back into here.
+
+Any error talktime raises on purpose becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import IO, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from talktime.core.decimals import text
+from talktime.core.metering.describe import methodology, one_line
+from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter
+from talktime.core.records import UsageRecord
+from talktime.errors import InputError, MeteringError, RecordError, TalktimeError
+from talktime.io.records_io import RecordFile, count_hint
+from talktime.io.results import CSV_COLUMNS, record_dict, record_row, totals_dict
+from talktime.providers import builtin, builtin_ids, load_policy
+
+app = typer.Typer(
+    name="talktime",
+    help="Meter Voice AI usage under declarative provider policies; every billed number explains itself.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+policies_app = typer.Typer(help="List the built-in provider profiles, or show one's methodology.")
+app.add_typer(policies_app, name="policies")
+
+T = TypeVar("T")
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one error line and give the exit code for bad input."""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"talktime: error: {message}", markup=False)
+    return typer.Exit(code=2)
+
+
+def guarded(action: Callable[[], None]) -> None:
+    """Run a command body, turning talktime's own errors and unreadable files into one line and exit 2."""
+    try:
+        action()
+    except TalktimeError as error:
+        raise fail(str(error)) from None
+    except OSError as error:
+        raise fail(f"{getattr(error, 'filename', '') or ''}: {error.strerror or error}") from None
+
+
+def with_progress(records: Iterable[T], total: int | None, label: str) -> Iterator[T]:
+    """Records with a progress bar on stderr when it is a terminal (long inputs), silently otherwise."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield from records
+        return
+    columns = (SpinnerColumn(), TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        for count, item in enumerate(records, start=1):
+            yield item
+            if count % 1000 == 0:
+                progress.update(task, completed=count)
+
+
+@contextmanager
+def output(path: Path | None) -> Iterator[IO[str]]:
+    """Standard output, or a file that appears only when the whole output was written (no half files)."""
+    if path is None:
+        yield sys.stdout
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def record_source(path: Path) -> Iterator[Iterator[UsageRecord]]:
+    """Records of a file with a progress bar; an error while they are metered names the file and line."""
+    source = RecordFile(path)
+    try:
+        yield with_progress(iter(source), count_hint(path), f"metering {path.name}")
+    except RecordError as error:
+        raise error if error.where else error.located(source.where) from None
+    except MeteringError as error:
+        raise MeteringError(f"{source.where}, {error}") from None
+
+
+@app.command()
+def meter(
+    input: Path = typer.Argument(..., help="Usage records: .csv, .jsonl or .parquet."),
+    policy: str = typer.Option(..., "--policy", "-p", help="A built-in profile id or a policy .toml file."),
+    format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of standard output."),
+    summary: bool = typer.Option(False, "--summary", help="Totals only, no per-record lines."),
+) -> None:
+    """Meter records under a policy: actual, provider-reported and billable time, per record and in total."""
+
+    def run() -> None:
+        chosen = load_policy(policy)
+        totals = Totals.for_policy(chosen)
+        with record_source(input) as records, output(out) as handle:
+            metered = _counted(meter_iter(records, chosen), totals)
+            if format is OutputFormat.json:
+                _write_json(handle, None if summary else metered, totals)
+            elif format is OutputFormat.csv:
+                _write_csv(handle, metered, totals, summary)
+            else:
+                _write_table(handle, metered, totals, summary, title=f"{chosen.id}: {input.name}")
+
+    guarded(run)
+
+
+def _counted(metered: Iterable[MeteredRecord], totals: Totals) -> Iterator[MeteredRecord]:
+    for item in metered:
+        totals.add(item)
+        yield item
+
+
+def _drain(items: Iterable[object]) -> None:
+    for _ in items:
+        pass
+
+
+def _write_json(handle: IO[str], metered: Iterable[MeteredRecord] | None, totals: Totals) -> None:
+    """One JSON object, streamed record by record so large inputs never sit in memory as text."""
+    handle.write("{")
+    if metered is not None:
+        handle.write('"records": [')
+        for index, item in enumerate(metered):
+            handle.write(("," if index else "") + "\n  " + json.dumps(record_dict(item)))
+        handle.write("\n], ")
+    handle.write('"totals": ' + json.dumps(totals_dict(totals), indent=2) + "}\n")
+
+
+def _write_csv(handle: IO[str], metered: Iterable[MeteredRecord], totals: Totals, summary: bool) -> None:
+    if summary:
+        _drain(metered)
+        writer = csv.writer(handle)
+        writer.writerow(["meter", "records", "actual_seconds", "provider_reported_seconds",
+                         "billable_seconds", "billable_quantity", "unit"])
+        data = totals_dict(totals)
+        for name, part in [*data["meters"].items(), ("TOTAL", data)]:
+            writer.writerow([name, part["records"], part["actual_seconds"], part["provider_reported_seconds"],
+                             part["billable_seconds"], part["billable_quantity"], part["unit"]])
+        return
+    dict_writer = csv.DictWriter(handle, CSV_COLUMNS)
+    dict_writer.writeheader()
+    for item in metered:
+        dict_writer.writerow(record_row(item))
+
+
+def _write_table(
+    handle: IO[str], metered: Iterable[MeteredRecord], totals: Totals, summary: bool, title: str
+) -> None:
+    console = Console(file=handle, width=160 if handle is not sys.stdout else None, highlight=False)
+    if summary:
+        _drain(metered)
+    else:
+        table = Table(title=title, show_lines=False)
+        for column in ("id", "meter", "actual s", "billable s", "quantity", "explain"):
+            table.add_column(column, justify="right" if column.endswith(("s", "quantity")) else "left")
+        for item in metered:
+            table.add_row(item.id, item.meter, text(item.actual_seconds), text(item.billable_seconds),
+                          text(item.billable_quantity), item.trail())
+        console.print(table)
+    console.print(totals_table(totals))
+
+
+def totals_table(totals: Totals, title: str = "totals") -> Table:
+    data = totals_dict(totals)
+    table = Table(title=title)
+    for column in ("meter", "records", "actual s", "provider-reported s", "billable s", f"billable {totals.unit}s"):
+        table.add_column(column, justify="left" if column == "meter" else "right")
+    for name, part in [*data["meters"].items(), ("all", data)]:
+        table.add_row(name, str(part["records"]), part["actual_seconds"], part["provider_reported_seconds"],
+                      part["billable_seconds"], part["billable_quantity"])
+    return table
+
+
+@app.command()
+def explain(
+    input: Path = typer.Argument(..., help="Usage records: .csv, .jsonl or .parquet."),
+    policy: str = typer.Option(..., "--policy", "-p", help="A built-in profile id or a policy .toml file."),
+    record_id: str = typer.Option(..., "--id", help="The record to explain."),
+) -> None:
+    """Print how one record's billable number was reached, one step per line."""
+
+    def run() -> None:
+        chosen = load_policy(policy)
+        with record_source(input) as records:
+            found = next((m for m in meter_iter(records, chosen) if m.id == record_id), None)
+        if found is None:
+            raise InputError(f"{input}: no record with id {record_id!r}")
+        console = Console(highlight=False)
+        console.print(f"record {found.id} under {chosen.id} (version {found.version}), meter {found.meter}")
+        for number, step in enumerate(found.explain, start=1):
+            before = "" if step.input_seconds is None else f"{text(step.input_seconds)} s -> "
+            console.print(f"  {number}. {step.step:<10} {step.rule}: {before}{text(step.output_seconds)} s",
+                          markup=False)
+        console.print(
+            f"actual {text(found.actual_seconds)} s, provider-reported "
+            f"{'-' if found.provider_reported_seconds is None else text(found.provider_reported_seconds) + ' s'}"
+            f", billable {text(found.billable_seconds)} s = {text(found.billable_quantity)} {found.unit}(s)",
+            markup=False,
+        )
+        console.print(found.trail(), markup=False)
+
+    guarded(run)
+
+
+@policies_app.callback(invoke_without_command=True)
+def policies(ctx: typer.Context) -> None:
+    """List the built-in provider profiles: id, unit, the rule in one line, source and confidence."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def run() -> None:
+        table = Table(title="built-in provider profiles")
+        for column in ("id", "unit", "rule (current version)", "from", "source", "conf"):
+            table.add_column(column, overflow="fold")
+        for policy_id in builtin_ids():
+            p = builtin(policy_id)
+            source = p.source[0].split(" ")[0] if p.source else "-"
+            table.add_row(p.id, p.unit, one_line(p.current.params), p.current.effective_from.date().isoformat(),
+                          source, p.confidence or "-")
+        Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+    guarded(run)
+
+
+@policies_app.command("show")
+def policies_show(policy: str = typer.Argument(..., help="A built-in profile id or a policy .toml file.")) -> None:
+    """Print a policy's methodology in plain words: how the provider bills, version by version."""
+    guarded(lambda: print(methodology(load_policy(policy)), end=""))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("out/demo"), "--out", help="Where the synthetic month's records go."),
+    seed: int = typer.Option(7, help="Random seed for the synthetic month."),
+) -> None:
+    """A synthetic month over several providers, metered side by side: same call, different minute."""
+    from talktime.cli.demo import run_demo
+
+    guarded(lambda: run_demo(out, seed))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,23 @@
+"""Exact decimal helpers shared by the domain: no float ever passes through here."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+
+def plain(value: Decimal) -> Decimal:
+    """The same value with trailing zeros dropped and never in exponent form (``60.000`` -> ``60``)."""
+    normal = value.normalize()
+    if normal == 0:
+        return Decimal(0)
+    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
+
+
+def text(value: Decimal) -> str:
+    """A decimal as text without exponent or trailing zeros: the form we write to JSON and CSV."""
+    return format(plain(value), "f")
+
+
+def quantize(value: Decimal, places: int) -> Decimal:
+    """Round half-even to ``places`` decimal places, then drop trailing zeros."""
+    return plain(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))

@@ -1,0 +1,53 @@
+"""Every error talktime raises on purpose, under one root.
+
+    TalktimeError                      root: catch this to catch everything talktime means to raise
+    ├── InputError (ValueError)        bad input a user can fix; the CLI prints it on one line, exit code 2
+    │   ├── RecordError                a usage record breaks the record format (names source, row, id, field)
+    │   └── PolicyError                a metering policy is invalid or unknown (names file, key)
+    └── MeteringError (ValueError)     a valid record that a valid policy cannot meter (names record, field)
+
+Each subclasses the matching built-in too, so ``except ValueError`` keeps working for callers that do not
+know talktime.
+"""
+
+from __future__ import annotations
+
+
+class TalktimeError(Exception):
+    """Root of every error talktime raises on purpose."""
+
+
+class InputError(TalktimeError, ValueError):
+    """Input a user can fix: the message says where and why."""
+
+
+class RecordError(InputError):
+    """A usage record that breaks the record format.
+
+    ``where`` names the file and row (or the record's position), ``record_id`` the record when it is
+    known, ``field`` the offending field.
+    """
+
+    def __init__(self, field: str, why: str, *, where: str = "", record_id: str | None = None) -> None:
+        self.field = field
+        self.why = why
+        self.where = where
+        self.record_id = record_id
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [p for p in (self.where, f"record {self.record_id!r}" if self.record_id else "") if p]
+        prefix = ", ".join(parts)
+        return f"{prefix}: field {self.field!r}: {self.why}" if prefix else f"field {self.field!r}: {self.why}"
+
+    def located(self, where: str) -> RecordError:
+        """The same error with the file and row it came from."""
+        return RecordError(self.field, self.why, where=where, record_id=self.record_id)
+
+
+class PolicyError(InputError):
+    """A metering policy that is invalid, or a policy id that is not known."""
+
+
+class MeteringError(TalktimeError, ValueError):
+    """A record the policy cannot meter, e.g. one that started before the policy's first version."""
