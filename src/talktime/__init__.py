@@ -1,3 +1,3 @@
-"""talktime: provider-agnostic metering and billing for Voice AI, where every billed minute explains itself."""
+"""talktime: provider-agnostic metering and billing for Voice AI; every billed minute explains itself."""
 
 __version__ = "0.1.0"

@@ -10,13 +10,20 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from talktime.core.decimals import text
@@ -41,7 +48,7 @@ app.add_typer(policies_app, name="policies")
 T = TypeVar("T")
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -157,12 +164,30 @@ def _write_csv(handle: IO[str], metered: Iterable[MeteredRecord], totals: Totals
     if summary:
         _drain(metered)
         writer = csv.writer(handle)
-        writer.writerow(["meter", "records", "actual_seconds", "provider_reported_seconds",
-                         "billable_seconds", "billable_quantity", "unit"])
+        writer.writerow(
+            [
+                "meter",
+                "records",
+                "actual_seconds",
+                "provider_reported_seconds",
+                "billable_seconds",
+                "billable_quantity",
+                "unit",
+            ]
+        )
         data = totals_dict(totals)
         for name, part in [*data["meters"].items(), ("TOTAL", data)]:
-            writer.writerow([name, part["records"], part["actual_seconds"], part["provider_reported_seconds"],
-                             part["billable_seconds"], part["billable_quantity"], part["unit"]])
+            writer.writerow(
+                [
+                    name,
+                    part["records"],
+                    part["actual_seconds"],
+                    part["provider_reported_seconds"],
+                    part["billable_seconds"],
+                    part["billable_quantity"],
+                    part["unit"],
+                ]
+            )
         return
     dict_writer = csv.DictWriter(handle, CSV_COLUMNS)
     dict_writer.writeheader()
@@ -181,8 +206,14 @@ def _write_table(
         for column in ("id", "meter", "actual s", "billable s", "quantity", "explain"):
             table.add_column(column, justify="right" if column.endswith(("s", "quantity")) else "left")
         for item in metered:
-            table.add_row(item.id, item.meter, text(item.actual_seconds), text(item.billable_seconds),
-                          text(item.billable_quantity), item.trail())
+            table.add_row(
+                item.id,
+                item.meter,
+                text(item.actual_seconds),
+                text(item.billable_seconds),
+                text(item.billable_quantity),
+                item.trail(),
+            )
         console.print(table)
     console.print(totals_table(totals))
 
@@ -190,11 +221,24 @@ def _write_table(
 def totals_table(totals: Totals, title: str = "totals") -> Table:
     data = totals_dict(totals)
     table = Table(title=title)
-    for column in ("meter", "records", "actual s", "provider-reported s", "billable s", f"billable {totals.unit}s"):
+    for column in (
+        "meter",
+        "records",
+        "actual s",
+        "provider-reported s",
+        "billable s",
+        f"billable {totals.unit}s",
+    ):
         table.add_column(column, justify="left" if column == "meter" else "right")
     for name, part in [*data["meters"].items(), ("all", data)]:
-        table.add_row(name, str(part["records"]), part["actual_seconds"], part["provider_reported_seconds"],
-                      part["billable_seconds"], part["billable_quantity"])
+        table.add_row(
+            name,
+            str(part["records"]),
+            part["actual_seconds"],
+            part["provider_reported_seconds"],
+            part["billable_seconds"],
+            part["billable_quantity"],
+        )
     return table
 
 
@@ -216,11 +260,14 @@ def explain(
         console.print(f"record {found.id} under {chosen.id} (version {found.version}), meter {found.meter}")
         for number, step in enumerate(found.explain, start=1):
             before = "" if step.input_seconds is None else f"{text(step.input_seconds)} s -> "
-            console.print(f"  {number}. {step.step:<10} {step.rule}: {before}{text(step.output_seconds)} s",
-                          markup=False)
+            console.print(
+                f"  {number}. {step.step:<10} {step.rule}: {before}{text(step.output_seconds)} s",
+                markup=False,
+            )
+        reported = found.provider_reported_seconds
         console.print(
             f"actual {text(found.actual_seconds)} s, provider-reported "
-            f"{'-' if found.provider_reported_seconds is None else text(found.provider_reported_seconds) + ' s'}"
+            f"{'-' if reported is None else text(reported) + ' s'}"
             f", billable {text(found.billable_seconds)} s = {text(found.billable_quantity)} {found.unit}(s)",
             markup=False,
         )
@@ -242,15 +289,23 @@ def policies(ctx: typer.Context) -> None:
         for policy_id in builtin_ids():
             p = builtin(policy_id)
             source = p.source[0].split(" ")[0] if p.source else "-"
-            table.add_row(p.id, p.unit, one_line(p.current.params), p.current.effective_from.date().isoformat(),
-                          source, p.confidence or "-")
+            table.add_row(
+                p.id,
+                p.unit,
+                one_line(p.current.params),
+                p.current.effective_from.date().isoformat(),
+                source,
+                p.confidence or "-",
+            )
         Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
     guarded(run)
 
 
 @policies_app.command("show")
-def policies_show(policy: str = typer.Argument(..., help="A built-in profile id or a policy .toml file.")) -> None:
+def policies_show(
+    policy: str = typer.Argument(..., help="A built-in profile id or a policy .toml file."),
+) -> None:
     """Print a policy's methodology in plain words: how the provider bills, version by version."""
     guarded(lambda: print(methodology(load_policy(policy)), end=""))
 

@@ -5,8 +5,9 @@ Owns: the record's fields and their meaning, and turning loosely typed values (s
 JSON, Arrow scalars) into a valid record. Does not own: reading files (``talktime.io``) or deciding what is
 billable (``talktime.core.metering``).
 
-A record keeps three durations apart: the *actual* one we measured (timestamps, audio and speech seconds),
-the *provider-reported* one (``provider_reported_seconds``), and the *billable* one, which only a policy makes.
+A record keeps three durations apart: the *actual* one we measured (timestamps, audio and speech
+seconds), the *provider-reported* one (``provider_reported_seconds``), and the *billable* one, which only
+a policy makes.
 Durations are exact ``Decimal`` seconds; timestamps are timezone-aware datetimes.
 """
 
@@ -46,9 +47,7 @@ RECORD_FIELDS: Final = (
 ATTR_PREFIX: Final = "attr."
 
 #: What one record can be. A policy may count only some kinds, or meter them apart (SIP on its own meter).
-KINDS: Final = frozenset(
-    {"leg", "participant", "sip", "agent", "stream", "batch", "tts", "llm"}
-)
+KINDS: Final = frozenset({"leg", "participant", "sip", "agent", "stream", "batch", "tts", "llm"})
 #: Lifecycle outcomes. ``open`` is a session never closed (billed up to a policy's cap, if it has one).
 STATUSES: Final = frozenset({"completed", "failed", "unanswered", "busy", "canceled", "open"})
 
@@ -124,7 +123,9 @@ def _check_record(r: UsageRecord) -> None:
     if r.ended_at is None and r.status == "completed":
         raise _fail(r, "ended_at", "a completed record needs an end time")
     if r.ended_at is not None and r.ended_at < r.started_at:
-        raise _fail(r, "ended_at", f"{r.ended_at.isoformat()} is before started_at {r.started_at.isoformat()}")
+        raise _fail(
+            r, "ended_at", f"{r.ended_at.isoformat()} is before started_at {r.started_at.isoformat()}"
+        )
     for name in ("answered_at", "first_audio_at", "last_audio_at"):
         value = getattr(r, name)
         if value is None:
@@ -167,9 +168,7 @@ def _parse_time(name: str, value: object, record_id: str | None) -> datetime | N
     else:
         raise RecordError(name, f"{value!r} is not an ISO 8601 timestamp", record_id=record_id)
     if parsed.utcoffset() is None:
-        raise RecordError(
-            name, f"{value!s} has no UTC offset; write e.g. +00:00 or Z", record_id=record_id
-        )
+        raise RecordError(name, f"{value!s} has no UTC offset; write e.g. +00:00 or Z", record_id=record_id)
     return parsed
 
 
@@ -234,6 +233,9 @@ def parse_record(values: Mapping[str, Any]) -> UsageRecord:
     channels = _parse_int("channels", values.get("channels"), record_id)
     kind = _parse_text(values.get("kind"))
     status = _parse_text(values.get("status"))
+    text = {name: _parse_text(values.get(name)) for name in _TEXT_FIELDS}
+    seconds = {name: _parse_decimal(name, values.get(name), record_id) for name in _SECONDS_FIELDS}
+    counts = {name: _parse_int(name, values.get(name), record_id) for name in _COUNT_FIELDS}
     return UsageRecord(
         id=record_id,
         started_at=started_at,
@@ -245,9 +247,16 @@ def parse_record(values: Mapping[str, Any]) -> UsageRecord:
         status=status.lower() if status else "completed",
         channels=1 if channels is None else channels,
         attrs=attrs,
-        **{name: _parse_text(values.get(name)) for name in _TEXT_FIELDS},
-        **{name: _parse_decimal(name, values.get(name), record_id) for name in _SECONDS_FIELDS},
-        **{name: _parse_int(name, values.get(name), record_id) for name in _COUNT_FIELDS},
+        customer=text["customer"],
+        provider=text["provider"],
+        product=text["product"],
+        session=text["session"],
+        audio_seconds=seconds["audio_seconds"],
+        speech_seconds=seconds["speech_seconds"],
+        provider_reported_seconds=seconds["provider_reported_seconds"],
+        characters=counts["characters"],
+        input_tokens=counts["input_tokens"],
+        output_tokens=counts["output_tokens"],
     )
 
 

@@ -135,7 +135,7 @@ _ARROW_TYPES: Final[dict[str, pa.DataType]] = {
         name: pa.timestamp("us", tz="UTC")
         for name in ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
     },
-    **{name: _SECONDS for name in ("audio_seconds", "speech_seconds", "provider_reported_seconds")},
+    **dict.fromkeys(("audio_seconds", "speech_seconds", "provider_reported_seconds"), _SECONDS),
     **{name: pa.int64() for name in ("channels", "characters", "input_tokens", "output_tokens")},
 }
 

@@ -38,7 +38,8 @@ def builtin(policy_id: str) -> Policy:
     resource = resources.files(__name__) / f"{policy_id}.toml"
     if not resource.is_file():
         raise PolicyError(
-            f"{policy_id!r} is neither a built-in profile nor a .toml file; built-ins: {', '.join(builtin_ids())}"
+            f"{policy_id!r} is neither a built-in profile nor a .toml file; "
+            f"built-ins: {', '.join(builtin_ids())}"
         )
     policy = parse_policy_text(resource.read_text(encoding="utf-8"), where=f"{policy_id}.toml")
     if policy.id != policy_id:

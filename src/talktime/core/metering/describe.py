@@ -62,7 +62,9 @@ def methodology(policy: Policy) -> str:
     lines.append("")
     for index, version in enumerate(reversed(policy.versions)):
         heading = "In force" if index == 0 else "Earlier"
-        lines.append(f"{heading} from {version.effective_from.date().isoformat()}: {version.note}".rstrip(": "))
+        lines.append(
+            f"{heading} from {version.effective_from.date().isoformat()}: {version.note}".rstrip(": ")
+        )
         lines += [f"  - {sentence}" for sentence in _sentences(policy, version)]
         lines.append("")
     if policy.source:
@@ -84,9 +86,7 @@ def _sentences(policy: Policy, version: PolicyVersion) -> list[str]:
     if p.meters:
         split = ", ".join(f"{kind} on meter {name!r}" for kind, name in p.meters.items())
         out.append(f"Meters: {split}; everything else on {policy.default_meter!r}.")
-    out.append(
-        "Billed outcomes: " + ", ".join(p.billed_statuses) + "; any other outcome bills nothing."
-    )
+    out.append("Billed outcomes: " + ", ".join(p.billed_statuses) + "; any other outcome bills nothing.")
     if p.free_below_seconds:
         out.append(f"Short calls: under {_seconds(p.free_below_seconds)} of raw time bill nothing.")
     out.append(_rounding_sentence(p))

@@ -113,9 +113,7 @@ def round_increments(seconds: Decimal, first: Decimal, increment: Decimal, direc
 def _round_multiple(value: Decimal, block: Decimal, direction: str) -> Decimal:
     whole = value // block
     rest = value - whole * block
-    if direction == "up" and rest > 0:
-        whole += 1
-    elif direction == "nearest" and rest * 2 >= block:
+    if (direction == "up" and rest > 0) or (direction == "nearest" and rest * 2 >= block):
         whole += 1
     return whole * block
 
@@ -124,9 +122,7 @@ def _round_fraction(value: Fraction, block: Decimal, direction: str) -> Decimal:
     steps = value / Fraction(block)
     whole = steps.numerator // steps.denominator
     rest = steps - whole
-    if direction == "up" and rest > 0:
-        whole += 1
-    elif direction == "nearest" and rest * 2 >= 1:
+    if (direction == "up" and rest > 0) or (direction == "nearest" and rest * 2 >= 1):
         whole += 1
     return Decimal(whole) * block
 
@@ -199,9 +195,9 @@ def _measure(record: UsageRecord, basis: Basis, end: datetime | None, strict: bo
     return value
 
 
-def _basis(record: UsageRecord, params: MeteringParams, end: datetime | None, strict: bool) -> tuple[
-    Decimal, str
-]:
+def _basis(
+    record: UsageRecord, params: MeteringParams, end: datetime | None, strict: bool
+) -> tuple[Decimal, str]:
     measures = [(b, _measure(record, b, end, strict)) for b in params.bases]
     known = [(b, v) for b, v in measures if v is not None]
     if not known:
@@ -276,7 +272,8 @@ def _partial(record: UsageRecord, policy: Policy) -> _Partial:
     if params.kinds is not None:
         if record.kind is None:
             raise RecordError(
-                "kind", f"policy {policy.id!r} counts only kinds {list(params.kinds)}; the record has none",
+                "kind",
+                f"policy {policy.id!r} counts only kinds {list(params.kinds)}; the record has none",
                 record_id=record.id,
             )
         if record.kind not in params.kinds:
@@ -414,9 +411,7 @@ def meter_records(records: Iterable[UsageRecord], policy: Policy) -> list[Metere
     finished: dict[str, MeteredRecord] = {}
     for group in groups.values():
         finished.update(_finish_group(group, policy))
-    return [
-        finished.get(p.record.id) or _finish(p, policy, p.contribution, p.steps) for p in partials
-    ]
+    return [finished.get(p.record.id) or _finish(p, policy, p.contribution, p.steps) for p in partials]
 
 
 def meter_iter(records: Iterable[UsageRecord], policy: Policy) -> Iterator[MeteredRecord]:

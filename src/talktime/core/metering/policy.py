@@ -39,8 +39,15 @@ UNIT_SECONDS: Final[dict[str, Decimal]] = {"second": Decimal(1), "minute": Decim
 QUANTITY_PLACES: Final = 6
 _NOT_BY_RULE: Final = frozenset({"rules", "scope", "period_timezone"})
 _NUMERIC_FIELDS: Final = frozenset(
-    {"audio_seconds", "speech_seconds", "provider_reported_seconds", "characters", "input_tokens",
-     "output_tokens", "channels"}
+    {
+        "audio_seconds",
+        "speech_seconds",
+        "provider_reported_seconds",
+        "characters",
+        "input_tokens",
+        "output_tokens",
+        "channels",
+    }
 )
 
 

@@ -1,0 +1,160 @@
+"""Synthetic but realistic usage: a month of Voice AI calls for a few customers, seeded and reproducible.
+
+Each call is one session and leaves the records a platform really collects for it: a telephony leg (and a
+second leg when forwarded), a streaming STT connection with setup and teardown overhead, stereo on some
+calls, speech shorter than audio, and the room's participants (SIP or WebRTC caller, and the agent).
+Some calls ring out, are busy or fail; some are a few seconds long. Used by ``talktime demo`` and the
+benchmarks; times are whole milliseconds and every duration is exact.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from talktime.core.records import UsageRecord
+
+CUSTOMERS = ("acme-health", "blue-bank", "cobalt-retail")
+
+
+def _ms(rng: random.Random, low: int, high: int) -> timedelta:
+    return timedelta(milliseconds=rng.randint(low, high))
+
+
+def _seconds(delta: timedelta) -> Decimal:
+    return Decimal(delta // timedelta(milliseconds=1)).scaleb(-3)
+
+
+def call_duration(rng: random.Random) -> timedelta:
+    """Answered duration: mostly a lognormal around a minute and a half, with a share of very short calls."""
+    if rng.random() < 0.12:
+        return _ms(rng, 800, 15_000)
+    seconds = min(rng.lognormvariate(math.log(75), 0.7), 1800.0)
+    return timedelta(milliseconds=round(seconds * 1000))
+
+
+def synthetic_month(calls: int, seed: int = 7, month: datetime | None = None) -> Iterator[UsageRecord]:
+    """Records for ``calls`` calls spread over one calendar month (UTC)."""
+    rng = random.Random(seed)
+    start = month or datetime(2026, 10, 1, tzinfo=UTC)
+    month_ms = 31 * 24 * 3600 * 1000
+    for number in range(calls):
+        yield from _call(rng, number, start + timedelta(milliseconds=rng.randrange(month_ms)))
+
+
+def _call(rng: random.Random, number: int, began: datetime) -> Iterator[UsageRecord]:
+    session = f"call-{number:06d}"
+    customer = CUSTOMERS[number % len(CUSTOMERS)]
+    web = rng.random() < 0.25
+    ring = _ms(rng, 1500, 12_000)
+    outcome = rng.choices(["completed", "unanswered", "busy", "failed"], weights=[85, 8, 4, 3])[0]
+    if outcome != "completed":
+        if not web:
+            yield UsageRecord(
+                id=f"{session}-leg1",
+                kind="leg",
+                status=outcome,
+                provider="twilio",
+                product="voice",
+                started_at=began,
+                ended_at=began + ring,
+                provider_reported_seconds=Decimal(0),
+                customer=customer,
+                session=session,
+            )
+        return
+    answered = began + ring
+    talk = call_duration(rng)
+    ended = answered + talk
+    if not web:
+        yield UsageRecord(
+            id=f"{session}-leg1",
+            kind="leg",
+            provider="twilio",
+            product="voice",
+            started_at=began,
+            answered_at=answered,
+            ended_at=ended,
+            provider_reported_seconds=Decimal(math.ceil(talk.total_seconds())),
+            customer=customer,
+            session=session,
+        )
+        if rng.random() < 0.15 and talk > timedelta(seconds=20):
+            transfer = answered + talk * rng.uniform(0.3, 0.8)
+            yield UsageRecord(
+                id=f"{session}-leg2",
+                kind="leg",
+                provider="twilio",
+                product="voice",
+                started_at=transfer,
+                answered_at=transfer + _ms(rng, 1000, 6000),
+                ended_at=ended,
+                customer=customer,
+                session=session,
+            )
+    channels = 2 if rng.random() < 0.3 else 1
+    connect = answered + _ms(rng, 100, 900)
+    hang_up = ended + _ms(rng, 300, 2500)
+    audio = ended - connect
+    yield UsageRecord(
+        id=f"{session}-stt",
+        kind="stream",
+        provider="deepgram",
+        product="streaming",
+        started_at=connect,
+        ended_at=hang_up,
+        first_audio_at=connect,
+        last_audio_at=ended,
+        audio_seconds=_seconds(audio),
+        speech_seconds=_seconds(audio * rng.uniform(0.35, 0.7)),
+        channels=channels,
+        customer=customer,
+        session=session,
+    )
+    caller_kind = "participant" if web else "sip"
+    yield UsageRecord(
+        id=f"{session}-caller",
+        kind=caller_kind,
+        provider="livekit",
+        product="rooms",
+        started_at=answered,
+        ended_at=ended,
+        customer=customer,
+        session=session,
+    )
+    yield UsageRecord(
+        id=f"{session}-agent",
+        kind="agent",
+        provider="livekit",
+        product="rooms",
+        started_at=answered + _ms(rng, 200, 1500),
+        ended_at=ended + _ms(rng, 0, 800),
+        customer=customer,
+        session=session,
+    )
+
+
+def seed_case(day: datetime | None = None) -> list[UsageRecord]:
+    """The LiveKit support thread: 11 calls of just under a minute, 2 participants each, in one day."""
+    start = day or datetime(2026, 10, 14, 9, tzinfo=UTC)
+    records = []
+    for call in range(11):
+        began = start + timedelta(minutes=37 * call)
+        length = timedelta(seconds=[58, 59, 57, 59, 58, 56, 59, 57, 58, 59, 58][call])
+        for who, joined in (("user", timedelta(0)), ("agent", timedelta(milliseconds=700))):
+            records.append(
+                UsageRecord(
+                    id=f"room-{call:02d}-{who}",
+                    kind="participant" if who == "user" else "agent",
+                    provider="livekit",
+                    product="rooms",
+                    customer="mitesh",
+                    session=f"room-{call:02d}",
+                    started_at=began + joined,
+                    ended_at=began + length,
+                )
+            )
+    return records
