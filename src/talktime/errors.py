@@ -38,7 +38,9 @@ class RecordError(InputError):
     def _render(self) -> str:
         parts = [p for p in (self.where, f"record {self.record_id!r}" if self.record_id else "") if p]
         prefix = ", ".join(parts)
-        return f"{prefix}: field {self.field!r}: {self.why}" if prefix else f"field {self.field!r}: {self.why}"
+        return (
+            f"{prefix}: field {self.field!r}: {self.why}" if prefix else f"field {self.field!r}: {self.why}"
+        )
 
     def located(self, where: str) -> RecordError:
         """The same error with the file and row it came from."""
