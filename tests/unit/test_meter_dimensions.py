@@ -673,3 +673,47 @@ def test_issue_example_trail() -> None:
     assert trail.startswith("answered")
     assert "47.3 s -> 6/6 up -> 48 s -> x2 channels -> 96 s" in trail
     assert metered.billable_seconds == 96
+
+
+# --- bad input found while metering -------------------------------------------------------------------------
+
+
+def test_duplicate_record_ids_are_an_error_naming_the_id() -> None:
+    records = [
+        record(id="dup", ended_at=at(5)),
+        record(id="ok", ended_at=at(5)),
+        record(id="dup", ended_at=at(9)),
+    ]
+    for run in (meter_records, summarize):
+        with pytest.raises(RecordError) as caught:
+            run(records, policy({}))
+        assert caught.value.field == "id"
+        assert caught.value.record_id == "dup"
+        assert "records 1 and 3" in str(caught.value)
+        assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("basis", "fields", "missing"),
+    [
+        pytest.param("audio_sent", {}, "audio_seconds", id="audio_sent without audio_seconds"),
+        pytest.param("speech", {}, "speech_seconds", id="speech without speech_seconds"),
+        pytest.param("provider_reported", {}, "provider_reported_seconds", id="provider_reported without it"),
+        pytest.param("audio_span", {"first_audio_at": at(1)}, "last_audio_at", id="audio_span without last"),
+        pytest.param("audio_span", {}, "first_audio_at", id="audio_span without first"),
+        pytest.param("answered", {}, "answered_at", id="completed call without answered_at"),
+        pytest.param(
+            ["connection", "audio_sent"], {}, "audio_seconds", id="larger-of with a measure missing"
+        ),
+    ],
+)
+def test_basis_whose_field_is_missing_names_record_and_field(
+    basis: Any, fields: dict[str, Any], missing: str
+) -> None:
+    with pytest.raises(RecordError) as caught:
+        meter_record(record(id="call-7", ended_at=at(30), **fields), policy({"basis": basis}))
+    assert caught.value.field == missing
+    assert caught.value.record_id == "call-7"
+    assert "'call-7'" in str(caught.value)
+    assert repr(missing) in str(caught.value)
+    assert isinstance(caught.value, ValueError)
