@@ -287,31 +287,16 @@ def test_effective_from_as_a_datetime_without_offset_is_refused() -> None:
     assert "UTC offset" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a version whose effective_from fails validation also reports 'versions: Tuple should "
-    "have at least 1 item after validation, not 0', a misleading extra error",
-)
 def test_a_bad_effective_from_is_reported_once() -> None:
     message = policy_error({"effective_from": datetime(2020, 1, 1)})
     assert "at least 1 item" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: effective_from = '2020-01-01T00:00:00' (a string without offset) is accepted as a naive "
-    "datetime; metering any record then crashes with TypeError (naive vs aware comparison)",
-)
 def test_effective_from_as_a_string_without_offset_is_refused() -> None:
     message = policy_error({"effective_from": "2020-01-01T00:00:00"})
     assert "effective_from" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: same root cause: a naive string effective_from reaches the meter, which raises TypeError "
-    "instead of a talktime error",
-)
 def test_a_naive_effective_from_never_crashes_the_meter() -> None:
     record = parse_record(
         {"id": "a", "started_at": "2024-01-01T00:00:00Z", "ended_at": "2024-01-01T00:00:10Z"}

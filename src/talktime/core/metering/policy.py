@@ -261,7 +261,12 @@ class PolicyVersion(_Frozen):
             return datetime.combine(value, time(0), tzinfo=UTC)
         if isinstance(value, str) and len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
-        if isinstance(value, datetime) and value.utcoffset() is None:
+        return value
+
+    @field_validator("effective_from", mode="after")
+    @classmethod
+    def _has_offset(cls, value: datetime) -> datetime:
+        if value.utcoffset() is None:
             raise ValueError("needs a UTC offset, or write a plain date (midnight UTC)")
         return value
 
@@ -332,7 +337,7 @@ def policy_from_dict(data: dict[str, Any], *, where: str = "policy") -> Policy:
     if not isinstance(raw_versions, list) or not raw_versions:
         problems.append("versions: needs at least one [[versions]] table with an effective_from")
         raw_versions = []
-    versions: list[dict[str, Any]] = []
+    versions: list[PolicyVersion] = []
     inherited: dict[str, Any] = {}
     for index, raw in enumerate(raw_versions):
         if not isinstance(raw, dict):
@@ -346,7 +351,11 @@ def policy_from_dict(data: dict[str, Any], *, where: str = "policy") -> Policy:
             problems.extend(_describe(error, prefix=f"versions[{index}]"))
             continue
         problems.extend(_check_rules(built, prefix=f"versions[{index}]"))
-        versions.append({**{k: raw[k] for k in _VERSION_KEYS if k in raw}, "params": built})
+        try:
+            version = {k: raw[k] for k in _VERSION_KEYS if k in raw}
+            versions.append(PolicyVersion.model_validate({**version, "params": built}))
+        except ValidationError as error:
+            problems.extend(_describe(error, prefix=f"versions[{index}]"))
     header = {k: v for k, v in data.items() if k in _POLICY_KEYS}
     if not problems:
         try:
