@@ -148,7 +148,7 @@ def seed_case(day: datetime | None = None) -> list[UsageRecord]:
             records.append(
                 UsageRecord(
                     id=f"room-{call:02d}-{who}",
-                    kind="participant" if who == "user" else "agent",
+                    kind="participant",
                     provider="livekit",
                     product="rooms",
                     customer="mitesh",

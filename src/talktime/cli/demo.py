@@ -7,6 +7,7 @@ profile's billable minutes are set beside the actual minutes it measured.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -56,7 +57,14 @@ def _minutes(seconds: Decimal) -> str:
 
 def _lane_table(lane: Lane, records: list[UsageRecord]) -> Table:
     table = Table(title=f"{lane.title}: {len(records):,} records", title_justify="left")
-    for column in ("profile", "what a minute is", "billed records", "actual min", "billable min", "uplift"):
+    for column in (
+        "profile",
+        "what a minute is (version in force)",
+        "billed records",
+        "actual min",
+        "billable min",
+        "uplift",
+    ):
         table.add_column(column, justify="right" if column.endswith(("min", "records", "uplift")) else "left")
     for profile_id in lane.profiles:
         policy = builtin(profile_id)
@@ -65,9 +73,10 @@ def _lane_table(lane: Lane, records: list[UsageRecord]) -> Table:
         actual = sum((m.actual_seconds for m in billed), Decimal(0))
         billable = sum((m.billable_seconds for m in metered), Decimal(0))
         uplift = f"{quantize((billable / actual - 1) * 100, 1):+}%" if actual else "-"
+        in_force = policy.version_at(min(r.started_at for r in records)).params
         table.add_row(
             profile_id,
-            one_line(policy.current.params),
+            one_line(in_force),
             f"{len(billed):,}",
             _minutes(actual),
             _minutes(billable),
@@ -85,7 +94,7 @@ def _example(records: list[UsageRecord], console: Console) -> None:
         if r.kind == "leg"
         and r.answered_at
         and r.ended_at
-        and (r.ended_at - r.answered_at).total_seconds() < 20
+        and seconds_between(r.answered_at, r.ended_at) < 20
     )
     console.print("\nWhy: two records explained")
     for record, profile_id in (
@@ -103,12 +112,9 @@ def _seed_story(console: Console) -> None:
     metered = meter_records(records, builtin("livekit-participant"))
     billed = sum((m.billable_seconds for m in metered), Decimal(0))
     sessions = {r.session for r in records}
+    # The stopwatch: each call's own length (the first participant is connected for the whole call).
     tally = sum(
-        (
-            seconds_between(r.started_at, r.ended_at)
-            for r in records
-            if r.kind == "participant" and r.ended_at
-        ),
+        (seconds_between(r.started_at, r.ended_at) for r in records if r.id.endswith("-user") and r.ended_at),
         Decimal(0),
     )
     console.print(
@@ -119,7 +125,7 @@ def _seed_story(console: Console) -> None:
 
 
 def run_demo(out: Path, seed: int) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     path = out / "month.csv"
     written = write_records(path, synthetic_month(CALLS, seed=seed))
     records = list(read_records(path))
