@@ -1,0 +1,650 @@
+"""Compile a metering policy into SQL over a table of usage records: the vectorised twin of ``meter.py``.
+
+Owns: turning a :class:`~talktime.core.metering.policy.Policy` into queries (validation, per-record results,
+totals) in a :class:`~talktime.engine.dialects.Dialect`. Does not own: reading files or talking to an
+engine (``backends.py``), or what a policy means (the scalar meter is the oracle; this must agree with it).
+
+How it stays exact: every duration is an integer count of 10^-scale seconds. Timestamps become integer
+microseconds, seconds columns (DECIMAL(18,6)) become integer microseconds, and every policy constant
+``p x 10^-k`` multiplies by the integer ``p`` and adds ``k`` to the scale, which this module tracks per
+variant and per step. Rounding to a block is integer floor division. Nothing is ever a float.
+
+Rules and versions become *variants*: one per (version, subset of that version's rules that match), each a
+fully resolved :class:`MeteringParams`, so every step below is straight-line SQL with constants. Each step is
+one ``SELECT *, CASE _v WHEN <variant> THEN ... END`` layer, in the scalar meter's order::
+
+    variant -> basis/gates/cap -> segments -> rounding -> minimum -> channels x factor -> multiplier
+      -> (session/period scope: window over the group, delta on the group's last record)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Final
+
+from talktime.core.metering.policy import MeteringParams, Policy, apply_overrides
+from talktime.core.records import ATTR_PREFIX, KINDS, STATUSES
+from talktime.engine.dialects import DUCKDB, NUMBER_PATTERN, Dialect
+from talktime.errors import PolicyError
+
+#: More rule combinations than this would make the compiled query unreasonably large.
+MAX_VARIANTS: Final = 256
+_SECONDS_COLUMNS: Final = {
+    "audio_seconds": "_audio",
+    "speech_seconds": "_speech",
+    "provider_reported_seconds": "_reported",
+}
+_COUNT_COLUMNS: Final = ("channels", "characters", "input_tokens", "output_tokens")
+_TEXT_COLUMNS: Final = ("id", "customer", "provider", "product", "session", "kind", "status")
+_TIMES: Final = {
+    "started_at": "_start",
+    "ended_at": "_end",
+    "answered_at": "_answered",
+    "first_audio_at": "_first_audio",
+    "last_audio_at": "_last_audio",
+}
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UnsupportedPolicy(PolicyError):
+    """A valid policy this engine cannot compile (a declared gap; the reference engine meters it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One fully resolved parameter set: a version with a given subset of its rules applied."""
+
+    index: int
+    version: int
+    mask: int
+    params: MeteringParams
+
+
+def variants(policy: Policy) -> list[Variant]:
+    """Every (version, matching-rule subset) with its parameters, resolved like ``meter._resolve``."""
+    found: list[Variant] = []
+    for number, version in enumerate(policy.versions):
+        rules = version.params.rules
+        for mask in range(2 ** len(rules)):
+            params = version.params
+            for bit, rule in enumerate(rules):
+                if mask & (1 << bit):
+                    params = apply_overrides(params, rule.set)
+            found.append(Variant(len(found), number, mask, params))
+            if len(found) > MAX_VARIANTS:
+                raise UnsupportedPolicy(
+                    f"policy {policy.id!r}: more than {MAX_VARIANTS} version/rule combinations; "
+                    "use --engine reference"
+                )
+    return found
+
+
+def _fixed(value: Decimal) -> tuple[int, int]:
+    """``value`` as ``(p, k)`` with ``value == p * 10**-k`` and ``k >= 0``."""
+    sign, digits, exponent = value.normalize().as_tuple()
+    assert isinstance(exponent, int)
+    number = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    if exponent >= 0:
+        return number * 10**exponent, 0
+    return number, -exponent
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _ONE_US
+
+
+_ONE_US: Final = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+@dataclass
+class _Column:
+    """One layer's per-variant expressions for a value, with each variant's scale."""
+
+    name: str
+    exprs: dict[int, str] = field(default_factory=dict)
+    scales: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class Compiled:
+    """The queries for one policy over one relation, and how to read their integer results."""
+
+    validation: str
+    duplicates: str
+    records: str
+    totals: str
+    billable_scale: int
+    variants: list[Variant]
+
+
+class _Builder:
+    def __init__(self, policy: Policy, dialect: Dialect, relation: str) -> None:
+        self.policy = policy
+        self.d = dialect
+        self.relation = relation
+        self.variants = variants(policy)
+        self.layers: list[str] = []
+        self.errors: list[str] = []  # error-code columns, in the order the scalar meter meets them
+
+    # --- small helpers ---------------------------------------------------------------------------------
+
+    def lit(self, value: int) -> str:
+        return self.d.int_lit(value)
+
+    def up(self, expr: str, scale: int, to: int) -> str:
+        """``expr`` (an integer at ``scale``) at the larger scale ``to``."""
+        assert to >= scale
+        return expr if to == scale else f"({expr}) * {self.lit(10 ** (to - scale))}"
+
+    def const(self, value: Decimal, scale: int) -> str:
+        p, k = _fixed(value)
+        assert k <= scale
+        return self.lit(p * 10 ** (scale - k))
+
+    def layer(self, columns: dict[str, str]) -> None:
+        select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
+        previous = self.last()
+        self.layers.append(f"SELECT *, {select} FROM {previous}")
+
+    def last(self) -> str:
+        """The name of the newest layer (``_src`` is the first, then ``_l0``, ``_l1``, ...)."""
+        return f"_l{len(self.layers) - 2}" if len(self.layers) > 1 else "_src"
+
+    def per_variant(self, exprs: dict[int, str], default: str = "NULL") -> str:
+        groups: dict[str, list[int]] = {}
+        for index, expr in exprs.items():
+            groups.setdefault(expr, []).append(index)
+        if len(groups) == 1 and len(exprs) == len(self.variants):
+            return next(iter(groups))
+        whens = " ".join(
+            f"WHEN _v IN ({', '.join(map(str, idx))}) THEN {expr}" for expr, idx in groups.items()
+        )
+        return f"(CASE {whens} ELSE {default} END)"
+
+    def text_in(self, column: str, values: tuple[str, ...] | list[str]) -> str:
+        if not values:
+            return "(1 = 0)"
+        return f"({column} IN ({', '.join(self.d.str_lit(v) for v in values)}))"
+
+    # --- the source: normalised columns and integer durations -------------------------------------------
+
+    def source(self) -> str:
+        d = self.d
+        cols = ["_row"]
+        for name in _TEXT_COLUMNS:
+            value = d.trim.format(x=d.ident(name))
+            if name in ("kind", "status"):
+                value = f"LOWER({value})"
+            if name == "status":
+                value = f"COALESCE({value}, 'completed')"
+            cols.append(f"{value} AS {d.ident(name)}" if name != "id" else f"{value} AS id")
+        cols.append(f"COALESCE({d.ident('channels')}, 1) AS channels")
+        for name in _COUNT_COLUMNS[1:]:
+            cols.append(f"{d.ident(name)} AS {name}")
+        for name, alias in _TIMES.items():
+            cols.append(f"{d.epoch_us.format(x=d.ident(name))} AS {alias}")
+        cols.append(f"{d.ident('started_at')} AS _started_ts")
+        for name, alias in _SECONDS_COLUMNS.items():
+            cols.append(f"{d.seconds_us.format(x=d.ident(name))} AS {alias}")
+        for attr in self.attrs():
+            cols.append(f"{d.trim.format(x=d.ident(attr))} AS {self.attr_alias(attr)}")
+        return f"SELECT {', '.join(cols)} FROM {self.relation}"
+
+    def attrs(self) -> list[str]:
+        names: set[str] = set()
+        for variant in self.variants:
+            p = variant.params
+            names.update(s.field for s in p.segments)
+            if p.multiplier is not None:
+                names.add(p.multiplier.field)
+        for version in self.policy.versions:
+            for rule in version.params.rules:
+                names.update(rule.when)
+        return sorted(n for n in names if n.startswith(ATTR_PREFIX))
+
+    @staticmethod
+    def attr_alias(name: str) -> str:
+        return "_a_" + "".join(c if c.isalnum() else "_" for c in name[len(ATTR_PREFIX) :]) + f"_{len(name)}"
+
+    def format_errors(self) -> str:
+        """Record-format checks, in ``parse_record``'s order, for typed sources (Parquet, engine tables)."""
+        checks = [
+            ("id IS NULL", "fmt:id"),
+            ("_start IS NULL", "fmt:started_at"),
+            (f"NOT {self.text_in('status', sorted(STATUSES))}", "fmt:status"),
+            (f"kind IS NOT NULL AND NOT {self.text_in('kind', sorted(KINDS))}", "fmt:kind"),
+            ("_end IS NULL AND status = 'completed'", "fmt:ended_at:completed"),
+            ("_end < _start", "fmt:ended_at:before"),
+        ]
+        for name in ("answered_at", "first_audio_at", "last_audio_at"):
+            col = _TIMES[name]
+            checks.append((f"{col} < _start", f"fmt:{name}:before"))
+            checks.append((f"{col} > _end", f"fmt:{name}:after"))
+        checks.append(("_last_audio < _first_audio", "fmt:last_audio_at:order"))
+        for name, col in _SECONDS_COLUMNS.items():
+            checks.append((f"{col} < 0", f"fmt:{name}:negative"))
+        for name in _COUNT_COLUMNS[1:]:
+            checks.append((f"{name} < 0", f"fmt:{name}:negative"))
+        checks.append(("channels < 1", "fmt:channels:positive"))
+        whens = " ".join(f"WHEN {cond} THEN '{code}'" for cond, code in checks)
+        return f"(CASE {whens} END)"
+
+    # --- rules and versions ------------------------------------------------------------------------------
+
+    def field_text(self, name: str) -> str:
+        """A field as the lower-cased text a rule compares (``str(value).strip().lower()``)."""
+        if name.startswith(ATTR_PREFIX):
+            return f"LOWER({self.attr_alias(name)})"
+        if name in _TEXT_COLUMNS:
+            return f"LOWER({name})" if name != "id" else "LOWER(id)"
+        if name in _COUNT_COLUMNS:
+            return f"CAST({name} AS {self.d.text})"
+        raise UnsupportedPolicy(
+            f"policy {self.policy.id!r}: a rule's condition on {name!r} (a timestamp or seconds field) "
+            "depends on how the file wrote it; use --engine reference"
+        )
+
+    def variant_expr(self) -> str:
+        whens: list[str] = []
+        for number in reversed(range(len(self.policy.versions))):
+            version = self.policy.versions[number]
+            base = min(v.index for v in self.variants if v.version == number)
+            bits = []
+            for bit, rule in enumerate(version.params.rules):
+                conds = " AND ".join(
+                    f"{self.field_text(name)} = {self.d.str_lit(str(expected).strip().lower())}"
+                    for name, expected in rule.when.items()
+                )
+                bits.append(f"(CASE WHEN {conds} THEN {1 << bit} ELSE 0 END)")
+            value = " + ".join([str(base), *bits])
+            whens.append(f"WHEN _start >= {self.lit(_micros(version.effective_from))} THEN {value}")
+        return f"(CASE {' '.join(whens)} END)"
+
+    # --- the pipeline -----------------------------------------------------------------------------------
+
+    def measure(self, basis: str, end: str) -> str:
+        """One measure in microseconds, NULL when missing (``meter._measure`` with strict off)."""
+        if basis == "connection":
+            return f"({end} - _start)"
+        if basis == "answered":
+            return (
+                f"(CASE WHEN _answered IS NULL THEN (CASE WHEN status = 'completed' THEN NULL ELSE 0 END) "
+                f"ELSE {end} - _answered END)"
+            )
+        if basis == "audio_span":
+            return "(_last_audio - _first_audio)"
+        return {"audio_sent": "_audio", "speech": "_speech", "provider_reported": "_reported"}[basis]
+
+    def missing(self, basis: str, end: str) -> list[tuple[str, str]]:
+        """(condition, field) pairs that make a billed record unmeasurable, in the scalar meter's order."""
+        if basis == "connection":
+            return [(f"{end} IS NULL", "ended_at")]
+        if basis == "answered":
+            return [
+                ("_answered IS NULL AND status = 'completed'", "answered_at"),
+                (f"_answered IS NOT NULL AND {end} IS NULL", "ended_at"),
+            ]
+        if basis == "audio_span":
+            return [("_first_audio IS NULL", "first_audio_at"), ("_last_audio IS NULL", "last_audio_at")]
+        name = {"audio_sent": "audio_seconds", "speech": "speech_seconds"}.get(basis, basis + "_seconds")
+        return [(f"{_SECONDS_COLUMNS[name]} IS NULL", name)]
+
+    def largest(self, exprs: list[str]) -> str:
+        best = exprs[0]
+        for expr in exprs[1:]:
+            best = (
+                f"(CASE WHEN {best} IS NULL THEN {expr} WHEN {expr} IS NULL THEN {best} "
+                f"WHEN {best} >= {expr} THEN {best} ELSE {expr} END)"
+            )
+        return best
+
+    def basis_layer(self) -> dict[int, int]:
+        actual: dict[int, str] = {}
+        errors: dict[int, str] = {}
+        live: dict[int, str] = {}
+        trail: dict[int, str] = {}
+        scales: dict[int, int] = {}
+        meters: dict[int, str] = {}
+        for v in self.variants:
+            p = v.params
+            cap = p.open_cap_seconds
+            end = "_end"
+            if cap is not None:
+                cap_us = int(cap.scaleb(6))
+                end = f"(CASE WHEN status = 'open' THEN _start + {self.lit(cap_us)} ELSE _end END)"
+            actual[v.index] = f"COALESCE({self.largest([self.measure(b, end) for b in p.bases])}, 0)"
+            is_billed = f"(status = 'open' OR {self.text_in('status', list(p.billed_statuses))})"
+            checks: list[tuple[str, str]] = []
+            if cap is None:
+                checks.append(("status = 'open'", "'open_no_cap'"))
+            for basis in p.bases:
+                for cond, name in self.missing(basis, end):
+                    checks.append((f"{is_billed} AND {cond}", f"'need:{name}:{basis}'"))
+            counted = "1 = 1"
+            if p.kinds is not None:
+                checks.append((f"{is_billed} AND kind IS NULL", "'kind_missing'"))
+                counted = f"kind IS NOT NULL AND {self.text_in('kind', list(p.kinds))}"
+            errors[v.index] = (
+                "(CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in checks) + " END)"
+                if checks
+                else "CAST(NULL AS " + self.d.text + ")"
+            )
+            gates = [is_billed, f"({counted})", "_actual > 0"]
+            if p.free_below_seconds > 0:
+                fp, fk = _fixed(p.free_below_seconds)
+                scale = max(6, fk)
+                gates.append(f"{self.up('_actual', 6, scale)} >= {self.lit(fp * 10 ** (scale - fk))}")
+            live[v.index] = f"(CASE WHEN {' AND '.join(gates)} THEN 1 ELSE 0 END)"
+            if cap is None:
+                trail[v.index] = "(CASE WHEN _live = 1 THEN _actual ELSE 0 END)"
+                scales[v.index] = 6
+            else:
+                _, ck = _fixed(cap)
+                scale = max(6, ck)
+                a, c = self.up("_actual", 6, scale), self.const(cap, scale)
+                trail[v.index] = f"(CASE WHEN _live = 0 THEN 0 WHEN {a} > {c} THEN {c} ELSE {a} END)"
+                scales[v.index] = scale
+            meter_whens = " ".join(
+                f"WHEN kind = {self.d.str_lit(kind)} THEN {self.d.str_lit(name)}"
+                for kind, name in p.meters.items()
+            )
+            default = self.d.str_lit(self.policy.default_meter)
+            meters[v.index] = f"(CASE {meter_whens} ELSE {default} END)" if meter_whens else default
+        self.layer({"_actual": self.per_variant(actual), "_meter": self.per_variant(meters)})
+        self.layer({"_live": self.per_variant(live, "0"), "_err_basis": self.per_variant(errors)})
+        self.errors.append("_err_basis")
+        self.layer({"_t0": self.per_variant(trail, "0")})
+        return scales
+
+    def number(self, name: str) -> tuple[str, int, str | None]:
+        """A numeric field as (integer expression, scale, raw text for a format check or None)."""
+        if name.startswith(ATTR_PREFIX):
+            alias = self.attr_alias(name)
+            return self.d.parse_us.format(x=alias), 6, alias
+        if name in _SECONDS_COLUMNS:
+            return _SECONDS_COLUMNS[name], 6, None
+        if name in _COUNT_COLUMNS:
+            return f"CAST({name} AS {self.d.big})", 0, None
+        raise UnsupportedPolicy(
+            f"policy {self.policy.id!r}: field {name!r} is not a number; segments and multipliers read "
+            "numeric fields or attr.<name>"
+        )
+
+    def number_error(self, raw: str | None, field_name: str, reached: str) -> str | None:
+        if raw is None:
+            return None
+        pattern = self.d.matches.format(x=raw, p=self.d.str_lit(NUMBER_PATTERN))
+        return f"(CASE WHEN {reached} AND {raw} IS NOT NULL AND NOT {pattern} THEN 'number:{field_name}' END)"
+
+    def segment_layers(self, scales: dict[int, int], current: str) -> tuple[str, dict[int, int]]:
+        depth = max((len(v.params.segments) for v in self.variants), default=0)
+        for j in range(depth):
+            exprs: dict[int, str] = {}
+            errors: dict[int, str] = {}
+            new_scales: dict[int, int] = {}
+            for v in self.variants:
+                s = scales[v.index]
+                if j >= len(v.params.segments):
+                    exprs[v.index], new_scales[v.index] = current, s
+                    continue
+                seg = v.params.segments[j]
+                value, vs, raw = self.number(seg.field)
+                fp, fk = _fixed(seg.factor)
+                scale = max(s, vs + fk)
+                common = max(s, vs)
+                t, x = self.up(current, s, common), self.up(value, vs, common)
+                check = f"_live = 1 AND {value} IS NOT NULL AND ({x} < 0 OR {x} > {t})"
+                fmt = self.number_error(raw, seg.field, "_live = 1")
+                errors[v.index] = (
+                    f"COALESCE({fmt}, (CASE WHEN {check} THEN 'segment:{seg.field}' END))"
+                    if fmt
+                    else f"(CASE WHEN {check} THEN 'segment:{seg.field}' END)"
+                )
+                reduced = (
+                    f"{self.up(current, s, scale)} - {self.up(value, vs, scale)}"
+                    f" + {self.up(f'{value} * {self.lit(fp)}', vs + fk, scale)}"
+                )
+                exprs[v.index] = (
+                    f"(CASE WHEN _live = 1 AND {value} IS NOT NULL THEN {reduced} "
+                    f"ELSE {self.up(current, s, scale)} END)"
+                )
+                new_scales[v.index] = scale
+            name = f"_seg{j}"
+            self.layer({name: self.per_variant(exprs), f"_err_seg{j}": self.per_variant(errors)})
+            self.errors.append(f"_err_seg{j}")
+            current, scales = name, new_scales
+        return current, scales
+
+    def round_expr(self, value: str, s: int, p: MeteringParams) -> tuple[str, int]:
+        """``round_increments`` then the minimum, on an integer at scale ``s``; returns (expr, scale)."""
+        expr, scale = value, s
+        if p.rounding != "exact":
+            first, incr = p.first_block_seconds, p.increment_seconds
+            scale = max(s, _fixed(first)[1], _fixed(incr)[1])
+            x, a, b = self.up(value, s, scale), self.const(first, scale), self.const(incr, scale)
+
+            def multiple(y: str) -> str:
+                whole = self.d.div(y, b)
+                if p.rounding == "up":
+                    whole = f"({whole} + (CASE WHEN ({y}) % {b} > 0 THEN 1 ELSE 0 END))"
+                elif p.rounding == "nearest":
+                    whole = f"({whole} + (CASE WHEN 2 * (({y}) % {b}) >= {b} THEN 1 ELSE 0 END))"
+                return f"({whole} * {b})"
+
+            if first != incr:
+                body = f"(CASE WHEN {x} <= {a} THEN {a} ELSE {a} + {multiple(f'{x} - {a}')} END)"
+            else:
+                body = multiple(x)
+            expr = f"(CASE WHEN {x} <= 0 THEN 0 ELSE {body} END)"
+        if p.minimum_seconds > 0:
+            mk = _fixed(p.minimum_seconds)[1]
+            new = max(scale, mk)
+            x, m = self.up(expr, scale, new), self.const(p.minimum_seconds, new)
+            expr, scale = f"(CASE WHEN {x} > 0 AND {x} < {m} THEN {m} ELSE {x} END)", new
+        return expr, scale
+
+    def record_rounding_layer(self, scales: dict[int, int], current: str) -> tuple[str, dict[int, int]]:
+        exprs: dict[int, str] = {}
+        new_scales: dict[int, int] = {}
+        for v in self.variants:
+            if v.params.scope == "record":
+                exprs[v.index], new_scales[v.index] = self.round_expr(current, scales[v.index], v.params)
+            else:
+                exprs[v.index], new_scales[v.index] = current, scales[v.index]
+        self.layer({"_rounded": self.per_variant(exprs)})
+        return "_rounded", new_scales
+
+    def scale_layer(self, scales: dict[int, int], current: str) -> tuple[str, dict[int, int]]:
+        """Channels and factor: both multiply, so one layer."""
+        exprs: dict[int, str] = {}
+        new_scales: dict[int, int] = {}
+        for v in self.variants:
+            p, s = v.params, scales[v.index]
+            expr = current
+            if p.channels == "per_channel":
+                if p.extra_channel_factor == 1:
+                    expr = f"{expr} * channels"
+                else:
+                    ep, ek = _fixed(p.extra_channel_factor)
+                    expr = f"{expr} * ({self.lit(10**ek)} + (channels - 1) * {self.lit(ep)})"
+                    s += ek
+            if p.factor != 1:
+                fp, fk = _fixed(p.factor)
+                expr = f"{expr} * {self.lit(fp)}"
+                s += fk
+            exprs[v.index], new_scales[v.index] = expr, s
+        self.layer({"_scaled": self.per_variant(exprs)})
+        return "_scaled", new_scales
+
+    def multiplier_layers(self, scales: dict[int, int], current: str) -> tuple[str, dict[int, int]]:
+        if all(v.params.multiplier is None for v in self.variants):
+            return current, scales
+        numerators: dict[int, str] = {}
+        results: dict[int, str] = {}
+        errors: dict[int, str] = {}
+        new_scales: dict[int, int] = {}
+        for v in self.variants:
+            rule, s = v.params.multiplier, scales[v.index]
+            if rule is None:
+                numerators[v.index], results[v.index], new_scales[v.index] = "NULL", current, s
+                continue
+            value, vs, raw = self.number(rule.field)
+            pp, pk = _fixed(rule.per)
+            bp, bk = _fixed(rule.round_to_seconds)
+            above_scale = max(vs, _fixed(rule.above)[1])
+            above = self.const(rule.above, above_scale)
+            applies = f"{value} IS NOT NULL AND {self.up(value, vs, above_scale)} > {above}"
+            numerators[v.index] = (
+                f"(CASE WHEN {applies} THEN {current} * {value} * {self.lit(10 ** (pk + bk))} END)"
+            )
+            denominator = self.lit(pp * bp * 10 ** (s + vs))
+            whole = self.d.div("_mult_n", denominator)
+            rest = f"(_mult_n % {denominator})"
+            if rule.direction == "up":
+                whole = f"({whole} + (CASE WHEN {rest} > 0 THEN 1 ELSE 0 END))"
+            elif rule.direction == "nearest":
+                whole = f"({whole} + (CASE WHEN 2 * {rest} >= {denominator} THEN 1 ELSE 0 END))"
+            scale = max(s, bk)
+            results[v.index] = (
+                f"(CASE WHEN _mult_n IS NULL THEN {self.up(current, s, scale)} "
+                f"ELSE {self.up(f'{whole} * {self.lit(bp)}', bk, scale)} END)"
+            )
+            new_scales[v.index] = scale
+            error = self.number_error(raw, rule.field, "_live = 1")
+            if error:
+                errors[v.index] = error
+        layer = {"_mult_n": self.per_variant(numerators)}
+        if errors:
+            layer["_err_mult"] = self.per_variant(errors)
+            self.errors.append("_err_mult")
+        self.layer(layer)
+        self.layer({"_multiplied": self.per_variant(results)})
+        return "_multiplied", new_scales
+
+    # --- scopes and outputs --------------------------------------------------------------------------
+
+    def build(self) -> Compiled:
+        d = self.d
+        self.layers = [f"SELECT *, {self.format_errors()} AS _err_fmt FROM ({self.source()}) AS _s0"]
+        self.errors = ["_err_fmt"]
+        self.layer({"_v": self.variant_expr()})
+        self.layer({"_err_version": "(CASE WHEN _v IS NULL THEN 'before_policy' END)"})
+        self.errors.append("_err_version")
+        scales = self.basis_layer()
+        current, scales = self.segment_layers(scales, "_t0")
+        current, scales = self.record_rounding_layer(scales, current)
+        current, scales = self.scale_layer(scales, current)
+        current, scales = self.multiplier_layers(scales, current)
+        contribution_scale = max(scales.values())
+        contribution = {v.index: self.up(current, scales[v.index], contribution_scale) for v in self.variants}
+        self.layer(
+            {
+                "_c": self.per_variant(contribution),
+                "_error": f"COALESCE({', '.join(self.errors)})" if len(self.errors) > 1 else self.errors[0],
+            }
+        )
+        per_record = self.ctes()
+        last = self.last()
+        grouped = [v for v in self.variants if v.params.scope != "record"]
+        billable_scale = contribution_scale
+        if grouped:
+            final, billable_scale = self.scoped(last, contribution_scale)
+        else:
+            final = f"SELECT *, _c AS _billable FROM {last}"
+        qty = self.quantity("_billable", billable_scale)
+        body = f"{per_record}, _final AS ({final})"
+        records = (
+            f"{body} SELECT _row, id, customer, provider, session, _meter, _v, _start, _actual, _reported, "
+            f"_billable, {qty} AS _quantity FROM _final ORDER BY _row"
+        )
+        totals = (
+            f"{body} SELECT _meter, COUNT(*) AS records, SUM(_actual) AS actual, SUM(_reported) AS reported, "
+            f"COUNT(_reported) AS reported_records, SUM(_billable) AS billable FROM _final GROUP BY _meter"
+        )
+        validation = (
+            f"{per_record} SELECT _row, id, _error FROM {last} WHERE _error IS NOT NULL ORDER BY _row LIMIT 1"
+        )
+        duplicates = (
+            f"WITH _d AS (SELECT _row, {d.trim.format(x='id')} AS id, ROW_NUMBER() OVER "
+            f"(PARTITION BY {d.trim.format(x='id')} ORDER BY _row) AS _n FROM {self.relation}) "
+            f"SELECT _row, id FROM _d WHERE _n = 2 AND id IS NOT NULL ORDER BY _row LIMIT 1"
+        )
+        return Compiled(validation, duplicates, records, totals, billable_scale, self.variants)
+
+    def ctes(self) -> str:
+        return (
+            "WITH _src AS ("
+            + self.layers[0]
+            + "), "
+            + ", ".join(f"_l{i} AS ({sql})" for i, sql in enumerate(self.layers[1:]))
+        )
+
+    def scoped(self, last: str, c: int) -> tuple[str, int]:
+        """Session/period rounding: the first record's parameters round the group total; the difference goes
+        on the group's last record by (started_at, id)."""
+        d = self.d
+        scope_tag: dict[int, str] = {}
+        key1: dict[int, str] = {}
+        key2: dict[int, str] = {}
+        for v in self.variants:
+            p = v.params
+            if p.scope == "session":
+                scope_tag[v.index] = "'session'"
+                key1[v.index] = "COALESCE(session, 'record:' || id)"
+                key2[v.index] = "''"
+            elif p.scope == "period":
+                scope_tag[v.index] = "'period'"
+                key1[v.index] = "COALESCE(customer, '')"
+                key2[v.index] = d.month.format(x="_started_ts", tz=d.str_lit(p.period_timezone))
+        rounded: dict[int, str] = {}
+        round_scales: dict[int, int] = {}
+        for v in self.variants:
+            if v.params.scope != "record":
+                rounded[v.index], round_scales[v.index] = self.round_expr("_gtotal", c, v.params)
+        g = max([c, *round_scales.values()])
+        rounded = {i: self.up(e, round_scales[i], g) for i, e in rounded.items()}
+        group_round = self.per_variant(rounded).replace("_v IN", "_gfirst IN")
+        part = "PARTITION BY _meter, _gscope, _gk1, _gk2"
+        order = f"_start, {d.order_text.format(x='id')}"
+        keyed = (
+            f"SELECT *, {self.per_variant(scope_tag)} AS _gscope, {self.per_variant(key1)} AS _gk1, "
+            f"{self.per_variant(key2)} AS _gk2 FROM {last}"
+        )
+        windowed = (
+            f"SELECT *, FIRST_VALUE(_v) OVER ({part} ORDER BY {order}) AS _gfirst, "
+            f"SUM(_c) OVER ({part}) AS _gtotal, "
+            f"ROW_NUMBER() OVER ({part} ORDER BY _start DESC, {d.order_text.format(x='id')} DESC) AS _gpos "
+            f"FROM _keyed WHERE _gscope IS NOT NULL"
+        )
+        delta = f"(CASE WHEN _gpos = 1 THEN {group_round} - {self.up('_gtotal', c, g)} ELSE 0 END)"
+        columns = "_row, id, customer, provider, session, _meter, _v, _start, _actual, _reported"
+        final = (
+            f"WITH _keyed AS ({keyed}), _win AS ({windowed}) "
+            f"SELECT {columns}, {self.up('_c', c, g)} AS _billable FROM _keyed WHERE _gscope IS NULL "
+            f"UNION ALL SELECT {columns}, {self.up('_c', c, g)} + {delta} AS _billable FROM _win"
+        )
+        return final, g
+
+    def quantity(self, value: str, scale: int) -> str:
+        """Billable seconds in the policy's unit, rounded half-even to 6 places, as an integer at scale 6."""
+        unit = int(self.policy.unit_seconds)
+        numerator = f"({value}) * {self.lit(10**6)}"
+        denominator = self.lit(unit * 10**scale)
+        whole = self.d.div(numerator, denominator)
+        rest = f"({numerator} - {whole} * {denominator})"
+        return (
+            f"(CASE WHEN 2 * {rest} > {denominator} OR (2 * {rest} = {denominator} AND {whole} % 2 = 1) "
+            f"THEN {whole} + 1 ELSE {whole} END)"
+        )
+
+
+def compile_policy(policy: Policy, dialect: Dialect, relation: str) -> Compiled:
+    """The queries metering ``relation`` (canonical record columns plus ``_row``) under ``policy``."""
+    return _Builder(policy, dialect, relation).build()
+
+
+def attr_columns(policy: Policy) -> list[str]:
+    """The ``attr.<name>`` columns a policy reads (a relation must provide them, NULL when absent)."""
+    return _Builder(policy, DUCKDB, "").attrs()

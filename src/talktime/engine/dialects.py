@@ -1,0 +1,113 @@
+"""SQL dialects the policy compiler writes: data, merged over one base, in the spirit of sqlglot's dialects.
+
+Owns: the handful of expressions that differ between engines (the exact integer type, integer division,
+microseconds since the epoch, a calendar month in a time zone, a guarded text-to-number cast). Does not own:
+what is computed (``compile.py``) or how a query reaches an engine (``backends.py``).
+
+Every number on the money/time path is an integer count of 10^-scale seconds in :attr:`Dialect.big`:
+DuckDB HUGEINT, PostgreSQL NUMERIC (integral values), ClickHouse Int128, Spark DECIMAL(38,0). No DOUBLE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Final
+
+#: An attribute used as a number must look like this (at most 6 decimal places: microsecond seconds).
+NUMBER_PATTERN: Final = "^[+-]?([0-9]+([.][0-9]{0,6})?|[.][0-9]{1,6})$"
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one engine spells the few things standard SQL leaves open. ``{x}``-style templates."""
+
+    name: str
+    big: str
+    text: str
+    epoch_us: str
+    seconds_us: str
+    parse_us: str
+    matches: str
+    month: str
+    floor_div: str
+    quote: str = '"'
+    trim: str = "NULLIF(TRIM({x}), '')"
+    order_text: str = "{x}"
+    backslash_escapes: bool = False
+
+    def ident(self, name: str) -> str:
+        return f"{self.quote}{name}{self.quote}"
+
+    def int_lit(self, value: int) -> str:
+        """An integer literal that the engine reads as :attr:`big`, however large."""
+        if -(2**31) < value < 2**31:
+            return str(value)
+        return f"CAST('{value}' AS {self.big})"
+
+    def str_lit(self, value: str) -> str:
+        if self.backslash_escapes:
+            value = value.replace("\\", "\\\\")
+        return "'" + value.replace("'", "''") + "'"
+
+    def div(self, a: str, b: str) -> str:
+        """Floor division of a non-negative integer by a positive one."""
+        return self.floor_div.format(a=a, b=b)
+
+
+DUCKDB: Final = Dialect(
+    name="duckdb",
+    big="HUGEINT",
+    text="VARCHAR",
+    epoch_us="CAST(epoch_us({x}) AS HUGEINT)",
+    seconds_us="CAST({x} * 1000000 AS HUGEINT)",
+    parse_us="CAST(TRY_CAST({x} AS DECIMAL(38,6)) * 1000000 AS HUGEINT)",
+    matches="regexp_full_match({x}, {p})",
+    month="strftime(timezone({tz}, {x}), '%Y-%m')",
+    floor_div="(({a}) // ({b}))",
+)
+
+POSTGRES: Final = replace(
+    DUCKDB,
+    name="postgres",
+    big="NUMERIC",
+    text="TEXT",
+    epoch_us="TRUNC(EXTRACT(EPOCH FROM {x}) * 1000000)",
+    seconds_us="TRUNC({x} * 1000000)",
+    parse_us="(CASE WHEN {x} ~ '" + NUMBER_PATTERN + "' THEN TRUNC(CAST({x} AS NUMERIC) * 1000000) END)",
+    matches="({x} ~ {p})",
+    month="to_char({x} AT TIME ZONE {tz}, 'YYYY-MM')",
+    floor_div="div({a}, {b})",
+    order_text='{x} COLLATE "C"',
+)
+
+CLICKHOUSE: Final = replace(
+    DUCKDB,
+    name="clickhouse",
+    big="Int128",
+    text="String",
+    epoch_us="toInt128(toUnixTimestamp64Micro({x}))",
+    seconds_us="toInt128(toDecimal128({x}, 6) * 1000000)",
+    parse_us="toInt128(toDecimal128OrNull({x}, 6) * 1000000)",
+    matches="match({x}, {p})",
+    month="formatDateTime({x}, '%Y-%m', {tz})",
+    floor_div="intDiv({a}, {b})",
+    trim="nullIf(trimBoth({x}), '')",
+    backslash_escapes=True,
+)
+
+SPARK: Final = replace(
+    DUCKDB,
+    name="spark",
+    big="DECIMAL(38,0)",
+    text="STRING",
+    quote="`",
+    backslash_escapes=True,
+    epoch_us="CAST(unix_micros({x}) AS DECIMAL(38,0))",
+    seconds_us="CAST({x} * 1000000 AS DECIMAL(38,0))",
+    parse_us="CAST(try_cast({x} AS DECIMAL(38,6)) * 1000000 AS DECIMAL(38,0))",
+    matches="({x} RLIKE {p})",
+    month="date_format(from_utc_timestamp({x}, {tz}), 'yyyy-MM')",
+    floor_div="CAST((({a}) - pmod({a}, {b})) / ({b}) AS DECIMAL(38,0))",
+)
+
+DIALECTS: Final = {d.name: d for d in (DUCKDB, POSTGRES, CLICKHOUSE, SPARK)}
