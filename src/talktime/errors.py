@@ -3,8 +3,14 @@
     TalktimeError                      root: catch this to catch everything talktime means to raise
     ├── InputError (ValueError)        bad input a user can fix; the CLI prints it on one line, exit code 2
     │   ├── RecordError                a usage record breaks the record format (names source, row, id, field)
-    │   └── PolicyError                a metering policy is invalid or unknown (names file, key)
-    └── MeteringError (ValueError)     a valid record that a valid policy cannot meter (names record, field)
+    │   ├── PolicyError                a metering policy is invalid or unknown (names file, key)
+    │   ├── RequestError               an HTTP request refused whole: malformed JSON, wrong shape (API: 400)
+    │   │   └── PayloadTooLargeError   a body over the size limit or too many events (API: 413)
+    │   └── UnsupportedMediaError      a body in a content type the API does not read (API: 415)
+    ├── MeteringError (ValueError)     a valid record that a valid policy cannot meter (names record, field)
+    ├── AuthError (PermissionError)    no API key, or one the store does not know (API: 401)
+    ├── NotFoundError (LookupError)    no such record for this tenant, another tenant's included (API: 404)
+    └── StoreError (RuntimeError)      the event store cannot be opened or written (API: 503)
 
 Each subclasses the matching built-in too, so ``except ValueError`` keeps working for callers that do not
 know talktime.
@@ -53,3 +59,27 @@ class PolicyError(InputError):
 
 class MeteringError(TalktimeError, ValueError):
     """A record the policy cannot meter, e.g. one that started before the policy's first version."""
+
+
+class RequestError(InputError):
+    """An HTTP request the API refuses whole (nothing of it is stored): says what is wrong with the body."""
+
+
+class PayloadTooLargeError(RequestError):
+    """A request body over the size limit, or a batch with more events than allowed."""
+
+
+class UnsupportedMediaError(InputError):
+    """A request body in a content type the API does not read."""
+
+
+class AuthError(TalktimeError, PermissionError):
+    """A request without an API key, or with a key the store does not know."""
+
+
+class NotFoundError(TalktimeError, LookupError):
+    """Nothing by that id for this tenant (another tenant's things are not found either)."""
+
+
+class StoreError(TalktimeError, RuntimeError):
+    """The event store cannot be opened, read or written (names the store and why)."""

@@ -1,0 +1,95 @@
+"""The EventStore Protocol every adapter implements, the raw event row, and API key hashing.
+
+Why sha256 for API keys and not a slow password hash: a key is 32 random bytes (256 bits) from ``secrets``,
+so nobody can guess it from a dictionary and a fast hash is enough to make a stolen table useless; a slow
+hash (bcrypt, argon2) only buys time against low-entropy passwords, and would cost every request tens of
+milliseconds. The store keeps only the hash; the key itself is printed once, when it is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Protocol
+
+#: Where ``talktime serve`` and ``talktime keys`` keep events when no ``--store`` is given.
+DEFAULT_STORE: Final = "talktime-events.duckdb"
+KEY_PREFIX: Final = "tt_"
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """One event as stored: the envelope fields and ``data`` as the JSON text it came with."""
+
+    source: str
+    id: str
+    type: str
+    subject: str | None
+    time: datetime | None
+    data: str
+
+
+class EventStore(Protocol):
+    """Append-only events per tenant, deduplicated on (tenant, source, id), and hashed API keys."""
+
+    def append(self, tenant: str, events: Sequence[RawEvent]) -> list[bool]:
+        """Store the events in one transaction; per event, True if it is new, False if already stored
+        (or earlier in the same batch). On failure nothing of the batch is stored."""
+        ...
+
+    def events(self, tenant: str) -> list[RawEvent]:
+        """Every event of the tenant, in a stable order (source, id)."""
+        ...
+
+    def count(self, tenant: str) -> int:
+        """How many events the tenant has."""
+        ...
+
+    def add_key(self, tenant: str, key_hash: str) -> None:
+        """Remember a hashed API key for the tenant."""
+        ...
+
+    def tenant_of(self, key_hash: str) -> str | None:
+        """The tenant a hashed API key belongs to, or None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def new_key() -> str:
+    """A new random API key (shown once, stored only as its hash)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key: hex sha256."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def first_seen(events: Sequence[RawEvent]) -> list[bool]:
+    """Per event, False when the same (source, id) came earlier in the same batch."""
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for event in events:
+        key = (event.source, event.id)
+        result.append(key not in seen)
+        seen.add(key)
+    return result
+
+
+def is_postgres_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(target: str = DEFAULT_STORE) -> EventStore:
+    """A PostgreSQL store for a ``postgresql://`` URL, else an embedded DuckDB file at that path."""
+    if is_postgres_url(target):
+        from talktime.store.postgres_store import PostgresStore
+
+        return PostgresStore(target)
+    from talktime.store.duckdb_store import DuckDBStore
+
+    return DuckDBStore(target)

@@ -1,0 +1,1 @@
+"""Helpers shared by test suites (database servers, event builders); importable as ``support``."""
