@@ -129,7 +129,7 @@ def meter(
         with record_source(input) as records, output(out) as handle:
             metered = _counted(meter_iter(records, chosen), totals)
             if format is OutputFormat.json:
-                _write_json(handle, None if summary else metered, totals)
+                _write_json(handle, metered, totals, summary)
             elif format is OutputFormat.csv:
                 _write_csv(handle, metered, totals, summary)
             else:
@@ -149,10 +149,12 @@ def _drain(items: Iterable[object]) -> None:
         pass
 
 
-def _write_json(handle: IO[str], metered: Iterable[MeteredRecord] | None, totals: Totals) -> None:
+def _write_json(handle: IO[str], metered: Iterable[MeteredRecord], totals: Totals, summary: bool) -> None:
     """One JSON object, streamed record by record so large inputs never sit in memory as text."""
     handle.write("{")
-    if metered is not None:
+    if summary:
+        _drain(metered)
+    else:
         handle.write('"records": [')
         for index, item in enumerate(metered):
             handle.write(("," if index else "") + "\n  " + json.dumps(record_dict(item)))
@@ -198,7 +200,7 @@ def _write_csv(handle: IO[str], metered: Iterable[MeteredRecord], totals: Totals
 def _write_table(
     handle: IO[str], metered: Iterable[MeteredRecord], totals: Totals, summary: bool, title: str
 ) -> None:
-    console = Console(file=handle, width=160 if handle is not sys.stdout else None, highlight=False)
+    console = Console(file=handle, width=None if handle.isatty() else 160, highlight=False)
     if summary:
         _drain(metered)
     else:

@@ -255,31 +255,32 @@ def _partial(record: UsageRecord, policy: Policy) -> _Partial:
             group = (meter, "period", record.customer or "", _period_key(record, params))
         return _Partial(record, version, params, meter, actual, contribution, tuple(trail.steps), group)
 
-    if record.status == "open" and params.open_cap_seconds is None:
+    if params.kinds is not None and record.kind is None:
+        raise RecordError(
+            "kind",
+            f"policy {policy.id!r} counts only kinds {list(params.kinds)}; the record has none",
+            record_id=record.id,
+        )
+    counted_kind = params.kinds is None or record.kind in params.kinds
+    billed_status = record.status == "open" or record.status in params.billed_statuses
+    if counted_kind and record.status == "open" and params.open_cap_seconds is None:
         raise MeteringError(
             f"record {record.id!r}: field 'status': the record is still open and policy {policy.id!r} has no "
             "open_cap_seconds to close it; meter it once it has ended"
         )
-    billed_status = record.status == "open" or record.status in params.billed_statuses
     end = _effective_end(record, params)
-    actual, basis_words = _basis(record, params, end, strict=billed_status)
+    # Only a record the policy bills must carry what its basis measures; others show what can be measured.
+    actual, basis_words = _basis(record, params, end, strict=billed_status and counted_kind)
     trail.start("basis", basis_words, actual)
     for name in rules:
         trail.apply("rule", f"rule {name!r} applies", actual)
+    if not counted_kind:
+        counted = ", ".join(params.kinds or ())
+        trail.apply("kind", f"kind {record.kind} not counted (counts {counted})", ZERO)
+        return done(actual, ZERO)
     if not billed_status:
         trail.apply("status", f"status {record.status}: not billed by this policy", ZERO)
         return done(actual, ZERO)
-    if params.kinds is not None:
-        if record.kind is None:
-            raise RecordError(
-                "kind",
-                f"policy {policy.id!r} counts only kinds {list(params.kinds)}; the record has none",
-                record_id=record.id,
-            )
-        if record.kind not in params.kinds:
-            counted = ", ".join(params.kinds)
-            trail.apply("kind", f"kind {record.kind} not counted (counts {counted})", ZERO)
-            return done(actual, ZERO)
     if record.status == "open":
         cap = params.open_cap_seconds
         assert cap is not None
