@@ -323,5 +323,57 @@ def demo(
     guarded(lambda: run_demo(out, seed))
 
 
+keys_app = typer.Typer(help="API keys for the HTTP API, one tenant each (stored hashed).")
+app.add_typer(keys_app, name="keys")
+STORE_HELP = "An embedded DuckDB file path, or a postgresql:// URL."
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: str = typer.Argument(..., help="The tenant the key writes and reads for."),
+    store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
+) -> None:
+    """Make a new API key for TENANT; the key is printed once, as the last line, and stored only hashed."""
+
+    def run() -> None:
+        from talktime.store import hash_key, new_key, open_store
+
+        if not tenant.strip():
+            raise InputError("TENANT may not be empty")
+        opened = open_store(store)
+        try:
+            key = new_key()
+            opened.add_key(tenant, hash_key(key))
+        finally:
+            opened.close()
+        print(f"API key for tenant {tenant!r} (shown once; send it as Authorization: Bearer KEY):")
+        print(key)
+
+    guarded(run)
+
+
+@app.command()
+def serve(
+    store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the ingestion and usage HTTP API (OpenAPI at /openapi.json)."""
+
+    def run() -> None:
+        import uvicorn
+
+        from talktime.api import create_app
+        from talktime.store import open_store
+
+        opened = open_store(store)
+        try:
+            uvicorn.run(create_app(opened), host=host, port=port, log_level="warning", access_log=False)
+        finally:
+            opened.close()
+
+    guarded(run)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -38,8 +38,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TIMESTAMPTZ NOT NULL
 );
 """
-_BATCH_SCHEMA = pa.schema(  # type: ignore[arg-type]  # the stubs reject a mixed list of fields
-    [
+_BATCH_SCHEMA = pa.schema(
+    [  # type: ignore[arg-type]  # the stubs reject a list of differently typed fields
         pa.field("pos", pa.int64()),
         pa.field("source", pa.string()),
         pa.field("id", pa.string()),

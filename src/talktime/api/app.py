@@ -1,0 +1,167 @@
+"""The FastAPI app: ``POST /v1/events``, ``GET /v1/usage``, ``GET /v1/records/{id}``, /openapi.json.
+
+Every route needs ``Authorization: Bearer KEY``; the key's tenant is the only one the request sees. Blocking
+work (validation, the store, metering) runs in the thread pool, so the event loop keeps accepting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from talktime.api import service
+from talktime.api.errors import install, json_response
+from talktime.errors import (
+    AuthError,
+    InputError,
+    PayloadTooLargeError,
+    RequestError,
+    UnsupportedMediaError,
+)
+from talktime.ingest.events import parse_time
+from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT
+from talktime.store.base import EventStore, hash_key
+
+MAX_EVENTS: Final = 10_000
+MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+BATCH_TYPE: Final = "application/cloudevents-batch+json"
+SINGLE_TYPE: Final = "application/cloudevents+json"
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"the body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _items(content_type: str, body: bytes, max_events: int) -> list[Any]:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in (BATCH_TYPE, SINGLE_TYPE, "application/json"):
+        raise UnsupportedMediaError(
+            f"content type {media or '(none)'!r} is not accepted; send {BATCH_TYPE} (an array of events), "
+            f"{SINGLE_TYPE} or application/json"
+        )
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise RequestError(f"the body is not valid JSON: {error}") from None
+    if media == BATCH_TYPE and not isinstance(decoded, list):
+        raise RequestError(f"a {BATCH_TYPE} body must be a JSON array of events")
+    if media == SINGLE_TYPE and not isinstance(decoded, dict):
+        raise RequestError(f"a {SINGLE_TYPE} body must be one JSON object")
+    items = decoded if isinstance(decoded, list) else [decoded]
+    if not isinstance(decoded, list | dict):
+        raise RequestError("the body must be an event object or an array of events")
+    if not items:
+        raise RequestError("the batch is empty")
+    if len(items) > max_events:
+        raise PayloadTooLargeError(f"the batch has {len(items)} events; at most {max_events} are accepted")
+    return items
+
+
+def _moment(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as error:
+        raise InputError(f"query parameter {name!r}: {error}") from None
+
+
+def create_app(
+    store: EventStore,
+    *,
+    max_events: int = MAX_EVENTS,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
+    """An app serving one store. ``clock`` is "now" for the idle timeout (tests pass a fixed one)."""
+    app = FastAPI(
+        title="talktime ingestion API",
+        version="1",
+        description="Usage events in (CloudEvents 1.0), metered usage out, each number explained.",
+    )
+    install(app)
+    key_cache: dict[str, str] = {}
+
+    def tenant(request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise AuthError("send Authorization: Bearer KEY (make one with `talktime keys create TENANT`)")
+        digest = hash_key(key.strip())
+        found = key_cache.get(digest) or store.tenant_of(digest)
+        if found is None:
+            raise AuthError("the API key is not known")
+        key_cache[digest] = found
+        return found
+
+    Tenant = Annotated[str, Depends(tenant)]
+
+    @app.post(
+        "/v1/events",
+        summary="Store a batch of CloudEvents (up to 10,000); per event: accepted, duplicate or rejected",
+        responses={
+            200: {"description": "at least one event accepted or duplicate; per-event results"},
+            400: {"description": "malformed JSON or a body that is not an event or an array of events"},
+            401: {"description": "no API key or an unknown one"},
+            413: {"description": "body over the size limit, or more than 10,000 events"},
+            415: {"description": "a content type other than CloudEvents JSON"},
+            422: {"description": "every event was rejected; per-event results say why"},
+        },
+    )
+    async def post_events(request: Request, who: Tenant) -> Response:
+        body = await _body(request, max_body_bytes)
+        items = _items(request.headers.get("content-type", ""), body, max_events)
+        result = await run_in_threadpool(service.ingest, store, who, items)
+        status = 422 if result.rejected == len(items) else 200
+        return json_response(result.as_dict(), status)
+
+    @app.get("/v1/usage", summary="Metered usage: actual, provider-reported and billable totals")
+    async def get_usage(
+        who: Tenant,
+        policy: Annotated[str, Query(description="a built-in profile id, e.g. twilio-voice")],
+        customer: Annotated[str | None, Query()] = None,
+        start: Annotated[
+            str | None, Query(alias="from", description="ISO 8601 with offset, inclusive")
+        ] = None,
+        end: Annotated[str | None, Query(alias="to", description="ISO 8601 with offset, exclusive")] = None,
+    ) -> Response:
+        chosen = service.policy_by_id(policy)
+        begin, finish = _moment("from", start), _moment("to", end)
+
+        def run() -> dict[str, Any]:
+            sessions = service.session_records(store, who, clock(), idle_timeout)
+            return service.usage(sessions, chosen, customer, begin, finish)
+
+        return json_response(await run_in_threadpool(run))
+
+    @app.get("/v1/records/{record_id:path}", summary="One record, metered, with its explain trail and flags")
+    async def get_record(
+        who: Tenant,
+        record_id: str,
+        policy: Annotated[str, Query(description="a built-in profile id")],
+    ) -> Response:
+        chosen = service.policy_by_id(policy)
+
+        def run() -> dict[str, Any]:
+            sessions = service.session_records(store, who, clock(), idle_timeout)
+            return service.explain_record(sessions, chosen, record_id)
+
+        return json_response(await run_in_threadpool(run))
+
+    return app
