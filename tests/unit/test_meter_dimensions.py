@@ -397,7 +397,8 @@ LIVEKIT_LIKE = {
 def test_kinds_not_counted_bill_zero_with_reason() -> None:
     metered = meter_record(record(kind="agent", ended_at=at(70)), policy(LIVEKIT_LIKE))
     assert metered.billable_seconds == 0
-    assert metered.actual_seconds == 70
+    assert metered.actual_seconds == 0  # outside the policy: it measures nothing of the record
+    assert metered.meter == "not-counted"
     assert "kind agent not counted" in metered.explain[-1].rule
 
 

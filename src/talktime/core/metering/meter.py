@@ -30,6 +30,8 @@ from talktime.core.records import UsageRecord, seconds_between
 from talktime.errors import MeteringError, RecordError
 
 ZERO = Decimal(0)
+#: The meter of records whose kind the policy does not count (a SIP leg under a WebRTC-only policy, say).
+NOT_COUNTED = "not-counted"
 
 _BASIS_WORDS: dict[str, str] = {
     "connection": "connection",
@@ -246,6 +248,17 @@ def _partial(record: UsageRecord, policy: Policy) -> _Partial:
     params, rules = _resolve(record, version)
     meter = _meter_name(policy, params, record)
     trail = _Trail()
+    counted_kind = params.kinds is None or record.kind in params.kinds
+    if not counted_kind:
+        # Outside this policy: listed on a meter of its own, measuring and billing nothing, never dropped.
+        meter = NOT_COUNTED
+
+    if params.kinds is not None and record.kind is None:
+        raise RecordError(
+            "kind",
+            f"policy {policy.id!r} counts only kinds {list(params.kinds)}; the record has none",
+            record_id=record.id,
+        )
 
     def done(actual: Decimal, contribution: Decimal) -> _Partial:
         group: tuple[str, ...] | None = None
@@ -255,29 +268,21 @@ def _partial(record: UsageRecord, policy: Policy) -> _Partial:
             group = (meter, "period", record.customer or "", _period_key(record, params))
         return _Partial(record, version, params, meter, actual, contribution, tuple(trail.steps), group)
 
-    if params.kinds is not None and record.kind is None:
-        raise RecordError(
-            "kind",
-            f"policy {policy.id!r} counts only kinds {list(params.kinds)}; the record has none",
-            record_id=record.id,
-        )
-    counted_kind = params.kinds is None or record.kind in params.kinds
+    if not counted_kind:
+        trail.start("kind", f"kind {record.kind} not counted (counts {', '.join(params.kinds or ())})", ZERO)
+        return done(ZERO, ZERO)
     billed_status = record.status == "open" or record.status in params.billed_statuses
-    if counted_kind and record.status == "open" and params.open_cap_seconds is None:
+    if record.status == "open" and params.open_cap_seconds is None:
         raise MeteringError(
             f"record {record.id!r}: field 'status': the record is still open and policy {policy.id!r} has no "
             "open_cap_seconds to close it; meter it once it has ended"
         )
     end = _effective_end(record, params)
     # Only a record the policy bills must carry what its basis measures; others show what can be measured.
-    actual, basis_words = _basis(record, params, end, strict=billed_status and counted_kind)
+    actual, basis_words = _basis(record, params, end, strict=billed_status)
     trail.start("basis", basis_words, actual)
     for name in rules:
         trail.apply("rule", f"rule {name!r} applies", actual)
-    if not counted_kind:
-        counted = ", ".join(params.kinds or ())
-        trail.apply("kind", f"kind {record.kind} not counted (counts {counted})", ZERO)
-        return done(actual, ZERO)
     if not billed_status:
         trail.apply("status", f"status {record.status}: not billed by this policy", ZERO)
         return done(actual, ZERO)
