@@ -92,13 +92,13 @@ class Case:
     profile: str
     fields: dict[str, Any]
     seconds: str
-    meter: str | None  # None: a kind the profile does not count, which bills on no meter of the profile
+    meter: str
     why: str
     trail: tuple[str, ...] = field(default=())
 
 
 def case(
-    profile: str, name: str, fields: dict[str, Any], seconds: str, meter: str | None, why: str, *trail: str
+    profile: str, name: str, fields: dict[str, Any], seconds: str, meter: str, why: str, *trail: str
 ) -> Any:
     return pytest.param(Case(profile, fields, seconds, meter, why, trail), id=f"{profile}: {name}")
 
@@ -116,7 +116,6 @@ NOT_COUNTED = "not-counted"  # the meter of records whose kind a policy does not
 LK_WEBRTC = "livekit-webrtc-participant-minutes"
 LK_SIP = "livekit-sip-minutes"
 LK_AGENT = "livekit-agent-session-minutes"
-UNCOUNTED = None
 
 # One row per case reads as a table; the formatter would spread each row over nine lines.
 # fmt: off
@@ -407,8 +406,7 @@ def test_profile_bills_the_published_rule(golden: Case) -> None:
     assert metered.billable_seconds == Decimal(golden.seconds), (
         f"{golden.why}: billed {metered.billable_seconds} s, expected {golden.seconds} s\n{metered.trail()}"
     )
-    if golden.meter is not None:
-        assert metered.meter == golden.meter
+    assert metered.meter == golden.meter
     trail = metered.trail()
     for words in golden.trail:
         assert words in trail, f"trail does not mention {words!r}: {trail}"
