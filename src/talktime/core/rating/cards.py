@@ -1,0 +1,420 @@
+"""Rate cards, both sides, as validated values: cost cards (what each provider charges the platform, per unit
+of that provider's billable quantity, keyed by metering profile id) and price cards (a customer plan: per
+call minute, a unified minute over several meters, or per component; with currency, fees and a minimum).
+
+Owns: the cards' shape and validation (every problem at once, each naming its key), effective-dated charge
+versions and which records an entry applies to. Does not own: reading TOML (``talktime.io.ratecards``) or
+finding metering policies: the caller passes a ``resolve_policy`` function, so this module does no IO.
+
+An entry is metered by its policy (a built-in profile or an inline/path policy), its billable seconds are
+turned into the card's unit *exactly* (no rounding), and its charge version in force when each record
+started prices them. A charge-version change inside a period splits that period: tiers and free quotas count
+from zero again in each part (put version changes on period boundaries to avoid it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from functools import partial
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from talktime.core.metering.policy import UNIT_SECONDS, Policy
+from talktime.core.rating.charges import (
+    ChargeModel,
+    FlatFee,
+    Graduated,
+    Included,
+    MinimumCommitment,
+    Package,
+    PerAttempt,
+    PerUnit,
+    Tier,
+    Volume,
+)
+from talktime.core.rating.money import check_currency, exact
+from talktime.core.records import UsageRecord
+from talktime.errors import InputError, TalktimeError
+
+
+class RateCardError(InputError):
+    """A rate card that is invalid: the message names the card, the key and why."""
+
+
+PolicyResolver = Callable[[object, str], Policy]
+MODELS: Final = ("per_unit", "package", "graduated", "volume", "flat_fee", "per_attempt")
+_MATCH_FIELDS: Final = ("provider", "product", "kind", "status", "customer")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Which records an entry applies to: each given field must have one of the listed values."""
+
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def matches(self, record: UsageRecord) -> bool:
+        for name, allowed in self.fields.items():
+            value = getattr(record, name)
+            if value is None or str(value).lower() not in allowed:
+                return False
+        return True
+
+    def describe(self) -> str:
+        if not self.fields:
+            return "all records"
+        return ", ".join(f"{k} in {list(v)}" for k, v in self.fields.items())
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeVersion:
+    """The charge in force from ``effective_from`` (inclusive) until the next version."""
+
+    effective_from: datetime
+    model: ChargeModel
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.effective_from.date().isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One priced meter: a provider profile on a cost card, a component of a plan on a price card."""
+
+    id: str
+    description: str
+    policy: Policy
+    match: Match
+    unit: str
+    versions: tuple[ChargeVersion, ...]
+    source: tuple[str, ...] = ()
+
+    @property
+    def unit_seconds(self) -> Decimal:
+        return UNIT_SECONDS[self.unit]
+
+    def version_at(self, moment: datetime) -> ChargeVersion | None:
+        chosen = None
+        for version in self.versions:
+            if version.effective_from <= moment:
+                chosen = version
+        return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Fee:
+    id: str
+    description: str
+    charge: FlatFee
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    name: str
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CostCard:
+    name: str
+    currency: str
+    period_timezone: str
+    entries: tuple[Entry, ...]
+    informative: bool = False
+    source: tuple[str, ...] = ()
+
+    def entry_for(self, record: UsageRecord) -> Entry | None:
+        """The first entry whose match takes the record (entries are tried in card order)."""
+        return next((e for e in self.entries if e.match.matches(record)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceCard:
+    name: str
+    plan: str
+    currency: str
+    timezone: str
+    components: tuple[Entry, ...]
+    fees: tuple[Fee, ...] = ()
+    minimum: MinimumCommitment | None = None
+    customers: Mapping[str, Customer] = field(default_factory=dict)
+    informative: bool = False
+
+    def customer(self, customer_id: str) -> Customer:
+        return self.customers.get(customer_id) or Customer(customer_id, customer_id, self.timezone)
+
+
+# --- building cards from TOML-shaped mappings ---------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.items: list[str] = []
+
+    def add(self, key: str, why: str) -> None:
+        self.items.append(f"{key}: {why}")
+
+    def run(self, key: str, build: Callable[[], Any]) -> Any:
+        try:
+            return build()
+        except TalktimeError as error:
+            self.add(key, str(error))
+        except (ValueError, TypeError) as error:
+            self.add(key, str(error))
+        return None
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise RateCardError(f"{self.where}: " + "; ".join(self.items))
+
+
+def _moment(value: object) -> datetime:
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise ValueError("needs a UTC offset, or write a plain date (midnight UTC)")
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=UTC)
+    if isinstance(value, str):
+        return _moment(datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value))
+    raise ValueError(f"{value!r} is not a date")
+
+
+def _timezone(value: object) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone like Europe/Berlin") from None
+    return str(value)
+
+
+def _flat_fee(amount: object) -> FlatFee:
+    return FlatFee(exact(amount, "amount"))
+
+
+def _unknown(problems: _Problems, prefix: str, data: Mapping[str, Any], known: set[str]) -> None:
+    for key in sorted(set(data) - known):
+        problems.add(f"{prefix}{key}", "unknown key")
+
+
+def _tiers(raw: object) -> tuple[Tier, ...]:
+    if not isinstance(raw, list):
+        raise ValueError("tiers must be a list of {up_to, unit_price, flat_fee} tables")
+    tiers = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or set(item) - {"up_to", "unit_price", "flat_fee"}:
+            raise ValueError(f"tier {index + 1}: keys are up_to, unit_price, flat_fee")
+        up_to = item.get("up_to")
+        tiers.append(
+            Tier(
+                None if up_to is None else exact(up_to, f"tier {index + 1} up_to"),
+                exact(item.get("unit_price", 0), f"tier {index + 1} unit_price"),
+                exact(item.get("flat_fee", 0), f"tier {index + 1} flat_fee"),
+            )
+        )
+    return tuple(tiers)
+
+
+_MODEL_KEYS: Final[dict[str, set[str]]] = {
+    "per_unit": {"unit_price"},
+    "package": {"size", "price"},
+    "graduated": {"tiers"},
+    "volume": {"tiers"},
+    "flat_fee": {"amount"},
+    "per_attempt": {"fee", "unit_price"},
+}
+
+
+def charge_model(data: Mapping[str, Any]) -> ChargeModel:
+    """A charge model from ``model = "..."`` and its parameters, with an optional ``included`` free quota."""
+    model = data.get("model")
+    if model not in _MODEL_KEYS:
+        raise ValueError(f"model {model!r} is not one of {', '.join(MODELS)}")
+    needed = _MODEL_KEYS[model]
+    extra = set(data) - needed - {"model", "included"}
+    if extra:
+        raise ValueError(f"unknown key(s) {sorted(extra)} for model {model}; it takes {sorted(needed)}")
+    missing = needed - set(data)
+    if missing:
+        raise ValueError(f"model {model} needs {sorted(missing)}")
+    built: ChargeModel
+    if model == "per_unit":
+        built = PerUnit(exact(data["unit_price"], "unit_price"))
+    elif model == "package":
+        built = Package(exact(data["size"], "size"), exact(data["price"], "price"))
+    elif model == "graduated":
+        built = Graduated(_tiers(data["tiers"]))
+    elif model == "volume":
+        built = Volume(_tiers(data["tiers"]))
+    elif model == "flat_fee":
+        built = FlatFee(exact(data["amount"], "amount"))
+    else:
+        built = PerAttempt(exact(data["fee"], "fee"), exact(data["unit_price"], "unit_price"))
+    if "included" in data:
+        if model == "per_attempt":
+            raise ValueError("included is not supported with per_attempt")
+        built = Included(exact(data["included"], "included"), built)
+    return built
+
+
+def _match(raw: object, default: Mapping[str, tuple[str, ...]]) -> Match:
+    if raw is None:
+        return Match(dict(default))
+    if not isinstance(raw, dict):
+        raise ValueError("match must be a table like { provider = 'twilio', kind = ['leg'] }")
+    fields: dict[str, tuple[str, ...]] = {}
+    for key, value in raw.items():
+        if key not in _MATCH_FIELDS:
+            raise ValueError(f"match.{key}: not one of {', '.join(_MATCH_FIELDS)}")
+        values = value if isinstance(value, list) else [value]
+        fields[key] = tuple(str(v).lower() for v in values)
+    return Match(fields)
+
+
+_ENTRY_KEYS: Final = {"description", "policy", "match", "unit", "versions", "source"}
+_VERSION_KEYS: Final = {"effective_from", "note"}
+
+
+def _entry(
+    key: str, raw: object, resolve: PolicyResolver, problems: _Problems, prefix: str, costing: bool
+) -> Entry | None:
+    here = f"{prefix}.{key}"
+    if not isinstance(raw, dict):
+        problems.add(here, "must be a table")
+        return None
+    _unknown(problems, here + ".", raw, _ENTRY_KEYS)
+    policy: Policy | None = problems.run(f"{here}.policy", lambda: resolve(raw.get("policy", key), here))
+    default: dict[str, tuple[str, ...]] = {}
+    if costing and policy is not None and "match" not in raw:
+        if not policy.provider:
+            problems.add(f"{here}.match", f"profile {policy.id!r} names no provider: give a match table")
+        default = {"provider": (policy.provider.lower(),)}
+        if policy.product:
+            default["product"] = (policy.product.lower(),)
+    match = problems.run(f"{here}.match", lambda: _match(raw.get("match"), default))
+    unit = raw.get("unit", policy.unit if policy else "minute")
+    if unit not in UNIT_SECONDS:
+        problems.add(f"{here}.unit", f"{unit!r} is not one of {', '.join(UNIT_SECONDS)}")
+    versions: list[ChargeVersion] = []
+    raw_versions = raw.get("versions")
+    if not isinstance(raw_versions, list) or not raw_versions:
+        problems.add(f"{here}.versions", "needs at least one [[...versions]] table with effective_from")
+        raw_versions = []
+    inherited: dict[str, Any] = {}
+    for index, version in enumerate(raw_versions):
+        vwhere = f"{here}.versions[{index}]"
+        if not isinstance(version, dict):
+            problems.add(vwhere, "must be a table")
+            continue
+        if "effective_from" not in version:
+            problems.add(vwhere + ".effective_from", "is required")
+            continue
+        params = {k: v for k, v in version.items() if k not in _VERSION_KEYS}
+        if "model" in params and params["model"] != inherited.get("model"):
+            inherited = {}
+        inherited = {**inherited, **params}
+        start = problems.run(vwhere + ".effective_from", partial(_moment, version["effective_from"]))
+        model = problems.run(vwhere, partial(charge_model, inherited))
+        if start is not None and model is not None:
+            versions.append(ChargeVersion(start, model, str(version.get("note", ""))))
+    starts = [v.effective_from for v in versions]
+    if starts != sorted(starts) or len(set(starts)) != len(starts):
+        problems.add(f"{here}.versions", "must be in increasing, distinct effective_from order")
+    source = raw.get("source", ())
+    if policy is None or match is None or unit not in UNIT_SECONDS or not versions:
+        return None
+    return Entry(
+        id=key,
+        description=str(raw.get("description", policy.name)),
+        policy=policy,
+        match=match,
+        unit=str(unit),
+        versions=tuple(versions),
+        source=tuple(source) if isinstance(source, list) else (str(source),),
+    )
+
+
+_COMMON_KEYS: Final = {"kind", "name", "currency", "informative", "source", "description"}
+
+
+def cost_card_from_dict(data: Mapping[str, Any], resolve: PolicyResolver, *, where: str) -> CostCard:
+    """A cost card: ``[costs.<profile-id>]`` tables, each with charge ``versions``."""
+    problems = _Problems(where)
+    _unknown(problems, "", data, _COMMON_KEYS | {"costs", "period_timezone"})
+    if data.get("kind") != "cost":
+        problems.add("kind", 'a cost card says kind = "cost"')
+    currency = problems.run("currency", lambda: check_currency(data.get("currency", "")))
+    tz = problems.run("period_timezone", lambda: _timezone(data.get("period_timezone", "UTC")))
+    raw = data.get("costs")
+    if not isinstance(raw, dict) or not raw:
+        problems.add("costs", "needs at least one [costs.<profile-id>] table")
+        raw = {}
+    entries = [_entry(k, v, resolve, problems, "costs", costing=True) for k, v in raw.items()]
+    problems.raise_any()
+    return CostCard(
+        name=str(data.get("name", where)),
+        currency=currency,
+        period_timezone=tz,
+        entries=tuple(e for e in entries if e is not None),
+        informative=bool(data.get("informative", False)),
+        source=tuple(data.get("source", ())),
+    )
+
+
+def price_card_from_dict(data: Mapping[str, Any], resolve: PolicyResolver, *, where: str) -> PriceCard:
+    """A price card: ``[components.<meter>]`` tables, optional ``[fees.<id>]``, ``[commitment]`` and
+    ``[customers.<id>]`` (name, timezone)."""
+    problems = _Problems(where)
+    known = _COMMON_KEYS | {"plan", "timezone", "components", "fees", "commitment", "customers"}
+    _unknown(problems, "", data, known)
+    if data.get("kind") != "price":
+        problems.add("kind", 'a price card says kind = "price"')
+    currency = problems.run("currency", lambda: check_currency(data.get("currency", "")))
+    tz = problems.run("timezone", lambda: _timezone(data.get("timezone", "UTC")))
+    raw = data.get("components")
+    if not isinstance(raw, dict) or not raw:
+        problems.add("components", "needs at least one [components.<meter>] table")
+        raw = {}
+    components = [_entry(k, v, resolve, problems, "components", costing=False) for k, v in raw.items()]
+    fees: list[Fee] = []
+    for key, fee in (data.get("fees") or {}).items():
+        if not isinstance(fee, dict) or set(fee) - {"description", "amount"}:
+            problems.add(f"fees.{key}", "a fee is a table with description and amount")
+            continue
+        built = problems.run(f"fees.{key}.amount", partial(_flat_fee, fee.get("amount")))
+        if built is not None:
+            fees.append(Fee(key, str(fee.get("description", key)), built))
+    minimum = None
+    commitment = data.get("commitment")
+    if commitment is not None:
+        if not isinstance(commitment, dict) or set(commitment) != {"minimum"}:
+            problems.add("commitment", "a table with one key, minimum (the amount per period)")
+        else:
+            minimum = problems.run(
+                "commitment.minimum", lambda: MinimumCommitment(exact(commitment["minimum"], "minimum"))
+            )
+    customers: dict[str, Customer] = {}
+    for key, cust in (data.get("customers") or {}).items():
+        if not isinstance(cust, dict) or set(cust) - {"name", "timezone"}:
+            problems.add(f"customers.{key}", "a table with name and timezone")
+            continue
+        ctz = problems.run(f"customers.{key}.timezone", partial(_timezone, cust.get("timezone", tz)))
+        customers[key] = Customer(key, str(cust.get("name", key)), ctz or "UTC")
+    problems.raise_any()
+    return PriceCard(
+        name=str(data.get("name", where)),
+        plan=str(data.get("plan", data.get("name", where))),
+        currency=currency,
+        timezone=tz,
+        components=tuple(c for c in components if c is not None),
+        fees=tuple(fees),
+        minimum=minimum,
+        customers=customers,
+        informative=bool(data.get("informative", False)),
+    )
