@@ -10,12 +10,15 @@ cannot be metered) and only then the metering query, so a bad file fails the sam
 
 from __future__ import annotations
 
+import json
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 
@@ -26,7 +29,6 @@ from talktime.engine.compile import Compiled, attr_columns, compile_policy
 from talktime.engine.dialects import CLICKHOUSE, DUCKDB, POSTGRES, SPARK, Dialect
 from talktime.engine.results import engine_error, metered_record, totals
 from talktime.engine.sources import canonical_parquet
-from talktime.errors import InputError, RecordError
 from talktime.io.records_io import _ARROW_TYPES, read_records
 
 _SQL_TYPES: Final = {
@@ -131,6 +133,10 @@ class DuckDBEngine(Engine):
         return DUCKDB
 
     def _relation(self, stack: ExitStack, file: Path, attrs: list[str]) -> str:
+        return self._relation_of(file, attrs)
+
+    @staticmethod
+    def _relation_of(file: Path, attrs: list[str]) -> str:
         literal = DUCKDB.str_lit(str(file))
         return (
             f"(SELECT file_row_number + 1 AS _row, {_columns(file, attrs, DUCKDB, cast=True)} "
@@ -171,17 +177,181 @@ class ReferenceEngine(Engine):
         raise NotImplementedError
 
 
-def _spool_dir(stack: ExitStack) -> Path:
-    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="talktime-")))
+def _staged(stack: ExitStack, file: Path, attrs: list[str]) -> Path:
+    """The canonical Parquet with an explicit ``_row`` column, written by DuckDB, for engines that load it."""
+    import duckdb
+
+    target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="talktime-"))) / "records.parquet"
+    connection = duckdb.connect()
+    try:
+        relation = DuckDBEngine._relation_of(file, attrs)
+        connection.execute(
+            f"COPY (SELECT * FROM {relation} ORDER BY _row) TO {DUCKDB.str_lit(str(target))} (FORMAT parquet)"
+        )
+    finally:
+        connection.close()
+    return target
 
 
-__all__ = [
-    "CLICKHOUSE",
-    "POSTGRES",
-    "SPARK",
-    "DuckDBEngine",
-    "Engine",
-    "InputError",
-    "RecordError",
-    "ReferenceEngine",
-]
+class PostgresEngine(Engine):
+    """PostgreSQL through psycopg: records are copied into a temporary table, then metered there."""
+
+    name = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.connection = psycopg.connect(url, connect_timeout=5, autocommit=True)
+        self._tables = 0
+
+    @property
+    def dialect(self) -> Dialect:
+        return POSTGRES
+
+    def _relation(self, stack: ExitStack, file: Path, attrs: list[str]) -> str:
+        staged = pq.ParquetFile(_staged(stack, file, attrs))
+        names = staged.schema_arrow.names
+        self._tables += 1
+        table = f"talktime_records_{self._tables}"
+        types = {"string": "TEXT", "timestamp": "TIMESTAMPTZ", "decimal": "NUMERIC(18,6)", "int": "BIGINT"}
+        columns = ", ".join(
+            f"{POSTGRES.ident(n)} {'BIGINT' if n == '_row' else types[_type_word(n)]}" for n in names
+        )
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {table} ({columns})")
+            quoted = ", ".join(POSTGRES.ident(n) for n in names)
+            with cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+                for batch in staged.iter_batches(batch_size=10_000):
+                    for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                        copy.write_row(row)
+        stack.callback(self._drop, table)
+        return table
+
+    def _drop(self, table: str) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _fetch(self, sql: str) -> Sequence[Sequence[Any]]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql.encode())
+            return cursor.fetchall()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class ChdbEngine(Engine):
+    """ClickHouse SQL in process (chdb), scanning the staged Parquet file."""
+
+    name = "clickhouse"
+
+    def __init__(self) -> None:
+        from chdb import session
+
+        self.session = session.Session()  # type: ignore[no-untyped-call]
+
+    @property
+    def dialect(self) -> Dialect:
+        return CLICKHOUSE
+
+    def _relation(self, stack: ExitStack, file: Path, attrs: list[str]) -> str:
+        staged = _staged(stack, file, attrs)
+        return f"file({CLICKHOUSE.str_lit(str(staged))}, Parquet)"
+
+    def _fetch(self, sql: str) -> Sequence[Sequence[Any]]:
+        result = self.session.query(sql, "JSONCompact")  # type: ignore[no-untyped-call]
+        text = result.bytes().decode() if hasattr(result, "bytes") else str(result)
+        if not text.strip():
+            return []
+        data: list[list[Any]] = json.loads(text, parse_float=Decimal)["data"]
+        return data
+
+    def close(self) -> None:
+        self.session.close()  # type: ignore[no-untyped-call]
+
+
+class ClickHouseEngine(ChdbEngine):
+    """A ClickHouse server through clickhouse-connect: records are inserted into a temporary table."""
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+
+        parts = urlsplit(url)
+        self.client = clickhouse_connect.get_client(
+            host=parts.hostname or "localhost",
+            port=parts.port or 8123,
+            username=parts.username or "default",
+            password=parts.password or "",
+            database=parts.path.strip("/") or "default",
+            connect_timeout=5,
+        )
+        self._tables = 0
+
+    def _relation(self, stack: ExitStack, file: Path, attrs: list[str]) -> str:
+        self._tables += 1
+        table = f"talktime_records_{self._tables}"
+        data = pq.read_table(_staged(stack, file, attrs))
+        self.client.command(f"DROP TABLE IF EXISTS {table}")
+        types = {
+            "string": "Nullable(String)",
+            "timestamp": "Nullable(DateTime64(6, 'UTC'))",
+            "decimal": "Nullable(Decimal(18, 6))",
+            "int": "Nullable(Int64)",
+        }
+        columns = ", ".join(
+            f"{CLICKHOUSE.ident(n)} {'Int64' if n == '_row' else types[_type_word(n)]}"
+            for n in data.column_names
+        )
+        self.client.command(f"CREATE TABLE {table} ({columns}) ENGINE = Memory")
+        self.client.insert_arrow(table, data)
+        stack.callback(self.client.command, f"DROP TABLE IF EXISTS {table}")
+        return table
+
+    def _fetch(self, sql: str) -> Sequence[Sequence[Any]]:
+        return [list(row) for row in self.client.query(sql).result_rows]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class SparkEngine(Engine):
+    """Apache Spark SQL: ``local[2]`` (or a cluster), scanning the staged Parquet file."""
+
+    name = "spark"
+
+    def __init__(self, master: str = "local[*]") -> None:
+        from pyspark.sql import SparkSession
+
+        self.spark = (
+            SparkSession.builder.master(master)
+            .appName("talktime")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .getOrCreate()
+        )
+        self._views = 0
+
+    @property
+    def dialect(self) -> Dialect:
+        return SPARK
+
+    def _relation(self, stack: ExitStack, file: Path, attrs: list[str]) -> str:
+        self._views += 1
+        view = f"talktime_records_{self._views}"
+        self.spark.read.parquet(str(_staged(stack, file, attrs))).createOrReplaceTempView(view)
+        stack.callback(self.spark.catalog.dropTempView, view)
+        return view
+
+    def _fetch(self, sql: str) -> Sequence[Sequence[Any]]:
+        return [tuple(row) for row in self.spark.sql(sql).collect()]
+
+    def _rows(self, sql: str) -> Iterator[Sequence[Any]]:
+        for row in self.spark.sql(sql).toLocalIterator():
+            yield tuple(row)
+
+    def close(self) -> None:
+        """Keep the session: starting one takes seconds, and Spark allows one per process."""

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-from talktime.core.metering.policy import MeteringParams, Policy, apply_overrides
+from talktime.core.metering.meter import NOT_COUNTED
+from talktime.core.metering.policy import MeteringParams, Policy, Rule, apply_overrides
 from talktime.core.records import ATTR_PREFIX, KINDS, STATUSES
 from talktime.engine.dialects import DUCKDB, NUMBER_PATTERN, Dialect
 from talktime.errors import PolicyError
@@ -54,7 +55,10 @@ class UnsupportedPolicy(PolicyError):
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One fully resolved parameter set: a version with a given subset of its rules applied."""
+    """One fully resolved parameter set: a version with a given subset of its rules applied.
+
+    ``index`` is the code the query computes: the version's offset plus one bit per matching rule.
+    """
 
     index: int
     version: int
@@ -62,22 +66,47 @@ class Variant:
     params: MeteringParams
 
 
+def _expected(value: object) -> str:
+    return str(value).strip().lower()
+
+
+def _feasible_masks(rules: tuple[Rule, ...]) -> list[int]:
+    """Rule subsets that can match together: no two rules ask one field for different values."""
+    masks: list[int] = []
+
+    def extend(bit: int, mask: int, fixed: dict[str, str]) -> None:
+        if bit == len(rules):
+            masks.append(mask)
+            return
+        extend(bit + 1, mask, fixed)
+        wanted = {name: _expected(value) for name, value in rules[bit].when.items()}
+        if all(fixed.get(name, value) == value for name, value in wanted.items()):
+            extend(bit + 1, mask | (1 << bit), {**fixed, **wanted})
+        if len(masks) > MAX_VARIANTS:
+            return
+
+    extend(0, 0, {})
+    return sorted(masks)
+
+
 def variants(policy: Policy) -> list[Variant]:
     """Every (version, matching-rule subset) with its parameters, resolved like ``meter._resolve``."""
     found: list[Variant] = []
+    offset = 0
     for number, version in enumerate(policy.versions):
         rules = version.params.rules
-        for mask in range(2 ** len(rules)):
+        for mask in _feasible_masks(rules):
             params = version.params
             for bit, rule in enumerate(rules):
                 if mask & (1 << bit):
                     params = apply_overrides(params, rule.set)
-            found.append(Variant(len(found), number, mask, params))
+            found.append(Variant(offset + mask, number, mask, params))
             if len(found) > MAX_VARIANTS:
                 raise UnsupportedPolicy(
                     f"policy {policy.id!r}: more than {MAX_VARIANTS} version/rule combinations; "
                     "use --engine reference"
                 )
+        offset += 2 ** len(rules)
     return found
 
 
@@ -117,6 +146,11 @@ class Compiled:
     totals: str
     billable_scale: int
     variants: list[Variant]
+
+    @property
+    def version_of(self) -> dict[int, int]:
+        """Variant code -> version number."""
+        return {v.index: v.version for v in self.variants}
 
 
 class _Builder:
@@ -250,11 +284,11 @@ class _Builder:
         whens: list[str] = []
         for number in reversed(range(len(self.policy.versions))):
             version = self.policy.versions[number]
-            base = min(v.index for v in self.variants if v.version == number)
+            base = min(v.index - v.mask for v in self.variants if v.version == number)
             bits = []
             for bit, rule in enumerate(version.params.rules):
                 conds = " AND ".join(
-                    f"{self.field_text(name)} = {self.d.str_lit(str(expected).strip().lower())}"
+                    f"{self.field_text(name)} = {self.d.str_lit(_expected(expected))}"
                     for name, expected in rule.when.items()
                 )
                 bits.append(f"(CASE WHEN {conds} THEN {1 << bit} ELSE 0 END)")
@@ -314,22 +348,23 @@ class _Builder:
             if cap is not None:
                 cap_us = int(cap.scaleb(6))
                 end = f"(CASE WHEN status = 'open' THEN _start + {self.lit(cap_us)} ELSE _end END)"
-            actual[v.index] = f"COALESCE({self.largest([self.measure(b, end) for b in p.bases])}, 0)"
-            is_billed = f"(status = 'open' OR {self.text_in('status', list(p.billed_statuses))})"
+            counted = "1 = 1"
             checks: list[tuple[str, str]] = []
+            if p.kinds is not None:
+                counted = f"kind IS NOT NULL AND {self.text_in('kind', list(p.kinds))}"
+                checks.append(("kind IS NULL", "'kind_missing'"))
+            measured = self.largest([self.measure(b, end) for b in p.bases])
+            actual[v.index] = f"(CASE WHEN {counted} THEN COALESCE({measured}, 0) ELSE 0 END)"
+            is_billed = f"(status = 'open' OR {self.text_in('status', list(p.billed_statuses))})"
             if cap is None:
-                checks.append(("status = 'open'", "'open_no_cap'"))
+                checks.append((f"{counted} AND status = 'open'", "'open_no_cap'"))
             for basis in p.bases:
                 for cond, name in self.missing(basis, end):
-                    checks.append((f"{is_billed} AND {cond}", f"'need:{name}:{basis}'"))
-            counted = "1 = 1"
-            if p.kinds is not None:
-                checks.append((f"{is_billed} AND kind IS NULL", "'kind_missing'"))
-                counted = f"kind IS NOT NULL AND {self.text_in('kind', list(p.kinds))}"
+                    checks.append((f"{counted} AND {is_billed} AND {cond}", f"'need:{name}:{basis}'"))
             errors[v.index] = (
                 "(CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in checks) + " END)"
                 if checks
-                else "CAST(NULL AS " + self.d.text + ")"
+                else "(CASE WHEN 1 = 0 THEN 'none' END)"
             )
             gates = [is_billed, f"({counted})", "_actual > 0"]
             if p.free_below_seconds > 0:
@@ -351,6 +386,8 @@ class _Builder:
                 for kind, name in p.meters.items()
             )
             default = self.d.str_lit(self.policy.default_meter)
+            if p.kinds is not None:
+                meter_whens = f"WHEN NOT ({counted}) THEN {self.d.str_lit(NOT_COUNTED)} {meter_whens}"
             meters[v.index] = f"(CASE {meter_whens} ELSE {default} END)" if meter_whens else default
         self.layer({"_actual": self.per_variant(actual), "_meter": self.per_variant(meters)})
         self.layer({"_live": self.per_variant(live, "0"), "_err_basis": self.per_variant(errors)})

@@ -41,7 +41,7 @@ def number(value: Any, scale: int) -> Decimal:
 def metered_record(row: Sequence[Any], policy: Policy, compiled: Compiled, engine: str) -> MeteredRecord:
     """One row of :attr:`Compiled.records` as the reference meter's record (with a one-step trail)."""
     _, rid, customer, provider, session, meter, variant, start, actual, reported, billable, quantity = row
-    version = policy.versions[compiled.variants[int(variant)].version]
+    version = policy.versions[compiled.version_of[int(variant)]]
     seconds = number(billable, compiled.billable_scale)
     step = Step(
         "engine", f"metered by {engine}; `talktime explain --id {rid}` shows each step", None, seconds
