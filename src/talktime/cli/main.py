@@ -6,10 +6,11 @@ Any error talktime raises on purpose becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, TypeVar
@@ -30,6 +31,7 @@ from talktime.core.decimals import text
 from talktime.core.metering.describe import methodology, one_line
 from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter
 from talktime.core.records import UsageRecord
+from talktime.engine.urls import connect
 from talktime.errors import InputError, MeteringError, RecordError, TalktimeError
 from talktime.io.records_io import RecordFile, count_hint
 from talktime.io.results import CSV_COLUMNS, record_dict, record_row, totals_dict
@@ -120,14 +122,32 @@ def meter(
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of standard output."),
     summary: bool = typer.Option(False, "--summary", help="Totals only, no per-record lines."),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        "-e",
+        help="duckdb (default), duckdb:///file.db, postgresql://..., clickhouse://..., chdb, spark, "
+        "spark://host:port, or reference (the scalar meter, with full explain trails).",
+    ),
 ) -> None:
     """Meter records under a policy: actual, provider-reported and billable time, per record and in total."""
 
     def run() -> None:
         chosen = load_policy(policy)
         totals = Totals.for_policy(chosen)
-        with record_source(input) as records, output(out) as handle:
-            metered = _counted(meter_iter(records, chosen), totals)
+        with ExitStack() as stack:
+            if engine.strip() == "reference":
+                records = stack.enter_context(record_source(input))
+                metered = _counted(meter_iter(records, chosen), totals)
+            else:
+                # Engine output carries a one-step trail; `talktime explain` gives a record's full trail.
+                runner = connect(engine)
+                stack.callback(runner.close)
+                if summary:
+                    totals, metered = runner.totals(input, chosen), iter(())
+                else:
+                    metered = _counted(_validated(runner.meter(input, chosen)), totals)
+            handle = stack.enter_context(output(out))
             if format is OutputFormat.json:
                 _write_json(handle, metered, totals, summary)
             elif format is OutputFormat.csv:
@@ -136,6 +156,12 @@ def meter(
                 _write_table(handle, metered, totals, summary, title=f"{chosen.id}: {input.name}")
 
     guarded(run)
+
+
+def _validated(metered: Iterator[MeteredRecord]) -> Iterator[MeteredRecord]:
+    """The same records, the engine's validation run before any output is written."""
+    first = next(metered, None)
+    return metered if first is None else itertools.chain([first], metered)
 
 
 def _counted(metered: Iterable[MeteredRecord], totals: Totals) -> Iterator[MeteredRecord]:
