@@ -12,6 +12,8 @@ The rules (``docs/ingest.md`` has them with examples):
 * A session with no ``closed`` event is **open**. Once ``as_of`` is ``idle_timeout`` (default 1 hour) or more
   after its last event, it is closed at that last event (status ``completed``, flagged ``idle-timeout``).
   Before that it stays ``open`` with no end, and the metering policy's ``open_cap_seconds`` closes it.
+* Quantity events (audio sent, tokens, characters, channels, provider-reported seconds) add to their record
+  whenever they come, after the close included; they never move its start or end.
 * Contradictions are kept and flagged, never guessed away silently: two different open or close times, two
   provider-reported values, two channel counts, a timestamp outside the connection (the record then spans
   all of its evidence), a speech segment without its other end, two different records under one id.
@@ -33,6 +35,19 @@ from talktime.ingest import events as ev
 T = TypeVar("T")
 DEFAULT_IDLE_TIMEOUT: Final = timedelta(hours=1)
 
+#: Events whose time is a moment of the connection (quantity reports, such as tokens or a provider's
+#: seconds, often come after the close and do not move it).
+_MOMENTS: Final = (
+    ev.OPENED,
+    ev.CLOSED,
+    ev.JOINED,
+    ev.LEFT,
+    ev.ANSWERED,
+    ev.AUDIO_FIRST,
+    ev.AUDIO_LAST,
+    ev.SPEECH_STARTED,
+    ev.SPEECH_ENDED,
+)
 _TYPE_ORDER: Final = {name: rank for rank, name in enumerate(sorted(ev.EVENT_TYPES))}
 
 
@@ -157,9 +172,10 @@ def _fold_group(
 ) -> SessionRecord:
     fold = _Fold(subject, leg, events)
     every = fold.times(*ev.LIFECYCLE_TYPES)
+    moments = fold.times(*_MOMENTS) or every
     started = fold.one_time("opened", (ev.OPENED, ev.JOINED))
     if started is None:
-        started = min(every)
+        started = min(moments)
         fold.flags.append(f"no opened event: starts at its earliest event, {_iso(started)}")
     closing = fold.of(ev.CLOSED, ev.LEFT)
     ended = fold.one_time("closed", (ev.CLOSED, ev.LEFT), pick_last=True)
@@ -177,13 +193,13 @@ def _fold_group(
         )
     else:
         status = "open"
-    if min(every) < started or (ended is not None and max(every) > ended):
+    if min(moments) < started or (ended is not None and max(moments) > ended):
         fold.flags.append(
-            f"conflict: events from {_iso(min(every))} to {_iso(max(every))} fall outside the connection "
+            f"conflict: events from {_iso(min(moments))} to {_iso(max(moments))} fall outside the connection "
             f"({_iso(started)} to {_iso(ended) if ended else 'open'}); the record spans all of them"
         )
-        started = min(every)
-        ended = max(every) if ended is not None else None
+        started = min(started, *moments)
+        ended = max(ended, *moments) if ended is not None else None
     kind = fold.text("kind") or ("participant" if fold.of(ev.JOINED, ev.LEFT) else None)
     channels = fold.of(ev.CHANNELS)
     channel_values = _distinct(e.payload.channels for e in channels if isinstance(e.payload, ev.ChannelsData))
