@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from talktime.cli.billing import invoice_app, margin
 from talktime.core.decimals import text
 from talktime.core.metering.describe import methodology, one_line
 from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter
@@ -46,6 +47,8 @@ app = typer.Typer(
 )
 policies_app = typer.Typer(help="List the built-in provider profiles, or show one's methodology.")
 app.add_typer(policies_app, name="policies")
+app.add_typer(invoice_app, name="invoice")
+app.command()(margin)
 
 T = TypeVar("T")
 
@@ -122,12 +125,13 @@ def meter(
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of standard output."),
     summary: bool = typer.Option(False, "--summary", help="Totals only, no per-record lines."),
-    engine: str = typer.Option(
-        "duckdb",
+    engine: str | None = typer.Option(
+        None,
         "--engine",
         "-e",
-        help="duckdb (default), duckdb:///file.db, postgresql://..., clickhouse://..., chdb, spark, "
-        "spark://host:port, or reference (the scalar meter, with full explain trails).",
+        help="duckdb, duckdb:///file.db, postgresql://..., clickhouse://..., chdb, spark, spark://host:port, "
+        "or reference (the scalar meter). Default: duckdb with --summary; reference for per-record output, "
+        "whose explain trails only the scalar meter writes (an engine's records carry a one-step trail).",
     ),
 ) -> None:
     """Meter records under a policy: actual, provider-reported and billable time, per record and in total."""
@@ -136,12 +140,13 @@ def meter(
         chosen = load_policy(policy)
         totals = Totals.for_policy(chosen)
         with ExitStack() as stack:
-            if engine.strip() == "reference":
+            chosen_engine = engine or ("duckdb" if summary else "reference")
+            if chosen_engine.strip() == "reference":
                 records = stack.enter_context(record_source(input))
                 metered = _counted(meter_iter(records, chosen), totals)
             else:
                 # Engine output carries a one-step trail; `talktime explain` gives a record's full trail.
-                runner = connect(engine)
+                runner = connect(chosen_engine)
                 stack.callback(runner.close)
                 if summary:
                     totals, metered = runner.totals(input, chosen), iter(())

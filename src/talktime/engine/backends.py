@@ -28,7 +28,7 @@ from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS
 from talktime.engine.compile import Compiled, attr_columns, compile_policy
 from talktime.engine.dialects import CLICKHOUSE, DUCKDB, POSTGRES, SPARK, Dialect
 from talktime.engine.results import engine_error, metered_record, totals
-from talktime.engine.sources import canonical_parquet
+from talktime.engine.sources import Scannable, canonical_parquet
 from talktime.io.records_io import _ARROW_TYPES, read_records
 
 _SQL_TYPES: Final = {
@@ -57,28 +57,27 @@ class Engine(ABC):
 
     def meter(self, path: Path, policy: Policy) -> Iterator[MeteredRecord]:
         with ExitStack() as stack:
-            compiled, noun = self._prepare(stack, path, policy)
+            compiled = self._prepare(stack, path, policy)
             for row in self._rows(compiled.records):
                 yield metered_record(row, policy, compiled, self.name)
-            del noun
 
     def totals(self, path: Path, policy: Policy) -> Totals:
         with ExitStack() as stack:
-            compiled, _ = self._prepare(stack, path, policy)
+            compiled = self._prepare(stack, path, policy)
             return totals(self._fetch(compiled.totals), policy, compiled)
 
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         """Release connections and sessions."""
 
-    def _prepare(self, stack: ExitStack, path: Path, policy: Policy) -> tuple[Compiled, str]:
+    def _prepare(self, stack: ExitStack, path: Path, policy: Policy) -> Compiled:
         attrs = attr_columns(policy)
-        file, noun = stack.enter_context(canonical_parquet(path, attrs))
-        relation = self._relation(stack, file, attrs)
+        source = stack.enter_context(canonical_parquet(path, attrs))
+        relation = self._relation(stack, source.path, attrs)
         compiled = compile_policy(policy, self.dialect, relation)
-        self._validate(compiled, path, noun, policy)
-        return compiled, noun
+        self._validate(compiled, source, policy)
+        return compiled
 
-    def _validate(self, compiled: Compiled, path: Path, noun: str, policy: Policy) -> None:
+    def _validate(self, compiled: Compiled, source: Scannable, policy: Policy) -> None:
         found: list[tuple[int, int, str, str | None]] = []
         for row, rid, code in self._fetch(compiled.validation):
             found.append((int(row), 0 if str(code).startswith("fmt:") else 2, str(code), rid))
@@ -86,7 +85,7 @@ class Engine(ABC):
             found.append((int(row), 1, "dup", rid))
         if found:
             row, _, code, rid = min(found)
-            raise engine_error(code, rid, f"{path} {noun} {row}", policy)
+            raise engine_error(code, rid, source.where(row), policy)
 
     @property
     @abstractmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -61,13 +62,22 @@ def scannable(path: Path) -> pa.Schema | None:
 
 def _schema(attrs: list[str]) -> pa.Schema:
     fields = [pa.field(name, _ARROW_TYPES[name]) for name in RECORD_FIELDS]
-    return pa.schema(fields + [pa.field(a, pa.string()) for a in attrs])
+    return pa.schema([*fields, *(pa.field(a, pa.string()) for a in attrs), pa.field(LINE, pa.int64())])
 
 
-def _batches(records: Iterator[UsageRecord]) -> Iterator[list[UsageRecord]]:
-    batch: list[UsageRecord] = []
-    for record in records:
-        batch.append(record)
+#: A parsed file's column holding each record's line, so an engine's error can name it.
+LINE: Final = "_line"
+
+
+def _numbered(source: RecordFile) -> Iterator[tuple[UsageRecord, int]]:
+    for record in source:
+        yield record, int(source.where.rsplit(" ", 1)[1])
+
+
+def _batches(records: Iterator[tuple[UsageRecord, int]]) -> Iterator[list[tuple[UsageRecord, int]]]:
+    batch: list[tuple[UsageRecord, int]] = []
+    for item in records:
+        batch.append(item)
         if len(batch) == BATCH:
             yield batch
             batch = []
@@ -75,18 +85,35 @@ def _batches(records: Iterator[UsageRecord]) -> Iterator[list[UsageRecord]]:
         yield batch
 
 
+@dataclass(frozen=True, slots=True)
+class Scannable:
+    """A Parquet file in the canonical layout, and the file it came from (to name rows in errors)."""
+
+    path: Path
+    origin: Path
+    parsed: bool
+
+    def where(self, row: int) -> str:
+        """``calls.csv line 7`` for a parsed text file, ``calls.parquet row 7`` for a scanned one."""
+        if not self.parsed:
+            return f"{self.origin} row {row}"
+        lines = pq.read_table(self.path, columns=[LINE]).column(0)
+        return f"{self.origin} line {lines[row - 1].as_py()}"
+
+
 @contextmanager
-def canonical_parquet(path: Path, attrs: list[str]) -> Iterator[tuple[Path, str]]:
-    """A Parquet file with the canonical layout and the ``attr.*`` columns in ``attrs``, and how its rows
-    are named in errors (``line`` for text files, ``row`` for Parquet)."""
+def canonical_parquet(path: Path, attrs: list[str]) -> Iterator[Scannable]:
+    """A Parquet file with the canonical layout and the ``attr.*`` columns in ``attrs``."""
     if scannable(path) is not None:
-        yield path, "row"
+        yield Scannable(path, path, parsed=False)
         return
     source = RecordFile(path)
     names = [a[len(ATTR_PREFIX) :] for a in attrs]
     with tempfile.TemporaryDirectory(prefix="talktime-") as folder:
         target = Path(folder) / "records.parquet"
         with pq.ParquetWriter(target, _schema(attrs)) as writer:
-            for batch in _batches(iter(source)):
-                writer.write_table(records_table(batch, names))
-        yield target, "record"
+            for batch in _batches(_numbered(source)):
+                table = records_table([r for r, _ in batch], names)
+                table = table.append_column(LINE, pa.array([n for _, n in batch], pa.int64()))
+                writer.write_table(table)
+        yield Scannable(target, path, parsed=True)
