@@ -103,8 +103,14 @@ def case(
     return pytest.param(Case(profile, fields, seconds, meter, why, trail), id=f"{profile}: {name}")
 
 
+def with_kind(profile: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields, with the profile's first counted kind when the case does not name one."""
+    counted = builtin(profile).versions[0].params.kinds
+    return {"kind": counted[0], **fields} if counted and "kind" not in fields else fields
+
+
 def meter_one(profile: str, fields: dict[str, Any]) -> MeteredRecord:
-    (metered,) = meter_records([parse_record({"id": "r1", **fields})], builtin(profile))
+    (metered,) = meter_records([parse_record({"id": "r1", **with_kind(profile, fields)})], builtin(profile))
     return metered
 
 
@@ -430,7 +436,7 @@ def test_a_failed_record_bills_zero_and_says_why() -> None:
 
 
 def meter_many(profile: str, rows: list[dict[str, Any]]) -> list[MeteredRecord]:
-    records = [parse_record({"id": f"r{i}", **row}) for i, row in enumerate(rows, start=1)]
+    records = [parse_record({"id": f"r{i}", **with_kind(profile, row)}) for i, row in enumerate(rows, start=1)]
     return meter_records(records, builtin(profile))
 
 
