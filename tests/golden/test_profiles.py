@@ -436,7 +436,8 @@ def test_a_failed_record_bills_zero_and_says_why() -> None:
 
 
 def meter_many(profile: str, rows: list[dict[str, Any]]) -> list[MeteredRecord]:
-    records = [parse_record({"id": f"r{i}", **with_kind(profile, row)}) for i, row in enumerate(rows, start=1)]
+    numbered = enumerate(rows, start=1)
+    records = [parse_record({"id": f"r{i}", **with_kind(profile, row)}) for i, row in numbered]
     return meter_records(records, builtin(profile))
 
 
