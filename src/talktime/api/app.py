@@ -81,6 +81,24 @@ def _moment(name: str, value: str | None) -> datetime | None:
         raise InputError(f"query parameter {name!r}: {error}") from None
 
 
+def tenant(request: Request) -> str:
+    """The tenant of the request's Bearer key (cached by hash after the first look-up), or AuthError."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthError("send Authorization: Bearer KEY (make one with `talktime keys create TENANT`)")
+    digest = hash_key(key.strip())
+    cache: dict[str, str] = request.app.state.key_cache
+    found = cache.get(digest) or request.app.state.store.tenant_of(digest)
+    if found is None:
+        raise AuthError("the API key is not known")
+    cache[digest] = found
+    return str(found)
+
+
+Tenant = Annotated[str, Depends(tenant)]
+
+
 def create_app(
     store: EventStore,
     *,
@@ -96,21 +114,8 @@ def create_app(
         description="Usage events in (CloudEvents 1.0), metered usage out, each number explained.",
     )
     install(app)
-    key_cache: dict[str, str] = {}
-
-    def tenant(request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise AuthError("send Authorization: Bearer KEY (make one with `talktime keys create TENANT`)")
-        digest = hash_key(key.strip())
-        found = key_cache.get(digest) or store.tenant_of(digest)
-        if found is None:
-            raise AuthError("the API key is not known")
-        key_cache[digest] = found
-        return found
-
-    Tenant = Annotated[str, Depends(tenant)]
+    app.state.store = store
+    app.state.key_cache = {}
 
     @app.post(
         "/v1/events",

@@ -233,7 +233,7 @@ def validate_event(raw: object) -> Checked:
             issues.append(Issue("time", "is required for lifecycle events"))
         if subject is None and "subject" not in raw:
             issues.append(Issue("subject", "is required for lifecycle events: it names the session"))
-        data = raw.get("data", {})
+        data = {} if raw.get("data") is None else raw["data"]
         if not isinstance(data, Mapping):
             issues.append(Issue("data", f"must be a JSON object, got {type(data).__name__}"))
         else:

@@ -8,7 +8,7 @@ The rules (``docs/ingest.md`` has them with examples):
   ``(time, type, source, id)`` before they are folded, and every fold is a min, max, sum or "earliest wins".
   A late event simply becomes part of its group the next time the session is read.
 * Start = the earliest ``opened``/``joined``; end = the latest ``closed``/``left``. Without an ``opened`` the
-  record starts at its earliest event (flagged).
+  record starts at its earliest moment (flagged).
 * A session with no ``closed`` event is **open**. Once ``as_of`` is ``idle_timeout`` (default 1 hour) or more
   after its last event, it is closed at that last event (status ``completed``, flagged ``idle-timeout``).
   Before that it stays ``open`` with no end, and the metering policy's ``open_cap_seconds`` closes it.
