@@ -289,7 +289,7 @@ def explain(
             found = next((m for m in meter_iter(records, chosen) if m.id == record_id), None)
         if found is None:
             raise InputError(f"{input}: no record with id {record_id!r}")
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         console.print(f"record {found.id} under {chosen.id} (version {found.version}), meter {found.meter}")
         for number, step in enumerate(found.explain, start=1):
             before = "" if step.input_seconds is None else f"{text(step.input_seconds)} s -> "
