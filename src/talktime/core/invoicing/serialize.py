@@ -23,6 +23,11 @@ def _quantity(value: Decimal | None) -> str | None:
     return None if value is None else text(quantize(value, QUANTITY_PLACES))
 
 
+def _amount(value: Rounded) -> str:
+    """A rounded amount written at exactly the currency's minor unit (``0.00`` USD, ``0`` JPY)."""
+    return str(value.money.rounded().amount)
+
+
 def _precise(value: Decimal) -> str:
     """A precise (unrounded) amount as written to files: exact to 12 decimal places."""
     return text(quantize(value, PRECISE_PLACES))
@@ -40,7 +45,7 @@ def line_dict(line: InvoiceLine) -> dict[str, Any]:
         "billable_quantity": _quantity(line.billable_quantity),
         "unit": line.unit,
         "unit_price": _opt(line.unit_price),
-        "amount": str(line.amount.amount),
+        "amount": _amount(line.amount),
         "precise_amount": _precise(line.amount.precise.amount),
         "kind": line.kind,
         "policy": line.policy,
@@ -65,9 +70,9 @@ def invoice_dict(invoice: Invoice) -> dict[str, Any]:
         "status": invoice.status,
         "finalised_at": None if invoice.finalised_at is None else invoice.finalised_at.isoformat(),
         "lines": [line_dict(line) for line in invoice.lines],
-        "subtotal": str(invoice.subtotal.amount),
-        "adjustments": str(invoice.adjustments.amount),
-        "total": str(invoice.total.amount),
+        "subtotal": _amount(invoice.subtotal),
+        "adjustments": _amount(invoice.adjustments),
+        "total": _amount(invoice.total),
         "precise_subtotal": _precise(invoice.subtotal.precise.amount),
         "precise_total": _precise(invoice.total.precise.amount),
         "notes": list(invoice.notes),

@@ -38,7 +38,7 @@ class ChargeStep:
             "description": self.description,
             "quantity": text(self.quantity),
             "unit_price": None if self.unit_price is None else text(self.unit_price),
-            "amount": text(self.amount),
+            "amount": text(quantize(self.amount, 12)),
         }
 
 
