@@ -34,3 +34,7 @@ lock:
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+
+# Ingestion load test: a real server on loopback, embedded store, bounded in time and events (benchmarks/).
+bench-ingest: $(STAMP)
+	$(BIN)/python benchmarks/bench_ingest.py --seconds 20 --max-events 2000000 --batch 10000 --clients 2

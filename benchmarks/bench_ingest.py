@@ -1,0 +1,187 @@
+"""Ingestion load test: a real `talktime serve` on loopback with the embedded (DuckDB file) store, fed
+pre-serialised CloudEvents batches by a few keep-alive clients. Bounded in time and in events.
+
+Prints sustained accepted events/s (durable store, dedup on: every batch is committed before the answer),
+p50/p99 latency per batch, and the server's peak memory (VmHWM). Then, in-process, where the time of one
+batch goes (parse, validate, store).
+
+    .venv/bin/python benchmarks/bench_ingest.py --seconds 20 --max-events 2000000 --batch 10000 --clients 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+BATCH = "application/cloudevents-batch+json"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_batch(number: int, size: int) -> bytes:
+    """A batch of talktime.record events, unique ids, a realistic mix of fields."""
+    events = []
+    for i in range(size):
+        n = number * size + i
+        events.append(
+            {
+                "specversion": "1.0",
+                "id": f"ev-{n}",
+                "source": "/bench/platform",
+                "type": "talktime.record",
+                "time": "2025-03-01T10:01:00Z",
+                "subject": f"call-{n // 2}",
+                "data": {
+                    "id": f"leg-{n}",
+                    "customer": f"cust-{n % 50}",
+                    "provider": "twilio",
+                    "kind": "leg",
+                    "started_at": "2025-03-01T10:00:00Z",
+                    "answered_at": "2025-03-01T10:00:04.5Z",
+                    "ended_at": "2025-03-01T10:00:52.3Z",
+                    "provider_reported_seconds": 48,
+                },
+            }
+        )
+    return orjson.dumps(events)
+
+
+def peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def in_process_profile(size: int) -> dict[str, float]:
+    """Seconds per stage for one batch of ``size`` events, in this process (no HTTP)."""
+    from talktime.api import service
+    from talktime.ingest.events import validate_event
+    from talktime.store import open_store
+
+    body = make_batch(10_000_000, size)
+    with tempfile.TemporaryDirectory() as folder:
+        store = open_store(str(Path(folder) / "p.duckdb"))
+        t0 = time.perf_counter()
+        items = orjson.loads(body)
+        t1 = time.perf_counter()
+        checked = [validate_event(item) for item in items]
+        t2 = time.perf_counter()
+        raws = [service._raw(c.event, item) for c, item in zip(checked, items, strict=True) if c.event]
+        t3 = time.perf_counter()
+        store.append("t", raws)
+        t4 = time.perf_counter()
+        store.close()
+    return {"parse": t1 - t0, "validate": t2 - t1, "to_rows": t3 - t2, "store_commit": t4 - t3}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="stop after this long")
+    parser.add_argument("--max-events", type=int, default=2_000_000, help="stop after this many events")
+    parser.add_argument("--batch", type=int, default=10_000, help="events per request")
+    parser.add_argument("--clients", type=int, default=2, help="concurrent keep-alive connections")
+    args = parser.parse_args()
+
+    batches = max(1, args.max_events // args.batch)
+    print(f"preparing {batches} batches of {args.batch} events ...", file=sys.stderr)
+    bodies = [make_batch(n, args.batch) for n in range(batches)]
+
+    folder = tempfile.mkdtemp(prefix="talktime-bench-")
+    store_path = str(Path(folder) / "events.duckdb")
+    key = (
+        subprocess.run(
+            [sys.executable, "-m", "talktime", "keys", "create", "bench", "--store", store_path],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "talktime", "serve", "--store", store_path, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(base + "/openapi.json", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": BATCH}
+    latencies: list[float] = []
+    accepted = duplicate = rejected = 0
+    lock = threading.Lock()
+    next_batch = iter(range(batches))
+    deadline = time.perf_counter() + args.seconds
+
+    def client() -> None:
+        nonlocal accepted, duplicate, rejected
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as http:
+            while time.perf_counter() < deadline:
+                with lock:
+                    number = next(next_batch, None)
+                if number is None:
+                    return
+                started = time.perf_counter()
+                answer = http.post("/v1/events", content=bodies[number])
+                took = time.perf_counter() - started
+                body = answer.json()
+                with lock:
+                    latencies.append(took)
+                    accepted += body["accepted"]
+                    duplicate += body["duplicate"]
+                    rejected += body["rejected"]
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    peak = peak_kib(server.pid)
+    server.send_signal(signal.SIGTERM)
+    server.wait()
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    result = {
+        "cores": os.cpu_count(),
+        "batch": args.batch,
+        "clients": args.clients,
+        "batches": len(latencies),
+        "seconds": round(elapsed, 2),
+        "accepted": accepted,
+        "duplicate": duplicate,
+        "rejected": rejected,
+        "accepted_per_second": round(accepted / elapsed),
+        "p50_batch_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_batch_ms": round(p99 * 1000, 1),
+        "server_peak_rss_mib": round(peak / 1024, 1),
+        "one_batch_in_process_s": {k: round(v, 4) for k, v in in_process_profile(args.batch).items()},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
