@@ -141,7 +141,10 @@ class Money:
     def rounded(self) -> Rounded:
         """This amount rounded half-even to the currency's minor unit, the precise amount kept beside it."""
         places = Decimal(1).scaleb(-minor_units(self.currency))
-        return Rounded(Money(self.amount.quantize(places, rounding=ROUNDING), self.currency), self)
+        rounded = self.amount.quantize(places, rounding=ROUNDING)
+        if rounded == 0:
+            rounded = rounded.copy_abs()  # no "-0.00" on an invoice
+        return Rounded(Money(rounded, self.currency), self)
 
     def text(self) -> str:
         """The amount at exactly the currency's minor unit, e.g. ``12.30 USD``, ``1235 JPY``."""

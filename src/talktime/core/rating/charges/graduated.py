@@ -39,6 +39,8 @@ class Graduated:
                 amount += tier.flat_fee
                 words += f" + flat {show(tier.flat_fee)}"
             steps.append(ChargeStep(words, part, tier.unit_price, amount))
+        if not steps:
+            steps.append(ChargeStep("no usage: no tier reached, nothing charged", ZERO, None, ZERO))
         total = sum((s.amount for s in steps), ZERO)
         single = self.tiers[0].unit_price if len(steps) <= 1 and not self.tiers[0].flat_fee else None
         return Charge(self.name, quantity, total, tuple(steps), pro_rata(total, quantities), single)
