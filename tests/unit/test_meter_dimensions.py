@@ -157,6 +157,8 @@ INCREMENT_CASES = [
     # nearest: halves go up
     pytest.param("8.9", ab(6, 6, "nearest"), "6", id="6/6 nearest: 8.9 -> 6"),
     pytest.param("9", ab(6, 6, "nearest"), "12", id="6/6 nearest: 9 (exactly half) -> 12"),
+    # With A == B a direction other than up is plain rounding (documented in round_increments): a call under
+    # half a block can round to 0; a floor is minimum_seconds' job. With A != B anything up to A bills A.
     pytest.param("29.5", ab(60, 60, "nearest"), "0", id="60/60 nearest: under half a minute -> 0"),
     pytest.param("90", ab(60, 60, "nearest"), "120", id="60/60 nearest: 1.5 min -> 2"),
     pytest.param("32.9", ab(30, 6, "nearest"), "30", id="30/6 nearest: 2.9 s past A -> A"),
