@@ -459,3 +459,22 @@ def test_bad_input_in_a_subprocess_is_exit_2_and_one_stderr_line(files: tuple[Pa
     assert len(lines) == 1, done.stderr
     assert f"{calls} line 6" in lines[0]
     assert "'channels'" in lines[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a non-numeric attr.* value read by a policy's multiplier (or segment) ends the CLI with a "
+    "decimal.InvalidOperation traceback and exit code 1, not one error line and exit code 2",
+)
+def test_non_numeric_multiplier_attribute_is_exit_2(tmp_path: Path) -> None:
+    policy = tmp_path / "mul.toml"
+    policy.write_text(
+        'id = "mul"\nname = "mul"\n[[versions]]\neffective_from = 2024-01-01\n'
+        'multiplier = { field = "attr.tokens", per = 3500, above = 3500 }\n'
+    )
+    calls = tmp_path / "calls.csv"
+    calls.write_text("id,started_at,ended_at,attr.tokens\na,2024-03-01T10:00:00Z,2024-03-01T10:00:52Z,lots\n")
+    result = runner.invoke(app, ["meter", str(calls), "--policy", str(policy)])
+    line = one_error_line(result)
+    assert f"{calls} line 2" in line
+    assert "'attr.tokens'" in line
