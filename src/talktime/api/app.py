@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Final
 
 import orjson
@@ -16,6 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from talktime.api import service
 from talktime.api.errors import install, json_response
+from talktime.api.invoices import add_invoice_routes
+from talktime.core.rating.cards import PriceCard
 from talktime.errors import (
     AuthError,
     InputError,
@@ -106,6 +109,8 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    prices: PriceCard | None = None,
+    ledger: Path | None = None,
 ) -> FastAPI:
     """An app serving one store. ``clock`` is "now" for the idle timeout (tests pass a fixed one)."""
     app = FastAPI(
@@ -169,4 +174,7 @@ def create_app(
 
         return json_response(await run_in_threadpool(run))
 
+    add_invoice_routes(
+        app, store, tenant, prices=prices, ledger=ledger, clock=clock, idle_timeout=idle_timeout
+    )
     return app
