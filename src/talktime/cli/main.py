@@ -388,6 +388,8 @@ def serve(
     store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    prices: Path | None = typer.Option(None, "--prices", help="Price card for GET /v1/invoices."),
+    ledger: Path | None = typer.Option(None, "--ledger", help="Finalised invoices, LEDGER/<tenant>/."),
 ) -> None:
     """Serve the ingestion and usage HTTP API (OpenAPI at /openapi.json)."""
 
@@ -395,11 +397,14 @@ def serve(
         import uvicorn
 
         from talktime.api import create_app
+        from talktime.io.ratecards import load_price_card
         from talktime.store import open_store
 
         opened = open_store(store)
         try:
-            uvicorn.run(create_app(opened), host=host, port=port, log_level="warning", access_log=False)
+            card = None if prices is None else load_price_card(prices)
+            served = create_app(opened, prices=card, ledger=ledger)
+            uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
         finally:
             opened.close()
 
