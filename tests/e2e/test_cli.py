@@ -461,11 +461,6 @@ def test_bad_input_in_a_subprocess_is_exit_2_and_one_stderr_line(files: tuple[Pa
     assert "'channels'" in lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-numeric attr.* value read by a policy's multiplier (or segment) ends the CLI with a "
-    "decimal.InvalidOperation traceback and exit code 1, not one error line and exit code 2",
-)
 def test_non_numeric_multiplier_attribute_is_exit_2(tmp_path: Path) -> None:
     policy = tmp_path / "mul.toml"
     policy.write_text(

@@ -722,11 +722,6 @@ def test_basis_whose_field_is_missing_names_record_and_field(
     assert isinstance(caught.value, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a segment's attr field that is not a number ('lots') raises decimal.InvalidOperation "
-    "from Decimal(str(raw)) in meter._partial instead of a RecordError naming the record and field",
-)
 def test_segment_attribute_that_is_not_a_number_names_record_and_field() -> None:
     params = {"segments": [{"name": "silence", "field": "attr.silence", "factor": "0.05"}]}
     with pytest.raises(RecordError) as caught:
@@ -735,11 +730,6 @@ def test_segment_attribute_that_is_not_a_number_names_record_and_field() -> None
     assert caught.value.record_id == "r1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a multiplier's attr field that is not a number ('lots') raises decimal.InvalidOperation "
-    "from Decimal(str(raw)) in meter._multiplier instead of a RecordError naming the record and field",
-)
 def test_multiplier_attribute_that_is_not_a_number_names_record_and_field() -> None:
     params = {"multiplier": {"field": "attr.tokens", "per": "3500", "above": "3500"}}
     with pytest.raises(RecordError) as caught:

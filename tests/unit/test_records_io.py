@@ -293,11 +293,6 @@ def test_written_record_types_are_usage_records(tmp_path: Path) -> None:
     assert all(isinstance(r, UsageRecord) for r in read_records(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a CSV saved as 'CSV UTF-8' by Excel starts with a byte-order mark; the reader opens it as "
-    "utf-8, not utf-8-sig, and refuses the header with field '\\ufeffid'",
-)
 def test_csv_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
     path = tmp_path / "excel.csv"
     path.write_bytes(b"\xef\xbb\xbfid,started_at,ended_at\r\na,2024-01-01T00:00:00Z,2024-01-01T00:01:00Z\r\n")

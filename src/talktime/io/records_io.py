@@ -71,7 +71,8 @@ def _located(error: RecordError, where: str) -> RecordError:
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, UsageRecord]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark, which is not part of the header.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None:
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -84,10 +84,11 @@ class MeteredRecord:
     explain: tuple[Step, ...]
 
     def trail(self) -> str:
-        """The whole trail on one line."""
-        return " -> ".join(
-            [self.explain[0].render()] + [f"{s.rule} -> {text(s.output_seconds)} s" for s in self.explain[1:]]
-        )
+        """The whole trail on one line: ``answered 47.3 s -> 6/6 up -> 48 s -> x2 channels -> 96 s``."""
+        first, *rest = self.explain
+        parts = [f"{first.rule} {text(first.output_seconds)} s"]
+        parts += [f"{step.rule} -> {text(step.output_seconds)} s" for step in rest]
+        return " -> ".join(parts)
 
 
 def round_increments(seconds: Decimal, first: Decimal, increment: Decimal, direction: str) -> Decimal:
@@ -303,7 +304,7 @@ def _partial(record: UsageRecord, policy: Policy) -> _Partial:
         raw = record.value_of(segment.field)
         if raw is None:
             continue
-        seconds = Decimal(str(raw))
+        seconds = _number(record, segment.field, raw)
         if seconds < 0 or seconds > trail.seconds:
             raise RecordError(
                 segment.field,
@@ -348,6 +349,17 @@ def _channels(trail: _Trail, params: MeteringParams, record: UsageRecord) -> Non
     )
 
 
+def _number(record: UsageRecord, name: str, raw: object) -> Decimal:
+    """A field a policy reads as a number (an ``attr.*`` value is text until then)."""
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise RecordError(name, f"{raw!r} is not a number", record_id=record.id) from None
+    if not value.is_finite():
+        raise RecordError(name, f"{raw!r} is not a finite number", record_id=record.id)
+    return value
+
+
 def _multiplier(trail: _Trail, params: MeteringParams, record: UsageRecord) -> None:
     rule = params.multiplier
     if rule is None:
@@ -355,7 +367,7 @@ def _multiplier(trail: _Trail, params: MeteringParams, record: UsageRecord) -> N
     raw = record.value_of(rule.field)
     if raw is None:
         return
-    value = Decimal(str(raw))
+    value = _number(record, rule.field, raw)
     if value <= rule.above:
         return
     product = Fraction(trail.seconds) * Fraction(value) / Fraction(rule.per)
