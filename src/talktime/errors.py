@@ -4,6 +4,7 @@
     ├── InputError (ValueError)        bad input a user can fix; the CLI prints it on one line, exit code 2
     │   ├── RecordError                a usage record breaks the record format (names source, row, id, field)
     │   ├── PolicyError                a metering policy is invalid or unknown (names file, key)
+    │   ├── StatementError             a provider statement line is unreadable (names file, line, field)
     │   ├── RequestError               an HTTP request refused whole: malformed JSON, wrong shape (API: 400)
     │   │   └── PayloadTooLargeError   a body over the size limit or too many events (API: 413)
     │   └── UnsupportedMediaError      a body in a content type the API does not read (API: 415)
@@ -55,6 +56,16 @@ class RecordError(InputError):
 
 class PolicyError(InputError):
     """A metering policy that is invalid, or a policy id that is not known."""
+
+
+class StatementError(InputError):
+    """Provider statement lines that cannot be read: each problem names the file, line, field and why."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        shown = problems[:5]
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__("; ".join(shown) + more)
 
 
 class MeteringError(TalktimeError, ValueError):

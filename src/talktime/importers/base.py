@@ -1,0 +1,203 @@
+"""Statement lines: the one table every importer produces, and the vectorised parsing they share.
+
+An importer maps a provider's export to *raw* text columns (see :data:`RAW_COLUMNS`) plus how to read them
+(:class:`Reading`); :func:`normalize` parses every row at once on DuckDB and either returns the typed
+statement table (:data:`STATEMENT_SCHEMA`) or raises one :class:`StatementError` listing the bad rows, each
+naming the file, line, field and why. No row is ever dropped: a row that cannot be read stops the import.
+
+Statement columns (durations are integer microseconds, money an exact decimal; never float):
+
+    line         where the row is in the file (CSV line number, or JSON array index)
+    id           the provider's id for what it billed (Call SID, request_id, transcript id), may be null
+    started_at   when the billed thing started (UTC)
+    duration_us  the provider's own measure of it (Twilio duration, Deepgram duration, audio_duration, ...)
+    billed_us    the seconds the provider says it billed, when the export says so (else null: derived)
+    channels     channels the provider counted (null: 1)
+    status       the provider's outcome in talktime's words (completed, failed, unanswered, busy, canceled)
+    amount       what the provider charged for the line, positive, in ``currency`` (null: not stated)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Final, Literal
+
+import duckdb
+import pyarrow as pa
+
+from talktime.core.records import STATUSES
+from talktime.errors import StatementError
+
+RAW_COLUMNS: Final = (
+    "line",
+    "id",
+    "started_at",
+    "ended_at",
+    "duration",
+    "billed",
+    "channels",
+    "status",
+    "amount",
+    "currency",
+)
+STATEMENT_SCHEMA: Final[pa.Schema] = pa.schema(
+    [  # type: ignore[arg-type]  # pyarrow stubs: Field[Any]
+        pa.field("line", pa.int64()),
+        pa.field("id", pa.string()),
+        pa.field("started_at", pa.timestamp("us", tz="UTC")),
+        pa.field("duration_us", pa.int64()),
+        pa.field("billed_us", pa.int64()),
+        pa.field("channels", pa.int64()),
+        pa.field("status", pa.string()),
+        pa.field("amount", pa.decimal128(38, 10)),
+        pa.field("currency", pa.string()),
+    ]
+)
+CLOSED_STATUSES: Final = tuple(sorted(STATUSES - {"open"}))
+_RFC2822: Final = "%a, %d %b %Y %H:%M:%S %z"
+_DECIMAL: Final = r"^[0-9]+(\.[0-9]{1,6})?$"
+_MONEY: Final = r"^[+-]?[0-9]+(\.[0-9]{1,10})?$"
+_ISO_OFFSET: Final = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How to read an importer's raw text columns.
+
+    ``time_format`` is ``iso`` (ISO 8601 with an offset) or ``rfc2822`` (Twilio's ``Tue, 10 Aug 2010
+    08:02:17 +0000``). ``duration_unit`` and ``billed_unit`` are seconds per unit of those columns.
+    ``negate_amount``: the export writes charges as negative numbers (Twilio ``price``).
+    ``statuses`` maps the provider's status words to talktime's; a word not listed is an error.
+    ``field_names`` maps raw columns to the provider's own field names, for error messages.
+    """
+
+    where: Callable[[int], str]
+    time_format: Literal["iso", "rfc2822"] = "iso"
+    duration_unit: Decimal = Decimal(1)
+    billed_unit: Decimal = Decimal(1)
+    negate_amount: bool = False
+    statuses: dict[str, str] = field(default_factory=lambda: {s: s for s in CLOSED_STATUSES})
+    field_names: dict[str, str] = field(default_factory=dict)
+
+
+def raw_table(rows: Sequence[dict[str, str | None]]) -> pa.Table:
+    """Raw rows (one dict per line, keys from :data:`RAW_COLUMNS`) as a table of text columns."""
+    columns = {name: [row.get(name) for row in rows] for name in RAW_COLUMNS}
+    arrays = [pa.array(columns[name], pa.string()) for name in RAW_COLUMNS]
+    return pa.Table.from_arrays(arrays, names=list(RAW_COLUMNS))
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _time(column: str, reading: Reading) -> tuple[str, str]:
+    """(parse expression, why-it-failed expression) for a time column."""
+    blank = f"NULLIF(TRIM({column}), '')"
+    if reading.time_format == "rfc2822":
+        parsed = f"TRY_STRPTIME({blank}, {_lit(_RFC2822)})"
+        why = "'is not an RFC 2822 time like \"Tue, 10 Aug 2010 08:02:17 +0000\"'"
+        return parsed, why
+    parsed = (
+        f"(CASE WHEN regexp_matches({blank}, {_lit(_ISO_OFFSET)}) THEN TRY_CAST({blank} AS TIMESTAMPTZ) END)"
+    )
+    why = "'is not an ISO 8601 time with a UTC offset (e.g. 2026-10-14T09:00:00+00:00)'"
+    return parsed, why
+
+
+def _micros(column: str, unit: Decimal) -> tuple[str, str]:
+    """A non-negative decimal text column in ``unit`` seconds as integer microseconds, exactly."""
+    blank = f"NULLIF(TRIM({column}), '')"
+    scaled = unit.scaleb(6)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"unit {unit} is finer than a microsecond")
+    parsed = (
+        f"(CASE WHEN regexp_matches({blank}, {_lit(_DECIMAL)}) "
+        f"THEN CAST(CAST({blank} AS DECIMAL(18, 6)) * {int(scaled)} AS HUGEINT) END)"
+    )
+    return f"CAST({parsed} AS BIGINT)", "'is not a non-negative decimal number of seconds (6 places at most)'"
+
+
+def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
+    """Typed statement lines from raw text columns, or a :class:`StatementError` naming every bad row."""
+    con = duckdb.connect()
+    try:
+        con.register("raw", raw)
+        start, start_why = _time("started_at", reading)
+        end, end_why = _time("ended_at", reading)
+        duration, duration_why = _micros("duration", reading.duration_unit)
+        billed, billed_why = _micros("billed", reading.billed_unit)
+        status_map = " ".join(
+            f"WHEN LOWER(TRIM(status)) = {_lit(k)} THEN {_lit(v)}" for k, v in reading.statuses.items()
+        )
+        sign = "-" if reading.negate_amount else ""
+        parsed = f"""
+            SELECT CAST(line AS BIGINT) AS line, NULLIF(TRIM(id), '') AS id,
+                   {start} AS _start, {end} AS _end,
+                   {duration} AS _duration, {billed} AS _billed,
+                   TRY_CAST(NULLIF(TRIM(channels), '') AS BIGINT) AS _channels,
+                   CASE WHEN NULLIF(TRIM(status), '') IS NULL THEN 'completed' {status_map} END AS _status,
+                   CASE WHEN regexp_matches(NULLIF(TRIM(amount), ''), {_lit(_MONEY)})
+                        THEN {sign}CAST(TRIM(amount) AS DECIMAL(38, 10)) END AS _amount,
+                   *
+            FROM raw"""
+        us = "(epoch_us(_end) - epoch_us(_start))"
+        checks = [
+            (
+                "_status IS NULL",
+                "status",
+                _lit(f"is not a finished status ({', '.join(sorted(reading.statuses))})"),
+            ),
+            ("_start IS NULL AND NULLIF(TRIM(started_at), '') IS NULL", "started_at", "'is required'"),
+            ("_start IS NULL", "started_at", start_why),
+            ("_end IS NULL AND NULLIF(TRIM(ended_at), '') IS NOT NULL", "ended_at", end_why),
+            ("_end IS NOT NULL AND _end < _start", "ended_at", "'is before the start time'"),
+            ("_duration IS NULL AND NULLIF(TRIM(duration), '') IS NOT NULL", "duration", duration_why),
+            ("_duration IS NULL AND _end IS NULL", "duration", "'is required (or an end time)'"),
+            ("_billed IS NULL AND NULLIF(TRIM(billed), '') IS NOT NULL", "billed", billed_why),
+            (
+                "_channels IS NULL AND NULLIF(TRIM(channels), '') IS NOT NULL OR _channels < 1",
+                "channels",
+                "'is not a positive whole number'",
+            ),
+            (
+                "_amount IS NULL AND NULLIF(TRIM(amount), '') IS NOT NULL",
+                "amount",
+                "'is not a decimal amount'",
+            ),
+        ]
+        problems = " ".join(
+            f"WHEN {cond} THEN {_lit(name)} || '\t' || COALESCE({name}, '') || '\t' || {why}"
+            for cond, name, why in checks
+        )
+        errors = con.execute(
+            f"SELECT line, CASE {problems} END AS e FROM ({parsed}) "
+            "WHERE e IS NOT NULL ORDER BY line LIMIT 50"
+        ).fetchall()
+        error_count = 0
+        if errors:
+            error_count = con.execute(
+                f"SELECT COUNT(*) FROM ({parsed}) WHERE (CASE {problems} END) IS NOT NULL"
+            ).fetchall()[0][0]
+        if errors:
+            messages = []
+            for line, text in errors:
+                name, value, why = str(text).split("\t", 2)
+                shown = reading.field_names.get(name, name)
+                messages.append(f"{reading.where(int(line))}: field {shown!r}: {value!r} {why}")
+            if error_count > len(errors):
+                messages.append(f"{error_count - len(errors)} more bad rows not shown")
+            raise StatementError(messages)
+        result = con.sql(
+            f"""SELECT line, id, _start AS started_at,
+                       COALESCE(_duration, {us}) AS duration_us, _billed AS billed_us,
+                       COALESCE(_channels, 1) AS channels, _status AS status, _amount AS amount,
+                       NULLIF(UPPER(TRIM(currency)), '') AS currency
+                FROM ({parsed}) ORDER BY line"""
+        ).to_arrow_table()
+    finally:
+        con.close()
+    typed: pa.Table = result.cast(STATEMENT_SCHEMA)
+    return typed
