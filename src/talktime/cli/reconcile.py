@@ -1,0 +1,102 @@
+"""``talktime reconcile``: a provider statement against our records, every gap on a cause.
+
+Exit codes: 0 when nothing unexplained exceeds the tolerance, 1 when some line does, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import typer
+
+from talktime.core.reconcile.model import Options
+from talktime.core.reconcile.render import as_csv, as_html, as_json_document, as_table, line_dicts
+from talktime.engine.compile import attr_columns
+from talktime.engine.reconcile import PROVIDER_ID
+from talktime.engine.reconcile import reconcile as run
+from talktime.engine.sources import canonical_parquet
+from talktime.errors import InputError, TalktimeError
+from talktime.importers import read_statement
+from talktime.providers import load_policy
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    html = "html"
+
+
+def _seconds(value: str, name: str) -> Decimal:
+    try:
+        parsed = Decimal(value)
+    except InvalidOperation:
+        raise InputError(f"{name} {value!r}: not a number of seconds") from None
+    if not parsed.is_finite() or parsed < 0:
+        raise InputError(f"{name} {value!r}: must be a non-negative number of seconds")
+    return parsed
+
+
+def reconcile(
+    provider: str = typer.Option(..., "--provider", help="The provider's profile: built-in id or TOML path."),
+    statement: Path = typer.Option(..., "--statement", help="The provider's export (JSON page or CSV)."),
+    records: Path | None = typer.Option(None, "--records", help="Our usage records (CSV, JSONL, Parquet)."),
+    store: str | None = typer.Option(None, "--store", help="Read records from an event store (not yet)."),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, json, csv or html."),
+    source: str | None = typer.Option(None, "--source", help="Export type when not detected."),
+    mapping: Path | None = typer.Option(None, "--mapping", help="TOML column mapping for a generic CSV."),
+    tolerance: str = typer.Option("1", "--tolerance", help="Seconds a line may differ unexplained."),
+    window: str = typer.Option("5", "--window", help="Seconds apart a start (and duration) may match."),
+    delay: str = typer.Option("300", "--delay", help="Billing-delay window in seconds before period end."),
+    tally: str = typer.Option("tally", "--tally", help="tally (our own count) or profile (our metering)."),
+    rate: str | None = typer.Option(None, "--rate", help="Price per profile unit (else from the statement)."),
+) -> None:
+    """Match a provider's statement to our records and put every second of the gap on a cause."""
+    try:
+        if (records is None) == (store is None):
+            raise InputError("give exactly one of --records FILE or --store URL")
+        if store is not None:
+            raise InputError(
+                "--store: the event store holds raw events, not usage records; export records with "
+                "talktime and pass --records FILE"
+            )
+        if tally not in ("tally", "profile"):
+            raise InputError(f"--tally {tally!r}: must be tally or profile")
+        options = Options(
+            tolerance_seconds=_seconds(tolerance, "--tolerance"),
+            window_seconds=_seconds(window, "--window"),
+            delay_seconds=_seconds(delay, "--delay"),
+            tally="profile" if tally == "profile" else "tally",
+            rate_per_unit=None if rate is None else _seconds(rate, "--rate"),
+        )
+        policy = load_policy(provider)
+        lines = read_statement(statement, source, mapping)
+        assert records is not None
+        if not records.is_file():
+            raise InputError(f"{records}: no such file")
+        with ExitStack() as stack:
+            attrs = sorted({*attr_columns(policy), PROVIDER_ID})
+            scanned = stack.enter_context(canonical_parquet(records, attrs))
+            table = pq.read_table(scanned.path)
+            if "_line" in table.column_names:
+                table = table.drop(["_line"])
+            result = run(table, lines, policy, options, where=scanned.where)
+    except TalktimeError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    rows = line_dicts(result.lines.to_pylist(), result.scale)
+    if fmt == ReportFormat.json:
+        sys.stdout.write(json.dumps(as_json_document(result.summary, rows), indent=2) + "\n")
+    elif fmt == ReportFormat.csv:
+        sys.stdout.write(as_csv(rows))
+    elif fmt == ReportFormat.html:
+        sys.stdout.write(as_html(result.summary, rows))
+    else:
+        sys.stdout.write(as_table(result.summary, rows))
+    raise typer.Exit(1 if result.summary.flagged_lines else 0)
