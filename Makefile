@@ -38,3 +38,7 @@ clean:
 # Ingestion load test: a real server on loopback, embedded store, bounded in time and events (benchmarks/).
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py --seconds 20 --max-events 2000000 --batch 10000 --clients 2
+
+# Reconciliation speed: a million Twilio statement lines against a million records (benchmarks/).
+bench-reconcile: $(STAMP)
+	$(BIN)/python benchmarks/bench_reconcile.py --lines 1000000

@@ -63,5 +63,5 @@ def test_livekit_participants_csv(tmp_path: Path) -> None:
     lines = read_statement(path).to_pylist()
     assert [line["duration_us"] for line in lines] == [58_000_000, 57_300_000]
     path.write_text("sessionId,joinedAt,leftAt\nRM_1,2026-10-14T09:00:00,2026-10-14T09:00:58+00:00\n")
-    with pytest.raises(StatementError, match="line 2: field 'joinedAt'.*UTC offset"):
+    with pytest.raises(StatementError, match=r"line 2: field 'joinedAt'.*UTC offset"):
         read_statement(path)
