@@ -24,6 +24,7 @@ from talktime.core.metering.policy import (
     MeteringParams,
     Policy,
     PolicyVersion,
+    Segment,
     apply_overrides,
 )
 from talktime.core.records import UsageRecord, seconds_between
@@ -245,81 +246,123 @@ def _period_key(record: UsageRecord, params: MeteringParams) -> str:
 
 
 def _partial(record: UsageRecord, policy: Policy) -> _Partial:
+    """The record metered up to where a session or period scope would take over (all of it, per record)."""
     version = policy.version_at(record.started_at, record.id)
     params, rules = _resolve(record, version)
-    meter = _meter_name(policy, params, record)
     trail = _Trail()
-    counted_kind = params.kinds is None or record.kind in params.kinds
-    if not counted_kind:
-        # Outside this policy: listed on a meter of its own, measuring and billing nothing, never dropped.
-        meter = NOT_COUNTED
+    if params.kinds is not None and record.kind not in params.kinds:
+        _kind_not_counted(record, params, policy, trail)
+        return _Partial(
+            record,
+            version,
+            params,
+            NOT_COUNTED,
+            ZERO,
+            ZERO,
+            tuple(trail.steps),
+            _group(record, params, NOT_COUNTED),
+        )
+    actual = _measure_actual(record, params, policy, rules, trail)
+    if _billable(record, params, actual, trail):
+        _shape(record, params, trail)
+    meter = _meter_name(policy, params, record)
+    return _Partial(
+        record,
+        version,
+        params,
+        meter,
+        actual,
+        trail.seconds,
+        tuple(trail.steps),
+        _group(record, params, meter),
+    )
 
-    if params.kinds is not None and record.kind is None:
+
+def _group(record: UsageRecord, params: MeteringParams, meter: str) -> tuple[str, ...] | None:
+    """The session or calendar period whose total is rounded as a whole, or None for per-record rounding."""
+    if params.scope == "session":
+        return (meter, "session", record.session_key)
+    if params.scope == "period":
+        return (meter, "period", record.customer or "", _period_key(record, params))
+    return None
+
+
+def _kind_not_counted(record: UsageRecord, params: MeteringParams, policy: Policy, trail: _Trail) -> None:
+    """Outside this policy: listed on a meter of its own, measuring and billing nothing, never dropped."""
+    counted = list(params.kinds or ())
+    if record.kind is None:
         raise RecordError(
             "kind",
-            f"policy {policy.id!r} counts only kinds {list(params.kinds)}; the record has none",
+            f"policy {policy.id!r} counts only kinds {counted}; the record has none",
             record_id=record.id,
         )
+    trail.start("kind", f"kind {record.kind} not counted (counts {', '.join(counted)})", ZERO)
 
-    def done(actual: Decimal, contribution: Decimal) -> _Partial:
-        group: tuple[str, ...] | None = None
-        if params.scope == "session":
-            group = (meter, "session", record.session_key)
-        elif params.scope == "period":
-            group = (meter, "period", record.customer or "", _period_key(record, params))
-        return _Partial(record, version, params, meter, actual, contribution, tuple(trail.steps), group)
 
-    if not counted_kind:
-        trail.start("kind", f"kind {record.kind} not counted (counts {', '.join(params.kinds or ())})", ZERO)
-        return done(ZERO, ZERO)
-    billed_status = record.status == "open" or record.status in params.billed_statuses
+def _measure_actual(
+    record: UsageRecord, params: MeteringParams, policy: Policy, rules: list[str], trail: _Trail
+) -> Decimal:
+    """The actual duration on the policy's time basis: the trail's first step, then the rules that apply."""
     if record.status == "open" and params.open_cap_seconds is None:
         raise MeteringError(
             f"record {record.id!r}: field 'status': the record is still open and policy {policy.id!r} has no "
             "open_cap_seconds to close it; meter it once it has ended"
         )
-    end = _effective_end(record, params)
     # Only a record the policy bills must carry what its basis measures; others show what can be measured.
-    actual, basis_words = _basis(record, params, end, strict=billed_status)
+    billed_status = record.status == "open" or record.status in params.billed_statuses
+    actual, basis_words = _basis(record, params, _effective_end(record, params), strict=billed_status)
     trail.start("basis", basis_words, actual)
     for name in rules:
         trail.apply("rule", f"rule {name!r} applies", actual)
-    if not billed_status:
-        trail.apply("status", f"status {record.status}: not billed by this policy", ZERO)
-        return done(actual, ZERO)
+    return actual
+
+
+def _billable(record: UsageRecord, params: MeteringParams, actual: Decimal, trail: _Trail) -> bool:
+    """False, with the reason in the trail and 0 billed, for a record the policy does not bill at all."""
     if record.status == "open":
         cap = params.open_cap_seconds
-        assert cap is not None
+        assert cap is not None  # _measure_actual refused an open record without a cap
         trail.apply("cap", f"left open: closed at the {text(cap)} s cap", trail.seconds)
+    elif record.status not in params.billed_statuses:
+        trail.apply("status", f"status {record.status}: not billed by this policy", ZERO)
+        return False
     if actual <= 0:
         trail.apply("zero", "nothing to bill", ZERO)
-        return done(actual, ZERO)
+        return False
     if params.free_below_seconds > 0 and actual < params.free_below_seconds:
         trail.apply("exemption", f"under {text(params.free_below_seconds)} s: not billed", ZERO)
-        return done(actual, ZERO)
+        return False
+    return True
+
+
+def _shape(record: UsageRecord, params: MeteringParams, trail: _Trail) -> None:
+    """Cap, segments, rounding and minimum (per-record scope), channels, factor and multiplier."""
     cap = params.open_cap_seconds
     if cap is not None and trail.seconds > cap:
         trail.apply("cap", f"capped at {text(cap)} s", cap)
     for segment in params.segments:
-        raw = record.value_of(segment.field)
-        if raw is None:
-            continue
-        seconds = _number(record, segment.field, raw)
-        if seconds < 0 or seconds > trail.seconds:
-            raise RecordError(
-                segment.field,
-                f"{text(seconds)} s of {segment.name!r} does not fit in {text(trail.seconds)} s billed",
-                record_id=record.id,
-            )
-        reduced = trail.seconds - seconds + seconds * segment.factor
-        trail.apply("segment", f"{segment.name} {text(seconds)} s at x{text(segment.factor)}", reduced)
+        _segment(trail, segment, record)
     if params.scope == "record":
         _round_and_minimum(trail, params)
     _channels(trail, params, record)
     if params.factor != 1:
         trail.apply("factor", f"x{text(params.factor)}", trail.seconds * params.factor)
     _multiplier(trail, params, record)
-    return done(actual, trail.seconds)
+
+
+def _segment(trail: _Trail, segment: Segment, record: UsageRecord) -> None:
+    raw = record.value_of(segment.field)
+    if raw is None:
+        return
+    seconds = _number(record, segment.field, raw)
+    if seconds < 0 or seconds > trail.seconds:
+        raise RecordError(
+            segment.field,
+            f"{text(seconds)} s of {segment.name!r} does not fit in {text(trail.seconds)} s billed",
+            record_id=record.id,
+        )
+    reduced = trail.seconds - seconds + seconds * segment.factor
+    trail.apply("segment", f"{segment.name} {text(seconds)} s at x{text(segment.factor)}", reduced)
 
 
 def _round_and_minimum(trail: _Trail, params: MeteringParams, label: str = "") -> None:
