@@ -1,0 +1,185 @@
+"""Differential: a generated statement (seeded) reconciled end to end must give the recorded report exactly.
+
+The fixture was recorded from the implementation before the speed work; any change to reading or
+reconciling that changes one digit of the JSON report fails here. The statement has every class in it:
+matched by id (own id and ``attr.provider_id``), matched by time window (no sid, foreign sid, start a few
+seconds off), mismatched durations, duplicated sids, provider-only lines, internal-only records (unbilled
+and near the period edge), failed and unanswered calls, unpriced lines and channels.
+
+Re-record (only when the report is meant to change): ``TALKTIME_RECORD=1 .venv/bin/pytest tests/reconcile``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from talktime.core.reconcile.model import Options
+from talktime.core.reconcile.render import LINE_COLUMNS, as_json_document, line_dicts
+from talktime.core.records import UsageRecord
+from talktime.engine.reconcile import reconcile
+from talktime.importers import read_statement
+from talktime.io.records_io import records_table
+from talktime.providers import builtin
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "reconcile" / "differential.json"
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+RFC2822 = "%a, %d %b %Y %H:%M:%S +0000"
+HEADER = "sid,parent_call_sid,status,direction,start_time,end_time,duration,price,price_unit\n"
+
+
+def generate(n: int = 2000, seed: int = 20261001) -> tuple[list[UsageRecord], str, str]:
+    """(records, Twilio CSV text, Twilio JSON page text) with planted differences."""
+    rng = random.Random(seed)
+    records: list[UsageRecord] = []
+    csv_rows: list[str] = []
+    calls: list[dict[str, Any]] = []
+
+    def line(sid: str, status: str, start: datetime, seconds: int, price: str | None) -> None:
+        shown = start.strftime(RFC2822)
+        end = (start + timedelta(seconds=seconds)).strftime(RFC2822) if rng.random() < 0.5 else ""
+        csv_rows.append(f'{sid},,{status},outbound-api,"{shown}","{end}",{seconds},{price or ""},USD\n')
+        calls.append(
+            {
+                "sid": sid or None,
+                "parent_call_sid": None,
+                "status": status,
+                "direction": "outbound-api",
+                "start_time": shown,
+                "end_time": end or None,
+                "duration": str(seconds),
+                "price": price,
+                "price_unit": "USD",
+            }
+        )
+
+    starts = sorted(rng.randrange(0, 3 * 86_400_000_000) for _ in range(n))
+    for i in range(1, n):  # bursts: calls starting within two seconds of each other (ambiguous windows)
+        if rng.random() < 0.1:
+            starts[i] = starts[i - 1] + rng.randrange(0, 2_000_000)
+    for i, offset in enumerate(starts):
+        start = T0 + timedelta(microseconds=offset)
+        status = rng.choices(["completed", "failed", "busy", "no-answer"], [90, 4, 3, 3])[0]
+        ring = timedelta(microseconds=rng.randrange(1_000_000, 12_000_000))
+        talk_us = rng.randrange(400_000, 900_000_000) if status == "completed" else 0
+        answered = start + ring if status == "completed" else None
+        ended = (answered or start) + timedelta(microseconds=talk_us)
+        sid = f"CA{i:032x}"
+        how = rng.random()
+        attrs = {}
+        rid = sid
+        if how < 0.15:
+            rid, attrs = f"rec-{i}", {"provider_id": sid}
+        elif how < 0.25:
+            rid = f"rec-{i}"  # no id in common: matched by time window only
+        records.append(
+            UsageRecord(
+                id=rid,
+                kind="leg",
+                provider="twilio",
+                status={"no-answer": "unanswered"}.get(status, status),
+                channels=2 if rng.random() < 0.03 else 1,
+                session=f"S{i // 2}" if rng.random() < 0.05 else None,
+                started_at=start,
+                answered_at=answered,
+                ended_at=ended,
+                attrs=attrs,
+            )
+        )
+        fate = rng.random()
+        if fate < 0.03:
+            continue  # internal-only (unbilled, or within the delay window near the end)
+        seconds = -(-talk_us // 1_000_000)
+        if fate < 0.06:
+            seconds += rng.randrange(1, 200)  # mismatched
+        elif fate < 0.08 and seconds > 3:
+            seconds -= rng.randrange(1, 3)
+        billed_start = answered or start
+        if 0.08 <= fate < 0.11:
+            billed_start += timedelta(seconds=rng.randrange(-3, 4))  # window match a little off
+        shown_sid = sid
+        if how >= 0.15 and how < 0.25:
+            shown_sid = "" if rng.random() < 0.5 else f"CX{i:032x}"
+        minutes = -(-seconds // 60)
+        price = None if rng.random() < 0.05 else f"-{minutes * 13 / 1000:.5f}"
+        line(shown_sid, status, billed_start, seconds, price)
+        if rng.random() < 0.02:
+            line(shown_sid or sid, status, billed_start, seconds, price)  # duplicated
+    for j in range(n // 50):  # provider-only: ids and times of nothing we have
+        start = T0 + timedelta(microseconds=rng.randrange(0, 3 * 86_400_000_000))
+        seconds = rng.randrange(0, 600)
+        line(f"CZ{j:032x}" if rng.random() < 0.7 else "", "completed", start, seconds, "-0.01300")
+    order = list(range(len(csv_rows)))
+    rng.shuffle(order)
+    csv_text = HEADER + "".join(csv_rows[k] for k in order)
+    json_text = json.dumps({"calls": [calls[k] for k in order], "page": 0, "page_size": len(order)})
+    return records, csv_text, json_text
+
+
+CASES = {
+    "csv-tally": ("calls.csv", Options()),
+    "csv-profile": (
+        "calls.csv",
+        Options(
+            tally="profile", tolerance_seconds=Decimal(0), window_seconds=Decimal(3), delay_seconds=Decimal(0)
+        ),
+    ),
+    "json-tally-rate": ("calls.json", Options(delay_seconds=Decimal(3600), rate_per_unit=Decimal("0.0140"))),
+}
+
+
+def reports(tmp_path: Path) -> dict[str, Any]:
+    records, csv_text, json_text = generate()
+    (tmp_path / "calls.csv").write_text(csv_text)
+    (tmp_path / "calls.json").write_text(json_text)
+    table = records_table(records, ["provider_id"])
+    out: dict[str, Any] = {}
+    for name, (file, options) in CASES.items():
+        lines = read_statement(tmp_path / file)
+        result = reconcile(table, lines, builtin("twilio-voice"), options)
+        out[name] = as_json_document(result.summary, line_dicts(result.lines.to_pylist(), result.scale))
+    return json.loads(json.dumps(out))  # type: ignore[no-any-return]
+
+
+def dump(document: dict[str, Any]) -> str:
+    """One report line per text line (values in ``LINE_COLUMNS`` order), so a difference reads as a diff."""
+    parts = []
+    for name, report in document.items():
+        rows = [[row[c] for c in LINE_COLUMNS] for row in report["lines"]]
+        lines = ",\n".join("    " + json.dumps(row, separators=(",", ":")) for row in rows)
+        summary = json.dumps(report["summary"], sort_keys=True)
+        parts.append(f'"{name}": {{\n  "summary": {summary},\n  "lines": [\n{lines}\n  ]}}')
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def test_reports_equal_the_recorded_fixture(tmp_path: Path) -> None:
+    document = reports(tmp_path)
+    if os.environ.get("TALKTIME_RECORD"):
+        FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+        FIXTURE.write_text(dump(document))
+        pytest.skip("fixture recorded")
+    expected = json.loads(FIXTURE.read_text())
+    assert document.keys() == expected.keys()
+    for name in document:
+        assert document[name]["summary"] == expected[name]["summary"], name
+        got = [[row[c] for c in LINE_COLUMNS] for row in document[name]["lines"]]
+        want = expected[name]["lines"]
+        assert len(got) == len(want), name
+        for a, b in zip(got, want, strict=True):
+            assert a == b, name
+
+
+def test_generated_statement_has_every_class() -> None:
+    for report in json.loads(FIXTURE.read_text()).values():
+        summary = report["summary"]
+        assert all(summary[c] > 0 for c in ("matched", "mismatched", "provider_only", "internal_only"))
+        assert summary["duplicates"] > 0
+    causes = json.loads(FIXTURE.read_text())["json-tally-rate"]["summary"]["causes"]
+    assert all(causes[c] != "0" for c in ("rounding", "missing", "unbilled", "billing_delay", "duplicated"))
