@@ -1,4 +1,6 @@
-"""Policies in plain words: the one-line rule for listings, and the methodology a provider should publish.
+"""Policies in plain words: the one-line rule for listings, the methodology a provider should publish, and
+the full page a transparent platform publishes (``methodology_page``: Markdown or HTML, with a worked example
+metered by the reference meter).
 
 Generated from the policy itself, so what it says cannot drift from what is billed.
 """
@@ -6,8 +8,11 @@ Generated from the policy itself, so what it says cannot drift from what is bill
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
 
 from talktime.core.decimals import text
+from talktime.core.metering.example import example_call
+from talktime.core.metering.meter import meter_records
 from talktime.core.metering.policy import MeteringParams, Policy, PolicyVersion
 
 _BASIS_PLAIN = {
@@ -137,3 +142,186 @@ def _rounding_sentence(p: MeteringParams) -> str:
         f"Rounding: the first {_seconds(first)} bill whole, then blocks of {_seconds(step)} rounded "
         f"{p.rounding} ({p.rounding_label()}), applied to {where}."
     )
+
+
+# --- the published methodology page ------------------------------------------------------------------------
+
+_INCLUDED = {
+    "connection": ("included (time counts from connect, ringing too)", "included"),
+    "answered": ("not included (ringing is free)", "included"),
+    "audio_span": (
+        "not included (time counts from the first audio byte)",
+        "included, between first and last audio",
+    ),
+    "audio_sent": ("not included (only audio sent counts)", "included, as part of the audio sent"),
+    "speech": ("not included", "not included (only speech counts)"),
+    "provider_reported": ("as the provider reports it", "as the provider reports it"),
+}
+#: The worked example: a stereo call with 2 s of ringing, then 47.3 s answered, 31 s of it speech.
+EXAMPLE_SETUP = Decimal(2)
+EXAMPLE_ANSWERED = Decimal("47.3")
+EXAMPLE_SPEECH = Decimal(31)
+EXAMPLE_CHANNELS = 2
+
+Block = tuple[str, object]
+_TableBody = tuple[tuple[str, ...], list[tuple[str, ...]]]
+
+
+def methodology_page(policy: Policy, fmt: str = "md") -> str:
+    """The page a transparent platform publishes for ``policy``, as Markdown (``md``) or HTML (``html``).
+
+    Every sentence comes from the policy, and the worked example is metered by the reference meter under
+    it, so the page changes when the policy does and cannot drift from what is billed.
+    """
+    blocks = _page(policy)
+    return _html(policy, blocks) if fmt == "html" else _markdown(blocks)
+
+
+def _page(policy: Policy) -> list[Block]:
+    version = policy.current
+    p = version.params
+    sentences = _sentences(policy, version)
+
+    def about(*prefixes: str) -> list[str]:
+        return [s for s in sentences if s.startswith(prefixes)]
+
+    unit_seconds = text(policy.unit_seconds)
+    blocks: list[Block] = [("h1", f"How {policy.name} bills: what a billable {policy.unit} is")]
+    if policy.description:
+        blocks.append(("p", policy.description.strip()))
+    blocks.append(
+        (
+            "p",
+            f"Generated from the metering policy {policy.id!r} (version in force from "
+            f"{version.effective_from.date().isoformat()}). The worked example below is computed by the "
+            "same meter that bills, so this page cannot drift from the invoice.",
+        )
+    )
+    blocks += [
+        ("h2", f"What a billable {policy.unit} is"),
+        (
+            "ul",
+            [
+                f"A billable {policy.unit} is {unit_seconds} s of billable time; partial {policy.unit}s are "
+                "billed as the rounding rules below say.",
+                *about("What counts", "Who counts", "Meters", "Billed outcomes"),
+            ],
+        ),
+        ("h2", "What is included"),
+        ("ul", _included(p)),
+        ("h2", "Rounding and minimums"),
+        ("ul", about("Short calls", "Rounding", "Minimum", "Sessions left open")),
+        ("h2", "Channels and participants"),
+        (
+            "ul",
+            [
+                *about("Channels"),
+                "Participants: every participant, leg or connection is its own record and is billed on "
+                "its own; a two-participant call bills both.",
+            ],
+        ),
+    ]
+    other = about("Segment", "Factor", "Multiplier", "Rule")
+    if other:
+        blocks += [("h2", "Other rules"), ("ul", other)]
+    call = example_call(
+        policy, EXAMPLE_ANSWERED, channels=EXAMPLE_CHANNELS, setup=EXAMPLE_SETUP, speech=EXAMPLE_SPEECH
+    )
+    metered = meter_records([call], policy)[0]
+    silence = EXAMPLE_ANSWERED - EXAMPLE_SPEECH
+    blocks += [
+        ("h2", "Worked example"),
+        (
+            "p",
+            f"A stereo call ({EXAMPLE_CHANNELS} channels): {text(EXAMPLE_SETUP)} s of ringing, then "
+            f"{text(EXAMPLE_ANSWERED)} s answered, of which {text(EXAMPLE_SPEECH)} s is speech and "
+            f"{text(silence)} s silence. The meter's steps:",
+        ),
+        ("ol", [f"{step.step}: {step.rule} -> {text(step.output_seconds)} s" for step in metered.explain]),
+        (
+            "p",
+            f"Billable: {text(metered.billable_seconds)} s = {text(metered.billable_quantity)} "
+            f"{policy.unit}(s), for {text(EXAMPLE_ANSWERED)} s answered on the caller's stopwatch.",
+        ),
+        ("pre", metered.trail()),
+        ("h2", "Version history"),
+        (
+            "table",
+            (
+                ("in force from", "rule", "what changed"),
+                [
+                    (v.effective_from.date().isoformat(), one_line(v.params), v.note or "-")
+                    for v in reversed(policy.versions)
+                ],
+            ),
+        ),
+    ]
+    if policy.source:
+        blocks += [("h2", "Sources"), ("ul", list(policy.source))]
+    return blocks
+
+
+def _included(p: MeteringParams) -> list[str]:
+    lines = []
+    for basis in p.bases:
+        setup, silence = _INCLUDED[basis]
+        lines.append(f"Setup and ringing time: {setup}.")
+        lines.append(f"Silence: {silence}.")
+    if len(p.bases) > 1:
+        lines.insert(0, "The larger of several measures is billed; each is described below.")
+    for segment in p.segments:
+        lines.append(f"{segment.name} ({segment.field}): billed at x{text(segment.factor)}.")
+    return lines
+
+
+def _markdown(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for kind, body in blocks:
+        if kind == "h1":
+            out += [f"# {body}", ""]
+        elif kind == "h2":
+            out += [f"## {body}", ""]
+        elif kind == "p":
+            out += [str(body), ""]
+        elif kind in ("ul", "ol"):
+            items = body if isinstance(body, list) else []
+            marks = [f"{n}." if kind == "ol" else "-" for n in range(1, len(items) + 1)]
+            out += [f"{mark} {item}" for mark, item in zip(marks, items, strict=True)] + [""]
+        elif kind == "pre":
+            out += ["```", str(body), "```", ""]
+        elif kind == "table":
+            header, rows = cast(_TableBody, body)
+            out.append("| " + " | ".join(header) + " |")
+            out.append("|" + "---|" * len(header))
+            out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _html(policy: Policy, blocks: list[Block]) -> str:
+    from html import escape
+
+    out = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(policy.name)}: metering methodology</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;line-height:1.5}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}"
+        "pre{background:#f4f4f4;padding:.6rem;white-space:pre-wrap}</style>",
+        "</head><body>",
+    ]
+    for kind, body in blocks:
+        if kind in ("h1", "h2", "p", "pre"):
+            out.append(f"<{kind}>{escape(str(body))}</{kind}>")
+        elif kind in ("ul", "ol"):
+            items = body if isinstance(body, list) else []
+            out.append(f"<{kind}>" + "".join(f"<li>{escape(str(i))}</li>" for i in items) + f"</{kind}>")
+        elif kind == "table":
+            header, rows = cast(_TableBody, body)
+            head = "".join(f"<th>{escape(h)}</th>" for h in header)
+            cells = "".join(
+                "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+            )
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
