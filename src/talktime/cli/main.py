@@ -29,6 +29,8 @@ from rich.table import Table
 
 from talktime.cli.billing import invoice_app, margin
 from talktime.cli.reconcile import reconcile
+from talktime.cli.whatif import compare, simulate
+from talktime.cli.whatif import methodology as methodology_page
 from talktime.core.decimals import text
 from talktime.core.metering.describe import methodology, one_line
 from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter
@@ -50,6 +52,9 @@ policies_app = typer.Typer(help="List the built-in provider profiles, or show on
 app.add_typer(policies_app, name="policies")
 app.add_typer(invoice_app, name="invoice")
 app.command()(margin)
+app.command()(simulate)
+app.command()(compare)
+app.command("methodology")(methodology_page)
 app.command()(reconcile)
 
 T = TypeVar("T")

@@ -1,0 +1,426 @@
+"""``talktime simulate``, ``talktime compare`` and ``talktime methodology``: the what-if faces.
+
+They read specs, records (a file or a store), policies and rate cards, call ``talktime.simulate`` and the
+pure domain, and write a table, JSON or an HTML report with charts (``--out DIR`` keeps the PNG files).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from talktime.core.decimals import quantize, text
+from talktime.core.metering.describe import methodology_page
+from talktime.core.metering.policy import Policy
+from talktime.core.records import UsageRecord
+from talktime.core.simulate.spec import (
+    Mix,
+    describe_distribution,
+    describe_mix,
+    parse_distribution,
+    parse_mix,
+)
+from talktime.errors import InputError, TalktimeError
+from talktime.io.ratecards import load_cost_card, load_price_card
+from talktime.io.records_io import read_records, write_records
+from talktime.providers import load_policy
+
+DEFAULT_COSTS = Path("costs-informative.toml")
+STORE_HELP = "Read the history from an event store (a DuckDB file or postgresql:// URL); needs --tenant."
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    html = "html"
+
+
+class PageFormat(StrEnum):
+    md = "md"
+    html = "html"
+
+
+def _guarded(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except TalktimeError as error:
+        _fail(str(error))
+    except OSError as error:
+        _fail(f"{getattr(error, 'filename', '') or ''}: {error.strerror or error}")
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"talktime: error: {message}", markup=False)
+    raise typer.Exit(code=2)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[str], None]]:
+    """A step counter on stderr when it is a terminal (large simulations take seconds per policy)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _: None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=total)
+        started = [0]
+
+        def step(label: str) -> None:
+            progress.update(task, description=label, completed=started[0])
+            started[0] += 1
+
+        yield step
+        progress.update(task, completed=total)
+
+
+def _store_history(store: str, tenant: str | None, target: Path) -> Path:
+    from talktime.api.service import session_records
+    from talktime.store import open_store
+
+    if not tenant:
+        raise InputError("--store needs --tenant: the tenant whose events are read")
+    opened = open_store(store)
+    try:
+        records = [s.record for s in session_records(opened, tenant, as_of=datetime.now(UTC))]
+    finally:
+        opened.close()
+    if not records:
+        raise InputError(f"--store {store!r}: tenant {tenant!r} has no usage records")
+    write_records(target, records)
+    return target
+
+
+def _mix(value: str | None, what: str) -> Mix:
+    return parse_mix(value, what) if value else ((1, Decimal(1)),)
+
+
+def _policies(value: str) -> list[Policy]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise InputError("--policies: name one or more profiles, e.g. twilio-voice,vonage-voice")
+    return [load_policy(n) for n in names]
+
+
+def _console(handle: object = None) -> Console:
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def _money(value: Decimal | None) -> str:
+    return "-" if value is None else text(quantize(value, 4))
+
+
+def _pct(value: Decimal | None) -> str:
+    return "-" if value is None else f"{quantize(value, 2):+}%"
+
+
+def simulate(
+    policies: str = typer.Option(
+        ..., "--policies", help="Profiles to compare, comma-separated (ids or .toml)."
+    ),
+    records: Path | None = typer.Option(
+        None, "--records", help="Meter these calls (.csv, .jsonl, .parquet)."
+    ),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    tenant: str | None = typer.Option(None, "--tenant", help="The tenant to read from --store."),
+    distribution: str | None = typer.Option(
+        None,
+        "--distribution",
+        help="fixed:SECONDS, lognormal:mean=S,sigma=X, uniform:LOW,HIGH or empirical:FILE (with --calls).",
+    ),
+    calls: int | None = typer.Option(None, "--calls", help="How many calls to generate."),
+    channels: str | None = typer.Option(None, "--channels", help="Channels mix, e.g. 1:0.7,2:0.3."),
+    participants: str | None = typer.Option(
+        None, "--participants", help="Participants mix, e.g. 1:0.5,2:0.5."
+    ),
+    costs: Path = typer.Option(DEFAULT_COSTS, "--costs", help="Cost card (a file or a built-in example)."),
+    format: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json or html."),
+    seed: int = typer.Option(7, "--seed", help="Seed for generated calls: same seed, same calls."),
+    at: str | None = typer.Option(None, "--at", help="Date whose rules and prices apply (YYYY-MM-DD)."),
+    out: Path | None = typer.Option(None, "--out", help="Write charts (PNG), report.html and JSON here."),
+) -> None:
+    """Rounding impact: what each policy bills for the same calls, against exact-second billing."""
+    from talktime.simulate.generate import write_calls
+    from talktime.simulate.run import Simulation, anchor, meter_policies
+
+    def run() -> None:
+        chosen = _policies(policies)
+        sources = [x for x in (records, store, distribution) if x is not None]
+        if len(sources) != 1:
+            raise InputError(
+                "give exactly one of --records FILE, --store URL or --distribution SPEC --calls N"
+            )
+        if distribution is not None and calls is None:
+            raise InputError("--distribution needs --calls N, the number of calls to generate")
+        card = load_cost_card(costs)
+        moment = _date(at) if at else anchor(chosen, card)
+        with (
+            tempfile.TemporaryDirectory(prefix="talktime-sim-") as folder,
+            _progress(len(chosen) + 1) as step,
+        ):
+            trusted = False
+            if distribution is not None:
+                spec, ch, pa = (
+                    parse_distribution(distribution),
+                    _mix(channels, "channels"),
+                    _mix(participants, "participants"),
+                )
+                step(f"generating {calls:,} calls")
+                path = Path(folder) / "calls.parquet"
+                written = write_calls(
+                    path, spec, calls or 0, seed=seed, channels=ch, participants=pa, anchor=moment
+                )
+                sim = Simulation(
+                    f"{describe_distribution(spec)} x {calls:,} calls (seed {seed})",
+                    written,
+                    moment,
+                    chosen,
+                    calls=calls,
+                    seed=seed,
+                    channels=describe_mix(ch),
+                    participants=describe_mix(pa),
+                )
+                trusted = True
+            else:
+                if channels or participants:
+                    raise InputError(
+                        "--channels and --participants shape generated calls; use --distribution"
+                    )
+                step("reading history")
+                path = (
+                    records
+                    if records is not None
+                    else _store_history(str(store), tenant, Path(folder) / "h.parquet")
+                )
+                sim = Simulation(f"history {records or store}", 0, moment, chosen)
+                sim.notes.append(
+                    "Every record is read as a call of the kind each policy counts; prices in force on "
+                    f"{moment.date().isoformat()} rate the whole input as one period."
+                )
+            sim.impacts = meter_policies(
+                path, chosen, card, moment, trusted=trusted, step=lambda pid: step(f"metering under {pid}")
+            )
+            if sim.impacts and not sim.records:
+                sim.records = sim.impacts[0].records
+            notes = sorted({i.cost_note for i in sim.impacts if i.cost is None and i.cost_note})
+            sim.notes += [f"No cost: {n}." for n in notes]
+            _write_simulation(sim, path, format, out)
+
+    _guarded(run)
+
+
+def _date(value: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+    except ValueError:
+        raise InputError(f"--at {value!r}: write a date as YYYY-MM-DD") from None
+
+
+def _write_simulation(sim: object, path: Path, format: ReportFormat, out: Path | None) -> None:
+    from talktime.simulate.charts import cost_chart, durations_chart
+    from talktime.simulate.generate import duration_histogram
+    from talktime.simulate.report import simulation_dict, simulation_html
+    from talktime.simulate.run import Simulation
+
+    assert isinstance(sim, Simulation)
+    figures: dict[str, Path] = {}
+    if out is not None or format is ReportFormat.html:
+        folder = out or Path(tempfile.mkdtemp(prefix="talktime-charts-"))
+        histogram, width, longest = duration_histogram(path)
+        figures["Call durations with each policy's billable steps"] = durations_chart(
+            folder / "durations.png", histogram, width, longest, sim.policies, sim.source
+        )
+        figures["Billable minutes and cost by policy"] = cost_chart(
+            folder / "cost-by-policy.png", sim.impacts, sim.source
+        )
+    if out is not None:
+        (out / "report.html").write_text(simulation_html(sim, figures), encoding="utf-8")
+        (out / "simulation.json").write_text(
+            json.dumps(simulation_dict(sim), indent=2) + "\n", encoding="utf-8"
+        )
+    if format is ReportFormat.json:
+        print(json.dumps(simulation_dict(sim), indent=2))
+    elif format is ReportFormat.html:
+        sys.stdout.write(simulation_html(sim, figures))
+    else:
+        table = Table(title=f"{sim.source}: {sim.records:,} records, rules of {sim.at.date().isoformat()}")
+        for column in (
+            "policy",
+            "rule",
+            "billable min",
+            "exact min",
+            "extra min",
+            "extra %",
+            "cost",
+            "exact cost",
+            "extra cost",
+        ):
+            table.add_column(column, justify="left" if column in ("policy", "rule") else "right")
+        for i in sim.impacts:
+            table.add_row(
+                i.policy,
+                i.rule,
+                text(quantize(i.billable_minutes, 2)),
+                text(quantize(i.exact_minutes, 2)),
+                text(quantize(i.extra_minutes, 2)),
+                _pct(i.extra_percent),
+                _money(i.cost),
+                _money(i.exact_cost),
+                _money(i.extra_cost),
+            )
+        console = _console()
+        console.print(table)
+        console.print(
+            "exact = each record's actual seconds under the policy's basis, one charge per record",
+            markup=False,
+        )
+        for note in sim.notes:
+            console.print(note, markup=False)
+        if out is not None:
+            console.print(f"charts and report: {out}/report.html", markup=False)
+
+
+def _history(records: Path | None, store: str | None, tenant: str | None, folder: Path) -> list[UsageRecord]:
+    if (records is None) == (store is None):
+        raise InputError("give exactly one of --records FILE or --store URL")
+    path = records if records is not None else _store_history(str(store), tenant, folder / "history.parquet")
+    return list(read_records(path))
+
+
+def compare(
+    from_: str = typer.Option(..., "--from", help="The provider profile you use now."),
+    to: str = typer.Option(..., "--to", help="The provider profile you consider."),
+    records: Path | None = typer.Option(None, "--records", help="History (.csv, .jsonl, .parquet)."),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    tenant: str | None = typer.Option(None, "--tenant", help="The tenant to read from --store."),
+    costs: Path = typer.Option(DEFAULT_COSTS, "--costs", help="Cost card with entries for both profiles."),
+    prices: Path | None = typer.Option(
+        None, "--prices", help="Price card: adds the price that keeps the margin."
+    ),
+    format: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json or html."),
+    top: int = typer.Option(10, "--top", help="How many of the most-changed calls to list."),
+    out: Path | None = typer.Option(None, "--out", help="Write the chart (PNG), report.html and JSON here."),
+) -> None:
+    """Provider switch: re-meter history under another profile and price, per call, customer and total."""
+    from talktime.core.simulate.switch import compare as compare_switch
+    from talktime.simulate.charts import switch_chart
+    from talktime.simulate.report import switch_dict, switch_html
+
+    def run() -> None:
+        with tempfile.TemporaryDirectory(prefix="talktime-cmp-") as folder:
+            history = _history(records, store, tenant, Path(folder))
+            card = load_cost_card(costs)
+            price_card = load_price_card(prices) if prices is not None else None
+            switch = compare_switch(history, from_, to, card, price_card)
+            figures: dict[str, Path] = {}
+            if out is not None or format is ReportFormat.html:
+                target = (out or Path(folder)) / "switch-by-customer.png"
+                figures["Cost change per customer"] = switch_chart(target, switch)
+            if out is not None:
+                (out / "report.html").write_text(switch_html(switch, figures, top), encoding="utf-8")
+                data = json.dumps(switch_dict(switch, top), indent=2) + "\n"
+                (out / "compare.json").write_text(data, encoding="utf-8")
+            if format is ReportFormat.json:
+                print(json.dumps(switch_dict(switch, top), indent=2))
+            elif format is ReportFormat.html:
+                sys.stdout.write(switch_html(switch, figures, top))
+            else:
+                _switch_tables(switch, top, out)
+
+    _guarded(run)
+
+
+def _switch_tables(switch: object, top: int, out: Path | None) -> None:
+    from talktime.core.simulate.switch import Switch
+
+    assert isinstance(switch, Switch)
+    console = _console()
+    title = (
+        f"{switch.from_policy.id} -> {switch.to_policy.id} ({switch.currency}, today's rules on past calls)"
+    )
+    table = Table(title=title)
+    columns = (
+        "customer",
+        "calls",
+        "cost from",
+        "cost to",
+        "change",
+        "change %",
+        "price/min now",
+        "keep margin %",
+        "keep margin amount",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "customer" else "right")
+    for c in [*switch.customers, switch.total]:
+        table.add_row(
+            c.customer,
+            str(c.calls),
+            _money(c.cost_from),
+            _money(c.cost_to),
+            _money(c.delta),
+            _pct(c.delta_percent),
+            _money(c.price_per_minute),
+            _money(c.price_keep_share),
+            _money(c.price_keep_amount),
+        )
+    console.print(table)
+    calls = Table(title=f"the {top} calls that change most")
+    for column in ("call", "customer", "billable s from", "billable s to", "cost from", "cost to", "change"):
+        calls.add_column(column, justify="left" if column in ("call", "customer") else "right")
+    for change in switch.biggest(top):
+        calls.add_row(
+            change.session,
+            change.customer,
+            text(change.seconds_from),
+            text(change.seconds_to),
+            _money(change.cost_from),
+            _money(change.cost_to),
+            _money(change.delta),
+        )
+    console.print(calls)
+    if switch.total.revenue is None:
+        console.print("give --prices CARD to see the price per minute that keeps the margin", markup=False)
+    for note in switch.notes:
+        console.print(note, markup=False)
+    if out is not None:
+        console.print(f"chart and report: {out}/report.html", markup=False)
+
+
+def methodology(
+    policy: str = typer.Argument(..., help="A built-in profile id or a policy .toml file."),
+    format: PageFormat = typer.Option(PageFormat.md, "--format", "-f", help="md or html."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the page here instead of standard output."
+    ),
+) -> None:
+    """The published methodology page: what a billable minute is, with a worked example the meter computes."""
+
+    def run() -> None:
+        page = methodology_page(load_policy(policy), format.value)
+        if out is None:
+            sys.stdout.write(page)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(page, encoding="utf-8")
+
+    _guarded(run)
