@@ -78,3 +78,42 @@ def test_compare_from_the_command_line(history_file: Path, price_file: Path, tmp
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "switch-by-customer.png" in html
     assert (out / "switch-by-customer.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_compare_reads_history_from_an_event_store(history: list[UsageRecord], tmp_path: Path) -> None:
+    from talktime.api import service
+    from talktime.core.records import record_to_row
+    from talktime.store import open_store
+
+    target = str(tmp_path / "events.duckdb")
+    store = open_store(target)
+    try:
+        batch = [
+            {
+                "specversion": "1.0",
+                "id": f"e-{r.id}",
+                "source": "test",
+                "type": "talktime.record",
+                "data": {k: v for k, v in record_to_row(r).items() if v != ""},
+            }
+            for r in history
+        ]
+        service.ingest(store, "t1", batch)
+    finally:
+        store.close()
+    args = [
+        "compare",
+        "--from",
+        "twilio-voice",
+        "--to",
+        "telnyx-voice",
+        "--store",
+        target,
+        "--format",
+        "json",
+    ]
+    missing = CliRunner().invoke(app, args)
+    assert missing.exit_code == 2 and "--tenant" in missing.output
+    result = CliRunner().invoke(app, [*args, "--tenant", "t1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["total"]["cost_to"] == "0.04"
