@@ -42,3 +42,7 @@ bench-ingest: $(STAMP)
 # Reconciliation speed: a million Twilio statement lines against a million records (benchmarks/).
 bench-reconcile: $(STAMP)
 	$(BIN)/python benchmarks/bench_reconcile.py --lines 1000000
+
+# Metering speed: talktime meter --summary vs hand-written DuckDB SQL vs the scalar reference (N=10M).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_meter.py --records $${N:-10000000}

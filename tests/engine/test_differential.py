@@ -1,7 +1,8 @@
-"""One differential suite over every engine: the vectorised engines must agree exactly with the scalar reference.
+"""One differential suite over every engine: vectorised engines agree exactly with the scalar reference.
 
-Per record (billable seconds, actual seconds, quantity, meter) and the totals, for Hypothesis-drawn records and
-policies and for every built-in provider profile over a fixed synthetic file. A record the reference refuses
+Per record (billable seconds, actual seconds, quantity, meter) and the totals, for Hypothesis-drawn records
+and policies and for every built-in provider profile over a fixed synthetic file. A record the reference
+refuses
 must be refused by the engine too. An engine whose library (or server) is missing skips with the reason; a
 declared gap is a strict xfail.
 """

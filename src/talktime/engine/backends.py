@@ -26,7 +26,7 @@ from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter, summ
 from talktime.core.metering.policy import Policy
 from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS
 from talktime.engine.compile import Compiled, attr_columns, compile_policy
-from talktime.engine.dialects import CLICKHOUSE, DUCKDB, POSTGRES, SPARK, Dialect
+from talktime.engine.dialects import CLICKHOUSE, DUCKDB, DUCKDB_FAST, DUCKDB_WIDE, POSTGRES, SPARK, Dialect
 from talktime.engine.results import engine_error, metered_record, totals
 from talktime.engine.sources import Scannable, canonical_parquet
 from talktime.io.records_io import _ARROW_TYPES, read_records
@@ -126,10 +126,24 @@ class DuckDBEngine(Engine):
         import duckdb
 
         self.connection = duckdb.connect(database)
+        self.fast = False
 
     @property
     def dialect(self) -> Dialect:
-        return DUCKDB
+        return DUCKDB_FAST if self.fast else DUCKDB_WIDE
+
+    def totals(self, path: Path, policy: Policy) -> Totals:
+        """Sums with 64-bit integers first; if any value does not fit (DuckDB raises), again with 128 bits."""
+        import duckdb
+
+        self.fast = True
+        try:
+            return super().totals(path, policy)
+        except (duckdb.OutOfRangeException, duckdb.ConversionException):
+            self.fast = False
+            return super().totals(path, policy)
+        finally:
+            self.fast = False
 
     def _relation(self, stack: ExitStack, file: Path, attrs: list[str]) -> str:
         return self._relation_of(file, attrs)
