@@ -1,5 +1,5 @@
 """Benchmark: ``talktime meter --summary`` against the same arithmetic hand-written in DuckDB SQL (the
-floor) and the scalar reference (on a sample, extrapolated). Prints records/s, ratios and each step's peak memory.
+floor) and the scalar reference (on a sample, extrapolated). Prints records/s, ratios and peak memory.
 
     python benchmarks/bench_meter.py [--records 10000000] [--sample 20000] [--seed 7]
 
