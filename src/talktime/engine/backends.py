@@ -260,9 +260,10 @@ class ChdbEngine(Engine):
     name = "clickhouse"
 
     def __init__(self) -> None:
-        from chdb import session
+        import chdb
 
-        self.session = session.Session()  # type: ignore[no-untyped-call]
+        # Stateless queries: a chdb Session can hand back an earlier query's empty result with the next one.
+        self._query = chdb.query
 
     @property
     def dialect(self) -> Dialect:
@@ -273,7 +274,7 @@ class ChdbEngine(Engine):
         return f"file({CLICKHOUSE.str_lit(str(staged))}, Parquet)"
 
     def _fetch(self, sql: str) -> Sequence[Sequence[Any]]:
-        result = self.session.query(sql, "JSONCompact")  # type: ignore[no-untyped-call]
+        result = self._query(sql, "JSONCompact")  # type: ignore[no-untyped-call]
         text = result.bytes().decode() if hasattr(result, "bytes") else str(result)
         if not text.strip():
             return []
@@ -281,7 +282,7 @@ class ChdbEngine(Engine):
         return data
 
     def close(self) -> None:
-        self.session.close()  # type: ignore[no-untyped-call]
+        """Nothing to release: each query stands alone."""
 
 
 class ClickHouseEngine(ChdbEngine):

@@ -403,7 +403,7 @@ class _Builder:
         if name in _SECONDS_COLUMNS:
             return _SECONDS_COLUMNS[name], 6, None
         if name in _COUNT_COLUMNS:
-            return f"CAST({name} AS {self.d.big})", 0, None
+            return self.d.to_big.format(x=name, big=self.d.big), 0, None
         raise UnsupportedPolicy(
             f"policy {self.policy.id!r}: field {name!r} is not a number; segments and multipliers read "
             "numeric fields or attr.<name>"
@@ -665,16 +665,21 @@ class _Builder:
         return final, g
 
     def quantity(self, value: str, scale: int) -> str:
-        """Billable seconds in the policy's unit, rounded half-even to 6 places, as an integer at scale 6."""
+        """Billable seconds in the policy's unit, rounded half-even to 6 places, as an integer at scale 6.
+
+        A session/period delta can make a record's billable negative; half-even is symmetric, so the
+        magnitude is rounded and the sign put back (engines disagree on dividing negative integers).
+        """
         unit = int(self.policy.unit_seconds)
-        numerator = f"({value}) * {self.lit(10**6)}"
+        numerator = f"(CASE WHEN {value} < 0 THEN -({value}) ELSE {value} END) * {self.lit(10**6)}"
         denominator = self.lit(unit * 10**scale)
         whole = self.d.div(numerator, denominator)
         rest = f"({numerator} - {whole} * {denominator})"
-        return (
+        rounded = (
             f"(CASE WHEN 2 * {rest} > {denominator} OR (2 * {rest} = {denominator} AND {whole} % 2 = 1) "
             f"THEN {whole} + 1 ELSE {whole} END)"
         )
+        return f"(CASE WHEN {value} < 0 THEN -{rounded} ELSE {rounded} END)"
 
 
 def compile_policy(policy: Policy, dialect: Dialect, relation: str) -> Compiled:

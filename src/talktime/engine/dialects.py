@@ -34,6 +34,7 @@ class Dialect:
     trim: str = "NULLIF(TRIM({x}), '')"
     order_text: str = "{x}"
     backslash_escapes: bool = False
+    to_big: str = "CAST({x} AS {big})"
 
     def ident(self, name: str) -> str:
         return f"{self.quote}{name}{self.quote}"
@@ -103,6 +104,7 @@ CLICKHOUSE: Final = replace(
     month="formatDateTime({x}, '%Y-%m', {tz})",
     floor_div="intDiv({a}, {b})",
     trim="nullIf(trimBoth({x}), '')",
+    to_big="toInt128({x})",
     backslash_escapes=True,
 )
 
