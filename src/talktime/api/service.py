@@ -17,7 +17,8 @@ from talktime.core.metering.meter import meter_records, summarize
 from talktime.core.metering.policy import Policy
 from talktime.core.records import UsageRecord, record_to_row
 from talktime.errors import InputError, NotFoundError
-from talktime.ingest.events import Checked, Event, Issue, validate_event
+from talktime.ingest.events import Event, Issue, validate_event
+from talktime.ingest.fastpath import Envelope, quick_check
 from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT, SessionRecord, sessionize
 from talktime.io.results import record_dict, totals_dict
 from talktime.providers import builtin
@@ -42,35 +43,45 @@ class BatchResult:
         }
 
 
-def _raw(event: Event, item: Any) -> RawEvent:
-    data = item.get("data")
-    return RawEvent(
-        event.source, event.id, event.type, event.subject, event.time, orjson.dumps(data).decode()
-    )
+_dumps = orjson.dumps
 
 
 def ingest(store: EventStore, tenant: str, items: Sequence[Any]) -> BatchResult:
-    """Validate every event, store the valid ones in one transaction, and say per event what happened."""
-    checked: list[Checked] = [validate_event(item) for item in items]
-    valid = [(index, c.event) for index, c in enumerate(checked) if c.event is not None]
-    fresh = store.append(tenant, [_raw(event, items[index]) for index, event in valid]) if valid else []
+    """Validate every event, store the valid ones in one transaction, and say per event what happened.
+
+    Each event gets the fast check first (:mod:`talktime.ingest.fastpath`); only those it cannot vouch
+    for, the rejected ones among them, go through :func:`validate_event`, which names field and reason.
+    """
+    valid: list[int] = []
+    raws: list[RawEvent] = []
+    issues: dict[int, tuple[Issue, ...]] = {}
+    for index, item in enumerate(items):
+        envelope = quick_check(item)
+        if envelope is None:
+            checked = validate_event(item)
+            event = checked.event
+            if event is None:
+                issues[index] = checked.issues
+                continue
+            envelope = Envelope(event.source, event.id, event.type, event.subject, event.time)
+        valid.append(index)
+        raws.append(RawEvent(*envelope, _dumps(item.get("data")).decode()))
+    fresh = store.append(tenant, raws) if raws else []
+    accepted = sum(fresh)
+    duplicate = len(fresh) - accepted
+    status = ["rejected"] * len(items)
+    for index, new in zip(valid, fresh, strict=True):
+        status[index] = "accepted" if new else "duplicate"
     results: list[dict[str, Any]] = []
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    outcome = {
-        index: ("accepted" if new else "duplicate") for (index, _), new in zip(valid, fresh, strict=True)
-    }
-    for index, check in enumerate(checked):
-        status = outcome.get(index, "rejected")
-        counts[status] += 1
-        item = items[index]
-        entry: dict[str, Any] = {"index": index, "status": status}
+    for index, item in enumerate(items):
+        entry: dict[str, Any] = {"index": index, "status": status[index]}
         if isinstance(item, dict):
             entry["id"] = item.get("id")
             entry["source"] = item.get("source")
-        if status == "rejected":
-            entry["errors"] = [issue.as_dict() for issue in check.issues]
+        if index in issues:
+            entry["errors"] = [issue.as_dict() for issue in issues[index]]
         results.append(entry)
-    return BatchResult(results, counts["accepted"], counts["duplicate"], counts["rejected"])
+    return BatchResult(results, accepted, duplicate, len(issues))
 
 
 def _event(raw: RawEvent) -> Event:

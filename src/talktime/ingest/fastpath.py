@@ -1,0 +1,243 @@
+"""A fast, conservative first look at an event: "certainly valid" with plain dict and type checks, or "ask
+:func:`~talktime.ingest.events.validate_event`".
+
+Ingest only needs to know *whether* an event is valid and its envelope; the typed payload (``UsageRecord``,
+Decimal seconds) is built again when usage is read. :func:`quick_check` answers an :class:`Envelope` only
+for events in the plain, common shapes (strings where text is expected, JSON integers and finite floats
+for numbers, ISO 8601 times with an offset) after checking every rule the full path checks for them;
+anything else, every invalid event included, answers None and goes through the full path, which gives the
+field and reason. So ingest accepts and rejects exactly what the full path does, with the same issues; the
+differential test (``tests/ingest/test_fastpath.py``) holds this fast path to never accepting what the full
+path rejects and to deciding the common shapes itself.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Final, NamedTuple
+
+from talktime.core.records import ATTR_PREFIX, KINDS, RECORD_FIELDS, STATUSES
+from talktime.ingest.events import (
+    AUDIO_SENT,
+    CHANNELS,
+    CHARACTERS,
+    CLOSED,
+    JOINED,
+    LEFT,
+    LIFECYCLE_TYPES,
+    PROVIDER_REPORTED,
+    RECORD,
+    SPEECH_ENDED,
+    SPEECH_STARTED,
+    TOKENS,
+)
+
+
+class Envelope(NamedTuple):
+    """What the store keeps of a valid event besides its ``data``."""
+
+    source: str
+    id: str
+    type: str
+    subject: str | None
+    time: datetime | None
+
+
+_RECORD_KEYS: Final = frozenset({*RECORD_FIELDS, "attrs"})
+_RECORD_TIMES: Final = ("ended_at", "answered_at", "first_audio_at", "last_audio_at")
+_RECORD_SECONDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
+_RECORD_COUNTS: Final = ("characters", "input_tokens", "output_tokens")
+_CLOSED_STATUSES: Final = frozenset({"completed", "failed", "unanswered", "busy", "canceled"})
+_COMMON: Final = frozenset({"leg", "customer", "provider", "product", "kind", "attrs"})
+_BIG: Final = 2**63  # pydantic takes bigger integers too; the fast path leaves them to it
+
+#: Per lifecycle type: its extra data fields and what each must be ("text", "seconds", "count", "channels",
+#: "status"), and which of them are required.
+_LIFECYCLE: Final[dict[str, tuple[dict[str, str], frozenset[str]]]] = {
+    name: ({}, frozenset()) for name in LIFECYCLE_TYPES
+}
+_LIFECYCLE[CLOSED] = ({"status": "status"}, frozenset())
+_LIFECYCLE[JOINED] = _LIFECYCLE[LEFT] = ({"participant": "text"}, frozenset({"participant"}))
+_LIFECYCLE[SPEECH_STARTED] = _LIFECYCLE[SPEECH_ENDED] = ({"segment": "text"}, frozenset({"segment"}))
+_LIFECYCLE[AUDIO_SENT] = _LIFECYCLE[PROVIDER_REPORTED] = ({"seconds": "seconds"}, frozenset({"seconds"}))
+_LIFECYCLE[CHANNELS] = ({"channels": "channels"}, frozenset({"channels"}))
+_LIFECYCLE[TOKENS] = ({"input_tokens": "count", "output_tokens": "count"}, frozenset())
+_LIFECYCLE[CHARACTERS] = ({"characters": "count"}, frozenset({"characters"}))
+_fromisoformat = datetime.fromisoformat
+
+
+def _record_time(value: object) -> datetime | bool | None:
+    """A record time as parse_record reads it: None when blank, False when the fast path can't say."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        return False
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        parsed = _fromisoformat(text)
+    except ValueError:
+        return False
+    return False if parsed.utcoffset() is None else parsed
+
+
+def _seconds_ok(value: object) -> bool:
+    kind = type(value)
+    if kind is int:
+        return 0 <= value < _BIG  # type: ignore[operator]
+    if kind is float:
+        return math.isfinite(value) and value >= 0  # type: ignore[arg-type,operator]
+    return False
+
+
+def _count_ok(value: object, least: int) -> bool:
+    return type(value) is int and least <= value < _BIG
+
+
+def _record_ok(data: dict[str, Any], event_id: str) -> bool:
+    """True when parse_record certainly accepts this ``data`` (with the event's id and subject filled in)."""
+    keys = data.keys()
+    if not keys <= _RECORD_KEYS and any(
+        type(key) is not str or not key.startswith(ATTR_PREFIX) for key in keys - _RECORD_KEYS
+    ):
+        return False
+    record_id = data.get("id", event_id)  # setdefault: an explicit null stays null
+    if type(record_id) is not str or not record_id.strip():
+        return False
+    started = _record_time(data.get("started_at"))
+    if not started:
+        return False
+    ended = _record_time(data.get("ended_at"))
+    if ended is False:
+        return False
+    kind = data.get("kind")
+    if kind is not None:
+        if type(kind) is not str:
+            return False
+        kind = kind.strip()
+        if kind and kind.lower() not in KINDS:
+            return False
+    status = data.get("status")
+    if status is None:
+        status = "completed"
+    else:
+        if type(status) is not str:
+            return False
+        status = status.strip().lower() or "completed"
+        if status not in STATUSES:
+            return False
+    if ended is None:
+        if status == "completed":
+            return False
+    elif ended < started:  # type: ignore[operator]
+        return False
+    moments = []
+    for name in _RECORD_TIMES[1:]:
+        moment = _record_time(data.get(name))
+        if moment is False:
+            return False
+        if moment is not None and (
+            moment < started or (ended is not None and moment > ended)  # type: ignore[operator]
+        ):
+            return False
+        moments.append(moment)
+    first, last = moments[1], moments[2]
+    if first is not None and last is not None and last < first:  # type: ignore[operator]
+        return False
+    for name in _RECORD_SECONDS:
+        value = data.get(name)
+        if value is not None and not _seconds_ok(value):
+            return False
+    for name in _RECORD_COUNTS:
+        value = data.get(name)
+        if value is not None and not _count_ok(value, 0):
+            return False
+    channels = data.get("channels")
+    return channels is None or _count_ok(channels, 1)
+
+
+def _lifecycle_ok(event_type: str, data: dict[str, Any]) -> bool:
+    """True when the type's pydantic model certainly accepts ``data``."""
+    extra, required = _LIFECYCLE[event_type]
+    for key, value in data.items():
+        if key in _COMMON:
+            if key == "attrs":
+                if type(value) is not dict or not all(
+                    type(k) is str and type(v) is str for k, v in value.items()
+                ):
+                    return False
+            elif key == "kind":
+                if value is not None and (type(value) is not str or value not in KINDS):
+                    return False
+            elif value is not None and type(value) is not str:
+                return False
+            continue
+        rule = extra.get(key)
+        if rule is None:
+            return False
+        if rule == "text":
+            if type(value) is not str or not value:
+                return False
+        elif rule == "seconds":
+            if not _seconds_ok(value):
+                return False
+        elif rule == "count":
+            if not _count_ok(value, 0):
+                return False
+        elif rule == "channels":
+            if not _count_ok(value, 1):
+                return False
+        elif type(value) is not str or value not in _CLOSED_STATUSES:  # status
+            return False
+    return all(name in data for name in required)
+
+
+def quick_check(raw: object) -> Envelope | None:
+    """The envelope of an event that is certainly valid, or None: then ask the full path."""
+    if type(raw) is not dict or raw.get("specversion") != "1.0":
+        return None
+    event_id = raw.get("id")
+    source = raw.get("source")
+    event_type = raw.get("type")
+    subject = raw.get("subject")
+    if (
+        type(event_id) is not str
+        or not event_id
+        or type(source) is not str
+        or not source
+        or type(event_type) is not str
+        or (subject is not None and (type(subject) is not str or not subject))
+    ):
+        return None
+    content_type = raw.get("datacontenttype")
+    if content_type is not None and content_type != "application/json":
+        return None
+    time = raw.get("time")
+    moment: datetime | None = None
+    if time is not None:
+        if type(time) is not str:
+            return None
+        try:
+            moment = _fromisoformat(time)
+        except ValueError:
+            return None
+        if moment.utcoffset() is None:
+            return None
+    data = raw.get("data")
+    if event_type == RECORD:
+        if type(data) is not dict:
+            return None
+        ok = _record_ok(data, event_id)  # session defaults to the subject: text, never refused
+    elif event_type in _LIFECYCLE:
+        if moment is None or subject is None:
+            return None
+        if data is None:
+            data = {}
+        elif type(data) is not dict:
+            return None
+        ok = _lifecycle_ok(event_type, data)
+    else:
+        return None
+    return Envelope(source, event_id, event_type, subject, moment) if ok else None
