@@ -30,6 +30,17 @@ from talktime.engine.results import engine_error
 PROVIDER_ID: Final = "attr.provider_id"
 #: Per-line cause columns, in CAUSES order.
 CAUSE_COLUMNS: Final = tuple(CAUSES)
+#: The causes a record's own trail explains (the rest are about lines: missing, unbilled, ...).
+_RECORD_CAUSES: Final = (
+    "time_basis",
+    "connection_overhead",
+    "lifecycle",
+    "participants",
+    "rounding",
+    "minimum",
+    "channels",
+    "multiplier",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,86 +172,193 @@ def reconcile(
             records = records.append_column(name, pa.nulls(records.num_rows, pa.string()))
     if "_row" not in records.column_names:
         records = records.append_column("_row", pa.array(range(1, records.num_rows + 1), pa.int64()))
+    # Records without a provider id of their own (the usual case) need no join to read it.
+    has_pid = records.column(PROVIDER_ID).null_count < records.num_rows
     con = duckdb.connect()
     try:
         con.register("recs", records)
         con.register("lines", statement)
         rec_sql, rs = _steps(policy, "recs")
         line_sql, ls = _steps(_provider_reported(policy), _line_records(policy, attrs))
-        con.execute(f"CREATE TEMP TABLE r AS {rec_sql}")
-        bad = con.execute(
-            "SELECT _row, id, _error FROM r WHERE _error IS NOT NULL ORDER BY _row LIMIT 1"
-        ).fetchall()
-        if bad:
-            row, rid, code = bad[0]
-            raise engine_error(str(code), rid, where(int(row)) if where else f"record row {row}", policy)
-        con.execute(f"CREATE TEMP TABLE lp AS SELECT _row AS line, C FROM ({line_sql})")
-        return _attribute(con, policy, options, rs, ls, attrs)
+        sql = _Sql(policy, options, rec_sql, line_sql, rs, ls, has_pid)
+        try:
+            return _run(con, sql.with_numbers("BIGINT"), policy, options, where)
+        except (duckdb.OutOfRangeException, duckdb.ConversionException):
+            # A value does not fit 64 bits at the common scale: the same exact arithmetic on 128 bits.
+            return _run(con, sql.with_numbers("HUGEINT"), policy, options, where)
     finally:
         con.close()
 
 
-def _attribute(
-    con: duckdb.DuckDBPyConnection, policy: Policy, options: Options, rs: int, ls: int, attrs: list[str]
-) -> Result:
-    g = max(rs, ls)
-    up_r, up_l = 10 ** (g - rs), 10 ** (g - 6)
-    pid = "NULLIF(TRIM(_pid), '')"
-    provider = policy.provider.lower()
-    keep = f"AND (provider IS NULL OR LOWER(provider) = {DUCKDB.str_lit(provider)})" if provider else ""
-    window, tol = _us(options.window_seconds), _us(options.tolerance_seconds) * up_l
-    delay = _us(options.delay_seconds)
-    tally_mode = options.tally == "tally"
-    content = (
-        "CASE WHEN status = 'completed' THEN COALESCE(_audio, CASE WHEN _answered IS NOT NULL "
-        "THEN _end - _answered END, _end - _start, 0) ELSE 0 END"
-    )
+@dataclass(frozen=True, slots=True)
+class _Sql:
+    """The statements of one reconciliation; ``num`` is the integer type every quantity is held in."""
 
-    def s(col: str) -> str:
-        """A record step column at scale g."""
-        return f"CAST({col} AS HUGEINT) * {up_r}"
+    policy: Policy
+    options: Options
+    rec_sql: str
+    line_sql: str
+    rs: int
+    ls: int
+    has_pid: bool
+    num: str = "BIGINT"
 
-    on = "TRUE" if tally_mode else "FALSE"
-    off = "FALSE" if tally_mode else "TRUE"
-    sql = f"""
-    WITH rk AS (
-        SELECT _row, id, COALESCE(session, 'record:' || id) AS _session, _start,
-               COALESCE({pid}, id) AS _key, _actual AS _a_us,
-               ROW_NUMBER() OVER (PARTITION BY COALESCE({pid}, id) ORDER BY _row) AS _kn,
-               ROW_NUMBER() OVER (PARTITION BY COALESCE(session, 'record:' || id) ORDER BY _start, id) = 1
-                   AS _primary,
-               CAST({content} AS HUGEINT) * {up_l} AS _raw,
+    def with_numbers(self, num: str) -> _Sql:
+        return _Sql(
+            self.policy, self.options, self.rec_sql, self.line_sql, self.rs, self.ls, self.has_pid, num
+        )
+
+    @property
+    def g(self) -> int:
+        """The common scale: every quantity is an integer count of ``10**-g`` seconds."""
+        return max(self.rs, self.ls)
+
+    def records(self) -> str:
+        """Our records re-metered, one row each, with what matching and attribution read.
+
+        ``_in``: the record is the provider's to bill (counted, and the provider's or no provider);
+        ``_key``: the id a statement line names it by; ``_session``: its session (or itself).
+        """
+        num, g = self.num, self.g
+        up_r, up_l = 10 ** (g - self.rs), 10 ** (g - 6)
+        provider = self.policy.provider.lower()
+        keep = f"AND (provider IS NULL OR LOWER(provider) = {DUCKDB.str_lit(provider)})" if provider else ""
+        content = (
+            "CASE WHEN status = 'completed' THEN COALESCE(_audio, CASE WHEN _answered IS NOT NULL "
+            "THEN _end - _answered END, _end - _start, 0) ELSE 0 END"
+        )
+        steps = ", ".join(
+            f"CAST({c} AS {num}) * {up_r} AS {c}" for c in ("T0", "SEG", "RO", "RND", "CH", "C")
+        )
+        source = (
+            f"(SELECT _q.*, recs.{DUCKDB.ident(PROVIDER_ID)} AS _pid FROM ({self.rec_sql}) AS _q "
+            "JOIN recs ON recs._row = _q._row)"
+            if self.has_pid
+            else f"(SELECT *, CAST(NULL AS VARCHAR) AS _pid FROM ({self.rec_sql}))"
+        )
+        return f"""
+        SELECT _row, id, _error, COALESCE(_meter = {DUCKDB.str_lit(NOT_COUNTED)}, FALSE) AS _nc,
+               COALESCE(_meter <> {DUCKDB.str_lit(NOT_COUNTED)} {keep}, FALSE) AS _in,
+               COALESCE(session, 'record:' || id) AS _session, CAST(_start AS BIGINT) AS _start,
+               COALESCE(NULLIF(TRIM(_pid), ''), id) AS _key, CAST(_actual AS BIGINT) AS _a_us,
+               CAST({content} AS {num}) * {up_l} AS _raw,
                (_audio IS NULL AND _answered IS NULL) AS _tally_conn, _pconn,
-               CAST(_actual AS HUGEINT) * {up_l} AS A, {s("T0")} AS T0, {s("SEG")} AS SEG, {s("RO")} AS RO,
-               {s("RND")} AS RND, {s("CH")} AS CH, {s("C")} AS C
-        FROM r JOIN (SELECT _row, {DUCKDB.ident(PROVIDER_ID)} AS _pid FROM recs) USING (_row)
-        WHERE _meter <> {DUCKDB.str_lit(NOT_COUNTED)} {keep}
-    ),
-    ln AS (
+               CAST(_actual AS {num}) * {up_l} AS A, {steps}
+        FROM {source} AS _q"""
+
+    def lines(self) -> str:
+        """Statement lines with the provider's quantity ``P``; ``_dup``: its id was on an earlier line."""
+        num, g = self.num, self.g
+        billed = f"CAST(l.billed_us AS {num}) * {10 ** (g - 6)}"
+        metered = f"CAST(lp.C AS {num}) * {10 ** (g - self.ls)}"
+        return f"""
         SELECT l.line, l.id AS lid, epoch_us(l.started_at) AS lstart, l.duration_us AS ldur, l.amount,
-               COALESCE(CAST(l.billed_us AS HUGEINT) * {up_l}, CAST(lp.C AS HUGEINT) * {10 ** (g - ls)}) AS P,
-               ROW_NUMBER() OVER (PARTITION BY l.id ORDER BY l.line) AS _n
-        FROM lines l JOIN lp ON lp.line = l.line
-    ),
-    ul AS (SELECT * FROM ln WHERE lid IS NULL OR _n = 1),
-    idm AS (SELECT ul.line, rk._row FROM ul JOIN rk ON ul.lid = rk._key AND rk._kn = 1),
-    l2 AS (SELECT * FROM ul WHERE line NOT IN (SELECT line FROM idm)),
-    r2 AS (SELECT * FROM rk WHERE _row NOT IN (SELECT _row FROM idm)),
-    cand AS (
+               l.currency, COALESCE({billed}, {metered}) AS P, l.line IN (SELECT line FROM ldup) AS _dup
+        FROM lines l JOIN lp ON lp.line = l.line"""
+
+
+def _later(column: str, table: str, key: str, order: str, where: str) -> str:
+    """Rows of ``table`` after the first of their ``key`` group (by ``order``).
+
+    Only groups of more than one row are ranked: a cheap pass over a hash of the key finds the candidate
+    keys (a collision only adds a candidate, ranked exactly on the key itself), so the window runs over
+    the few repeated keys, not over every row.
+    """
+    return f"""
+        SELECT {column} FROM (
+            SELECT {column}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS _n FROM {table}
+            WHERE {where} AND hash({key}) IN (
+                SELECT hash({key}) FROM {table} WHERE {where} GROUP BY 1 HAVING COUNT(*) > 1
+            )
+        ) WHERE _n > 1"""
+
+
+def _window_join(window: int) -> str:
+    """Candidate (line, record) pairs whose starts and durations are at most ``window`` us apart.
+
+    An equi-join on time buckets at least ``window`` wide (a start within ``window`` of another is in the
+    same bucket or a neighbouring one), then the exact test: the same pairs a range join finds, in linear
+    time for spread-out starts.
+    """
+    if window == 0:
+        return (
+            "SELECT l2.line, r2._row, 0 AS ds, 0 AS dd "
+            "FROM l2 JOIN r2 ON r2._start = l2.lstart WHERE l2.ldur = r2._a_us"
+        )
+    return f"""
         SELECT l2.line, r2._row, ABS(l2.lstart - r2._start) AS ds, ABS(l2.ldur - r2._a_us) AS dd
-        FROM l2 JOIN r2 ON r2._start BETWEEN l2.lstart - {window} AND l2.lstart + {window}
-        WHERE ABS(l2.ldur - r2._a_us) <= {window}
-    ),
-    ranked AS (
-        SELECT line, _row,
-               ROW_NUMBER() OVER (PARTITION BY line ORDER BY ds, dd, _row) AS bl,
-               ROW_NUMBER() OVER (PARTITION BY _row ORDER BY ds, dd, line) AS br
-        FROM cand
-    ),
-    pairs AS (SELECT line, _row FROM idm UNION ALL SELECT line, _row FROM ranked WHERE bl = 1 AND br = 1),
-    edge AS (SELECT COALESCE(MAX(lstart), 0) - {delay} AS e FROM ln),
+        FROM (SELECT *, lstart // {window} + _d AS _b FROM l2, (VALUES (-1), (0), (1)) AS _n(_d)) AS l2
+        JOIN (SELECT *, _start // {window} AS _b FROM r2) AS r2 ON r2._b = l2._b
+        WHERE r2._start BETWEEN l2.lstart - {window} AND l2.lstart + {window}
+          AND ABS(l2.ldur - r2._a_us) <= {window}"""
+
+
+def _run(con: duckdb.DuckDBPyConnection, q: _Sql, policy: Policy, options: Options, where: Any) -> Result:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE r AS {q.records()}")
+    bad = con.execute(
+        "SELECT _row, id, _error FROM r WHERE _error IS NOT NULL ORDER BY _row LIMIT 1"
+    ).fetchall()
+    if bad:
+        row, rid, code = bad[0]
+        raise engine_error(str(code), rid, where(int(row)) if where else f"record row {row}", policy)
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS lp AS SELECT _row AS line, C FROM ({q.line_sql})")
+    # Matching by id: a provider id billed again after its first line is a duplicate; of our records
+    # sharing a key, the first (lowest row) takes the line.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE ldup AS " + _later("line", "lines", "id", "line", "id IS NOT NULL")
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE ln AS {q.lines()}")
+    con.execute("CREATE OR REPLACE TEMP TABLE knot AS " + _later("_row", "r", "_key", "_row", "_in"))
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE idm AS
+           SELECT ln.line, r._row FROM ln JOIN r ON ln.lid = r._key
+           WHERE r._in AND NOT ln._dup AND r._row NOT IN (SELECT _row FROM knot)"""
+    )
+    # Then by time window among the rest: each line's best record and each record's best line, when the
+    # two agree (nearest start, then nearest duration).
+    window = _us(options.window_seconds)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE pairs AS
+        WITH l2 AS (SELECT line, lstart, ldur FROM ln WHERE NOT _dup AND line NOT IN (SELECT line FROM idm)),
+        r2 AS (SELECT _row, _start, _a_us FROM r WHERE _in AND _row NOT IN (SELECT _row FROM idm)),
+        cand AS ({_window_join(window)}),
+        ranked AS (
+            SELECT line, _row,
+                   ROW_NUMBER() OVER (PARTITION BY line ORDER BY ds, dd, _row) AS bl,
+                   ROW_NUMBER() OVER (PARTITION BY _row ORDER BY ds, dd, line) AS br
+            FROM cand
+        )
+        SELECT line, _row FROM idm UNION ALL SELECT line, _row FROM ranked WHERE bl = 1 AND br = 1"""
+    )
+    # The first record of each session (earliest start, then id) is its primary: the one a tally counts.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE snot AS " + _later("_row", "r", "_session", "_start, id, _row", "_in")
+    )
+    classed = con.sql(_lines_sql(q, options)).to_arrow_table()
+    return _summarize(con, classed, policy, options, q.g)
+
+
+def _lines_sql(q: _Sql, options: Options) -> str:
+    """One row per statement line and per unmatched record, every difference on a cause.
+
+    Statement lines (each with its matched record, if any) full-outer-joined to our records: a line with a
+    record is a pair, a line without is missing (or a duplicate), a record without a line is ours only.
+    """
+    g = q.g
+    tol = _us(options.tolerance_seconds) * 10 ** (g - 6)
+    delay = _us(options.delay_seconds)
+    on = "TRUE" if options.tally == "tally" else "FALSE"
+    off = "FALSE" if options.tally == "tally" else "TRUE"
+    kind = (
+        "CASE WHEN l.line IS NULL THEN 'internal_only' WHEN l._dup THEN 'duplicate' "
+        "WHEN c._row IS NULL THEN 'provider_only' ELSE 'pair' END"
+    )
+    causes = ", ".join(f"COALESCE(c.{name}, 0) AS {name}" for name in _RECORD_CAUSES)
+    return f"""
+    WITH edge AS (SELECT COALESCE(MAX(lstart), 0) - {delay} AS e FROM ln),
+    rp AS (SELECT *, _row NOT IN (SELECT _row FROM snot) AS _primary FROM r WHERE _in),
     walked AS (
-        SELECT rk.*,
+        SELECT rp.*,
                CASE WHEN {on} THEN
                     (CASE WHEN _primary THEN _raw ELSE 0 END) ELSE C END AS T,
                (CASE WHEN {off} OR NOT _primary OR (_raw = 0 AND T0 = 0)
@@ -254,50 +372,45 @@ def _attribute(
                (CASE WHEN {on} THEN CH - RND ELSE 0 END) AS channels,
                (CASE WHEN {on} THEN C - CH +
                     (CASE WHEN _primary THEN SEG - T0 ELSE 0 END) ELSE 0 END) AS multiplier
-        FROM rk
+        FROM rp
     ),
     causes AS (
         SELECT *,
                CASE WHEN _pconn = 1 AND NOT _tally_conn THEN 0 ELSE _basis END AS time_basis,
                CASE WHEN _pconn = 1 AND NOT _tally_conn THEN _basis ELSE 0 END AS connection_overhead
         FROM walked
+    ),
+    lm AS (SELECT ln.*, pairs._row FROM ln LEFT JOIN pairs USING (line)),
+    joined AS (
+        SELECT {kind} AS _kind, l.line, l.lid, c.id AS record_id, c._session, l.amount, l.currency,
+               COALESCE(c.T, 0) AS T, COALESCE(c.C, 0) AS E, COALESCE(l.P, 0) AS P, {causes},
+               CASE WHEN {kind} = 'provider_only' THEN l.P ELSE 0 END AS missing,
+               CASE WHEN l.line IS NULL AND c._start < (SELECT e FROM edge) THEN -c.C ELSE 0 END AS unbilled,
+               CASE WHEN l.line IS NULL AND c._start >= (SELECT e FROM edge) THEN -c.C ELSE 0 END
+                   AS billing_delay,
+               CASE WHEN l._dup THEN l.P ELSE 0 END AS duplicated,
+               CASE WHEN {kind} = 'pair' THEN l.P - c.C ELSE 0 END AS unexplained
+        FROM lm AS l FULL OUTER JOIN causes AS c ON c._row = l._row
     )
-    SELECT 'pair' AS _kind, ln.line, ln.lid, c.id AS record_id, c._session, c._primary, ln.amount,
-           c.T, c.C AS E, ln.P, c.time_basis, c.connection_overhead, c.lifecycle, c.participants, c.rounding,
-           c.minimum, c.channels, c.multiplier, 0 AS missing, 0 AS unbilled, 0 AS billing_delay,
-           0 AS duplicated, ln.P - c.C AS unexplained
-    FROM pairs p JOIN ln ON ln.line = p.line JOIN causes c ON c._row = p._row
-    UNION ALL
-    SELECT 'provider_only', ln.line, ln.lid, NULL, NULL, NULL, ln.amount, 0, 0, ln.P, 0, 0, 0, 0, 0, 0, 0, 0,
-           ln.P, 0, 0, 0, 0
-    FROM ul ln WHERE ln.line NOT IN (SELECT line FROM pairs)
-    UNION ALL
-    SELECT 'duplicate', ln.line, ln.lid, NULL, NULL, NULL, ln.amount, 0, 0, ln.P, 0, 0, 0, 0, 0, 0, 0, 0,
-           0, 0, 0, ln.P, 0
-    FROM ln WHERE ln.lid IS NOT NULL AND ln._n > 1
-    UNION ALL
-    SELECT 'internal_only', NULL, NULL, c.id, c._session, c._primary, NULL, c.T, c.C, 0, c.time_basis,
-           c.connection_overhead, c.lifecycle, c.participants, c.rounding, c.minimum, c.channels,
-           c.multiplier, 0,
-           CASE WHEN c._start >= (SELECT e FROM edge) THEN 0 ELSE -c.C END,
-           CASE WHEN c._start >= (SELECT e FROM edge) THEN -c.C ELSE 0 END, 0, 0
-    FROM causes c WHERE c._row NOT IN (SELECT _row FROM pairs)
-    """
-    con.execute(f"CREATE TEMP TABLE out AS {sql}")
-    con.execute(
-        f"""CREATE TEMP TABLE classed AS SELECT *,
-            CASE WHEN _kind <> 'pair' THEN _kind
-                 WHEN ABS(unexplained) > {tol} THEN 'mismatched' ELSE 'matched' END AS class,
-            ABS(unexplained) > {tol} AS flagged FROM out"""
-    )
-    return _summarize(con, policy, options, g)
+    SELECT CASE WHEN _kind <> 'pair' THEN _kind
+                WHEN ABS(unexplained) > {tol} THEN 'mismatched' ELSE 'matched' END AS class,
+           line, lid AS provider_id, record_id,
+           CAST(T AS BIGINT) AS internal, CAST(E AS BIGINT) AS expected, CAST(P AS BIGINT) AS provider,
+           {", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in CAUSE_COLUMNS)},
+           CAST(unexplained AS BIGINT) AS unexplained, ABS(unexplained) > {tol} AS flagged, amount,
+           _session, currency
+    FROM joined
+    ORDER BY line NULLS LAST, record_id"""
 
 
-def _summarize(con: duckdb.DuckDBPyConnection, policy: Policy, options: Options, g: int) -> Result:
+def _summarize(
+    con: duckdb.DuckDBPyConnection, classed: pa.Table, policy: Policy, options: Options, g: int
+) -> Result:
     def dec(value: object) -> Decimal:
         return Decimal(int(value or 0)).scaleb(-g) if value else Decimal(0)  # type: ignore[call-overload]
 
-    sums = ", ".join(f"SUM({c})" for c in ("T", "E", "P", *CAUSE_COLUMNS, "unexplained"))
+    con.register("classed", classed)
+    sums = ", ".join(f"SUM({c})" for c in ("internal", "expected", "provider", *CAUSE_COLUMNS, "unexplained"))
     totals = con.execute(f"SELECT {sums}, COUNT(*) FILTER (flagged) FROM classed").fetchall()[0]
     t, e, p = (dec(v) for v in totals[:3])
     causes = {c: dec(v) for c, v in zip(CAUSE_COLUMNS, totals[3:-2], strict=True)}
@@ -308,13 +421,7 @@ def _summarize(con: duckdb.DuckDBPyConnection, policy: Policy, options: Options,
     details = _details(con)
     money = _money(con, options, policy, causes, unexplained, t, p, g)
     label = policy.current.params.rounding_label()
-    lines = con.sql(
-        "SELECT class, line, lid AS provider_id, record_id, CAST(T AS BIGINT) AS internal, "
-        "CAST(E AS BIGINT) AS expected, CAST(P AS BIGINT) AS provider, "
-        + ", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in CAUSE_COLUMNS)
-        + ", CAST(unexplained AS BIGINT) AS unexplained, flagged, amount "
-        "FROM classed ORDER BY line NULLS LAST, record_id"
-    ).to_arrow_table()
+    not_counted = con.execute("SELECT COUNT(*) FILTER (_nc) FROM r").fetchall()[0][0]
     summary = Summary(
         policy=policy.id,
         unit=policy.unit,
@@ -326,23 +433,19 @@ def _summarize(con: duckdb.DuckDBPyConnection, policy: Policy, options: Options,
         causes=causes,
         unexplained_seconds=unexplained,
         flagged_lines=int(totals[-1] or 0),
-        not_counted_records=int(
-            con.execute(f"SELECT COUNT(*) FROM r WHERE _meter = {DUCKDB.str_lit(NOT_COUNTED)}").fetchall()[0][
-                0
-            ]
-        ),
+        not_counted_records=int(not_counted or 0),
         details=details,
         money=money,
         rounding_label=label,
     )
-    return Result(summary, lines, g)
+    return Result(summary, classed.drop_columns(["_session", "currency"]), g)
 
 
 def _details(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     row = con.execute(
         """SELECT COUNT(*) FILTER (rounding <> 0), COUNT(*) FILTER (minimum <> 0),
-                  COUNT(*) FILTER (channels <> 0), COUNT(*) FILTER (_kind = 'provider_only'),
-                  COUNT(*) FILTER (unbilled <> 0), COUNT(*) FILTER (_kind = 'duplicate')
+                  COUNT(*) FILTER (channels <> 0), COUNT(*) FILTER (class = 'provider_only'),
+                  COUNT(*) FILTER (unbilled <> 0), COUNT(*) FILTER (class = 'duplicate')
            FROM classed"""
     ).fetchall()[0]
     sessions = con.execute(
@@ -377,9 +480,9 @@ def _money(
     from talktime.core.reconcile.model import money_split
 
     row = con.execute(
-        "SELECT SUM(c.amount), SUM(c.P) FILTER (c.amount IS NOT NULL), "
-        "COUNT(*) FILTER (c.amount IS NULL AND c.P <> 0), MIN(l.currency), COUNT(DISTINCT l.currency) "
-        "FROM classed c LEFT JOIN lines l ON l.line = c.line"
+        "SELECT SUM(amount), SUM(provider) FILTER (amount IS NOT NULL), "
+        "COUNT(*) FILTER (amount IS NULL AND provider <> 0), MIN(currency), COUNT(DISTINCT currency) "
+        "FROM classed"
     ).fetchall()[0]
     amount, priced, unpriced, currency, currencies = row
     if options.rate_per_unit is not None:
