@@ -172,16 +172,30 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
             f"WHEN {cond} THEN {_lit(name)} || '\t' || COALESCE({name}, '') || '\t' || {why}"
             for cond, name, why in checks
         )
-        errors = con.execute(
-            f"SELECT line, CASE {problems} END AS e FROM ({parsed}) "
-            "WHERE e IS NOT NULL ORDER BY line LIMIT 50"
-        ).fetchall()
-        error_count = 0
-        if errors:
-            error_count = con.execute(
-                f"SELECT COUNT(*) FROM ({parsed}) WHERE (CASE {problems} END) IS NOT NULL"
-            ).fetchall()[0][0]
-        if errors:
+        # Parse every row once into a table (each field's parse evaluated once, text columns reduced to
+        # "given" flags), count the rows any check fails; only then, and only on failure, name them.
+        given = ("started_at", "ended_at", "duration", "billed", "channels", "amount")
+        flags = ", ".join(f"NULLIF(TRIM({name}), '') IS NOT NULL AS _given_{name}" for name in given)
+        con.execute(
+            f"""CREATE TEMP TABLE parsed AS
+                SELECT line, id, _start, _end, _duration, _billed, _channels, _status, _amount,
+                       NULLIF(UPPER(TRIM(currency)), '') AS currency, {flags}
+                FROM ({parsed})"""
+        )
+
+        def on_flags(cond: str) -> str:
+            for name in given:
+                cond = cond.replace(f"NULLIF(TRIM({name}), '') IS NOT NULL", f"_given_{name}")
+                cond = cond.replace(f"NULLIF(TRIM({name}), '') IS NULL", f"NOT _given_{name}")
+            return f"COALESCE(({cond}), FALSE)"
+
+        bad = " OR ".join(on_flags(cond) for cond, _, _ in checks)
+        error_count = con.execute(f"SELECT COUNT(*) FROM parsed WHERE {bad}").fetchall()[0][0]
+        if error_count:
+            errors = con.execute(
+                f"SELECT line, CASE {problems} END AS e FROM ({parsed}) "
+                "WHERE e IS NOT NULL ORDER BY line LIMIT 50"
+            ).fetchall()
             messages = []
             for line, text in errors:
                 name, value, why = str(text).split("\t", 2)
@@ -193,9 +207,8 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
         result = con.sql(
             f"""SELECT line, id, _start AS started_at,
                        COALESCE(_duration, {us}) AS duration_us, _billed AS billed_us,
-                       COALESCE(_channels, 1) AS channels, _status AS status, _amount AS amount,
-                       NULLIF(UPPER(TRIM(currency)), '') AS currency
-                FROM ({parsed}) ORDER BY line"""
+                       COALESCE(_channels, 1) AS channels, _status AS status, _amount AS amount, currency
+                FROM parsed ORDER BY line"""
         ).to_arrow_table()
     finally:
         con.close()
