@@ -70,6 +70,12 @@ def peak_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def in_process_profile(size: int) -> dict[str, float]:
     """Seconds per stage for one batch of ``size`` events, in this process (no HTTP), on a warm store."""
     from talktime.api import service
@@ -155,6 +161,9 @@ def main() -> None:
                     duplicate += body["duplicate"]
                     rejected += body["rejected"]
 
+    load_before = os.getloadavg()[0]
+    server_cpu = cpu_seconds(server.pid)
+    own_cpu = sum(os.times()[:2])
     began = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
     for thread in threads:
@@ -162,6 +171,8 @@ def main() -> None:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    server_cpu = cpu_seconds(server.pid) - server_cpu
+    own_cpu = sum(os.times()[:2]) - own_cpu
     peak = peak_kib(server.pid)
     server.send_signal(signal.SIGTERM)
     server.wait()
@@ -180,6 +191,11 @@ def main() -> None:
         "p50_batch_ms": round(statistics.median(latencies) * 1000, 1),
         "p99_batch_ms": round(p99 * 1000, 1),
         "server_peak_rss_mib": round(peak / 1024, 1),
+        # CPU per 10,000 accepted events: less sensitive than events/s to other work on the machine.
+        "server_cpu_s_per_10k": round(server_cpu / max(accepted, 1) * 10_000, 3),
+        "server_cores_busy": round(server_cpu / elapsed, 2),
+        "load_generator_cores_busy": round(own_cpu / elapsed, 2),
+        "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "one_batch_in_process_s": {k: round(v, 4) for k, v in in_process_profile(args.batch).items()},
     }
     print(json.dumps(result, indent=2))

@@ -6,6 +6,7 @@ work (validation, the store, metering) runs in the thread pool, so the event loo
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,6 +101,20 @@ def tenant(request: Request) -> str:
 
 
 Tenant = Annotated[str, Depends(tenant)]
+
+
+def tune_gc_for_serving() -> None:
+    """Make the cyclic garbage collector cheap for a server that decodes 10,000-event batches.
+
+    Decoded events are plain dicts, freed by reference counting; but each batch allocates tens of
+    thousands of containers, which with the default thresholds (700, 10, 10) starts dozens of collections
+    per batch, the full ones walking every live object: about a sixth of the server's time under load.
+    Freeze what is alive after start-up (modules, the app) out of every collection, and collect the
+    youngest generation every 100,000 allocations instead of 700. Cycles are still collected, later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 20, 100)
 
 
 def create_app(

@@ -404,6 +404,7 @@ def serve(
         import uvicorn
 
         from talktime.api import create_app
+        from talktime.api.app import tune_gc_for_serving
         from talktime.io.ratecards import load_price_card
         from talktime.store import open_store
 
@@ -411,6 +412,7 @@ def serve(
         try:
             card = None if prices is None else load_price_card(prices)
             served = create_app(opened, prices=card, ledger=ledger)
+            tune_gc_for_serving()
             uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
         finally:
             opened.close()
