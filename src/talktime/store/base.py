@@ -11,18 +11,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 #: Where ``talktime serve`` and ``talktime keys`` keep events when no ``--store`` is given.
 DEFAULT_STORE: Final = "talktime-events.duckdb"
 KEY_PREFIX: Final = "tt_"
 
 
-@dataclass(frozen=True, slots=True)
-class RawEvent:
-    """One event as stored: the envelope fields and ``data`` as the JSON text it came with."""
+class RawEvent(NamedTuple):
+    """One event as stored: the envelope fields and ``data`` as the JSON text it came with.
+
+    A NamedTuple rather than a frozen dataclass: ingest makes 10,000 per batch, and a frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field) cost four times as much."""
 
     source: str
     id: str
