@@ -93,31 +93,66 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _time(column: str, reading: Reading) -> tuple[str, str]:
+def _blank(column: str) -> str:
+    """A raw text column trimmed, empty as null."""
+    return f"NULLIF(TRIM({column}), '')"
+
+
+def _trimmed(column: str) -> str:
+    """``_blank``, skipping the copy ``TRIM`` makes when neither end can be whitespace (printable ASCII)."""
+    ends = f"ascii({column}) BETWEEN 33 AND 126 AND ascii({column}[-1]) BETWEEN 33 AND 126"
+    return f"(CASE WHEN {ends} THEN {column} ELSE {_blank(column)} END)"
+
+
+def _time(column: str, reading: Reading, blank: Callable[[str], str] = _blank) -> tuple[str, str]:
     """(parse expression, why-it-failed expression) for a time column."""
-    blank = f"NULLIF(TRIM({column}), '')"
+    text = blank(column)
     if reading.time_format == "rfc2822":
-        parsed = f"TRY_STRPTIME({blank}, {_lit(_RFC2822)})"
+        parsed = f"TRY_STRPTIME({text}, {_lit(_RFC2822)})"
         why = "'is not an RFC 2822 time like \"Tue, 10 Aug 2010 08:02:17 +0000\"'"
         return parsed, why
     parsed = (
-        f"(CASE WHEN regexp_matches({blank}, {_lit(_ISO_OFFSET)}) THEN TRY_CAST({blank} AS TIMESTAMPTZ) END)"
+        f"(CASE WHEN regexp_matches({text}, {_lit(_ISO_OFFSET)}) THEN TRY_CAST({text} AS TIMESTAMPTZ) END)"
     )
     why = "'is not an ISO 8601 time with a UTC offset (e.g. 2026-10-14T09:00:00+00:00)'"
     return parsed, why
 
 
-def _micros(column: str, unit: Decimal) -> tuple[str, str]:
+def _micros(column: str, unit: Decimal, blank: Callable[[str], str] = _blank) -> tuple[str, str]:
     """A non-negative decimal text column in ``unit`` seconds as integer microseconds, exactly."""
-    blank = f"NULLIF(TRIM({column}), '')"
+    text = blank(column)
     scaled = unit.scaleb(6)
     if scaled != scaled.to_integral_value():
         raise ValueError(f"unit {unit} is finer than a microsecond")
     parsed = (
-        f"(CASE WHEN regexp_matches({blank}, {_lit(_DECIMAL)}) "
-        f"THEN CAST(CAST({blank} AS DECIMAL(18, 6)) * {int(scaled)} AS HUGEINT) END)"
+        f"(CASE WHEN regexp_matches({text}, {_lit(_DECIMAL)}) "
+        f"THEN CAST(CAST({text} AS DECIMAL(18, 6)) * {int(scaled)} AS HUGEINT) END)"
     )
     return f"CAST({parsed} AS BIGINT)", "'is not a non-negative decimal number of seconds (6 places at most)'"
+
+
+#: Raw text columns every row is parsed from (``line`` aside).
+_TEXT: Final = tuple(c for c in RAW_COLUMNS if c != "line")
+
+
+def _parse(reading: Reading, blank: Callable[[str], str]) -> str:
+    """The parsed columns' select list; ``blank(column)`` is a raw column trimmed, empty as null."""
+    start, _ = _time("started_at", reading, blank)
+    end, _ = _time("ended_at", reading, blank)
+    duration, _ = _micros("duration", reading.duration_unit, blank)
+    billed, _ = _micros("billed", reading.billed_unit, blank)
+    status = blank("status")
+    status_map = " ".join(
+        f"WHEN LOWER({status}) = {_lit(k)} THEN {_lit(v)}" for k, v in reading.statuses.items()
+    )
+    sign = "-" if reading.negate_amount else ""
+    return f"""CAST(line AS BIGINT) AS line, {blank("id")} AS id,
+               {start} AS _start, {end} AS _end,
+               {duration} AS _duration, {billed} AS _billed,
+               TRY_CAST({blank("channels")} AS BIGINT) AS _channels,
+               CASE WHEN {status} IS NULL THEN 'completed' {status_map} END AS _status,
+               CASE WHEN regexp_matches({blank("amount")}, {_lit(_MONEY)})
+                    THEN {sign}CAST({blank("amount")} AS DECIMAL(38, 10)) END AS _amount"""
 
 
 def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
@@ -125,24 +160,11 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
     con = duckdb.connect()
     try:
         con.register("raw", raw)
-        start, start_why = _time("started_at", reading)
-        end, end_why = _time("ended_at", reading)
-        duration, duration_why = _micros("duration", reading.duration_unit)
-        billed, billed_why = _micros("billed", reading.billed_unit)
-        status_map = " ".join(
-            f"WHEN LOWER(TRIM(status)) = {_lit(k)} THEN {_lit(v)}" for k, v in reading.statuses.items()
-        )
-        sign = "-" if reading.negate_amount else ""
-        parsed = f"""
-            SELECT CAST(line AS BIGINT) AS line, NULLIF(TRIM(id), '') AS id,
-                   {start} AS _start, {end} AS _end,
-                   {duration} AS _duration, {billed} AS _billed,
-                   TRY_CAST(NULLIF(TRIM(channels), '') AS BIGINT) AS _channels,
-                   CASE WHEN NULLIF(TRIM(status), '') IS NULL THEN 'completed' {status_map} END AS _status,
-                   CASE WHEN regexp_matches(NULLIF(TRIM(amount), ''), {_lit(_MONEY)})
-                        THEN {sign}CAST(TRIM(amount) AS DECIMAL(38, 10)) END AS _amount,
-                   *
-            FROM raw"""
+        _, start_why = _time("started_at", reading)
+        _, end_why = _time("ended_at", reading)
+        _, duration_why = _micros("duration", reading.duration_unit)
+        _, billed_why = _micros("billed", reading.billed_unit)
+        parsed = f"SELECT {_parse(reading, _blank)}, * FROM raw"
         us = "(epoch_us(_end) - epoch_us(_start))"
         checks = [
             (
@@ -175,12 +197,12 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
         # Parse every row once into a table (each field's parse evaluated once, text columns reduced to
         # "given" flags), count the rows any check fails; only then, and only on failure, name them.
         given = ("started_at", "ended_at", "duration", "billed", "channels", "amount")
-        flags = ", ".join(f"NULLIF(TRIM({name}), '') IS NOT NULL AS _given_{name}" for name in given)
+        trimmed = ", ".join(f"{_trimmed(c)} AS {c}" for c in _TEXT)
         con.execute(
             f"""CREATE TEMP TABLE parsed AS
-                SELECT line, id, _start, _end, _duration, _billed, _channels, _status, _amount,
-                       NULLIF(UPPER(TRIM(currency)), '') AS currency, {flags}
-                FROM ({parsed})"""
+                SELECT {_parse(reading, lambda c: c)}, UPPER(currency) AS currency,
+                       {", ".join(f"{name} IS NOT NULL AS _given_{name}" for name in given)}
+                FROM (SELECT line, {trimmed} FROM raw)"""
         )
 
         def on_flags(cond: str) -> str:
