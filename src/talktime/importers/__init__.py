@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from talktime.errors import StatementError
 from talktime.importers import assemblyai, deepgram, generic, livekit, twilio
+from talktime.importers._text import first_line
 from talktime.importers.base import STATEMENT_SCHEMA
 
 Reader = Callable[[bytes, str], pa.Table]
@@ -48,7 +49,7 @@ def detect(data: bytes, where: str) -> str:
         raise StatementError(
             [f"{where}: a JSON page with none of calls, requests, transcripts; pass --source"]
         )
-    header = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+    header = first_line(data).decode("utf-8-sig", errors="replace")
     if "sid" in header.split(",") and "start_time" in header:
         return "twilio-csv"
     if "joinedAt" in header or "joined_at" in header:

@@ -18,13 +18,19 @@ from talktime.errors import StatementError
 MICRO = Decimal("0.000001")
 
 
+def first_line(data: bytes) -> bytes:
+    """The bytes before the first newline (all of ``data`` when it has none); the rest is not copied."""
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
+
+
 def csv_columns(data: bytes, name: str) -> pa.Table:
     """Every column as text, plus ``line``: the file line of each row (the header is line 1).
 
     Line numbers assume no quoted field spans lines, which no provider export we read does.
     """
     try:
-        first = data.split(b"\n", 1)[0].decode("utf-8-sig").strip("\r")
+        first = first_line(data).decode("utf-8-sig").strip("\r")
         names = next(csv.reader([first]))
         table = pacsv.read_csv(
             io.BytesIO(data),
@@ -76,7 +82,7 @@ def raw_from_csv(table: pa.Table, columns: Mapping[str, tuple[str, ...]]) -> pa.
     arrays: list[Any] = []
     for raw in RAW_COLUMNS:
         if raw == "line":
-            arrays.append(table.column("_line").cast(pa.string()))
+            arrays.append(table.column("_line"))  # an integer: read as is by ``CAST(line AS BIGINT)``
             continue
         found = pick(table, *columns.get(raw, ()))
         arrays.append(found if found is not None else pa.nulls(table.num_rows, pa.string()))
