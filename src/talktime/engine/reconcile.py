@@ -253,7 +253,7 @@ class _Sql:
         metered = f"CAST(lp.C AS {num}) * {10 ** (g - self.ls)}"
         return f"""
         SELECT l.line, l.id AS lid, epoch_us(l.started_at) AS lstart, l.duration_us AS ldur, l.amount,
-               l.currency, COALESCE({billed}, {metered}) AS P, l.line IN (SELECT line FROM ldup) AS _dup
+               COALESCE({billed}, {metered}) AS P, l.line IN (SELECT line FROM ldup) AS _dup
         FROM lines l JOIN lp ON lp.line = l.line"""
 
 
@@ -382,7 +382,7 @@ def _lines_sql(q: _Sql, options: Options) -> str:
     ),
     lm AS (SELECT ln.*, pairs._row FROM ln LEFT JOIN pairs USING (line)),
     joined AS (
-        SELECT {kind} AS _kind, l.line, l.lid, c.id AS record_id, c._session, l.amount, l.currency,
+        SELECT {kind} AS _kind, l.line, l.lid, c.id AS record_id, c._row AS _rec, l.amount,
                COALESCE(c.T, 0) AS T, COALESCE(c.C, 0) AS E, COALESCE(l.P, 0) AS P, {causes},
                CASE WHEN {kind} = 'provider_only' THEN l.P ELSE 0 END AS missing,
                CASE WHEN l.line IS NULL AND c._start < (SELECT e FROM edge) THEN -c.C ELSE 0 END AS unbilled,
@@ -398,7 +398,7 @@ def _lines_sql(q: _Sql, options: Options) -> str:
            CAST(T AS BIGINT) AS internal, CAST(E AS BIGINT) AS expected, CAST(P AS BIGINT) AS provider,
            {", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in CAUSE_COLUMNS)},
            CAST(unexplained AS BIGINT) AS unexplained, ABS(unexplained) > {tol} AS flagged, amount,
-           _session, currency
+           _rec
     FROM joined
     ORDER BY line NULLS LAST, record_id"""
 
@@ -438,7 +438,7 @@ def _summarize(
         money=money,
         rounding_label=label,
     )
-    return Result(summary, classed.drop_columns(["_session", "currency"]), g)
+    return Result(summary, classed.drop_columns(["_rec"]), g)
 
 
 def _details(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -449,9 +449,9 @@ def _details(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
            FROM classed"""
     ).fetchall()[0]
     sessions = con.execute(
-        """WITH s AS (SELECT _session FROM classed WHERE participants <> 0 GROUP BY 1)
-           SELECT COUNT(DISTINCT c._session), COUNT(*) FROM classed c JOIN s ON s._session = c._session
-           WHERE c.record_id IS NOT NULL"""
+        """WITH c AS (SELECT r._session, c.participants FROM classed c JOIN r ON r._row = c._rec),
+           s AS (SELECT _session FROM c WHERE participants <> 0 GROUP BY 1)
+           SELECT COUNT(DISTINCT c._session), COUNT(*) FROM c JOIN s ON s._session = c._session"""
     ).fetchall()[0]
     names = (
         "rounded_records",
@@ -481,7 +481,8 @@ def _money(
 
     row = con.execute(
         "SELECT SUM(amount), SUM(provider) FILTER (amount IS NOT NULL), "
-        "COUNT(*) FILTER (amount IS NULL AND provider <> 0), MIN(currency), COUNT(DISTINCT currency) "
+        "COUNT(*) FILTER (amount IS NULL AND provider <> 0), "
+        "(SELECT MIN(currency) FROM lines), (SELECT COUNT(DISTINCT currency) FROM lines) "
         "FROM classed"
     ).fetchall()[0]
     amount, priced, unpriced, currency, currencies = row
