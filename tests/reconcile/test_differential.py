@@ -116,11 +116,61 @@ def generate(n: int = 2000, seed: int = 20261001) -> tuple[list[UsageRecord], st
         start = T0 + timedelta(microseconds=rng.randrange(0, 3 * 86_400_000_000))
         seconds = rng.randrange(0, 600)
         line(f"CZ{j:032x}" if rng.random() < 0.7 else "", "completed", start, seconds, "-0.01300")
+    window_cases(records, line)
     order = list(range(len(csv_rows)))
     rng.shuffle(order)
     csv_text = HEADER + "".join(csv_rows[k] for k in order)
     json_text = json.dumps({"calls": [calls[k] for k in order], "page": 0, "page_size": len(order)})
     return records, csv_text, json_text
+
+
+def window_cases(records: list[UsageRecord], line: Any) -> None:
+    """Matching's edges, after the random calls: ties, the window's bounds, repeated ids, padded ids."""
+
+    def record(rid: str, start: datetime, seconds: int, attrs: dict[str, str] | None = None) -> None:
+        end = start + timedelta(seconds=seconds)
+        records.append(
+            UsageRecord(
+                id=rid,
+                kind="leg",
+                provider="twilio",
+                started_at=start,
+                answered_at=start,
+                ended_at=end,
+                attrs=attrs or {},
+            )
+        )
+
+    second = timedelta(seconds=1)
+    for k in range(40):
+        s = T0 + timedelta(days=3, hours=2, minutes=k)
+        case = k % 5
+        if case == 0:  # two records at one start, two unnamed lines a second later: durations decide
+            record(f"wa{k}", s, 60)
+            record(f"wb{k}", s, 62)
+            line("", "completed", s + second, 62, None)
+            line("", "completed", s + second, 60, None)
+        elif case == 1:  # two identical records, one unnamed line: the lower row takes it
+            record(f"wc{k}", s, 45)
+            record(f"wd{k}", s, 45)
+            line("", "completed", s, 45, None)
+        elif case == 2:  # exactly the window apart matches; a microsecond more does not
+            record(f"we{k}", s, 30)
+            line("", "completed", s + 5 * second, 35, None)
+            record(f"wf{k}", s + 20 * second - timedelta(microseconds=1), 30)
+            line("", "completed", s + 25 * second, 30, None)
+            record(f"wg{k}", s + 40 * second, 30)  # a line may also start the window before its record
+            line("", "completed", s + 35 * second, 25, None)
+        elif case == 3:  # one id on two records: the first takes the named line, the other an unnamed one
+            record(f"DUP{k}", s, 20)
+            record(f"DUP{k}", s + 10 * second, 20)
+            line(f"DUP{k}", "completed", s, 20, None)
+            line("", "completed", s + 10 * second, 20, None)
+        else:  # a provider id with blanks around it, and an empty one (the record's own id counts)
+            record(f"wp{k}", s, 33, {"provider_id": f"  CP{k}  "})
+            line(f"CP{k}", "completed", s + 2 * second, 33, None)
+            record(f"wq{k}", s + 10 * second, 33, {"provider_id": ""})
+            line(f"wq{k}", "completed", s + 10 * second, 33, None)
 
 
 CASES = {
@@ -183,3 +233,28 @@ def test_generated_statement_has_every_class() -> None:
         assert summary["duplicates"] > 0
     causes = json.loads(FIXTURE.read_text())["json-tally-rate"]["summary"]["causes"]
     assert all(causes[c] != "0" for c in ("rounding", "missing", "unbilled", "billing_delay", "duplicated"))
+
+
+def test_128_bit_retry_gives_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quantities are 64-bit integers; a value that overflows reruns on 128 bits with the same result."""
+    import duckdb
+
+    from talktime.engine import reconcile as engine
+
+    run = engine._run
+    widths: list[str] = []
+
+    def overflow_once(con: Any, q: Any, *args: Any) -> Any:
+        widths.append(q.num)
+        if q.num == "BIGINT":
+            raise duckdb.OutOfRangeException("Overflow in multiplication of INT64")
+        return run(con, q, *args)
+
+    monkeypatch.setattr(engine, "_run", overflow_once)
+    document = reports(tmp_path)
+    assert widths == ["BIGINT", "HUGEINT"] * len(CASES)
+    expected = json.loads(FIXTURE.read_text())
+    for name in document:
+        assert document[name]["summary"] == expected[name]["summary"], name
+        got = [[row[c] for c in LINE_COLUMNS] for row in document[name]["lines"]]
+        assert got == expected[name]["lines"], name
