@@ -85,7 +85,9 @@ POSTGRES: Final = replace(
     text="TEXT",
     epoch_us="TRUNC(EXTRACT(EPOCH FROM {x}) * 1000000)",
     seconds_us="TRUNC({x} * 1000000)",
-    parse_us="(CASE WHEN {x} ~ '" + NUMBER_PATTERN + "' THEN TRUNC(CAST({x} AS NUMERIC) * 1000000) END)",
+    parse_us="(CASE WHEN {x} ~ '"
+    + NUMBER_PATTERN.replace("{", "{{").replace("}", "}}")
+    + "' THEN TRUNC(CAST({x} AS NUMERIC) * 1000000) END)",
     matches="({x} ~ {p})",
     month="to_char({x} AT TIME ZONE {tz}, 'YYYY-MM')",
     floor_div="div({a}, {b})",
