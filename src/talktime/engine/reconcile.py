@@ -24,7 +24,7 @@ from talktime.core.metering.policy import Policy
 from talktime.core.reconcile.model import CAUSES, Options, Summary
 from talktime.core.records import RECORD_FIELDS
 from talktime.engine.compile import UnsupportedPolicy, _Builder, attr_columns
-from talktime.engine.dialects import DUCKDB
+from talktime.engine.dialects import DUCKDB, DUCKDB_FAST, DUCKDB_WIDE, Dialect
 from talktime.engine.results import engine_error
 
 PROVIDER_ID: Final = "attr.provider_id"
@@ -52,9 +52,9 @@ class Result:
     scale: int
 
 
-def _steps(policy: Policy, relation: str) -> tuple[str, int]:
+def _steps(policy: Policy, relation: str, dialect: Dialect = DUCKDB) -> tuple[str, int]:
     """SQL with each step's output per record (integers at the returned scale) and the error column."""
-    b = _Builder(policy, DUCKDB, relation)
+    b = _Builder(policy, dialect, relation)
     for v in b.variants:
         if v.params.scope != "record":
             raise UnsupportedPolicy(
@@ -178,14 +178,17 @@ def reconcile(
     try:
         con.register("recs", records)
         con.register("lines", statement)
-        rec_sql, rs = _steps(policy, "recs")
-        line_sql, ls = _steps(_provider_reported(policy), _line_records(policy, attrs))
-        sql = _Sql(policy, options, rec_sql, line_sql, rs, ls, has_pid)
+
+        def statements(dialect: Dialect, num: str) -> _Sql:
+            rec_sql, rs = _steps(policy, "recs", dialect)
+            line_sql, ls = _steps(_provider_reported(policy), _line_records(policy, attrs), dialect)
+            return _Sql(policy, options, rec_sql, line_sql, rs, ls, has_pid, num)
+
         try:
-            return _run(con, sql.with_numbers("BIGINT"), policy, options, where)
+            return _run(con, statements(DUCKDB_FAST, "BIGINT"), policy, options, where)
         except (duckdb.OutOfRangeException, duckdb.ConversionException):
-            # A value does not fit 64 bits at the common scale: the same exact arithmetic on 128 bits.
-            return _run(con, sql.with_numbers("HUGEINT"), policy, options, where)
+            # A value does not fit 64 bits: the same exact arithmetic on 128 bits (as the engine's totals).
+            return _run(con, statements(DUCKDB_WIDE, "HUGEINT"), policy, options, where)
     finally:
         con.close()
 
@@ -202,11 +205,6 @@ class _Sql:
     ls: int
     has_pid: bool
     num: str = "BIGINT"
-
-    def with_numbers(self, num: str) -> _Sql:
-        return _Sql(
-            self.policy, self.options, self.rec_sql, self.line_sql, self.rs, self.ls, self.has_pid, num
-        )
 
     @property
     def g(self) -> int:
