@@ -238,7 +238,7 @@ class _Sql:
         SELECT _row, id, _error, COALESCE(_meter = {DUCKDB.str_lit(NOT_COUNTED)}, FALSE) AS _nc,
                COALESCE(_meter <> {DUCKDB.str_lit(NOT_COUNTED)} {keep}, FALSE) AS _in,
                COALESCE(session, 'record:' || id) AS _session, CAST(_start AS BIGINT) AS _start,
-               COALESCE(NULLIF(TRIM(_pid), ''), id) AS _key, CAST(_actual AS BIGINT) AS _a_us,
+               COALESCE(NULLIF(TRIM(_pid), ''), id) AS _key, CAST(_actual AS {num}) AS _a_us,
                CAST({content} AS {num}) * {up_l} AS _raw,
                (_audio IS NULL AND _answered IS NULL) AS _tally_conn, _pconn,
                CAST(_actual AS {num}) * {up_l} AS A, {steps}
