@@ -70,6 +70,14 @@ def peak_kib(pid: int) -> int:
     return 0
 
 
+def children(pid: int) -> list[int]:
+    """The server's worker processes (``--workers``)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -106,6 +114,7 @@ def main() -> None:
     parser.add_argument("--max-events", type=int, default=2_000_000, help="stop after this many events")
     parser.add_argument("--batch", type=int, default=10_000, help="events per request")
     parser.add_argument("--clients", type=int, default=2, help="concurrent keep-alive connections")
+    parser.add_argument("--workers", type=int, default=0, help="talktime serve --workers")
     args = parser.parse_args()
 
     batches = max(1, args.max_events // args.batch)
@@ -126,7 +135,10 @@ def main() -> None:
     )
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "talktime", "serve", "--store", store_path, "--port", str(port)],
+        [
+            *(sys.executable, "-m", "talktime", "serve", "--store", store_path, "--port", str(port)),
+            *("--workers", str(args.workers)),
+        ],
         stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
@@ -162,7 +174,9 @@ def main() -> None:
                     rejected += body["rejected"]
 
     load_before = os.getloadavg()[0]
+    workers = children(server.pid)
     server_cpu = cpu_seconds(server.pid)
+    worker_cpu = sum(cpu_seconds(w) for w in workers)
     own_cpu = sum(os.times()[:2])
     began = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
@@ -172,6 +186,8 @@ def main() -> None:
         thread.join()
     elapsed = time.perf_counter() - began
     server_cpu = cpu_seconds(server.pid) - server_cpu
+    worker_cpu = sum(cpu_seconds(w) for w in workers) - worker_cpu
+    worker_peak = sum(peak_kib(w) for w in workers)
     own_cpu = sum(os.times()[:2]) - own_cpu
     peak = peak_kib(server.pid)
     server.send_signal(signal.SIGTERM)
@@ -182,6 +198,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "batch": args.batch,
         "clients": args.clients,
+        "workers": args.workers,
         "batches": len(latencies),
         "seconds": round(elapsed, 2),
         "accepted": accepted,
@@ -191,9 +208,12 @@ def main() -> None:
         "p50_batch_ms": round(statistics.median(latencies) * 1000, 1),
         "p99_batch_ms": round(p99 * 1000, 1),
         "server_peak_rss_mib": round(peak / 1024, 1),
+        "workers_peak_rss_mib": round(worker_peak / 1024, 1),
         # CPU per 10,000 accepted events: less sensitive than events/s to other work on the machine.
         "server_cpu_s_per_10k": round(server_cpu / max(accepted, 1) * 10_000, 3),
+        "workers_cpu_s_per_10k": round(worker_cpu / max(accepted, 1) * 10_000, 3),
         "server_cores_busy": round(server_cpu / elapsed, 2),
+        "workers_cores_busy": round(worker_cpu / elapsed, 2),
         "load_generator_cores_busy": round(own_cpu / elapsed, 2),
         "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "one_batch_in_process_s": {k: round(v, 4) for k, v in in_process_profile(args.batch).items()},

@@ -28,10 +28,10 @@ def talktime(*args: str) -> str:
 
 
 @contextmanager
-def server(store: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def server(store: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "talktime", "serve", "--store", str(store), "--port", str(port)],
+        [sys.executable, "-m", "talktime", "serve", "--store", str(store), "--port", str(port), *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -54,12 +54,13 @@ def server(store: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         process.wait()
 
 
-def test_accepted_events_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_accepted_events_survive_kill_9(tmp_path: Path, workers: str) -> None:
     store = tmp_path / "events.duckdb"
     key = talktime("keys", "create", "acme-platform", "--store", str(store)).strip().splitlines()[-1]
     headers = {"Authorization": f"Bearer {key}", "Content-Type": BATCH}
     batch = [record_event(f"r{i}") for i in range(200)]
-    with server(store) as (process, base):
+    with server(store, "--workers", workers) as (process, base):
         answer = httpx.post(
             base + "/v1/events", content=httpx.Request("POST", "/", json=batch).content, headers=headers
         )

@@ -6,13 +6,19 @@ work (validation, the store, metering) runs in the thread pool, so the event loo
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import Callable
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-import orjson
 from fastapi import Depends, FastAPI, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -24,17 +30,14 @@ from talktime.errors import (
     AuthError,
     InputError,
     PayloadTooLargeError,
-    RequestError,
-    UnsupportedMediaError,
 )
+from talktime.ingest.batch import BATCH_TYPE, prepare_body
 from talktime.ingest.events import parse_time
 from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT
 from talktime.store.base import EventStore, hash_key
 
 MAX_EVENTS: Final = 10_000
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
-BATCH_TYPE: Final = "application/cloudevents-batch+json"
-SINGLE_TYPE: Final = "application/cloudevents+json"
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -49,31 +52,6 @@ async def _body(request: Request, limit: int) -> bytes:
             raise PayloadTooLargeError(f"the body is over the {limit}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _items(content_type: str, body: bytes, max_events: int) -> list[Any]:
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media not in (BATCH_TYPE, SINGLE_TYPE, "application/json"):
-        raise UnsupportedMediaError(
-            f"content type {media or '(none)'!r} is not accepted; send {BATCH_TYPE} (an array of events), "
-            f"{SINGLE_TYPE} or application/json"
-        )
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise RequestError(f"the body is not valid JSON: {error}") from None
-    if media == BATCH_TYPE and not isinstance(decoded, list):
-        raise RequestError(f"a {BATCH_TYPE} body must be a JSON array of events")
-    if media == SINGLE_TYPE and not isinstance(decoded, dict):
-        raise RequestError(f"a {SINGLE_TYPE} body must be one JSON object")
-    items = decoded if isinstance(decoded, list) else [decoded]
-    if not isinstance(decoded, list | dict):
-        raise RequestError("the body must be an event object or an array of events")
-    if not items:
-        raise RequestError("the batch is empty")
-    if len(items) > max_events:
-        raise PayloadTooLargeError(f"the batch has {len(items)} events; at most {max_events} are accepted")
-    return items
 
 
 def _moment(name: str, value: str | None) -> datetime | None:
@@ -117,6 +95,33 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(100_000, 20, 100)
 
 
+def _start_worker(server: int) -> None:
+    """In a worker process: tune the GC like the server, and exit as soon as the server is gone (after a
+    ``kill -9`` nobody would shut the pool down, and a worker blocked on its queue would live forever)."""
+    tune_gc_for_serving()
+
+    def watch() -> None:
+        while os.getppid() == server:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-server", daemon=True).start()
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for :func:`prepare_body`, started (spawn: never a fork of a process holding a
+    DuckDB connection) and warmed up before the first request."""
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+    for future in [pool.submit(prepare_body, BATCH_TYPE, b"[{}]", 1) for _ in range(workers)]:
+        future.result()
+    return pool
+
+
 def create_app(
     store: EventStore,
     *,
@@ -126,12 +131,26 @@ def create_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     prices: PriceCard | None = None,
     ledger: Path | None = None,
+    workers: int = 0,
 ) -> FastAPI:
-    """An app serving one store. ``clock`` is "now" for the idle timeout (tests pass a fixed one)."""
+    """An app serving one store. ``clock`` is "now" for the idle timeout (tests pass a fixed one).
+
+    ``workers`` > 0: that many processes decode and check event batches (:func:`prepare_body`) while this
+    process, the store's only writer, stores them; 0: all in this process's thread pool.
+    """
+    pool = _worker_pool(workers) if workers > 0 else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     app = FastAPI(
         title="talktime ingestion API",
         version="1",
         description="Usage events in (CloudEvents 1.0), metered usage out, each number explained.",
+        lifespan=lifespan,
     )
     install(app)
     app.state.store = store
@@ -151,9 +170,15 @@ def create_app(
     )
     async def post_events(request: Request, who: Tenant) -> Response:
         body = await _body(request, max_body_bytes)
-        items = _items(request.headers.get("content-type", ""), body, max_events)
-        result = await run_in_threadpool(service.ingest, store, who, items)
-        status = 422 if result.rejected == len(items) else 200
+        content_type = request.headers.get("content-type", "")
+        if pool is None:
+            prepared = await run_in_threadpool(prepare_body, content_type, body, max_events)
+        else:  # decode and check in a worker process: this process keeps the GIL for the store
+            prepared = await asyncio.get_running_loop().run_in_executor(
+                pool, prepare_body, content_type, body, max_events
+            )
+        result = await run_in_threadpool(service.ingest_prepared, store, who, prepared)
+        status = 422 if result.rejected == prepared.count else 200
         return json_response(result.as_dict(), status)
 
     @app.get("/v1/usage", summary="Metered usage: actual, provider-reported and billable totals")

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from talktime.core.metering.meter import meter_records, summarize
 from talktime.core.metering.policy import Policy
 from talktime.core.records import UsageRecord, record_to_row
 from talktime.errors import InputError, NotFoundError
+from talktime.ingest.batch import Prepared, prepare_items
 from talktime.ingest.events import Event, Issue, validate_event
-from talktime.ingest.fastpath import Envelope, quick_check
 from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT, SessionRecord, sessionize
 from talktime.io.results import record_dict, totals_dict
 from talktime.providers import builtin
@@ -43,45 +44,76 @@ class BatchResult:
         }
 
 
-_dumps = orjson.dumps
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def ingest(store: EventStore, tenant: str, items: Sequence[Any]) -> BatchResult:
-    """Validate every event, store the valid ones in one transaction, and say per event what happened.
+    """Validate every event, store the valid ones in one transaction, and say per event what happened."""
+    return ingest_prepared(store, tenant, prepare_items(items))
 
-    Each event gets the fast check first (:mod:`talktime.ingest.fastpath`); only those it cannot vouch
-    for, the rejected ones among them, go through :func:`validate_event`, which names field and reason.
-    """
-    valid: list[int] = []
-    raws: list[RawEvent] = []
-    issues: dict[int, tuple[Issue, ...]] = {}
-    for index, item in enumerate(items):
-        envelope = quick_check(item)
-        if envelope is None:
-            checked = validate_event(item)
-            event = checked.event
-            if event is None:
-                issues[index] = checked.issues
-                continue
-            envelope = Envelope(event.source, event.id, event.type, event.subject, event.time)
-        valid.append(index)
-        raws.append(RawEvent(*envelope, _dumps(item.get("data")).decode()))
-    fresh = store.append(tenant, raws) if raws else []
+
+def _store_rows(store: EventStore, tenant: str, rows: pa.Table) -> list[bool]:
+    append_rows = getattr(store, "append_rows", None)
+    if append_rows is not None:  # the embedded store takes the Arrow rows as they are
+        fresh: list[bool] = append_rows(tenant, rows)
+        return fresh
+    micros = rows.column("time").cast(pa.int64()).to_pylist()
+    raws = [
+        RawEvent(
+            source, id_, type_, subject, None if us is None else _EPOCH + timedelta(microseconds=us), data
+        )
+        for source, id_, type_, subject, us, data in zip(
+            rows.column("source").to_pylist(),
+            rows.column("id").to_pylist(),
+            rows.column("type").to_pylist(),
+            rows.column("subject").to_pylist(),
+            micros,
+            rows.column("data").to_pylist(),
+            strict=True,
+        )
+    ]
+    return store.append(tenant, raws)
+
+
+def ingest_prepared(store: EventStore, tenant: str, prepared: Prepared) -> BatchResult:
+    """Store a checked batch (:func:`talktime.ingest.batch.prepare_body`) in one transaction and say per
+    event what happened: accepted, duplicate (stored before, or earlier in the batch) or rejected."""
+    rows = prepared.rows
+    fresh = _store_rows(store, tenant, rows) if rows.num_rows else []
     accepted = sum(fresh)
-    duplicate = len(fresh) - accepted
-    status = ["rejected"] * len(items)
-    for index, new in zip(valid, fresh, strict=True):
+    count = prepared.count
+    status: list[str] = ["rejected"] * count
+    ids: list[Any] = [None] * count
+    sources: list[Any] = [None] * count
+    positions: list[int] = rows.column("pos").to_pylist()  # type: ignore[assignment]
+    for index, source, id_, new in zip(
+        positions,
+        rows.column("source").to_pylist(),
+        rows.column("id").to_pylist(),
+        fresh,
+        strict=True,
+    ):
         status[index] = "accepted" if new else "duplicate"
-    results: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        entry: dict[str, Any] = {"index": index, "status": status[index]}
-        if isinstance(item, dict):
-            entry["id"] = item.get("id")
-            entry["source"] = item.get("source")
-        if index in issues:
-            entry["errors"] = [issue.as_dict() for issue in issues[index]]
-        results.append(entry)
-    return BatchResult(results, accepted, duplicate, len(issues))
+        ids[index] = id_
+        sources[index] = source
+    for index, source, id_ in prepared.repeats:
+        status[index] = "duplicate"
+        ids[index] = id_
+        sources[index] = source
+    results = [
+        {"index": index, "status": state, "id": ids[index], "source": sources[index]}
+        for index, state in enumerate(status)
+    ]
+    for rejected in prepared.rejected:
+        entry = results[rejected.index]
+        if rejected.is_object:
+            entry["id"] = rejected.id
+            entry["source"] = rejected.source
+        else:
+            del entry["id"], entry["source"]
+        entry["errors"] = rejected.errors
+    return BatchResult(results, accepted, count - accepted - len(prepared.rejected), len(prepared.rejected))
 
 
 def _event(raw: RawEvent) -> Event:

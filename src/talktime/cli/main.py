@@ -397,6 +397,9 @@ def serve(
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
     prices: Path | None = typer.Option(None, "--prices", help="Price card for GET /v1/invoices."),
     ledger: Path | None = typer.Option(None, "--ledger", help="Finalised invoices, LEDGER/<tenant>/."),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="Processes that decode and check event batches (0: in the server)."
+    ),
 ) -> None:
     """Serve the ingestion and usage HTTP API (OpenAPI at /openapi.json)."""
 
@@ -411,7 +414,7 @@ def serve(
         opened = open_store(store)
         try:
             card = None if prices is None else load_price_card(prices)
-            served = create_app(opened, prices=card, ledger=ledger)
+            served = create_app(opened, prices=card, ledger=ledger, workers=workers)
             tune_gc_for_serving()
             uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
         finally:

@@ -102,23 +102,33 @@ class DuckDBStore:
         fresh = first_seen(events)
         if not events:
             return fresh
-        batch = pa.table(
+        firsts = [e for e, new in zip(events, fresh, strict=True) if new]
+        rows = pa.table(
             {
-                "pos": list(range(len(events))),
-                "source": [e.source for e in events],
-                "id": [e.id for e in events],
-                "type": [e.type for e in events],
-                "subject": [e.subject for e in events],
-                "time": [e.time for e in events],
-                "data": [e.data for e in events],
+                "pos": [i for i, new in enumerate(fresh) if new],
+                "source": [e.source for e in firsts],
+                "id": [e.id for e in firsts],
+                "type": [e.type for e in firsts],
+                "subject": [e.subject for e in firsts],
+                "time": [e.time for e in firsts],
+                "data": [e.data for e in firsts],
             },
             schema=_BATCH_SCHEMA,
         )
+        positions: list[int] = rows.column("pos").to_pylist()  # type: ignore[assignment]
+        for pos, new in zip(positions, self.append_rows(tenant, rows), strict=True):
+            fresh[pos] = new
+        return fresh
+
+    def append_rows(self, tenant: str, rows: pa.Table) -> list[bool]:
+        """Store Arrow rows (``talktime.ingest.batch.ROWS_SCHEMA``, no two with the same source and id)
+        in one transaction; per row, True if new. What :meth:`append` does, without Python objects."""
+        fresh = [True] * rows.num_rows
         with self._lock:
             con = self._con
             try:
                 con.begin()
-                con.register("batch", batch)
+                con.register("batch", rows)
                 hashed = KEY_HASH.format(tenant="$tenant", source="b.source", id="b.id")
                 ((maybe,),) = con.execute(
                     f"SELECT count(*) FROM events WHERE h IN (SELECT {hashed} FROM batch b)",
@@ -130,10 +140,11 @@ class DuckDBStore:
                         f"ON e.h = {hashed} AND e.tenant = $tenant AND e.source = b.source AND e.id = b.id",
                         {"tenant": tenant},
                     ).fetchall()
+                    row_of = {pos: row for row, pos in enumerate(rows.column("pos").to_pylist())}
                     for (pos,) in stored:
-                        fresh[pos] = False
+                        fresh[row_of[pos]] = False
                 keep = pa.array(fresh, type=pa.bool_())
-                con.register("fresh_rows", batch.filter(keep))
+                con.register("fresh_rows", rows.filter(keep))
                 new_hash = KEY_HASH.format(tenant="$tenant", source="source", id="id")
                 con.execute(
                     "INSERT INTO events SELECT $tenant, source, id, type, subject, time, data, $now, "
