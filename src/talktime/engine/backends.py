@@ -81,8 +81,9 @@ class Engine(ABC):
         found: list[tuple[int, int, str, str | None]] = []
         for row, rid, code in self._fetch(compiled.validation):
             found.append((int(row), 0 if str(code).startswith("fmt:") else 2, str(code), rid))
-        for row, rid in self._fetch(compiled.duplicates):
-            found.append((int(row), 1, "dup", rid))
+        if self._fetch(compiled.any_duplicate):  # cheap test first; the window finds the row
+            for row, rid in self._fetch(compiled.duplicates):
+                found.append((int(row), 1, "dup", rid))
         if found:
             row, _, code, rid = min(found)
             raise engine_error(code, rid, source.where(row), policy)

@@ -141,6 +141,7 @@ class Compiled:
     """The queries for one policy over one relation, and how to read their integer results."""
 
     validation: str
+    any_duplicate: str
     duplicates: str
     records: str
     totals: str
@@ -608,7 +609,10 @@ class _Builder:
             f"(PARTITION BY {d.trim.format(x='id')} ORDER BY _row) AS _n FROM {self.relation}) "
             f"SELECT _row, id FROM _d WHERE _n = 2 AND id IS NOT NULL ORDER BY _row LIMIT 1"
         )
-        return Compiled(validation, duplicates, records, totals, billable_scale, self.variants)
+        any_duplicate = (
+            f"SELECT 1 FROM {self.relation} GROUP BY {d.trim.format(x='id')} HAVING COUNT(*) > 1 LIMIT 1"
+        )
+        return Compiled(validation, any_duplicate, duplicates, records, totals, billable_scale, self.variants)
 
     def ctes(self) -> str:
         return (
