@@ -234,11 +234,20 @@ def test_session_and_period_sum_then_round(params: dict[str, Any], records: list
         rounded = reference_round(total, p.first_block_seconds, p.increment_seconds, p.rounding)
         expected = reference_minimum(rounded, p.minimum_seconds)
         assert sum((m.billable_seconds for m in members), Decimal(0)) == expected
-        # Only the group's last record (latest start, then highest id) carries the rounding.
-        last = max(members, key=lambda m: (m.started_at, m.id))
-        for m in members:
-            if m is not last:
-                assert m.billable_seconds == raw[m.id].billable_seconds
+        # No record bills a negative amount. A gain sits on the last billing record (latest start, then
+        # highest id); a loss is taken from the billing records from the last one back.
+        ordered = sorted(members, key=lambda m: (m.started_at, m.id))
+        shares = [m.billable_seconds - raw[m.id].billable_seconds for m in ordered]
+        assert all(m.billable_seconds >= 0 for m in ordered)
+        if expected >= total:
+            billing = [i for i, m in enumerate(ordered) if raw[m.id].billable_seconds > 0]
+            receivers = [i for i, share in enumerate(shares) if share != 0]
+            assert receivers == ([billing[-1]] if expected > total else [])
+        else:
+            # Taking from the back: once a record keeps something, every earlier record keeps all it had.
+            kept_some = [i for i, m in enumerate(ordered) if m.billable_seconds > 0]
+            if kept_some:
+                assert all(share == 0 for share in shares[: kept_some[-1]])
 
 
 # --- splitting and channels ---------------------------------------------------------------------------------

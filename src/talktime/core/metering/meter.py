@@ -502,29 +502,58 @@ def _group_order(partial: _Partial) -> tuple[datetime, str]:
 
 
 def _finish_group(group: list[_Partial], policy: Policy) -> dict[str, MeteredRecord]:
+    """Round a session's (or period's) total and share what the rounding changed among its records.
+
+    A gain goes on the last record that bills anything; a loss is taken from the billing records from the
+    last one back, none below zero. So no record bills a negative amount, and the records always add up to
+    the rounded total.
+    """
     ordered = sorted(group, key=_group_order)
-    first, last = ordered[0], ordered[-1]
-    scope = first.params.scope
+    scope = ordered[0].params.scope
     total = sum((p.contribution for p in ordered), ZERO)
     trail = _Trail()
     trail.start("scope", f"{scope} total", total)
-    _round_and_minimum(trail, first.params, label=f"{scope} ")
-    delta = trail.seconds - total
+    _round_and_minimum(trail, ordered[0].params, label=f"{scope} ")
+    shares = _share_delta([p.contribution for p in ordered], trail.seconds - total)
+    headline = f"{scope} total {text(total)} s ({len(ordered)} records) -> {text(trail.seconds)} s"
     results: dict[str, MeteredRecord] = {}
-    for partial in ordered:
-        if partial is last:
-            note = (
-                f"{scope} total {text(total)} s ({len(ordered)} records) -> {text(trail.seconds)} s: "
-                f"{'+' if delta >= 0 else ''}{text(delta)} s on this record, the {scope}'s last"
-            )
-            step = Step(scope, note, partial.contribution, partial.contribution + delta)
-            billable = partial.contribution + delta
+    for partial, share in zip(ordered, shares, strict=True):
+        if share > 0:
+            note = f"{headline}: +{text(share)} s on this record, the {scope}'s last billed"
+        elif share < 0:
+            note = f"{headline}: {text(share)} s taken from this record (from the {scope}'s last back)"
         else:
-            note = f"rounded with the {scope} total (on record {last.record.id!r})"
-            step = Step(scope, note, partial.contribution, partial.contribution)
-            billable = partial.contribution
+            note = f"rounded with the {scope} total ({headline})"
+        billable = partial.contribution + share
+        step = Step(scope, note, partial.contribution, billable)
         results[partial.record.id] = _finish(partial, policy, billable, (*partial.steps, step))
     return results
+
+
+def _share_delta(contributions: list[Decimal], delta: Decimal) -> list[Decimal]:
+    """Each record's part of ``delta``, records in group order (see :func:`_finish_group`).
+
+    >>> _share_delta([Decimal(20), Decimal(0)], Decimal(40))
+    [Decimal('40'), Decimal('0')]
+    >>> _share_delta([Decimal(20), Decimal(20), Decimal(19)], Decimal(-59))
+    [Decimal('-20'), Decimal('-20'), Decimal('-19')]
+    >>> _share_delta([Decimal(30), Decimal(10)], Decimal(-15))
+    [Decimal('-5'), Decimal('-10')]
+    """
+    shares = [ZERO] * len(contributions)
+    if delta > 0:
+        last_billed = max(i for i, c in enumerate(contributions) if c > 0)
+        shares[last_billed] = delta
+        return shares
+    need = -delta
+    for index in range(len(contributions) - 1, -1, -1):
+        if need <= 0:
+            break
+        taken = min(contributions[index], need)
+        if taken > 0:
+            shares[index] = -taken
+            need -= taken
+    return shares
 
 
 # --- totals ------------------------------------------------------------------------------------------------
