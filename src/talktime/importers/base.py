@@ -26,6 +26,7 @@ from typing import Final, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from talktime.core.records import STATUSES
 from talktime.errors import StatementError
@@ -194,16 +195,9 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
             f"WHEN {cond} THEN {_lit(name)} || '\t' || COALESCE({name}, '') || '\t' || {why}"
             for cond, name, why in checks
         )
-        # Parse every row once into a table (each field's parse evaluated once, text columns reduced to
-        # "given" flags), count the rows any check fails; only then, and only on failure, name them.
+        # Parse every row once (each field's parse evaluated once; text columns reduced to "given" flags)
+        # and flag the rows any check fails, in one pass; only when a row is bad, name the bad rows.
         given = ("started_at", "ended_at", "duration", "billed", "channels", "amount")
-        trimmed = ", ".join(f"{_trimmed(c)} AS {c}" for c in _TEXT)
-        con.execute(
-            f"""CREATE TEMP TABLE parsed AS
-                SELECT {_parse(reading, lambda c: c)}, UPPER(currency) AS currency,
-                       {", ".join(f"{name} IS NOT NULL AS _given_{name}" for name in given)}
-                FROM (SELECT line, {trimmed} FROM raw)"""
-        )
 
         def on_flags(cond: str) -> str:
             for name in given:
@@ -212,7 +206,18 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
             return f"COALESCE(({cond}), FALSE)"
 
         bad = " OR ".join(on_flags(cond) for cond, _, _ in checks)
-        error_count = con.execute(f"SELECT COUNT(*) FROM parsed WHERE {bad}").fetchall()[0][0]
+        trimmed = ", ".join(f"{_trimmed(c)} AS {c}" for c in _TEXT)
+        flags = ", ".join(f"{name} IS NOT NULL AS _given_{name}" for name in given)
+        result = con.sql(
+            f"""SELECT line, id, _start AS started_at,
+                       COALESCE(_duration, {us}) AS duration_us, _billed AS billed_us,
+                       COALESCE(_channels, 1) AS channels, _status AS status, _amount AS amount, currency,
+                       {bad} AS _bad
+                FROM (SELECT {_parse(reading, lambda c: c)}, UPPER(currency) AS currency, {flags}
+                      FROM (SELECT line, {trimmed} FROM raw))
+                ORDER BY line"""
+        ).to_arrow_table()
+        error_count = int(pc.sum(pc.cast(result.column("_bad"), pa.int64())).as_py() or 0)
         if error_count:
             errors = con.execute(
                 f"SELECT line, CASE {problems} END AS e FROM ({parsed}) "
@@ -226,13 +231,7 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
             if error_count > len(errors):
                 messages.append(f"{error_count - len(errors)} more bad rows not shown")
             raise StatementError(messages)
-        result = con.sql(
-            f"""SELECT line, id, _start AS started_at,
-                       COALESCE(_duration, {us}) AS duration_us, _billed AS billed_us,
-                       COALESCE(_channels, 1) AS channels, _status AS status, _amount AS amount, currency
-                FROM parsed ORDER BY line"""
-        ).to_arrow_table()
     finally:
         con.close()
-    typed: pa.Table = result.cast(STATEMENT_SCHEMA)
+    typed: pa.Table = result.drop_columns(["_bad"]).cast(STATEMENT_SCHEMA)
     return typed
