@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from talktime.cli.history import RECORDS_OPTION, STORE_OPTION, TENANT_OPTION, history
 from talktime.core.decimals import quantize, text
 from talktime.core.invoicing.invoice import Invoice, build_invoice, finalise
 from talktime.core.rating.margin import MarginRow, margin_rows, session_margins
@@ -28,7 +29,6 @@ from talktime.core.records import UsageRecord
 from talktime.errors import InputError, TalktimeError
 from talktime.io.invoices import read_ledger, render, write_finalised
 from talktime.io.ratecards import load_cost_card, load_price_card
-from talktime.io.records_io import read_records
 
 invoice_app = typer.Typer(
     help="Invoices per customer per month: lines with actual and billable quantities; draft, then finalised."
@@ -69,10 +69,6 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def _records(path: Path) -> list[UsageRecord]:
-    return list(read_records(path))
-
-
 def _write(out: Path | None, content: str | bytes) -> None:
     if out is None:
         if isinstance(content, bytes):
@@ -106,7 +102,9 @@ def _percent(row: MarginRow) -> str:
 
 
 def margin(
-    records: Path = typer.Option(..., "--records", "-r", help="Usage records: .csv, .jsonl or .parquet."),
+    records: Path | None = RECORDS_OPTION,
+    store: str | None = STORE_OPTION,
+    tenant: str | None = TENANT_OPTION,
     costs: Path = typer.Option(..., "--costs", help="Cost card TOML (or costs-informative.toml)."),
     prices: Path = typer.Option(..., "--prices", help="Price card TOML (or plan-call-minute.toml)."),
     by: MarginBy = typer.Option(MarginBy.customer, "--by", help="customer, provider, period or session."),
@@ -120,7 +118,9 @@ def margin(
     """
 
     def run() -> None:
-        report = session_margins(_records(records), load_cost_card(costs), load_price_card(prices))
+        report = session_margins(
+            history(records, store, tenant), load_cost_card(costs), load_price_card(prices)
+        )
         cur = report.currency
         if by is MarginBy.session:
             header = ["customer", "session", "period", "minutes", "cost", "price", "margin", "flag"]
@@ -198,10 +198,12 @@ def margin(
     _guarded(run)
 
 
-def _invoice(records: Path, prices: Path, customer: str, period: str, ledger: Path | None) -> Invoice:
+def _invoice(
+    usage: list[UsageRecord], prices: Path, customer: str, period: str, ledger: Path | None
+) -> Invoice:
     card = load_price_card(prices)
-    history = read_ledger(ledger, customer) if ledger is not None else []
-    return build_invoice(_records(records), card, customer, period, history)
+    billed = read_ledger(ledger, customer) if ledger is not None else []
+    return build_invoice(usage, card, customer, period, billed)
 
 
 def _required(**values: object) -> None:
@@ -215,7 +217,9 @@ def invoice(
     ctx: typer.Context,
     customer: str | None = typer.Option(None, "--customer", "-c", help="Customer id, as in the records."),
     period: str | None = typer.Option(None, "--period", "-p", help="Billing month, YYYY-MM."),
-    records: Path | None = typer.Option(None, "--records", "-r", help="Usage records file."),
+    records: Path | None = RECORDS_OPTION,
+    store: str | None = STORE_OPTION,
+    tenant: str | None = TENANT_OPTION,
     prices: Path | None = typer.Option(None, "--prices", help="Price card TOML (or plan-call-minute.toml)."),
     ledger: Path | None = typer.Option(
         None,
@@ -232,9 +236,10 @@ def invoice(
         return
 
     def run() -> None:
-        _required(customer=customer, period=period, records=records, prices=prices)
-        assert customer and period and records and prices
-        _write(out, render(_invoice(records, prices, customer, period, ledger), format.value))
+        _required(customer=customer, period=period, prices=prices)
+        assert customer and period and prices
+        usage = history(records, store, tenant)
+        _write(out, render(_invoice(usage, prices, customer, period, ledger), format.value))
 
     _guarded(run)
 
@@ -243,7 +248,9 @@ def invoice(
 def invoice_finalize(
     customer: str = typer.Option(..., "--customer", "-c", help="Customer id, as in the records."),
     period: str = typer.Option(..., "--period", "-p", help="Billing month, YYYY-MM."),
-    records: Path = typer.Option(..., "--records", "-r", help="Usage records file."),
+    records: Path | None = RECORDS_OPTION,
+    store: str | None = STORE_OPTION,
+    tenant: str | None = TENANT_OPTION,
     prices: Path = typer.Option(..., "--prices", help="Price card TOML."),
     ledger: Path = typer.Option(..., "--ledger", help="Directory of finalised invoices."),
     at: str | None = typer.Option(None, "--at", help="Finalisation time, ISO 8601 (default: now, UTC)."),
@@ -255,7 +262,7 @@ def invoice_finalize(
         moment = datetime.now(UTC) if at is None else datetime.fromisoformat(at)
         if moment.utcoffset() is None:
             raise InputError(f"--at: {at} has no UTC offset")
-        draft = _invoice(records, prices, customer, period, ledger)
+        draft = _invoice(history(records, store, tenant), prices, customer, period, ledger)
         path = write_finalised(ledger, finalise(draft, moment))
         print(f"finalised {draft.id}: total {draft.total.amount} {draft.currency} -> {path}")
 

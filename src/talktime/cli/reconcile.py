@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from contextlib import ExitStack
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -15,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import typer
 
+from talktime.cli.history import STORE_OPTION, TENANT_OPTION, stored_records
 from talktime.core.reconcile.model import Options
 from talktime.core.reconcile.render import as_csv, as_html, as_json_document, as_table, line_dicts
 from talktime.engine.compile import attr_columns
@@ -23,6 +25,7 @@ from talktime.engine.reconcile import reconcile as run
 from talktime.engine.sources import canonical_parquet
 from talktime.errors import InputError, TalktimeError
 from talktime.importers import read_statement
+from talktime.io.records_io import write_records
 from talktime.providers import load_policy
 
 
@@ -47,7 +50,8 @@ def reconcile(
     provider: str = typer.Option(..., "--provider", help="The provider's profile: built-in id or TOML path."),
     statement: Path = typer.Option(..., "--statement", help="The provider's export (JSON page or CSV)."),
     records: Path | None = typer.Option(None, "--records", help="Our usage records (CSV, JSONL, Parquet)."),
-    store: str | None = typer.Option(None, "--store", help="Read records from an event store (not yet)."),
+    store: str | None = STORE_OPTION,
+    tenant: str | None = TENANT_OPTION,
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, json, csv or html."),
     source: str | None = typer.Option(None, "--source", help="Export type when not detected."),
     mapping: Path | None = typer.Option(None, "--mapping", help="TOML column mapping for a generic CSV."),
@@ -61,11 +65,6 @@ def reconcile(
     try:
         if (records is None) == (store is None):
             raise InputError("give exactly one of --records FILE or --store URL")
-        if store is not None:
-            raise InputError(
-                "--store: the event store holds raw events, not usage records; export records with "
-                "talktime and pass --records FILE"
-            )
         if tally not in ("tally", "profile"):
             raise InputError(f"--tally {tally!r}: must be tally or profile")
         options = Options(
@@ -77,10 +76,14 @@ def reconcile(
         )
         policy = load_policy(provider)
         lines = read_statement(statement, source, mapping)
-        assert records is not None
-        if not records.is_file():
-            raise InputError(f"{records}: no such file")
         with ExitStack() as stack:
+            if store is not None:  # the store's sessionized records, through the same file path as --records
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="talktime-rec-")))
+                records = folder / "history.parquet"
+                write_records(records, stored_records(store, tenant))
+            assert records is not None
+            if not records.is_file():
+                raise InputError(f"{records}: no such file")
             attrs = sorted({*attr_columns(policy), PROVIDER_ID})
             scanned = stack.enter_context(canonical_parquet(records, attrs))
             table = pq.read_table(scanned.path)

@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from talktime.cli.history import stored_records
 from talktime.core.decimals import quantize, text
 from talktime.core.metering.describe import methodology_page
 from talktime.core.metering.policy import Policy
@@ -94,19 +95,7 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
 
 
 def _store_history(store: str, tenant: str | None, target: Path) -> Path:
-    from talktime.api.service import session_records
-    from talktime.store import open_store
-
-    if not tenant:
-        raise InputError("--store needs --tenant: the tenant whose events are read")
-    opened = open_store(store)
-    try:
-        records = [s.record for s in session_records(opened, tenant, as_of=datetime.now(UTC))]
-    finally:
-        opened.close()
-    if not records:
-        raise InputError(f"--store {store!r}: tenant {tenant!r} has no usage records")
-    write_records(target, records)
+    write_records(target, stored_records(store, tenant))
     return target
 
 
