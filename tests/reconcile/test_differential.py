@@ -11,6 +11,7 @@ Re-record (only when the report is meant to change): ``TALKTIME_RECORD=1 .venv/b
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -25,6 +26,7 @@ from talktime.core.reconcile.model import Options
 from talktime.core.reconcile.render import LINE_COLUMNS, as_json_document, line_dicts
 from talktime.core.records import UsageRecord
 from talktime.engine.reconcile import reconcile
+from talktime.errors import TalktimeError
 from talktime.importers import read_statement
 from talktime.io.records_io import records_table
 from talktime.providers import builtin
@@ -258,3 +260,60 @@ def test_128_bit_retry_gives_the_same_report(tmp_path: Path, monkeypatch: pytest
         assert document[name]["summary"] == expected[name]["summary"], name
         got = [[row[c] for c in LINE_COLUMNS] for row in document[name]["lines"]]
         assert got == expected[name]["lines"], name
+
+
+PROFILES_FIXTURE = FIXTURE.with_name("differential-profiles.json")
+MICROSECOND = timedelta(microseconds=1)
+
+
+def heard(record: UsageRecord) -> Decimal:
+    """Seconds from answer (or start) to end: the audio a record carries for audio-measured profiles."""
+    assert record.ended_at is not None
+    return Decimal((record.ended_at - (record.answered_at or record.started_at)) // MICROSECOND).scaleb(-6)
+
+
+def profile_reports(tmp_path: Path) -> dict[str, Any]:
+    """Every built-in profile, tally and profile mode, on a smaller generated statement whose records have
+    no provider and the profile's first kind (so every profile meters them): the summary and a digest of
+    the lines (the full lines of 40 reports would make a large fixture)."""
+    from dataclasses import replace
+
+    from talktime.providers import builtin_ids
+
+    records, csv_text, _ = generate(800, 7)
+    (tmp_path / "calls.csv").write_text(csv_text)
+    lines = read_statement(tmp_path / "calls.csv")
+    out: dict[str, Any] = {}
+    for name in sorted(builtin_ids()):
+        policy = builtin(name)
+        kinds = policy.current.params.kinds
+        own = [
+            replace(
+                r, provider=None, kind=kinds[0] if kinds else r.kind, audio_seconds=talk, speech_seconds=talk
+            )
+            for r in records
+            for talk in [heard(r)]
+        ]
+        table = records_table(own, ["provider_id"])
+        for tally in ("tally", "profile"):
+            try:
+                result = reconcile(table, lines, policy, Options(tally=tally))
+            except TalktimeError as error:
+                out[f"{name}/{tally}"] = f"{type(error).__name__}: {error}"
+                continue
+            rows = line_dicts(result.lines.to_pylist(), result.scale)
+            digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+            summary = json.loads(json.dumps(as_json_document(result.summary, [])["summary"]))
+            out[f"{name}/{tally}"] = {"summary": summary, "lines_sha256": digest, "lines": len(rows)}
+    return out
+
+
+def test_every_profile_equals_the_recorded_fixture(tmp_path: Path) -> None:
+    document = profile_reports(tmp_path)
+    if os.environ.get("TALKTIME_RECORD"):
+        PROFILES_FIXTURE.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+        pytest.skip("fixture recorded")
+    expected = json.loads(PROFILES_FIXTURE.read_text())
+    assert document.keys() == expected.keys()
+    for name in document:
+        assert document[name] == expected[name], name
