@@ -14,7 +14,8 @@ fully resolved :class:`MeteringParams`, so every step below is straight-line SQL
 one ``SELECT *, CASE _v WHEN <variant> THEN ... END`` layer, in the scalar meter's order::
 
     variant -> basis/gates/cap -> segments -> rounding -> minimum -> channels x factor -> multiplier
-      -> (session/period scope: window over the group, delta on the group's last record)
+      -> (session/period scope: window over the group, the rounding's gain on the last billing record,
+          its loss taken from the billing records from the last one back)
 """
 
 from __future__ import annotations
@@ -623,8 +624,14 @@ class _Builder:
         )
 
     def scoped(self, last: str, c: int) -> tuple[str, int]:
-        """Session/period rounding: the first record's parameters round the group total; the difference goes
-        on the group's last record by (started_at, id)."""
+        """Session/period rounding: the first record's parameters round the group total, and the difference
+        is shared like ``meter._share_delta``, records in group order (started_at, then id).
+
+        With ``p`` a record's contribution (never below 0) and ``after`` the sum of ``p`` over the records
+        after it in the group: a gain goes on the record with ``p > 0`` and ``after = 0`` (the last that
+        bills); a loss of ``need`` takes ``least(p, greatest(0, need - after))`` from each record, which is
+        the scalar meter's walk from the last record back.
+        """
         d = self.d
         scope_tag: dict[int, str] = {}
         key1: dict[int, str] = {}
@@ -649,30 +656,41 @@ class _Builder:
         group_round = self.per_variant(rounded).replace("_v IN", "_gfirst IN")
         part = "PARTITION BY _meter, _gscope, _gk1, _gk2"
         order = f"_start, {d.order_text.format(x='id')}"
+        backwards = f"_start DESC, {d.order_text.format(x='id')} DESC"
         keyed = (
             f"SELECT *, {self.per_variant(scope_tag)} AS _gscope, {self.per_variant(key1)} AS _gk1, "
-            f"{self.per_variant(key2)} AS _gk2 FROM {last}"
+            f"{self.per_variant(key2)} AS _gk2, (CASE WHEN _c > 0 THEN _c ELSE 0 END) AS _gp FROM {last}"
         )
         windowed = (
             f"SELECT *, FIRST_VALUE(_v) OVER ({part} ORDER BY {order}) AS _gfirst, "
             f"SUM(_c) OVER ({part}) AS _gtotal, "
-            f"ROW_NUMBER() OVER ({part} ORDER BY _start DESC, {d.order_text.format(x='id')} DESC) AS _gpos "
+            f"SUM(_gp) OVER ({part} ORDER BY {backwards} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
+            f"- _gp AS _gafter "
             f"FROM _keyed WHERE _gscope IS NOT NULL"
         )
-        delta = f"(CASE WHEN _gpos = 1 THEN {group_round} - {self.up('_gtotal', c, g)} ELSE 0 END)"
+        delta = f"({group_round} - {self.up('_gtotal', c, g)})"
+        p_g, after_g = self.up("_gp", c, g), self.up("_gafter", c, g)
+        need = f"(-_gdelta - {after_g})"
+        share = (
+            f"(CASE WHEN _gdelta > 0 THEN (CASE WHEN _gp > 0 AND _gafter = 0 THEN _gdelta ELSE 0 END) "
+            f"WHEN _gdelta < 0 AND {need} > 0 THEN -(CASE WHEN {p_g} < {need} THEN {p_g} ELSE {need} END) "
+            f"ELSE 0 END)"
+        )
         columns = "_row, id, customer, provider, session, _meter, _v, _start, _actual, _reported"
         final = (
-            f"WITH _keyed AS ({keyed}), _win AS ({windowed}) "
+            f"WITH _keyed AS ({keyed}), _win AS ({windowed}), "
+            f"_shared AS (SELECT *, {delta} AS _gdelta FROM _win) "
             f"SELECT {columns}, {self.up('_c', c, g)} AS _billable FROM _keyed WHERE _gscope IS NULL "
-            f"UNION ALL SELECT {columns}, {self.up('_c', c, g)} + {delta} AS _billable FROM _win"
+            f"UNION ALL SELECT {columns}, {self.up('_c', c, g)} + {share} AS _billable FROM _shared"
         )
         return final, g
 
     def quantity(self, value: str, scale: int) -> str:
         """Billable seconds in the policy's unit, rounded half-even to 6 places, as an integer at scale 6.
 
-        A session/period delta can make a record's billable negative; half-even is symmetric, so the
-        magnitude is rounded and the sign put back (engines disagree on dividing negative integers).
+        Billables are never negative (a session/period loss takes no record below zero); should one be,
+        half-even is symmetric, so the magnitude is rounded and the sign put back (engines disagree on
+        dividing negative integers).
         """
         unit = int(self.policy.unit_seconds)
         numerator = f"(CASE WHEN {value} < 0 THEN -({value}) ELSE {value} END) * {self.lit(10**6)}"
