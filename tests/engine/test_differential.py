@@ -105,14 +105,8 @@ def assert_same(engine: Engine, path: Path, policy: Policy) -> None:
 
 
 def test_drawn_records_and_policies_meter_exactly_as_the_reference(
-    engine: Engine, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    if engine.name == "postgresql":
-        reason = (
-            "gap: on some drawn policies the PostgreSQL connection is lost mid-query (psycopg 'the "
-            "connection is closed'), not yet diagnosed; every built-in profile passes"
-        )
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     folder = tmp_path_factory.mktemp("drawn")
 
     @settings(

@@ -182,7 +182,7 @@ class _Builder:
     def layer(self, columns: dict[str, str]) -> None:
         select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
         previous = self.last()
-        self.layers.append(f"SELECT *, {select} FROM {previous}")
+        self.layers.append(f"SELECT *, {select} FROM {previous}{self.d.layer_fence}")
 
     def last(self) -> str:
         """The name of the newest layer (``_src`` is the first, then ``_l0``, ``_l1``, ...)."""
@@ -566,7 +566,9 @@ class _Builder:
 
     def build(self) -> Compiled:
         d = self.d
-        self.layers = [f"SELECT *, {self.format_errors()} AS _err_fmt FROM ({self.source()}) AS _s0"]
+        self.layers = [
+            f"SELECT *, {self.format_errors()} AS _err_fmt FROM ({self.source()}) AS _s0{d.layer_fence}"
+        ]
         self.errors = ["_err_fmt"]
         self.layer({"_v": self.variant_expr()})
         self.layer({"_err_version": "(CASE WHEN _v IS NULL THEN 'before_policy' END)"})

@@ -35,6 +35,11 @@ class Dialect:
     order_text: str = "{x}"
     backslash_escapes: bool = False
     to_big: str = "CAST({x} AS {big})"
+    #: Appended to each layer of the compiled query. PostgreSQL pulls a single-use CTE up into the next
+    #: one and substitutes each column by its expression: the layers reference earlier columns several
+    #: times, so the expression tree, and the planner's memory, grow exponentially with the layers (a
+    #: drawn policy made a backend use all memory and be killed). ``OFFSET 0`` keeps each layer a subquery.
+    layer_fence: str = ""
 
     def ident(self, name: str) -> str:
         return f"{self.quote}{name}{self.quote}"
@@ -92,6 +97,7 @@ POSTGRES: Final = replace(
     month="to_char({x} AT TIME ZONE {tz}, 'YYYY-MM')",
     floor_div="div({a}, {b})",
     order_text='{x} COLLATE "C"',
+    layer_fence=" OFFSET 0",
 )
 
 CLICKHOUSE: Final = replace(
