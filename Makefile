@@ -46,3 +46,8 @@ bench-reconcile: $(STAMP)
 # Metering speed: talktime meter --summary vs hand-written DuckDB SQL vs the scalar reference (N=10M).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_meter.py --records $${N:-10000000}
+
+# Provider switch speed: talktime compare on the vectorised engine at 1M and 10M records, the Python reference
+# on a sample; seconds and peak memory (benchmarks/).
+bench-compare: $(STAMP)
+	$(BIN)/python benchmarks/bench_compare.py --records $${N:-1000000,10000000}

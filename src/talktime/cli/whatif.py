@@ -55,6 +55,12 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
+class CompareEngine(StrEnum):
+    auto = "auto"
+    duckdb = "duckdb"
+    python = "python"
+
+
 class PageFormat(StrEnum):
     md = "md"
     html = "html"
@@ -288,11 +294,14 @@ def _write_simulation(sim: object, path: Path, format: ReportFormat, out: Path |
             console.print(f"charts and report: {out}/report.html", markup=False)
 
 
-def _history(records: Path | None, store: str | None, tenant: str | None, folder: Path) -> list[UsageRecord]:
+def _history_file(records: Path | None, store: str | None, tenant: str | None, folder: Path) -> Path:
     if (records is None) == (store is None):
         raise InputError("give exactly one of --records FILE or --store URL")
-    path = records if records is not None else _store_history(str(store), tenant, folder / "history.parquet")
-    return list(read_records(path))
+    return records if records is not None else _store_history(str(store), tenant, folder / "history.parquet")
+
+
+def _history(records: Path | None, store: str | None, tenant: str | None, folder: Path) -> list[UsageRecord]:
+    return list(read_records(_history_file(records, store, tenant, folder)))
 
 
 def compare(
@@ -308,18 +317,33 @@ def compare(
     format: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json or html."),
     top: int = typer.Option(10, "--top", help="How many of the most-changed calls to list."),
     out: Path | None = typer.Option(None, "--out", help="Write the chart (PNG), report.html and JSON here."),
+    engine: CompareEngine = typer.Option(
+        CompareEngine.auto,
+        "--engine",
+        help="duckdb (vectorised, any size), python (the per-record reference) or auto: duckdb unless a "
+        "card uses a charge model it does not rate. Both give the same numbers.",
+    ),
 ) -> None:
     """Provider switch: re-meter history under another profile and price, per call, customer and total."""
     from talktime.core.simulate.switch import compare as compare_switch
     from talktime.simulate.charts import switch_chart
     from talktime.simulate.report import switch_dict, switch_html
+    from talktime.simulate.switch_run import compare_vectorised, steps, supported
 
     def run() -> None:
         with tempfile.TemporaryDirectory(prefix="talktime-cmp-") as folder:
-            history = _history(records, store, tenant, Path(folder))
             card = load_cost_card(costs)
             price_card = load_price_card(prices) if prices is not None else None
-            switch = compare_switch(history, from_, to, card, price_card)
+            vectorised = engine is CompareEngine.duckdb or (
+                engine is CompareEngine.auto and supported(card, price_card) is None
+            )
+            if vectorised:
+                with _progress(steps(card, price_card)) as step:
+                    path = _history_file(records, store, tenant, Path(folder))
+                    switch = compare_vectorised(path, from_, to, card, price_card, step=step)
+            else:
+                history = _history(records, store, tenant, Path(folder))
+                switch = compare_switch(history, from_, to, card, price_card)
             figures: dict[str, Path] = {}
             if out is not None or format is ReportFormat.html:
                 target = (out or Path(folder)) / "switch-by-customer.png"

@@ -18,7 +18,7 @@ is an average price per minute sold:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -124,7 +124,7 @@ class Switch:
         return sorted(self.calls, key=lambda c: (-abs(c.delta), c.customer, c.session))[:count]
 
 
-def _entry(card: CostCard, policy_id: str, side: str) -> Entry:
+def cost_entry_for(card: CostCard, policy_id: str, side: str) -> Entry:
     found = cost_entry(card, policy_id)
     if found is None:
         known = ", ".join(e.id for e in card.entries)
@@ -174,7 +174,7 @@ def compare(
 ) -> Switch:
     """Re-meter and re-price the history's ``from_id`` records under ``to_id``; see the module docstring."""
     history = list(records)
-    from_entry, to_entry = _entry(costs, from_id, "from"), _entry(costs, to_id, "to")
+    from_entry, to_entry = cost_entry_for(costs, from_id, "from"), cost_entry_for(costs, to_id, "to")
     selected = [r for r in history if from_entry.match.matches(r)]
     if not selected:
         raise InputError(
@@ -202,40 +202,68 @@ def compare(
         CallChange(customer, session, int(s[0]), s[1], s[2], s[3], s[4])
         for (customer, session), s in sorted(calls.items())
     )
-    customers = _customers(changes, history, costs, prices, from_entry)
-    total = _sum("all", customers)
+    margins = customer_margins(history, costs, prices, from_entry) if prices is not None else None
+    return assemble(before, after, from_entry, to_entry, costs.currency, changes, margins, notes)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMargin:
+    """A customer's side of today's margin report: revenue, minutes sold and the cost of every provider
+    but the one being switched."""
+
+    revenue: Decimal = ZERO
+    minutes_sold: Decimal = ZERO
+    other_cost: Decimal = ZERO
+
+
+def customer_margins(
+    history: Sequence[UsageRecord], costs: CostCard, prices: PriceCard, from_entry: Entry
+) -> dict[str, CustomerMargin]:
+    """Per customer of the history, from the margin report (``talktime margin``): the reference."""
+    revenue: dict[str, Decimal] = defaultdict(Decimal)
+    minutes: dict[str, Decimal] = defaultdict(Decimal)
+    other: dict[str, Decimal] = defaultdict(Decimal)
+    for session in session_margins(history, costs, prices).sessions:
+        revenue[session.customer] += session.price
+        minutes[session.customer] += session.minutes
+        other[session.customer] += session.cost - session.costs.get(from_entry.id, ZERO)
+    return {c: CustomerMargin(revenue[c], minutes[c], other[c]) for c in revenue}
+
+
+def assemble(
+    before: Entry,
+    after: Entry,
+    from_entry: Entry,
+    to_entry: Entry,
+    currency: str,
+    changes: tuple[CallChange, ...],
+    margins: Mapping[str, CustomerMargin] | None,
+    notes: Sequence[str] = (),
+) -> Switch:
+    """The switch from its calls (sorted by customer and session) and, with a price card, each customer's
+    margin today (every customer of the history, calls or not)."""
+    customers = _customers(changes, margins)
     return Switch(
         before.policy,
         after.policy,
         from_entry,
         to_entry,
-        costs.currency,
+        currency,
         changes,
         tuple(customers),
-        total,
+        _sum("all", customers),
         tuple(notes),
     )
 
 
 def _customers(
-    changes: Sequence[CallChange],
-    history: Sequence[UsageRecord],
-    costs: CostCard,
-    prices: PriceCard | None,
-    from_entry: Entry,
+    changes: Sequence[CallChange], margins: Mapping[str, CustomerMargin] | None
 ) -> list[CustomerChange]:
     by_customer: dict[str, list[CallChange]] = defaultdict(list)
     for change in changes:
         by_customer[change.customer].append(change)
-    revenue: dict[str, Decimal] = defaultdict(Decimal)
-    minutes: dict[str, Decimal] = defaultdict(Decimal)
-    other: dict[str, Decimal] = defaultdict(Decimal)
-    if prices is not None:
-        for session in session_margins(history, costs, prices).sessions:
-            revenue[session.customer] += session.price
-            minutes[session.customer] += session.minutes
-            other[session.customer] += session.cost - session.costs.get(from_entry.id, ZERO)
-            by_customer.setdefault(session.customer, [])
+    for customer in margins or {}:
+        by_customer.setdefault(customer, [])
     out = []
     for customer in sorted(by_customer):
         items = by_customer[customer]
@@ -247,12 +275,13 @@ def _customers(
             sum((c.cost_from for c in items), ZERO),
             sum((c.cost_to for c in items), ZERO),
         )
-        if prices is not None:
+        if margins is not None:
+            margin = margins.get(customer, CustomerMargin())
             part = replace(
                 part,
-                revenue=revenue[customer],
-                minutes_sold=minutes[customer],
-                platform_cost=other[customer] + part.cost_from,
+                revenue=margin.revenue,
+                minutes_sold=margin.minutes_sold,
+                platform_cost=margin.other_cost + part.cost_from,
             )
         out.append(part)
     return out
