@@ -159,10 +159,10 @@ class _Passes(DuckDBEngine):
             self.where, self.replace = "TRUE", {}
         return compiled.billable_scale
 
-    def arrow_rows(self, sql: str) -> list[dict[str, Any]]:
+    def arrow_columns(self, sql: str) -> dict[str, list[Any]]:
+        """The query's result fetched as Arrow, column by column as Python lists."""
         table = self.connection.sql(sql).to_arrow_table()
-        columns = {name: table.column(name).to_pylist() for name in table.column_names}
-        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
 def _ints(value: Decimal) -> tuple[int, int]:
@@ -242,16 +242,14 @@ class Rated:
     amounts: dict[tuple[str, ...], Decimal] = field(default_factory=dict)
 
 
-def _order_key(value: Any) -> tuple[int, str] | None:
-    return None if value is None else (int(value["s"]), str(value["i"]))
-
-
 def rate_pass(
     engine: _Passes, table: str, entry: Entry, scale: int, keys: Sequence[str], *, own_groups: bool = False
 ) -> Rated:
     """Rate the metered ``table`` under ``entry``: each (month, meter, charge version) group by its model
     over the per-key quantities, the amounts added up per key. With ``own_groups`` each key is rated on its
     own (a customer's month on a price card)."""
+    if len(entry.versions) == 1 and isinstance(entry.versions[0].model, PerUnit):
+        return _rate_linear(engine, table, entry, scale, keys, entry.versions[0].model)
     engine.connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {table}_v AS SELECT *, {_version_sql(entry)} AS _ver FROM {table}"
     )
@@ -277,27 +275,44 @@ def rate_pass(
     key_sql = ", ".join(f"{expr} AS k{i}" for i, expr in enumerate(keys))
     key_names = ", ".join(f"k{i}" for i in range(len(keys)))
     order = "struct_pack(s := _start, i := id)"
-    rows = engine.arrow_rows(
+    columns = engine.arrow_columns(
+        f"SELECT month, meter, _ver, {key_names}, n, b, r, below, paying, "
+        f"lastq.s AS lastq_s, lastq.i AS lastq_i, last.s AS last_s, last.i AS last_i FROM ("
         f"SELECT right(session, 7) AS month, CAST(_meter AS VARCHAR) AS meter, _ver, {key_sql}, "
         f"COUNT(*) AS n, SUM(CAST(_billable AS HUGEINT)) AS b, SUM(_rated) AS r, "
         f"COUNT(*) FILTER (WHERE {at_fee}) AS below, "
         f"COALESCE(SUM(CAST(_billable AS HUGEINT)) FILTER (WHERE NOT ({at_fee})), 0) AS paying, "
         f"max({order}) FILTER (WHERE _rated <> 0) AS lastq, max({order}) AS last "
-        f"FROM {source} GROUP BY month, meter, _ver, {key_names}"
+        f"FROM {source} GROUP BY month, meter, _ver, {key_names})"
     )
+    key_columns = [columns[f"k{i}"] for i in range(len(keys))]
     groups: dict[tuple[Any, ...], list[_Split]] = defaultdict(list)
-    for row in rows:
-        key = tuple(str(row[f"k{i}"]) for i in range(len(keys)))
-        groups[(int(row["_ver"]), row["month"], row["meter"], *(key if own_groups else ()))].append(
+    for month, meter, ver, key, n, b, r, below, paying, lq_s, lq_i, l_s, l_i in zip(
+        columns["month"],
+        columns["meter"],
+        columns["_ver"],
+        zip(*key_columns, strict=True),
+        columns["n"],
+        columns["b"],
+        columns["r"],
+        columns["below"],
+        columns["paying"],
+        columns["lastq_s"],
+        columns["lastq_i"],
+        columns["last_s"],
+        columns["last_i"],
+        strict=True,
+    ):
+        groups[(ver, month, meter, *(key if own_groups else ()))].append(
             _Split(
                 key,
-                int(row["n"]),
-                int(row["b"]),
-                int(row["r"]),
-                int(row["below"]),
-                int(row["paying"]),
-                _order_key(row["lastq"]),
-                _order_key(row["last"]) or (0, ""),
+                n,
+                int(b),
+                int(r),
+                below,
+                int(paying),
+                None if lq_s is None else (lq_s, lq_i),
+                (l_s, l_i),
             )
         )
     rated = Rated()
@@ -309,6 +324,30 @@ def rate_pass(
             rated.records[split.key] = rated.records.get(split.key, 0) + split.records
             rated.seconds[split.key] = rated.seconds.get(split.key, ZERO) + seconds
             rated.amounts[split.key] = rated.amounts.get(split.key, ZERO) + amount
+    return rated
+
+
+def _rate_linear(
+    engine: _Passes, table: str, entry: Entry, scale: int, keys: Sequence[str], model: PerUnit
+) -> Rated:
+    """One per-unit price from the first record: a key's amount is its seconds' amount (the model's
+    allocation, ``quantity x unit price``), the same for every key with the same seconds."""
+    key_sql = ", ".join(f"{expr} AS k{i}" for i, expr in enumerate(keys))
+    columns = engine.arrow_columns(
+        f"SELECT {key_sql}, COUNT(*) AS n, SUM(CAST(_billable AS HUGEINT)) AS b FROM {table} GROUP BY ALL"
+    )
+    unit, price = entry.unit_seconds, model.unit_price
+    known: dict[int, tuple[Decimal, Decimal]] = {}
+    rated = Rated()
+    key_columns = [columns[f"k{i}"] for i in range(len(keys))]
+    for key, n, b in zip(zip(*key_columns, strict=True), columns["n"], columns["b"], strict=True):
+        whole = int(b)
+        found = known.get(whole)
+        if found is None:
+            seconds = plain(Decimal(whole).scaleb(-scale))
+            found = known[whole] = (seconds, seconds / unit * price)
+        rated.records[key] = n
+        rated.seconds[key], rated.amounts[key] = found
     return rated
 
 
