@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,13 +23,12 @@ from rich.table import Table
 
 from talktime.cli.history import RECORDS_OPTION, STORE_OPTION, TENANT_OPTION, history
 from talktime.core.decimals import quantize, text
-from talktime.core.invoicing.invoice import Invoice, build_invoice, finalise
-from talktime.core.rating.margin import MarginRow, margin_rows, session_margins
-from talktime.core.rating.money import Money
-from talktime.core.records import UsageRecord
 from talktime.errors import InputError, TalktimeError
-from talktime.io.invoices import read_ledger, render, write_finalised
-from talktime.io.ratecards import load_cost_card, load_price_card
+
+if TYPE_CHECKING:  # the domain modules load when a command runs, so `talktime meter` starts quickly
+    from talktime.core.invoicing.invoice import Invoice
+    from talktime.core.rating.margin import MarginRow
+    from talktime.core.records import UsageRecord
 
 invoice_app = typer.Typer(
     help="Invoices per customer per month: lines with actual and billable quantities; draft, then finalised."
@@ -88,6 +88,8 @@ def _write(out: Path | None, content: str | bytes) -> None:
 
 
 def _money(value: Decimal, currency: str) -> str:
+    from talktime.core.rating.money import Money
+
     return str(Money(value, currency).rounded().amount)
 
 
@@ -118,6 +120,9 @@ def margin(
     """
 
     def run() -> None:
+        from talktime.core.rating.margin import margin_rows, session_margins
+        from talktime.io.ratecards import load_cost_card, load_price_card
+
         report = session_margins(
             history(records, store, tenant), load_cost_card(costs), load_price_card(prices)
         )
@@ -201,6 +206,10 @@ def margin(
 def _invoice(
     usage: list[UsageRecord], prices: Path, customer: str, period: str, ledger: Path | None
 ) -> Invoice:
+    from talktime.core.invoicing.invoice import build_invoice
+    from talktime.io.invoices import read_ledger
+    from talktime.io.ratecards import load_price_card
+
     card = load_price_card(prices)
     billed = read_ledger(ledger, customer) if ledger is not None else []
     return build_invoice(usage, card, customer, period, billed)
@@ -238,6 +247,8 @@ def invoice(
     def run() -> None:
         _required(customer=customer, period=period, prices=prices)
         assert customer and period and prices
+        from talktime.io.invoices import render
+
         usage = history(records, store, tenant)
         _write(out, render(_invoice(usage, prices, customer, period, ledger), format.value))
 
@@ -259,6 +270,9 @@ def invoice_finalize(
     become an adjustment line on the next invoice."""
 
     def run() -> None:
+        from talktime.core.invoicing.invoice import finalise
+        from talktime.io.invoices import write_finalised
+
         moment = datetime.now(UTC) if at is None else datetime.fromisoformat(at)
         if moment.utcoffset() is None:
             raise InputError(f"--at: {at} has no UTC offset")

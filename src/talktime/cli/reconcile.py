@@ -13,20 +13,10 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import typer
 
 from talktime.cli.history import STORE_OPTION, TENANT_OPTION, stored_records
-from talktime.core.reconcile.model import Options
-from talktime.core.reconcile.render import as_csv, as_html, as_json_document, as_table, line_dicts
-from talktime.engine.compile import attr_columns
-from talktime.engine.reconcile import PROVIDER_ID
-from talktime.engine.reconcile import reconcile as run
-from talktime.engine.sources import canonical_parquet
 from talktime.errors import InputError, TalktimeError
-from talktime.importers import read_statement
-from talktime.io.records_io import write_records
-from talktime.providers import load_policy
 
 
 class ReportFormat(StrEnum):
@@ -62,6 +52,19 @@ def reconcile(
     rate: str | None = typer.Option(None, "--rate", help="Price per profile unit (else from the statement)."),
 ) -> None:
     """Match a provider's statement to our records and put every second of the gap on a cause."""
+    # Loaded here, not at import: `talktime` starts without the reconciliation engine and importers.
+    import pyarrow.parquet as pq
+
+    from talktime.core.reconcile.model import Options
+    from talktime.core.reconcile.render import as_csv, as_html, as_json_document, as_table, line_dicts
+    from talktime.engine.compile import attr_columns
+    from talktime.engine.reconcile import PROVIDER_ID
+    from talktime.engine.reconcile import reconcile as run
+    from talktime.engine.sources import canonical_parquet
+    from talktime.importers import read_statement
+    from talktime.io.records_io import write_records
+    from talktime.providers import load_policy
+
     try:
         if (records is None) == (store is None):
             raise InputError("give exactly one of --records FILE or --store URL")

@@ -4,8 +4,10 @@ scalar reference meter.
 Owns: connecting, putting a record file where the engine can scan it, running the compiled queries, and
 turning error codes into the reference meter's errors. Does not own: SQL (``compile.py``, ``dialects.py``).
 
-Every engine first runs the validation queries (duplicate ids, then the first row that breaks the format or
-cannot be metered) and only then the metering query, so a bad file fails the same way on every engine.
+Per-record metering first runs the validation queries (duplicate ids, then the first row that breaks the
+format or cannot be metered) and only then the metering query. Totals run one query that also counts bad
+rows and repeated ids; only when either is not zero do the validation queries name the first. So a bad file
+fails the same way on every engine, and a clean one is read once.
 """
 
 from __future__ import annotations
@@ -63,19 +65,29 @@ class Engine(ABC):
 
     def totals(self, path: Path, policy: Policy) -> Totals:
         with ExitStack() as stack:
-            compiled = self._prepare(stack, path, policy)
-            return totals(self._fetch(compiled.totals), policy, compiled)
+            compiled, source = self._compile(stack, path, policy)
+            try:
+                rows = self._fetch(compiled.checked_totals)
+            except Exception:
+                self._validate(compiled, source, policy)  # a bad row is the better message, if there is one
+                raise
+            if any(int(row[6]) or int(row[7]) for row in rows):
+                self._validate(compiled, source, policy)  # names the first bad row (a hash collision passes)
+            return totals([row[:6] for row in rows], policy, compiled)
 
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         """Release connections and sessions."""
 
     def _prepare(self, stack: ExitStack, path: Path, policy: Policy) -> Compiled:
+        compiled, source = self._compile(stack, path, policy)
+        self._validate(compiled, source, policy)
+        return compiled
+
+    def _compile(self, stack: ExitStack, path: Path, policy: Policy) -> tuple[Compiled, Scannable]:
         attrs = attr_columns(policy)
         source = stack.enter_context(canonical_parquet(path, attrs))
         relation = self._relation(stack, source.path, attrs)
-        compiled = compile_policy(policy, self.dialect, relation)
-        self._validate(compiled, source, policy)
-        return compiled
+        return compile_policy(policy, self.dialect, relation), source
 
     def _validate(self, compiled: Compiled, source: Scannable, policy: Policy) -> None:
         found: list[tuple[int, int, str, str | None]] = []
@@ -127,6 +139,7 @@ class DuckDBEngine(Engine):
         import duckdb
 
         self.connection = duckdb.connect(database)
+        self.connection.execute("SET enable_progress_bar = false")  # a terminal bar would mix into output
         self.fast = False
 
     @property

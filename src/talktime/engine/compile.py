@@ -146,6 +146,10 @@ class Compiled:
     duplicates: str
     records: str
     totals: str
+    #: :attr:`totals` with two more columns on every row: how many records break the format or cannot be
+    #: metered, and how many ids repeat (at least; DuckDB counts distinct id hashes, so a collision only
+    #: sends the engine to the exact queries). One pass for the common case of a clean file.
+    checked_totals: str
     billable_scale: int
     variants: list[Variant]
 
@@ -457,31 +461,41 @@ class _Builder:
         return current, scales
 
     def round_expr(self, value: str, s: int, p: MeteringParams) -> tuple[str, int]:
-        """``round_increments`` then the minimum, on an integer at scale ``s``; returns (expr, scale)."""
+        """``round_increments`` then the minimum, on an integer at scale ``s``; returns (expr, scale).
+
+        Each form names ``value`` as few times as it can: engines inline the layers below, so every
+        mention repeats their whole expression (``x <= 0`` bills 0, which ``greatest(x, 0)`` gives at once).
+        """
         expr, scale = value, s
+        rounded = False
         if p.rounding != "exact":
             first, incr = p.first_block_seconds, p.increment_seconds
             scale = max(s, _fixed(first)[1], _fixed(incr)[1])
             x, a, b = self.up(value, s, scale), self.const(first, scale), self.const(incr, scale)
 
             def multiple(y: str) -> str:
-                whole = self.d.div(y, b)
+                """``y`` (never below 0) rounded to a multiple of ``b`` in the policy's direction."""
                 if p.rounding == "up":
-                    whole = f"({whole} + (CASE WHEN ({y}) % {b} > 0 THEN 1 ELSE 0 END))"
-                elif p.rounding == "nearest":
-                    whole = f"({whole} + (CASE WHEN 2 * (({y}) % {b}) >= {b} THEN 1 ELSE 0 END))"
-                return f"({whole} * {b})"
+                    return f"({self.d.div(f'({y}) + {b} - 1', b)} * {b})"
+                if p.rounding == "nearest":
+                    return f"({self.d.div(f'2 * ({y}) + {b}', f'2 * {b}')} * {b})"
+                return f"({self.d.div(y, b)} * {b})"
 
             if first != incr:
-                body = f"(CASE WHEN {x} <= {a} THEN {a} ELSE {a} + {multiple(f'{x} - {a}')} END)"
+                above = multiple(f"{x} - {a}")
+                expr = f"(CASE WHEN {x} <= 0 THEN 0 WHEN {x} <= {a} THEN {a} ELSE {a} + {above} END)"
             else:
-                body = multiple(x)
-            expr = f"(CASE WHEN {x} <= 0 THEN 0 ELSE {body} END)"
+                expr = multiple(f"GREATEST({x}, 0)")
+            rounded = True
         if p.minimum_seconds > 0:
             mk = _fixed(p.minimum_seconds)[1]
             new = max(scale, mk)
             x, m = self.up(expr, scale, new), self.const(p.minimum_seconds, new)
-            expr, scale = f"(CASE WHEN {x} > 0 AND {x} < {m} THEN {m} ELSE {x} END)", new
+            if rounded:  # x >= 0: the minimum lifts 0 < x < m to m, so greatest(x, m * least(x, 1))
+                expr = f"GREATEST({x}, {m} * LEAST({x}, 1))"
+            else:
+                expr = f"(CASE WHEN {x} > 0 AND {x} < {m} THEN {m} ELSE {x} END)"
+            scale = new
         return expr, scale
 
     def record_rounding_layer(self, scales: dict[int, int], current: str) -> tuple[str, dict[int, int]]:
@@ -604,6 +618,14 @@ class _Builder:
             f"{body} SELECT _meter, COUNT(*) AS records, SUM(_actual) AS actual, SUM(_reported) AS reported, "
             f"COUNT(_reported) AS reported_records, SUM(_billable) AS billable FROM _final GROUP BY _meter"
         )
+        checked_totals = (
+            f"{body}, _t AS (SELECT _meter, COUNT(*) AS records, SUM(_actual) AS actual, "
+            f"SUM(_reported) AS reported, COUNT(_reported) AS reported_records, SUM(_billable) AS billable, "
+            f"COUNT(_error) AS errors FROM _final GROUP BY _meter), "
+            f"_dup AS (SELECT COUNT(_id) - COUNT(DISTINCT {d.id_hash.format(x='_id')}) AS repeats FROM "
+            f"(SELECT {d.trim.format(x='id')} AS _id FROM {self.relation}) AS _ids WHERE _id IS NOT NULL) "
+            f"SELECT _t.*, _dup.repeats FROM _t CROSS JOIN _dup"
+        )
         validation = (
             f"{per_record} SELECT _row, id, _error FROM {last} WHERE _error IS NOT NULL ORDER BY _row LIMIT 1"
         )
@@ -615,7 +637,16 @@ class _Builder:
         any_duplicate = (
             f"SELECT 1 FROM {self.relation} GROUP BY {d.trim.format(x='id')} HAVING COUNT(*) > 1 LIMIT 1"
         )
-        return Compiled(validation, any_duplicate, duplicates, records, totals, billable_scale, self.variants)
+        return Compiled(
+            validation,
+            any_duplicate,
+            duplicates,
+            records,
+            totals,
+            checked_totals,
+            billable_scale,
+            self.variants,
+        )
 
     def ctes(self) -> str:
         return (
@@ -678,7 +709,7 @@ class _Builder:
             f"WHEN _gdelta < 0 AND {need} > 0 THEN -(CASE WHEN {p_g} < {need} THEN {p_g} ELSE {need} END) "
             f"ELSE 0 END)"
         )
-        columns = "_row, id, customer, provider, session, _meter, _v, _start, _actual, _reported"
+        columns = "_row, id, customer, provider, session, _meter, _v, _start, _actual, _reported, _error"
         final = (
             f"WITH _keyed AS ({keyed}), _win AS ({windowed}), "
             f"_shared AS (SELECT *, {delta} AS _gdelta FROM _win) "

@@ -40,6 +40,9 @@ class Dialect:
     #: times, so the expression tree, and the planner's memory, grow exponentially with the layers (a
     #: drawn policy made a backend use all memory and be killed). ``OFFSET 0`` keeps each layer a subquery.
     layer_fence: str = ""
+    #: What the duplicate-id screen counts distinct: the id itself, or (DuckDB) a 64-bit hash of it, much
+    #: cheaper to aggregate; equal counts prove the ids distinct, unequal ones send to the exact query.
+    id_hash: str = "{x}"
 
     def ident(self, name: str) -> str:
         return f"{self.quote}{name}{self.quote}"
@@ -70,6 +73,7 @@ DUCKDB: Final = Dialect(
     matches="regexp_full_match({x}, {p})",
     month="strftime(timezone({tz}, {x}), '%Y-%m')",
     floor_div="(({a}) // ({b}))",
+    id_hash="hash({x})",
 )
 
 #: DuckDB with 64-bit integers: several times faster; a value that does not fit raises, never wraps, and
@@ -86,6 +90,7 @@ DUCKDB_WIDE: Final = DUCKDB
 POSTGRES: Final = replace(
     DUCKDB,
     name="postgres",
+    id_hash="{x}",
     big="NUMERIC",
     text="TEXT",
     epoch_us="TRUNC(EXTRACT(EPOCH FROM {x}) * 1000000)",
@@ -114,6 +119,7 @@ CLICKHOUSE: Final = replace(
     trim="nullIf(trimBoth({x}), '')",
     to_big="toInt128({x})",
     backslash_escapes=True,
+    id_hash="{x}",
 )
 
 SPARK: Final = replace(
@@ -129,6 +135,7 @@ SPARK: Final = replace(
     matches="({x} RLIKE {p})",
     month="date_format(from_utc_timestamp({x}, {tz}), 'yyyy-MM')",
     floor_div="CAST((({a}) - pmod({a}, {b})) / ({b}) AS DECIMAL(38,0))",
+    id_hash="{x}",
 )
 
 DIALECTS: Final = {d.name: d for d in (DUCKDB, POSTGRES, CLICKHOUSE, SPARK)}
