@@ -473,3 +473,46 @@ def test_non_numeric_multiplier_attribute_is_exit_2(tmp_path: Path) -> None:
     line = one_error_line(result)
     assert f"{calls} line 2" in line
     assert "'attr.tokens'" in line
+
+
+# Three sessions under 30/30 down per session (30 s minimum): s1 (20 + 25 + 0 s answered) rounds 45 -> 30,
+# the 15 s loss taken from its last billing record (a2: 25 -> 10); s2 (40 s) rounds down to 30; s3 (5 s)
+# rounds down to 0, which no minimum lifts.
+SESSION_POLICY = """\
+id = "sessions"
+name = "Thirty-second session blocks"
+unit = "minute"
+
+[[versions]]
+effective_from = 2024-01-01
+basis = "answered"
+rounding = "down"
+increment_seconds = 30
+minimum_seconds = 30
+scope = "session"
+"""
+SESSION_CALLS = """\
+id,session,status,started_at,answered_at,ended_at
+a1,s1,completed,2024-03-01T10:00:00Z,2024-03-01T10:00:00Z,2024-03-01T10:00:20Z
+a2,s1,completed,2024-03-01T10:01:00Z,2024-03-01T10:01:00Z,2024-03-01T10:01:25Z
+a3,s1,failed,2024-03-01T10:02:00Z,,2024-03-01T10:02:10Z
+b1,s2,completed,2024-03-01T11:00:00Z,2024-03-01T11:00:00Z,2024-03-01T11:00:40Z
+c1,s3,completed,2024-03-01T12:00:00Z,2024-03-01T12:00:00Z,2024-03-01T12:00:05Z
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_meter_default_engine_writes_what_the_reference_writes(tmp_path: Path, fmt: str) -> None:
+    """DuckDB is the default; its per-record output, explain trails included, is the scalar meter's."""
+    policy = tmp_path / "sessions.toml"
+    policy.write_text(SESSION_POLICY)
+    calls = tmp_path / "calls.csv"
+    calls.write_text(SESSION_CALLS)
+    default = run("meter", calls, "--policy", policy, "--format", fmt)
+    reference = run("meter", calls, "--policy", policy, "--format", fmt, "--engine", "reference")
+    assert default.exit_code == 0, default.output
+    assert default.output == reference.output
+    if fmt == "json":
+        billable = {r["id"]: r["billable_seconds"] for r in json.loads(default.output)["records"]}
+        assert billable == {"a1": "20", "a2": "10", "a3": "0", "b1": "30", "c1": "0"}
+        assert all(len(r["explain"]) > 1 for r in json.loads(default.output)["records"])

@@ -136,9 +136,9 @@ def meter(
         None,
         "--engine",
         "-e",
-        help="duckdb, duckdb:///file.db, postgresql://..., clickhouse://..., chdb, spark, spark://host:port, "
-        "or reference (the scalar meter). Default: duckdb with --summary; reference for per-record output, "
-        "whose explain trails only the scalar meter writes (an engine's records carry a one-step trail).",
+        help="duckdb (default), duckdb:///file.db, postgresql://..., clickhouse://..., chdb, spark, "
+        "spark://host:port, or reference (the scalar meter alone). Per-record output from an engine is "
+        "checked record by record against the scalar meter, which writes each record's full explain trail.",
     ),
 ) -> None:
     """Meter records under a policy: actual, provider-reported and billable time, per record and in total."""
@@ -147,19 +147,20 @@ def meter(
         chosen = load_policy(policy)
         totals = Totals.for_policy(chosen)
         with ExitStack() as stack:
-            chosen_engine = engine or ("duckdb" if summary else "reference")
+            chosen_engine = engine or "duckdb"
+            handle = stack.enter_context(output(out))  # nothing appears at --out unless the run succeeds
             if chosen_engine.strip() == "reference":
                 records = stack.enter_context(record_source(input))
                 metered = _counted(meter_iter(records, chosen), totals)
             else:
-                # Engine output carries a one-step trail; `talktime explain` gives a record's full trail.
                 runner = connect(chosen_engine)
                 stack.callback(runner.close)
                 if summary:
                     totals, metered = runner.totals(input, chosen), iter(())
                 else:
-                    metered = _counted(_validated(runner.meter(input, chosen)), totals)
-            handle = stack.enter_context(output(out))
+                    engine_records = _validated(runner.meter(input, chosen))
+                    records = stack.enter_context(record_source(input))
+                    metered = _counted(_with_trails(engine_records, meter_iter(records, chosen)), totals)
             if format is OutputFormat.json:
                 _write_json(handle, metered, totals, summary)
             elif format is OutputFormat.csv:
@@ -174,6 +175,28 @@ def _validated(metered: Iterator[MeteredRecord]) -> Iterator[MeteredRecord]:
     """The same records, the engine's validation run before any output is written."""
     first = next(metered, None)
     return metered if first is None else itertools.chain([first], metered)
+
+
+def _with_trails(
+    engine: Iterable[MeteredRecord], reference: Iterable[MeteredRecord]
+) -> Iterator[MeteredRecord]:
+    """The engine's records as the scalar meter writes them, with every step of their explain trails.
+
+    Both come in file order. A record the two meter differently stops the run: that is a bug to report.
+    """
+    for ours, theirs in itertools.zip_longest(engine, reference):
+        if (
+            ours is None
+            or theirs is None
+            or (ours.id, ours.billable_seconds) != (theirs.id, theirs.billable_seconds)
+        ):
+            found = theirs or ours
+            raise MeteringError(
+                f"record {found.id if found else '?'!r}: the engine and the scalar meter disagree "
+                f"({ours.billable_seconds if ours else 'no record'} s vs "
+                f"{theirs.billable_seconds if theirs else 'no record'} s); please report this"
+            )
+        yield theirs
 
 
 def _counted(metered: Iterable[MeteredRecord], totals: Totals) -> Iterator[MeteredRecord]:
