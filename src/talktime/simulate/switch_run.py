@@ -13,8 +13,15 @@ its records' amounts added up; a tiered, package or flat charge is split pro rat
 rule), and the item that takes the remainder is the call holding the group's last record with quantity
 (start, then id), as in the reference's per-record split. A per-attempt charge is per record
 (``max(fee, usage)``): SQL counts the records below the fee with integers and adds up the others' seconds.
-Models that depend on the order of records inside a call (``included`` quotas) are not vectorised:
-:func:`supported` says why and the caller uses the reference.
+An ``included`` free quota goes to the group's first records (start, then id), as in the reference: a
+window sum in SQL leaves each record the integer seconds past the quota, and the inner model rates those.
+A model this module does not know (or a quota finer than the billable scale) makes :func:`supported` say
+why; the command then uses the reference.
+
+Where the two paths can part: the reference divides each record's seconds by the unit (28 significant
+digits) before adding up, this module adds up exact integers first. Amounts agree far below the 6 places
+the reports show; a package's block count could differ only if the reference's rounded sum crossed a block
+edge that the exact sum sits on.
 """
 
 from __future__ import annotations
