@@ -90,13 +90,13 @@ def _call(rng: random.Random, number: int, began: datetime) -> Iterator[UsageRec
                 provider="twilio",
                 product="voice",
                 started_at=transfer,
-                answered_at=transfer + _ms(rng, 1000, 6000),
+                answered_at=transfer + min(_ms(rng, 1000, 6000), ended - transfer),
                 ended_at=ended,
                 customer=customer,
                 session=session,
             )
     channels = 2 if rng.random() < 0.3 else 1
-    connect = answered + _ms(rng, 100, 900)
+    connect = answered + min(_ms(rng, 100, 900), talk)  # a very short call may end before STT connects
     hang_up = ended + _ms(rng, 300, 2500)
     audio = ended - connect
     yield UsageRecord(
@@ -130,7 +130,7 @@ def _call(rng: random.Random, number: int, began: datetime) -> Iterator[UsageRec
         kind="agent",
         provider="livekit",
         product="rooms",
-        started_at=answered + _ms(rng, 200, 1500),
+        started_at=answered + min(_ms(rng, 200, 1500), talk),  # the agent joins, unless the caller left
         ended_at=ended + _ms(rng, 0, 800),
         customer=customer,
         session=session,
