@@ -112,6 +112,9 @@ def test_drawn_records_and_policies_meter_exactly_as_the_reference(
     @settings(
         max_examples=EXAMPLES[engine.name if engine.name != "clickhouse" else "chdb"],
         deadline=None,
+        # Fixed examples: a full CI run once drew a case that grew one test process to 18 GB and hung;
+        # until that case is found and bounded, CI replays the same drawn cases every run.
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(items=records(), policy=policies(), fmt=st.sampled_from([".parquet", ".parquet", ".csv"]))
