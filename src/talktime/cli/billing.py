@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -21,9 +20,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from talktime.cli.guard import guarded
 from talktime.cli.history import RECORDS_OPTION, STORE_OPTION, TENANT_OPTION, history
 from talktime.core.decimals import quantize, text
-from talktime.errors import InputError, TalktimeError
+from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a command runs, so `talktime meter` starts quickly
     from talktime.core.invoicing.invoice import Invoice
@@ -53,20 +53,6 @@ class InvoiceFormat(StrEnum):
     csv = "csv"
     html = "html"
     pdf = "pdf"
-
-
-def _guarded(action: Callable[[], None]) -> None:
-    try:
-        action()
-    except TalktimeError as error:
-        _fail(str(error))
-    except OSError as error:
-        _fail(f"{getattr(error, 'filename', '') or ''}: {error.strerror or error}")
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"talktime: error: {message}", markup=False)
-    raise typer.Exit(code=2)
 
 
 def _write(out: Path | None, content: str | bytes) -> None:
@@ -200,7 +186,7 @@ def margin(
                 assert isinstance(handle, io.StringIO)
                 _write(out, handle.getvalue())
 
-    _guarded(run)
+    guarded(run)
 
 
 def _invoice(
@@ -252,7 +238,7 @@ def invoice(
         usage = history(records, store, tenant)
         _write(out, render(_invoice(usage, prices, customer, period, ledger), format.value))
 
-    _guarded(run)
+    guarded(run)
 
 
 @invoice_app.command("finalize")
@@ -280,4 +266,4 @@ def invoice_finalize(
         path = write_finalised(ledger, finalise(draft, moment))
         print(f"finalised {draft.id}: total {draft.total.amount} {draft.currency} -> {path}")
 
-    _guarded(run)
+    guarded(run)

@@ -9,7 +9,7 @@ import csv
 import itertools
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from talktime.cli.billing import invoice_app, margin
+from talktime.cli.guard import guarded
 from talktime.cli.reconcile import reconcile
 from talktime.cli.whatif import compare, simulate
 from talktime.cli.whatif import methodology as methodology_page
@@ -36,7 +37,7 @@ from talktime.core.metering.describe import methodology, one_line
 from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter
 from talktime.core.records import UsageRecord
 from talktime.engine.urls import connect
-from talktime.errors import InputError, MeteringError, RecordError, TalktimeError
+from talktime.errors import InputError, MeteringError, RecordError
 from talktime.io.records_io import RecordFile, count_hint
 from talktime.io.results import CSV_COLUMNS, record_dict, record_row, totals_dict
 from talktime.providers import builtin, builtin_ids, load_policy
@@ -64,22 +65,6 @@ class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one error line and give the exit code for bad input."""
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"talktime: error: {message}", markup=False)
-    return typer.Exit(code=2)
-
-
-def guarded(action: Callable[[], None]) -> None:
-    """Run a command body, turning talktime's own errors and unreadable files into one line and exit 2."""
-    try:
-        action()
-    except TalktimeError as error:
-        raise fail(str(error)) from None
-    except OSError as error:
-        raise fail(f"{getattr(error, 'filename', '') or ''}: {error.strerror or error}") from None
 
 
 def with_progress(records: Iterable[T], total: int | None, label: str) -> Iterator[T]:

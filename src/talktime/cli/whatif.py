@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from talktime.cli.guard import guarded
 from talktime.cli.history import stored_records
 from talktime.core.decimals import quantize, text
 from talktime.core.metering.describe import methodology_page
@@ -40,7 +41,7 @@ from talktime.core.simulate.spec import (
     parse_distribution,
     parse_mix,
 )
-from talktime.errors import InputError, TalktimeError
+from talktime.errors import InputError
 from talktime.io.ratecards import load_cost_card, load_price_card
 from talktime.io.records_io import read_records, write_records
 from talktime.providers import load_policy
@@ -64,20 +65,6 @@ class CompareEngine(StrEnum):
 class PageFormat(StrEnum):
     md = "md"
     html = "html"
-
-
-def _guarded(action: Callable[[], None]) -> None:
-    try:
-        action()
-    except TalktimeError as error:
-        _fail(str(error))
-    except OSError as error:
-        _fail(f"{getattr(error, 'filename', '') or ''}: {error.strerror or error}")
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"talktime: error: {message}", markup=False)
-    raise typer.Exit(code=2)
 
 
 @contextmanager
@@ -220,7 +207,7 @@ def simulate(
             sim.notes += [f"No cost: {n}." for n in notes]
             _write_simulation(sim, path, format, out)
 
-    _guarded(run)
+    guarded(run)
 
 
 def _date(value: str) -> datetime:
@@ -359,7 +346,7 @@ def compare(
             else:
                 _switch_tables(switch, top, out)
 
-    _guarded(run)
+    guarded(run)
 
 
 def _switch_tables(switch: object, top: int, out: Path | None) -> None:
@@ -436,4 +423,4 @@ def methodology(
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(page, encoding="utf-8")
 
-    _guarded(run)
+    guarded(run)
