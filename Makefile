@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit lock clean
+.PHONY: demo test lint typecheck unit lock clean bench bench-ingest bench-reconcile bench-compare
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,7 @@ clean:
 # Ingestion load test: a real server on loopback, embedded store, bounded in time and events (benchmarks/).
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py --seconds 20 --max-events 2000000 --batch 10000 --clients 2
+	$(BIN)/python benchmarks/bench_ingest.py --seconds 20 --max-events 2000000 --batch 10000 --clients 2 --workers 2
 
 # Reconciliation speed: a million Twilio statement lines against a million records (benchmarks/).
 bench-reconcile: $(STAMP)
