@@ -15,33 +15,23 @@ maximum resident set (getrusage of children). The reference reads every record i
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from bench_meter import run_child  # the same child-process timer (benchmarks/ is the script's path)
+
 BASE_CALLS = 100_000
 
 GENERATE = """
-import random, sys
-from datetime import UTC, datetime, timedelta
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from talktime.errors import RecordError
 from talktime.io.records_io import write_records
-from talktime.synth import _call
+from talktime.synth import synthetic_month
 
-# synthetic_month's loop, call by call: a call whose generated times break the record format is left out
-# (synthetic_month raises at the first one, which a run of 100,000 calls always meets)
-rng = random.Random(int(sys.argv[3]))
-start, month_ms, records, dropped = datetime(2026, 1, 1, tzinfo=UTC), 31 * 24 * 3600 * 1000, [], 0
-for number in range(int(sys.argv[2])):
-    try:
-        records += list(_call(rng, number, start + timedelta(milliseconds=rng.randrange(month_ms))))
-    except RecordError:
-        dropped += 1
-write_records(Path(sys.argv[1]), records)
-print(dropped)
+month = datetime(2026, 1, 1, tzinfo=UTC)
+write_records(Path(sys.argv[1]), synthetic_month(int(sys.argv[2]), seed=int(sys.argv[3]), month=month))
 """
 
 TIMESTAMPS = ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
@@ -69,24 +59,6 @@ duckdb.sql(
 """
 
 
-def run_child(argv: list[str]) -> tuple[float, int, str]:
-    """Run a command in a child process: (seconds, peak RSS in KiB, stdout)."""
-    wrapper = (
-        "import resource, subprocess, sys, time, json\n"
-        "t = time.perf_counter()\n"
-        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "elapsed = time.perf_counter() - t\n"
-        "sys.stderr.write(done.stderr)\n"
-        "if done.returncode: sys.exit(done.returncode)\n"
-        "print(json.dumps([elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.stdout]))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"benchmark step failed: {' '.join(argv)}\n{done.stderr}")
-    elapsed, peak, out = json.loads(done.stdout)
-    return float(elapsed), int(peak), str(out)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", default="1000000,10000000", help="comma-separated history sizes")
@@ -101,11 +73,8 @@ def main() -> None:
     python = [sys.executable, "-c"]
     with tempfile.TemporaryDirectory(prefix="talktime-bench-") as folder:
         base = Path(folder) / "base.parquet"
-        gen_s, _, dropped = run_child([*python, GENERATE, str(base), str(BASE_CALLS), str(args.seed)])
-        print(
-            f"base month: {BASE_CALLS:,} calls of synthetic_month (seed {args.seed}, {dropped.strip()} with "
-            f"invalid generated times left out) in {gen_s:.1f} s"
-        )
+        gen_s, _, _ = run_child([*python, GENERATE, str(base), str(BASE_CALLS), str(args.seed)])
+        print(f"base month: {BASE_CALLS:,} calls of synthetic_month (seed {args.seed}) in {gen_s:.1f} s")
         print(f"compare --from {from_id} --to {to_id}" + (f" --prices {args.prices}" if args.prices else ""))
         runs = [(n, "duckdb") for n in sizes] + ([(args.sample, "python")] if args.sample else [])
         for count, engine in runs:
