@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from talktime.api import service
+from support.stored import store_records
 from talktime.cli.main import app
-from talktime.core.records import UsageRecord, record_to_row
+from talktime.core.records import UsageRecord
 from talktime.io.records_io import write_records
-from talktime.store import open_store
 
 runner = CliRunner()
 
@@ -62,21 +61,7 @@ def sources(tmp_path: Path) -> tuple[list[str], list[str]]:
     file = tmp_path / "records.csv"
     write_records(file, calls)
     target = str(tmp_path / "events.duckdb")
-    store = open_store(target)
-    try:
-        events = [
-            {
-                "specversion": "1.0",
-                "id": f"e-{r.id}",
-                "source": "test",
-                "type": "talktime.record",
-                "data": {k: v for k, v in record_to_row(r).items() if v != ""},
-            }
-            for r in calls
-        ]
-        service.ingest(store, "t1", events)
-    finally:
-        store.close()
+    store_records(target, "t1", calls)
     return ["--records", str(file)], ["--store", target, "--tenant", "t1"]
 
 

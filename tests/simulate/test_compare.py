@@ -81,26 +81,10 @@ def test_compare_from_the_command_line(history_file: Path, price_file: Path, tmp
 
 
 def test_compare_reads_history_from_an_event_store(history: list[UsageRecord], tmp_path: Path) -> None:
-    from talktime.api import service
-    from talktime.core.records import record_to_row
-    from talktime.store import open_store
+    from support.stored import store_records
 
     target = str(tmp_path / "events.duckdb")
-    store = open_store(target)
-    try:
-        batch = [
-            {
-                "specversion": "1.0",
-                "id": f"e-{r.id}",
-                "source": "test",
-                "type": "talktime.record",
-                "data": {k: v for k, v in record_to_row(r).items() if v != ""},
-            }
-            for r in history
-        ]
-        service.ingest(store, "t1", batch)
-    finally:
-        store.close()
+    store_records(target, "t1", history)
     args = [
         "compare",
         "--from",
