@@ -16,6 +16,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,10 +28,10 @@ from support.postgres import PostgresServer
 from talktime.core.metering.meter import meter_records, summarize
 from talktime.core.metering.policy import Policy
 from talktime.core.records import UsageRecord
-from talktime.engine.backends import Engine
+from talktime.engine.backends import DuckDBEngine, Engine
 from talktime.engine.urls import connect
 from talktime.errors import InputError, TalktimeError
-from talktime.io.records_io import read_records, write_records
+from talktime.io.records_io import read_records, records_table, write_records
 from talktime.providers import builtin, builtin_ids
 
 ENGINES = ["duckdb", "chdb", "postgresql", "spark"]
@@ -207,3 +209,34 @@ def test_bad_rows_fail_alike_on_every_engine(engine: Engine, tmp_path: Path) -> 
     )
     with pytest.raises(TalktimeError, match=r"'late'.*'ended_at'"):
         engine.totals(path, generic)
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["c0", None, "c2"], r"row 2: field 'id': is required"),
+        (["c0", "c1", "   "], r"row 3: field 'id': is required"),
+        (["c0", " c1", "c1  "], r"'c1'.*'id'.*appears twice"),
+    ],
+    ids=["null", "blank", "equal-once-trimmed"],
+)
+def test_a_missing_or_repeated_id_fails_the_totals_on_every_engine(
+    engine: Engine, tmp_path: Path, ids: list[str | None], expected: str
+) -> None:
+    """The totals' id screen (a hash sort on DuckDB, a distinct count elsewhere) catches what the reference
+    refuses: an id that is missing or blank, and two ids that are the same once trimmed."""
+    table = records_table(synthetic(3))
+    table = table.set_column(table.column_names.index("id"), "id", pa.array(ids, pa.string()))
+    path = tmp_path / "ids.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(TalktimeError, match=expected):
+        summarize(read_records(path), builtin("twilio-voice"))
+    with pytest.raises(TalktimeError, match=expected):
+        engine.totals(path, builtin("twilio-voice"))
+    if isinstance(engine, DuckDBEngine):  # past its sort limit, DuckDB counts distinct ids like the others
+        engine.sort_screen_rows = 2
+        try:
+            with pytest.raises(TalktimeError, match=expected):
+                engine.totals(path, builtin("twilio-voice"))
+        finally:
+            engine.sort_screen_rows = DuckDBEngine.sort_screen_rows

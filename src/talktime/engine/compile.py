@@ -146,10 +146,16 @@ class Compiled:
     duplicates: str
     records: str
     totals: str
-    #: :attr:`totals` with two more columns on every row: how many records break the format or cannot be
-    #: metered, and how many ids repeat (at least; DuckDB counts distinct id hashes, so a collision only
-    #: sends the engine to the exact queries). One pass for the common case of a clean file.
+    #: :attr:`totals` with one more column on every row: how many records break the format or cannot be
+    #: metered, except for a missing id, which :attr:`id_screen` counts (so this query need not read ids).
     checked_totals: str
+    #: One row: how many ids are missing, and how many repeat (at least: DuckDB counts distinct id hashes,
+    #: so a collision only sends the engine to the exact queries).
+    id_screen: str
+    #: Each record's id as a 64-bit hash (DuckDB only), for an engine that screens for repeats itself.
+    id_hashes: str
+    #: One row: how many records there are (from metadata, where the engine keeps it).
+    id_count: str
     billable_scale: int
     variants: list[Variant]
 
@@ -192,21 +198,19 @@ class _Builder:
         """The name of the newest layer (``_src`` is the first, then ``_l0``, ``_l1``, ...)."""
         return f"_l{len(self.layers) - 2}" if len(self.layers) > 1 else "_src"
 
-    def per_variant(self, exprs: dict[int, str], default: str = "NULL") -> str:
+    def per_variant(self, exprs: dict[int, str], default: str = "NULL", key: str = "_v") -> str:
         groups: dict[str, list[int]] = {}
         for index, expr in exprs.items():
             groups.setdefault(expr, []).append(index)
         if len(groups) == 1 and len(exprs) == len(self.variants):
             return next(iter(groups))
         whens = " ".join(
-            f"WHEN _v IN ({', '.join(map(str, idx))}) THEN {expr}" for expr, idx in groups.items()
+            f"WHEN {self.d.in_list(key, [str(i) for i in idx])} THEN {expr}" for expr, idx in groups.items()
         )
         return f"(CASE {whens} ELSE {default} END)"
 
     def text_in(self, column: str, values: tuple[str, ...] | list[str]) -> str:
-        if not values:
-            return "(1 = 0)"
-        return f"({column} IN ({', '.join(self.d.str_lit(v) for v in values)}))"
+        return self.d.one_of(column, list(values))
 
     # --- the source: normalised columns and integer durations -------------------------------------------
 
@@ -248,10 +252,13 @@ class _Builder:
     def attr_alias(name: str) -> str:
         return "_a_" + "".join(c if c.isalnum() else "_" for c in name[len(ATTR_PREFIX) :]) + f"_{len(name)}"
 
-    def format_errors(self) -> str:
-        """Record-format checks, in ``parse_record``'s order, for typed sources (Parquet, engine tables)."""
-        checks = [
-            ("id IS NULL", "fmt:id"),
+    def format_errors(self, *, with_id: bool = True) -> str:
+        """Record-format checks, in ``parse_record``'s order, for typed sources (Parquet, engine tables).
+
+        ``with_id=False`` leaves out the missing id, for queries whose id screen counts it instead.
+        """
+        checks = [("id IS NULL", "fmt:id")] if with_id else []
+        checks += [
             ("_start IS NULL", "fmt:started_at"),
             (f"NOT {self.text_in('status', sorted(STATUSES))}", "fmt:status"),
             (f"kind IS NOT NULL AND NOT {self.text_in('kind', sorted(KINDS))}", "fmt:kind"),
@@ -580,9 +587,8 @@ class _Builder:
 
     def build(self) -> Compiled:
         d = self.d
-        self.layers = [
-            f"SELECT *, {self.format_errors()} AS _err_fmt FROM ({self.source()}) AS _s0{d.layer_fence}"
-        ]
+        first = "SELECT *, {errors} AS _err_fmt FROM (" + self.source() + f") AS _s0{d.layer_fence}"
+        self.layers = [first.format(errors=self.format_errors())]
         self.errors = ["_err_fmt"]
         self.layer({"_v": self.variant_expr()})
         self.layer({"_err_version": "(CASE WHEN _v IS NULL THEN 'before_policy' END)"})
@@ -601,6 +607,7 @@ class _Builder:
             }
         )
         per_record = self.ctes()
+        without_id = self.ctes(first.format(errors=self.format_errors(with_id=False)))
         last = self.last()
         grouped = [v for v in self.variants if v.params.scope != "record"]
         billable_scale = contribution_scale
@@ -610,22 +617,26 @@ class _Builder:
             final = f"SELECT *, _c AS _billable FROM {last}"
         qty = self.quantity("_billable", billable_scale)
         body = f"{per_record}, _final AS ({final})"
+        measures = (
+            "_meter, COUNT(*) AS records, SUM(_actual) AS actual, SUM(_reported) AS reported, "
+            "COUNT(_reported) AS reported_records, SUM(_billable) AS billable"
+        )
         records = (
             f"{body} SELECT _row, id, customer, provider, session, _meter, _v, _start, _actual, _reported, "
             f"_billable, {qty} AS _quantity FROM _final ORDER BY _row"
         )
-        totals = (
-            f"{body} SELECT _meter, COUNT(*) AS records, SUM(_actual) AS actual, SUM(_reported) AS reported, "
-            f"COUNT(_reported) AS reported_records, SUM(_billable) AS billable FROM _final GROUP BY _meter"
-        )
+        totals = f"{body} SELECT {measures} FROM _final GROUP BY _meter"
         checked_totals = (
-            f"{body}, _t AS (SELECT _meter, COUNT(*) AS records, SUM(_actual) AS actual, "
-            f"SUM(_reported) AS reported, COUNT(_reported) AS reported_records, SUM(_billable) AS billable, "
-            f"COUNT(_error) AS errors FROM _final GROUP BY _meter), "
-            f"_dup AS (SELECT COUNT(_id) - COUNT(DISTINCT {d.id_hash.format(x='_id')}) AS repeats FROM "
-            f"(SELECT {d.trim.format(x='id')} AS _id FROM {self.relation}) AS _ids WHERE _id IS NOT NULL) "
-            f"SELECT _t.*, _dup.repeats FROM _t CROSS JOIN _dup"
+            f"{without_id}, _final AS ({final}) "
+            f"SELECT {measures}, COUNT(_error) AS errors FROM _final GROUP BY _meter"
         )
+        trimmed_id = f"(SELECT {d.trim.format(x='id')} AS _id FROM {self.relation}) AS _ids"
+        distinct = f"COUNT(DISTINCT {d.id_hash.format(x='_id')})"
+        id_screen = (
+            f"SELECT COUNT(*) - COUNT(_id) AS missing, COUNT(_id) - {distinct} AS repeats FROM {trimmed_id}"
+        )
+        id_hashes = f"SELECT {d.id_hash.format(x='_id')} AS _h FROM {trimmed_id}"
+        id_count = f"SELECT COUNT(*) FROM {self.relation}"
         validation = (
             f"{per_record} SELECT _row, id, _error FROM {last} WHERE _error IS NOT NULL ORDER BY _row LIMIT 1"
         )
@@ -644,14 +655,18 @@ class _Builder:
             records,
             totals,
             checked_totals,
+            id_screen,
+            id_hashes,
+            id_count,
             billable_scale,
             self.variants,
         )
 
-    def ctes(self) -> str:
+    def ctes(self, first: str | None = None) -> str:
+        """The layers as ``WITH`` clauses; ``first`` replaces the source layer (same columns)."""
         return (
             "WITH _src AS ("
-            + self.layers[0]
+            + (first or self.layers[0])
             + "), "
             + ", ".join(f"_l{i} AS ({sql})" for i, sql in enumerate(self.layers[1:]))
         )
@@ -686,7 +701,7 @@ class _Builder:
                 rounded[v.index], round_scales[v.index] = self.round_expr("_gtotal", c, v.params)
         g = max([c, *round_scales.values()])
         rounded = {i: self.up(e, round_scales[i], g) for i, e in rounded.items()}
-        group_round = self.per_variant(rounded).replace("_v IN", "_gfirst IN")
+        group_round = self.per_variant(rounded, key="_gfirst")
         part = "PARTITION BY _meter, _gscope, _gk1, _gk2"
         order = f"_start, {d.order_text.format(x='id')}"
         backwards = f"_start DESC, {d.order_text.format(x='id')} DESC"
