@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Final
 
 from talktime.core.metering.meter import NOT_COUNTED
@@ -121,6 +121,13 @@ def _fixed(value: Decimal) -> tuple[int, int]:
     return number, -exponent
 
 
+def _at(value: Decimal, scale: int) -> int:
+    """``value`` as an integer count of ``10**-scale`` (``scale`` at least its number of decimals)."""
+    p, k = _fixed(value)
+    assert k <= scale
+    return int(p * 10 ** (scale - k))
+
+
 def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _ONE_US
 
@@ -185,9 +192,7 @@ class _Builder:
         return expr if to == scale else f"({expr}) * {self.lit(10 ** (to - scale))}"
 
     def const(self, value: Decimal, scale: int) -> str:
-        p, k = _fixed(value)
-        assert k <= scale
-        return self.lit(p * 10 ** (scale - k))
+        return self.lit(_at(value, scale))
 
     def layer(self, columns: dict[str, str]) -> None:
         select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
@@ -312,14 +317,17 @@ class _Builder:
     # --- the pipeline -----------------------------------------------------------------------------------
 
     def measure(self, basis: str, end: str) -> str:
-        """One measure in microseconds, NULL when missing (``meter._measure`` with strict off)."""
+        """One measure in microseconds, NULL when missing.
+
+        Only ever read as ``COALESCE(largest(measures), 0)``, and never negative in a record that passes
+        the format checks, so a missing measure may be NULL where ``meter._measure`` says 0 (an unanswered
+        call): the larger of NULL and x is x, as is the larger of 0 and x. A missing measure that makes a
+        billed record unmeasurable is :meth:`missing`'s error, not this value's.
+        """
         if basis == "connection":
             return f"({end} - _start)"
         if basis == "answered":
-            return (
-                f"(CASE WHEN _answered IS NULL THEN (CASE WHEN status = 'completed' THEN NULL ELSE 0 END) "
-                f"ELSE {end} - _answered END)"
-            )
+            return f"({end} - _answered)"
         if basis == "audio_span":
             return "(_last_audio - _first_audio)"
         return {"audio_sent": "_audio", "speech": "_speech", "provider_reported": "_reported"}[basis]
@@ -351,6 +359,7 @@ class _Builder:
         actual: dict[int, str] = {}
         errors: dict[int, str] = {}
         live: dict[int, str] = {}
+        free: dict[int, dict[str, int]] = {}
         trail: dict[int, str] = {}
         scales: dict[int, int] = {}
         meters: dict[int, str] = {}
@@ -380,10 +389,10 @@ class _Builder:
                 else "(CASE WHEN 1 = 0 THEN 'none' END)"
             )
             gates = [is_billed, f"({counted})", "_actual > 0"]
-            if p.free_below_seconds > 0:
-                fp, fk = _fixed(p.free_below_seconds)
-                scale = max(6, fk)
-                gates.append(f"{self.up('_actual', 6, scale)} >= {self.lit(fp * 10 ** (scale - fk))}")
+            if any(w.params.free_below_seconds > 0 for w in self.variants):
+                # actual (whole microseconds) >= free_below  <=>  actual >= ceil(free_below in microseconds)
+                gates.append("_actual >= @f@")
+                free[v.index] = {"f": int(p.free_below_seconds.scaleb(6).to_integral_value(ROUND_CEILING))}
             live[v.index] = f"(CASE WHEN {' AND '.join(gates)} THEN 1 ELSE 0 END)"
             if cap is None:
                 trail[v.index] = "(CASE WHEN _live = 1 THEN _actual ELSE 0 END)"
@@ -403,7 +412,8 @@ class _Builder:
                 meter_whens = f"WHEN NOT ({counted}) THEN {self.d.str_lit(NOT_COUNTED)} {meter_whens}"
             meters[v.index] = f"(CASE {meter_whens} ELSE {default} END)" if meter_whens else default
         self.layer({"_actual": self.per_variant(actual), "_meter": self.per_variant(meters)})
-        self.layer({"_live": self.per_variant(live, "0"), "_err_basis": self.per_variant(errors)})
+        live_expr = self.lifted(live, {i: free.get(i, {}) for i in live}, default="0")
+        self.layer({"_live": live_expr, "_err_basis": self.per_variant(errors)})
         self.errors.append("_err_basis")
         self.layer({"_t0": self.per_variant(trail, "0")})
         return scales
@@ -467,54 +477,101 @@ class _Builder:
             current, scales = name, new_scales
         return current, scales
 
-    def round_expr(self, value: str, s: int, p: MeteringParams) -> tuple[str, int]:
-        """``round_increments`` then the minimum, on an integer at scale ``s``; returns (expr, scale).
+    def increments(self, value: str, s: int, p: MeteringParams) -> tuple[str, int, dict[str, int]]:
+        """``round_increments`` on an integer at scale ``s``: (template, scale, constants).
 
-        Each form names ``value`` as few times as it can: engines inline the layers below, so every
-        mention repeats their whole expression (``x <= 0`` bills 0, which ``greatest(x, 0)`` gives at once).
+        The template names the block sizes ``@a@`` (first block) and ``@b@`` (increment), so variants that
+        differ only in them share one expression (:meth:`lifted`). Each form names ``value`` as few times as
+        it can: engines inline the layers below, so every mention repeats their whole expression (``x <= 0``
+        bills 0, which ``greatest(x, 0)`` gives at once).
         """
-        expr, scale = value, s
-        rounded = False
-        if p.rounding != "exact":
-            first, incr = p.first_block_seconds, p.increment_seconds
-            scale = max(s, _fixed(first)[1], _fixed(incr)[1])
-            x, a, b = self.up(value, s, scale), self.const(first, scale), self.const(incr, scale)
+        if p.rounding == "exact":
+            return value, s, {}
+        first, incr = p.first_block_seconds, p.increment_seconds
+        scale = max(s, _fixed(first)[1], _fixed(incr)[1])
+        x, a, b = self.up(value, s, scale), "@a@", "@b@"
+        consts = {"a": _at(first, scale), "b": _at(incr, scale)}
 
-            def multiple(y: str) -> str:
-                """``y`` (never below 0) rounded to a multiple of ``b`` in the policy's direction."""
-                if p.rounding == "up":
-                    return f"({self.d.div(f'({y}) + {b} - 1', b)} * {b})"
-                if p.rounding == "nearest":
-                    return f"({self.d.div(f'2 * ({y}) + {b}', f'2 * {b}')} * {b})"
-                return f"({self.d.div(y, b)} * {b})"
+        def multiple(y: str) -> str:
+            """``y`` (never below 0) rounded to a multiple of ``b`` in the policy's direction."""
+            if p.rounding == "up":
+                return f"({self.d.div(f'({y}) + {b} - 1', b)} * {b})"
+            if p.rounding == "nearest":
+                return f"({self.d.div(f'2 * ({y}) + {b}', f'2 * {b}')} * {b})"
+            return f"({self.d.div(y, b)} * {b})"
 
-            if first != incr:
-                above = multiple(f"{x} - {a}")
-                expr = f"(CASE WHEN {x} <= 0 THEN 0 WHEN {x} <= {a} THEN {a} ELSE {a} + {above} END)"
-            else:
-                expr = multiple(f"GREATEST({x}, 0)")
-            rounded = True
-        if p.minimum_seconds > 0:
-            mk = _fixed(p.minimum_seconds)[1]
-            new = max(scale, mk)
-            x, m = self.up(expr, scale, new), self.const(p.minimum_seconds, new)
-            if rounded:  # x >= 0: the minimum lifts 0 < x < m to m, so greatest(x, m * least(x, 1))
-                expr = f"GREATEST({x}, {m} * LEAST({x}, 1))"
-            else:
-                expr = f"(CASE WHEN {x} > 0 AND {x} < {m} THEN {m} ELSE {x} END)"
-            scale = new
-        return expr, scale
+        if first != incr:
+            above = multiple(f"{x} - {a}")
+            expr = f"(CASE WHEN {x} <= 0 THEN 0 WHEN {x} <= {a} THEN {a} ELSE {a} + {above} END)"
+            return expr, scale, consts
+        del consts["a"]
+        return multiple(f"GREATEST({x}, 0)"), scale, consts
+
+    def minimum(self, value: str, s: int, p: MeteringParams) -> tuple[str, int, dict[str, int]]:
+        """The minimum on an integer at scale ``s`` (already rounded unless the rounding is exact):
+        (template, scale, constants), the minimum named ``@m@``."""
+        if p.minimum_seconds <= 0:
+            return value, s, {}
+        scale = max(s, _fixed(p.minimum_seconds)[1])
+        x, consts = self.up(value, s, scale), {"m": _at(p.minimum_seconds, scale)}
+        if p.rounding != "exact":  # x >= 0: the minimum lifts 0 < x < m to m, so greatest(x, m * least(x, 1))
+            return f"GREATEST({x}, @m@ * LEAST({x}, 1))", scale, consts
+        return f"(CASE WHEN {x} > 0 AND {x} < @m@ THEN @m@ ELSE {x} END)", scale, consts
+
+    def fill(self, template: str, consts: dict[str, int]) -> str:
+        for name, value in consts.items():
+            template = template.replace(f"@{name}@", self.lit(value))
+        return template
+
+    def round_expr(self, value: str, s: int, p: MeteringParams) -> tuple[str, int]:
+        """``round_increments`` then the minimum, on an integer at scale ``s``; returns (expr, scale)."""
+        template, scale, consts = self.increments(value, s, p)
+        rounded = self.fill(template, consts)
+        template, scale, consts = self.minimum(rounded, scale, p)
+        return self.fill(template, consts), scale
+
+    def lifted(
+        self, templates: dict[int, str], consts: dict[int, dict[str, int]], default: str = "NULL"
+    ) -> str:
+        """Per-variant expressions given as templates and their constants, with the constants lifted out:
+        variants sharing a template share one expression, each constant a literal when they agree on it and
+        a small CASE on the variant when not. Cheaper than one CASE branch per variant around the whole
+        arithmetic (DuckDB evaluates every branch on its own selection of rows)."""
+        groups: dict[str, list[int]] = {}
+        for index, template in templates.items():
+            groups.setdefault(template, []).append(index)
+        exprs: dict[int, str] = {}
+        for template, members in groups.items():
+            text = template
+            for name in sorted({n for i in members for n in consts[i]}):
+                values = {i: consts[i][name] for i in members}
+                if len(set(values.values())) == 1:
+                    chosen = self.lit(next(iter(values.values())))
+                else:
+                    chosen = self.per_variant({i: self.lit(v) for i, v in values.items()})
+                text = text.replace(f"@{name}@", chosen)
+            exprs.update(dict.fromkeys(members, text))
+        return self.per_variant(exprs, default)
 
     def record_rounding_layer(self, scales: dict[int, int], current: str) -> tuple[str, dict[int, int]]:
-        exprs: dict[int, str] = {}
-        new_scales: dict[int, int] = {}
-        for v in self.variants:
-            if v.params.scope == "record":
-                exprs[v.index], new_scales[v.index] = self.round_expr(current, scales[v.index], v.params)
-            else:
-                exprs[v.index], new_scales[v.index] = current, scales[v.index]
-        self.layer({"_rounded": self.per_variant(exprs)})
-        return "_rounded", new_scales
+        """Increments, then the minimum, each its own layer (so the minimum names a column, not the
+        rounding's whole expression), for the variants that round each record."""
+        for name, step in (("_incr", self.increments), ("_rounded", self.minimum)):
+            templates: dict[int, str] = {}
+            consts: dict[int, dict[str, int]] = {}
+            new_scales: dict[int, int] = {}
+            for v in self.variants:
+                if v.params.scope == "record":
+                    templates[v.index], new_scales[v.index], consts[v.index] = step(
+                        current, scales[v.index], v.params
+                    )
+                else:
+                    templates[v.index], new_scales[v.index], consts[v.index] = current, scales[v.index], {}
+            if any(templates[i] != current for i in templates):
+                self.layer({name: self.lifted(templates, consts)})
+                current = name
+            scales = new_scales
+        return current, scales
 
     def scale_layer(self, scales: dict[int, int], current: str) -> tuple[str, dict[int, int]]:
         """Channels and factor: both multiply, so one layer."""
