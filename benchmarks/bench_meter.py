@@ -134,6 +134,22 @@ def main() -> None:
         ]
         ref_s, ref_kib, _ = run_child(ref_cmd)
 
+        # The same two in one warm process each, the clock around the metering alone (no interpreter start,
+        # no imports): how much of the gap is the engine, and how much is starting a command.
+        engine_code = (
+            "import time; from pathlib import Path; from talktime.engine.urls import connect; "
+            f"from talktime.providers import load_policy; p = load_policy({args.policy!r}); "
+            f"e = connect('duckdb'); t = time.perf_counter(); e.totals(Path({str(data)!r}), p); "
+            "print(time.perf_counter() - t)"
+        )
+        _, _, engine_out = run_child([*python, engine_code])
+        hand_code = (
+            "import time, duckdb; c = duckdb.connect(); t = time.perf_counter(); "
+            f"c.execute({HAND_SQL.format(path=data)!r}).fetchall(); print(time.perf_counter() - t)"
+        )
+        _, _, hand_query_out = run_child([*python, hand_code])
+        engine_s, hand_query_s = float(engine_out), float(hand_query_out)
+
         totals = json.loads(tt_out)["totals"]
         tt_rate, hand_rate = args.records / tt_s, args.records / hand_s
         ref_rate = args.sample / ref_s
@@ -150,6 +166,10 @@ def main() -> None:
             f"peak {ref_kib / 1024:8.0f} MiB  -> {args.records / ref_rate:,.0f} s extrapolated to N"
         )
         print(f"talktime / hand-written time: {tt_s / hand_s:.2f}x (goal <= 1.5x)")
+        print(
+            f"in one warm process, metering alone: talktime engine {engine_s:.2f} s, hand-written query "
+            f"{hand_query_s:.2f} s: {engine_s / hand_query_s:.2f}x"
+        )
         print(f"talktime / reference speed:   {tt_rate / ref_rate:,.0f}x (goal >= 100x)")
         print(
             f"talktime billable: {totals['billable_seconds']} s = {totals['billable_quantity']} minutes; "
