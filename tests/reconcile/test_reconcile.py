@@ -238,3 +238,4 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2 and "line 3" in bad.output
+    assert bad.output.startswith("talktime: error: "), bad.output  # the same first words as every command

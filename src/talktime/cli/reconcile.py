@@ -15,6 +15,7 @@ from pathlib import Path
 
 import typer
 
+from talktime.cli.guard import fail
 from talktime.cli.history import STORE_OPTION, TENANT_OPTION, stored_records
 from talktime.errors import InputError, TalktimeError
 
@@ -94,8 +95,7 @@ def reconcile(
                 table = table.drop(["_line"])
             result = run(table, lines, policy, options, where=scanned.where)
     except TalktimeError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(error)) from None
     rows = line_dicts(result.lines.to_pylist(), result.scale)
     if fmt == ReportFormat.json:
         sys.stdout.write(json.dumps(as_json_document(result.summary, rows), indent=2) + "\n")
