@@ -103,6 +103,8 @@ class Engine(ABC):
     def _validate(self, compiled: Compiled, source: Scannable, policy: Policy) -> None:
         found: list[tuple[int, int, str, str | None]] = []
         for row, rid, code in self._fetch(compiled.validation):
+            if code is None:  # no bad row: the query gives the first row, whose error is NULL
+                continue
             found.append((int(row), 0 if str(code).startswith("fmt:") else 2, str(code), rid))
         if self._fetch(compiled.any_duplicate):  # cheap test first; the window finds the row
             for row, rid in self._fetch(compiled.duplicates):
