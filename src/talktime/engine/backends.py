@@ -155,6 +155,16 @@ class DuckDBEngine(Engine):
 
         self.connection = duckdb.connect(database)
         self.connection.execute("SET enable_progress_bar = false")  # a terminal bar would mix into output
+        # DuckDB's partial aggregate pushdown first inlines every projection between an aggregate and a join
+        # below it into the aggregate, copying an expression at each mention, and keeps that even when it then
+        # pushes nothing. The compiled layers name earlier columns several times, so with a join under the
+        # totals (IN lists of 5+ constants were joins, before they became OR chains) the sums grew
+        # exponentially with the layers: a drawn policy took all memory while planning. Nothing here gains
+        # from the pushdown.
+        names = self.connection.execute("SELECT name FROM duckdb_optimizers()").fetchall()
+        optimizers = {row[0] for row in names}
+        if "partial_aggregate_pushdown" in optimizers:
+            self.connection.execute("SET disabled_optimizers = 'partial_aggregate_pushdown'")
         self.fast = False
 
     @property

@@ -490,14 +490,14 @@ class _Builder:
         first, incr = p.first_block_seconds, p.increment_seconds
         scale = max(s, _fixed(first)[1], _fixed(incr)[1])
         x, a, b = self.up(value, s, scale), "@a@", "@b@"
-        consts = {"a": _at(first, scale), "b": _at(incr, scale)}
+        consts = {"a": _at(first, scale), "b": _at(incr, scale), "c": 2 * _at(incr, scale)}
 
         def multiple(y: str) -> str:
             """``y`` (never below 0) rounded to a multiple of ``b`` in the policy's direction."""
             if p.rounding == "up":
                 return f"({self.d.div(f'({y}) + {b} - 1', b)} * {b})"
-            if p.rounding == "nearest":
-                return f"({self.d.div(f'2 * ({y}) + {b}', f'2 * {b}')} * {b})"
+            if p.rounding == "nearest":  # 2b as its own constant: 2 x a literal overflows 32-bit literals
+                return f"({self.d.div(f'2 * ({y}) + {b}', '@c@')} * {b})"
             return f"({self.d.div(y, b)} * {b})"
 
         if first != incr:
