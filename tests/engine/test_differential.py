@@ -188,6 +188,12 @@ def test_builtin_profiles_meter_exactly_as_the_reference(
     assert_same(engine, synthetic_file, builtin(profile))
 
 
+def one_version(policy_id: str, params: dict[str, Any]) -> Policy:
+    """A policy of one version, in effect since 2020, with these parameters."""
+    version = {"effective_from": datetime(2020, 1, 1, tzinfo=UTC), "params": params}
+    return Policy.model_validate({"id": policy_id, "name": policy_id, "versions": [version]})
+
+
 def test_a_deep_policy_meters_without_blowing_up(engine: Engine, synthetic_file: Path) -> None:
     """Each layer names the one below several times; an engine that substitutes layers into each other
     (DuckDB's partial aggregate pushdown under the totals, Spark's filter pushdown under the validation)
@@ -200,14 +206,7 @@ def test_a_deep_policy_meters_without_blowing_up(engine: Engine, synthetic_file:
         "segments": [{"name": f"s{i}", "field": "attr.silence_seconds", "factor": "0.9"} for i in range(12)],
         "multiplier": {"field": "input_tokens", "per": "1000", "above": "3500", "round_to_seconds": "1"},
     }
-    policy = Policy.model_validate(
-        {
-            "id": "deep",
-            "name": "deep",
-            "versions": [{"effective_from": datetime(2020, 1, 1, tzinfo=UTC), "params": params}],
-        }
-    )
-    assert_same(engine, synthetic_file, policy)
+    assert_same(engine, synthetic_file, one_version("deep", params))
 
 
 def test_nearest_rounding_of_a_large_block_does_not_overflow(engine: Engine, synthetic_file: Path) -> None:
@@ -215,14 +214,7 @@ def test_nearest_rounding_of_a_large_block_does_not_overflow(engine: Engine, syn
     blocks at microsecond scale (2 x 1,250,000,000), found by a randomly drawn policy."""
     # a factor with 3 decimals puts the session total at scale 9: the block is 1,250,000,000
     params = {"rounding": "nearest", "increment_seconds": "1.25", "scope": "session", "factor": "0.999"}
-    policy = Policy.model_validate(
-        {
-            "id": "near",
-            "name": "near",
-            "versions": [{"effective_from": datetime(2020, 1, 1, tzinfo=UTC), "params": params}],
-        }
-    )
-    assert_same(engine, synthetic_file, policy)
+    assert_same(engine, synthetic_file, one_version("near", params))
 
 
 def test_bad_rows_fail_alike_on_every_engine(engine: Engine, tmp_path: Path) -> None:
@@ -238,18 +230,7 @@ def test_bad_rows_fail_alike_on_every_engine(engine: Engine, tmp_path: Path) -> 
     )
     path = tmp_path / "missing.parquet"
     write_records(path, [*good, missing])
-    generic = Policy.model_validate(
-        {
-            "id": "p",
-            "name": "p",
-            "versions": [
-                {
-                    "effective_from": datetime(2020, 1, 1, tzinfo=UTC),
-                    "params": {"billed_statuses": ["completed", "failed"]},
-                }
-            ],
-        }
-    )
+    generic = one_version("p", {"billed_statuses": ["completed", "failed"]})
     with pytest.raises(TalktimeError, match=r"'late'.*'ended_at'"):
         engine.totals(path, generic)
 
