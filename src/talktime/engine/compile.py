@@ -692,7 +692,7 @@ class _Builder:
         id_screen = (
             f"SELECT COUNT(*) - COUNT(_id) AS missing, COUNT(_id) - {distinct} AS repeats FROM {trimmed_id}"
         )
-        id_hashes = f"SELECT {d.id_hash.format(x='_id')} AS _h FROM {trimmed_id}"
+        id_hashes = f"SELECT {d.screen_hash.format(x='id')} AS _h FROM {self.relation}"
         id_count = f"SELECT COUNT(*) FROM {self.relation}"
         # The first bad row, or when none is bad the first row (its error NULL). Not ``WHERE _error IS NOT
         # NULL``: Spark pushes that filter down through every layer, substituting each column by its
