@@ -21,22 +21,11 @@ import pyarrow as pa
 from talktime.errors import PayloadTooLargeError, RequestError, UnsupportedMediaError
 from talktime.ingest.events import validate_event
 from talktime.ingest.fastpath import quick_check
+from talktime.store.base import ROWS_SCHEMA
 
 BATCH_TYPE: Final = "application/cloudevents-batch+json"
 SINGLE_TYPE: Final = "application/cloudevents+json"
 
-#: The valid events of a batch, as the store takes them (``pos``: the event's index in the batch).
-ROWS_SCHEMA: Final = pa.schema(
-    [  # type: ignore[arg-type]  # the stubs reject a list of differently typed fields
-        pa.field("pos", pa.int64()),
-        pa.field("source", pa.string()),
-        pa.field("id", pa.string()),
-        pa.field("type", pa.string()),
-        pa.field("subject", pa.string()),
-        pa.field("time", pa.timestamp("us", tz="UTC")),
-        pa.field("data", pa.string()),
-    ]
-)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 

@@ -14,9 +14,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final, NamedTuple, Protocol
 
+import pyarrow as pa
+
 #: Where ``talktime serve`` and ``talktime keys`` keep events when no ``--store`` is given.
 DEFAULT_STORE: Final = "talktime-events.duckdb"
 KEY_PREFIX: Final = "tt_"
+
+#: Valid events as Arrow rows, the way ingest hands a batch to a store (``pos``: the event's index in the
+#: batch; ``data``: the JSON text).
+ROWS_SCHEMA: Final = pa.schema(
+    [  # type: ignore[arg-type]  # the stubs reject a list of differently typed fields
+        pa.field("pos", pa.int64()),
+        pa.field("source", pa.string()),
+        pa.field("id", pa.string()),
+        pa.field("type", pa.string()),
+        pa.field("subject", pa.string()),
+        pa.field("time", pa.timestamp("us", tz="UTC")),
+        pa.field("data", pa.string()),
+    ]
+)
 
 
 class RawEvent(NamedTuple):

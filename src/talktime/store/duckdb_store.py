@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from talktime.errors import StoreError
-from talktime.store.base import RawEvent, first_seen
+from talktime.store.base import ROWS_SCHEMA, RawEvent, first_seen
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -49,17 +49,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TIMESTAMPTZ NOT NULL
 );
 """
-_BATCH_SCHEMA = pa.schema(
-    [  # type: ignore[arg-type]  # the stubs reject a list of differently typed fields
-        pa.field("pos", pa.int64()),
-        pa.field("source", pa.string()),
-        pa.field("id", pa.string()),
-        pa.field("type", pa.string()),
-        pa.field("subject", pa.string()),
-        pa.field("time", pa.timestamp("us", tz="UTC")),
-        pa.field("data", pa.string()),
-    ]
-)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -113,7 +102,7 @@ class DuckDBStore:
                 "time": [e.time for e in firsts],
                 "data": [e.data for e in firsts],
             },
-            schema=_BATCH_SCHEMA,
+            schema=ROWS_SCHEMA,
         )
         positions: list[int] = rows.column("pos").to_pylist()  # type: ignore[assignment]
         for pos, new in zip(positions, self.append_rows(tenant, rows), strict=True):
@@ -121,7 +110,7 @@ class DuckDBStore:
         return fresh
 
     def append_rows(self, tenant: str, rows: pa.Table) -> list[bool]:
-        """Store Arrow rows (``talktime.ingest.batch.ROWS_SCHEMA``, no two with the same source and id)
+        """Store Arrow rows (:data:`~talktime.store.base.ROWS_SCHEMA`, no two with the same source and id)
         in one transaction; per row, True if new. What :meth:`append` does, without Python objects."""
         fresh = [True] * rows.num_rows
         with self._lock:
