@@ -82,7 +82,8 @@ class Dialect:
         return self.floor_div.format(a=a, b=b)
 
 
-DUCKDB: Final = Dialect(
+#: DuckDB's spellings, the base the other dialects change; DuckDB's own tunings are on :data:`DUCKDB` alone.
+_SPELLINGS: Final = Dialect(
     name="duckdb",
     big="HUGEINT",
     text="VARCHAR",
@@ -92,6 +93,10 @@ DUCKDB: Final = Dialect(
     matches="regexp_full_match({x}, {p})",
     month="strftime(timezone({tz}, {x}), '%Y-%m')",
     floor_div="(({a}) // ({b}))",
+)
+
+DUCKDB: Final = replace(
+    _SPELLINGS,
     id_hash="hash({x})",
     # Trimming every id cost as much as hashing and sorting them: an id that is pure ASCII (as many bytes
     # as characters), starts with a printable character and does not end in a space is its own trimmed
@@ -116,9 +121,8 @@ DUCKDB_FAST: Final = replace(
 DUCKDB_WIDE: Final = DUCKDB
 
 POSTGRES: Final = replace(
-    DUCKDB,
+    _SPELLINGS,
     name="postgres",
-    id_hash="{x}",
     big="NUMERIC",
     text="TEXT",
     epoch_us="TRUNC(EXTRACT(EPOCH FROM {x}) * 1000000)",
@@ -131,11 +135,10 @@ POSTGRES: Final = replace(
     floor_div="div({a}, {b})",
     order_text='{x} COLLATE "C"',
     layer_fence=" OFFSET 0",
-    or_chains=False,
 )
 
 CLICKHOUSE: Final = replace(
-    DUCKDB,
+    _SPELLINGS,
     name="clickhouse",
     big="Int128",
     text="String",
@@ -148,12 +151,10 @@ CLICKHOUSE: Final = replace(
     trim="nullIf(trimBoth({x}), '')",
     to_big="toInt128({x})",
     backslash_escapes=True,
-    id_hash="{x}",
-    or_chains=False,
 )
 
 SPARK: Final = replace(
-    DUCKDB,
+    _SPELLINGS,
     name="spark",
     big="DECIMAL(38,0)",
     text="STRING",
@@ -165,8 +166,6 @@ SPARK: Final = replace(
     matches="({x} RLIKE {p})",
     month="date_format(from_utc_timestamp({x}, {tz}), 'yyyy-MM')",
     floor_div="CAST((({a}) - pmod({a}, {b})) / ({b}) AS DECIMAL(38,0))",
-    id_hash="{x}",
-    or_chains=False,
 )
 
 DIALECTS: Final = {d.name: d for d in (DUCKDB, POSTGRES, CLICKHOUSE, SPARK)}
