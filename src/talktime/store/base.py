@@ -97,6 +97,18 @@ def first_seen(events: Sequence[RawEvent]) -> list[bool]:
     return result
 
 
+def event_columns(events: Sequence[RawEvent]) -> dict[str, list[str | datetime | None]]:
+    """The stored fields of events as columns: source, id, type, subject, time and data."""
+    return {
+        "source": [e.source for e in events],
+        "id": [e.id for e in events],
+        "type": [e.type for e in events],
+        "subject": [e.subject for e in events],
+        "time": [e.time for e in events],
+        "data": [e.data for e in events],
+    }
+
+
 def is_postgres_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from talktime.errors import StoreError
-from talktime.store.base import ROWS_SCHEMA, RawEvent, first_seen
+from talktime.store.base import ROWS_SCHEMA, RawEvent, event_columns, first_seen
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -93,16 +93,7 @@ class DuckDBStore:
             return fresh
         firsts = [e for e, new in zip(events, fresh, strict=True) if new]
         rows = pa.table(
-            {
-                "pos": [i for i, new in enumerate(fresh) if new],
-                "source": [e.source for e in firsts],
-                "id": [e.id for e in firsts],
-                "type": [e.type for e in firsts],
-                "subject": [e.subject for e in firsts],
-                "time": [e.time for e in firsts],
-                "data": [e.data for e in firsts],
-            },
-            schema=ROWS_SCHEMA,
+            {"pos": [i for i, new in enumerate(fresh) if new], **event_columns(firsts)}, schema=ROWS_SCHEMA
         )
         positions: list[int] = rows.column("pos").to_pylist()  # type: ignore[assignment]
         for pos, new in zip(positions, self.append_rows(tenant, rows), strict=True):

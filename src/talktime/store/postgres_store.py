@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from talktime.errors import StoreError
-from talktime.store.base import RawEvent, first_seen
+from talktime.store.base import RawEvent, event_columns, first_seen
 
 try:
     import psycopg
@@ -67,15 +67,7 @@ class PostgresStore:
         rows = [e for e, new in zip(events, fresh, strict=True) if new]
         if not rows:
             return fresh
-        params = {
-            "tenant": tenant,
-            "source": [e.source for e in rows],
-            "id": [e.id for e in rows],
-            "type": [e.type for e in rows],
-            "subject": [e.subject for e in rows],
-            "time": [e.time for e in rows],
-            "data": [e.data for e in rows],
-        }
+        params = {"tenant": tenant, **event_columns(rows)}
         with self._lock:
             try:
                 with self._con.transaction():
