@@ -196,21 +196,22 @@ class DuckDBEngine(Engine):
         records the hashes would take too much memory, and the engine counts distinct ids itself (spilling
         to disk if it must).
         """
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool, self.connection.cursor() as cursor:
             screen = pool.submit(self._screen_ids, compiled)
-            rows = self.connection.cursor().execute(compiled.checked_totals).fetchall()
+            rows = cursor.execute(compiled.checked_totals).fetchall()
             return rows, screen.result()
 
     def _screen_ids(self, compiled: Compiled) -> bool:
         import numpy as np
 
-        cursor = self.connection.cursor()
-        count = int(cursor.execute(compiled.id_count).fetchall()[0][0])
-        if count > self.sort_screen_rows:
-            missing, repeats = cursor.execute(compiled.id_screen).fetchall()[0]
-            return bool(int(missing) or int(repeats))
-        missing_hash = cursor.execute(f"SELECT {DUCKDB.id_hash.format(x='CAST(NULL AS VARCHAR)')}").fetchall()
-        hashes = cursor.execute(compiled.id_hashes).fetchnumpy()["_h"]
+        with self.connection.cursor() as cursor:
+            count = int(cursor.execute(compiled.id_count).fetchall()[0][0])
+            if count > self.sort_screen_rows:
+                missing, repeats = cursor.execute(compiled.id_screen).fetchall()[0]
+                return bool(int(missing) or int(repeats))
+            null_id = f"SELECT {DUCKDB.id_hash.format(x='CAST(NULL AS VARCHAR)')}"
+            missing_hash = cursor.execute(null_id).fetchall()
+            hashes = cursor.execute(compiled.id_hashes).fetchnumpy()["_h"]
         hashes.sort()
         if bool((hashes == np.uint64(missing_hash[0][0])).any()):
             return True

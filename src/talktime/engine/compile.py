@@ -490,7 +490,9 @@ class _Builder:
         first, incr = p.first_block_seconds, p.increment_seconds
         scale = max(s, _fixed(first)[1], _fixed(incr)[1])
         x, a, b = self.up(value, s, scale), "@a@", "@b@"
-        consts = {"a": _at(first, scale), "b": _at(incr, scale), "c": 2 * _at(incr, scale)}
+        consts = {"a": _at(first, scale), "b": _at(incr, scale)}
+        if p.rounding == "nearest":
+            consts["c"] = 2 * consts["b"]
 
         def multiple(y: str) -> str:
             """``y`` (never below 0) rounded to a multiple of ``b`` in the policy's direction."""
