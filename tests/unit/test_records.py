@@ -28,6 +28,8 @@ def test_field_names_are_exactly_the_issue_list() -> None:
         "id", "customer", "provider", "product", "session", "kind", "status", "started_at", "ended_at",
         "answered_at", "first_audio_at", "last_audio_at", "audio_seconds", "speech_seconds", "channels",
         "provider_reported_seconds", "characters", "input_tokens", "output_tokens",
+        "cached_input_tokens", "cache_write_tokens", "audio_input_tokens", "audio_output_tokens",
+        "ssml_characters", "cjk_characters",
     )  # fmt: skip
 
 

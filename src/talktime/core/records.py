@@ -43,6 +43,12 @@ RECORD_FIELDS: Final = (
     "characters",
     "input_tokens",
     "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "ssml_characters",
+    "cjk_characters",
 )
 ATTR_PREFIX: Final = "attr."
 
@@ -53,7 +59,30 @@ STATUSES: Final = frozenset({"completed", "failed", "unanswered", "busy", "cance
 
 _TIME_FIELDS: Final = ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
 _SECONDS_FIELDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
-_COUNT_FIELDS: Final = ("characters", "input_tokens", "output_tokens")
+#: Whole-number quantities beyond time. Totals as providers report them (``input_tokens`` includes cached and
+#: audio input tokens, ``characters`` every character sent, SSML markup included), each part no larger than
+#: its total: a policy subtracts or weights the parts (see ``COUNT_PARTS``).
+COUNT_FIELDS: Final = (
+    "characters",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "ssml_characters",
+    "cjk_characters",
+)
+#: Each part and the total it is part of: a record whose part exceeds its total is refused.
+COUNT_PARTS: Final = {
+    "cached_input_tokens": "input_tokens",
+    "cache_write_tokens": "input_tokens",
+    "audio_input_tokens": "input_tokens",
+    "audio_output_tokens": "output_tokens",
+    "ssml_characters": "characters",
+    "cjk_characters": "characters",
+}
+_COUNT_FIELDS: Final = COUNT_FIELDS
 _TEXT_FIELDS: Final = ("customer", "provider", "product", "session")
 _MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -86,6 +115,12 @@ class UsageRecord:
     characters: int | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    audio_input_tokens: int | None = None
+    audio_output_tokens: int | None = None
+    ssml_characters: int | None = None
+    cjk_characters: int | None = None
     attrs: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -144,6 +179,10 @@ def _check_record(r: UsageRecord) -> None:
         value = getattr(r, name)
         if value is not None and value < 0:
             raise _fail(r, name, f"{value} is negative")
+    for part, whole in COUNT_PARTS.items():
+        value, total = getattr(r, part), getattr(r, whole)
+        if value is not None and total is not None and value > total:
+            raise _fail(r, part, f"{value} is more than {whole} {total}, which it is part of")
     if r.channels < 1:
         raise _fail(r, "channels", f"{r.channels} is not a positive whole number (a mono call has 1)")
 
@@ -254,9 +293,7 @@ def parse_record(values: Mapping[str, Any]) -> UsageRecord:
         audio_seconds=seconds["audio_seconds"],
         speech_seconds=seconds["speech_seconds"],
         provider_reported_seconds=seconds["provider_reported_seconds"],
-        characters=counts["characters"],
-        input_tokens=counts["input_tokens"],
-        output_tokens=counts["output_tokens"],
+        **counts,
     )
 
 

@@ -27,7 +27,7 @@ from typing import Final
 
 from talktime.core.metering.meter import NOT_COUNTED
 from talktime.core.metering.policy import MeteringParams, Policy, Rule, apply_overrides
-from talktime.core.records import ATTR_PREFIX, KINDS, STATUSES
+from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, KINDS, STATUSES
 from talktime.engine.dialects import DUCKDB, NUMBER_PATTERN, Dialect
 from talktime.errors import PolicyError
 
@@ -38,7 +38,7 @@ _SECONDS_COLUMNS: Final = {
     "speech_seconds": "_speech",
     "provider_reported_seconds": "_reported",
 }
-_COUNT_COLUMNS: Final = ("channels", "characters", "input_tokens", "output_tokens")
+_COUNT_COLUMNS: Final = ("channels", *COUNT_FIELDS)
 _TEXT_COLUMNS: Final = ("id", "customer", "provider", "product", "session", "kind", "status")
 _TIMES: Final = {
     "started_at": "_start",

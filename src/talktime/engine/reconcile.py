@@ -22,7 +22,7 @@ import pyarrow as pa
 from talktime.core.metering.meter import NOT_COUNTED
 from talktime.core.metering.policy import Policy
 from talktime.core.reconcile.model import CAUSES, Options, Summary
-from talktime.core.records import RECORD_FIELDS
+from talktime.core.records import COUNT_FIELDS, RECORD_FIELDS
 from talktime.engine.compile import UnsupportedPolicy, _Builder, attr_columns
 from talktime.engine.dialects import DUCKDB, DUCKDB_FAST, DUCKDB_WIDE, Dialect
 from talktime.engine.results import engine_error
@@ -147,7 +147,7 @@ def _line_records(policy: Policy, attrs: list[str]) -> str:
 _NULL_TYPES: Final = {
     **dict.fromkeys(("answered_at", "first_audio_at", "last_audio_at"), "TIMESTAMPTZ"),
     **dict.fromkeys(("audio_seconds", "speech_seconds"), "DECIMAL(18, 6)"),
-    **dict.fromkeys(("characters", "input_tokens", "output_tokens"), "BIGINT"),
+    **dict.fromkeys(COUNT_FIELDS, "BIGINT"),
 }
 
 

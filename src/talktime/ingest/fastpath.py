@@ -17,7 +17,7 @@ import math
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from talktime.core.records import ATTR_PREFIX, KINDS, RECORD_FIELDS, STATUSES
+from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, KINDS, RECORD_FIELDS, STATUSES
 from talktime.ingest.events import (
     AUDIO_SENT,
     CHANNELS,
@@ -47,7 +47,7 @@ class Envelope(NamedTuple):
 _RECORD_KEYS: Final = frozenset({*RECORD_FIELDS, "attrs"})
 _RECORD_TIMES: Final = ("ended_at", "answered_at", "first_audio_at", "last_audio_at")
 _RECORD_SECONDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
-_RECORD_COUNTS: Final = ("characters", "input_tokens", "output_tokens")
+_RECORD_COUNTS: Final = COUNT_FIELDS
 _CLOSED_STATUSES: Final = frozenset({"completed", "failed", "unanswered", "busy", "canceled"})
 _COMMON: Final = frozenset({"leg", "customer", "provider", "product", "kind", "attrs"})
 _BIG: Final = 2**63  # pydantic takes bigger integers too; the fast path leaves them to it

@@ -18,7 +18,14 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS, UsageRecord, parse_record, record_to_row
+from talktime.core.records import (
+    ATTR_PREFIX,
+    COUNT_FIELDS,
+    RECORD_FIELDS,
+    UsageRecord,
+    parse_record,
+    record_to_row,
+)
 from talktime.errors import InputError, RecordError
 
 FORMATS: Final = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -137,7 +144,7 @@ _ARROW_TYPES: Final[dict[str, pa.DataType]] = {
         for name in ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
     },
     **dict.fromkeys(("audio_seconds", "speech_seconds", "provider_reported_seconds"), _SECONDS),
-    **{name: pa.int64() for name in ("channels", "characters", "input_tokens", "output_tokens")},
+    **{name: pa.int64() for name in ("channels", *COUNT_FIELDS)},
 }
 
 

@@ -27,7 +27,7 @@ from talktime.core.metering.policy import (
     Segment,
     apply_overrides,
 )
-from talktime.core.records import UsageRecord, seconds_between
+from talktime.core.records import COUNT_PARTS, UsageRecord, seconds_between
 from talktime.errors import MeteringError, RecordError
 
 ZERO = Decimal(0)
@@ -83,12 +83,15 @@ class MeteredRecord:
     billable_seconds: Decimal
     billable_quantity: Decimal
     explain: tuple[Step, ...]
+    #: What ``actual_seconds``, ``billable_seconds`` and the steps count: ``s`` for time, or ``tokens``,
+    #: ``characters``, ``requests``, ``credits`` under a count policy (the fields keep their time names).
+    symbol: str = "s"
 
     def trail(self) -> str:
         """The whole trail on one line: ``answered 47.3 s -> 6/6 up -> 48 s -> x2 channels -> 96 s``."""
         first, *rest = self.explain
-        parts = [f"{first.rule} {text(first.output_seconds)} s"]
-        parts += [f"{step.rule} -> {text(step.output_seconds)} s" for step in rest]
+        parts = [f"{first.rule} {text(first.output_seconds)} {self.symbol}"]
+        parts += [f"{step.rule} -> {text(step.output_seconds)} {self.symbol}" for step in rest]
         return " -> ".join(parts)
 
 
@@ -199,9 +202,63 @@ def _measure(record: UsageRecord, basis: Basis, end: datetime | None, strict: bo
     return value
 
 
+def _words(name: str) -> str:
+    return _BASIS_WORDS.get(name, name.replace("_", " "))
+
+
+def _count(record: UsageRecord, params: MeteringParams, strict: bool) -> tuple[Decimal, str]:
+    """A count basis: the weighted sum of the record's counts (``request`` is 1), in the trail's words.
+
+    A missing part (cached tokens, SSML characters) is none of them when its total is there, and a part
+    with a negative weight is none of them anyway; any other missing field makes a billed record uncountable
+    (an error when ``strict``). A sum below zero
+    means the record's parts do not fit in its totals, and is an error naming the first part subtracted.
+    """
+    total = ZERO
+    shown: list[str] = []
+    missing = False
+    for name, weight in params.count_terms:
+        raw = Decimal(1) if name == "request" else record.value_of(name)
+        if raw is None and name in COUNT_PARTS and record.value_of(COUNT_PARTS[name]) is not None:
+            raw = ZERO
+        if raw is None:
+            if weight > 0:
+                if strict:
+                    raise RecordError(name, f"is needed to count {_words(name)}", record_id=record.id)
+                missing = True
+            continue
+        value = raw if isinstance(raw, Decimal) else Decimal(str(raw))
+        total += weight * value
+        sign = "-" if weight < 0 else "+"
+        factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
+        shown.append(f"{sign} {factor}{_words(name)} {text(value)}")
+    if total < 0:
+        first_negative = next(name for name, weight in params.count_terms if weight < 0)
+        raise RecordError(
+            first_negative,
+            f"leaves a negative count ({text(total)}) in {_label(params.count_terms)}",
+            record_id=record.id,
+        )
+    if missing and not shown:
+        return ZERO, f"{_label(params.count_terms)} (not counted)"
+    if len(params.count_terms) == 1 and params.count_terms[0][1] == 1:
+        return total, _words(params.count_terms[0][0])
+    return total, f"{' '.join(shown).removeprefix('+ ')} ="
+
+
+def _label(terms: tuple[tuple[str, int], ...]) -> str:
+    parts = []
+    for name, weight in terms:
+        factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
+        parts.append(f"{'-' if weight < 0 else '+'} {factor}{_words(name)}")
+    return " ".join(parts).removeprefix("+ ")
+
+
 def _basis(
     record: UsageRecord, params: MeteringParams, end: datetime | None, strict: bool
 ) -> tuple[Decimal, str]:
+    if params.is_count:
+        return _count(record, params, strict)
     measures = [(b, _measure(record, b, end, strict)) for b in params.bases]
     known = [(b, v) for b, v in measures if v is not None]
     if not known:
@@ -439,6 +496,7 @@ def _finish(partial: _Partial, policy: Policy, billable: Decimal, steps: tuple[S
         billable_seconds=billable,
         billable_quantity=quantity(billable, policy),
         explain=steps,
+        symbol=policy.symbol,
     )
 
 
@@ -448,7 +506,11 @@ def quantity(seconds: Decimal, policy: Policy) -> Decimal:
 
 
 def meter_record(record: UsageRecord, policy: Policy) -> MeteredRecord:
-    """Meter one record on its own. With a session or period scope, use :func:`meter_records`."""
+    """Meter one record on its own. With a session or period scope, or parts, use :func:`meter_records`."""
+    if policy.parts:
+        raise MeteringError(
+            f"policy {policy.id!r} meters {len(policy.parts)} parts of each record: use meter_records"
+        )
     partial = _partial(record, policy)
     if partial.group is not None:
         raise MeteringError(
@@ -464,6 +526,10 @@ def meter_records(records: Iterable[UsageRecord], policy: Policy) -> list[Metere
     The rounding a session (or period) total gains or loses is put on its last record (latest start, then
     highest id), so per-record billables always add up to the totals and do not depend on input order.
     """
+    if policy.parts:
+        records = list(_unique(records))
+        per_part = [meter_records(records, component) for component in policy.components()]
+        return [metered for row in zip(*per_part, strict=True) for metered in row]
     partials = [_partial(record, policy) for record in _unique(records)]
     groups: dict[tuple[str, ...], list[_Partial]] = {}
     for partial in partials:
@@ -477,9 +543,11 @@ def meter_records(records: Iterable[UsageRecord], policy: Policy) -> list[Metere
 
 def meter_iter(records: Iterable[UsageRecord], policy: Policy) -> Iterator[MeteredRecord]:
     """Metered records as they come: streams when every version rounds per record, else meters all first."""
-    if all(version.params.scope == "record" for version in policy.versions):
+    components = policy.components()
+    if all(version.params.scope == "record" for c in components for version in c.versions):
         for record in _unique(records):
-            yield meter_record(record, policy)
+            for component in components:
+                yield meter_record(record, component)
     else:
         yield from meter_records(records, policy)
 
@@ -577,6 +645,13 @@ class MeterTotals:
             self.provider_reported_seconds += metered.provider_reported_seconds
             self.provider_reported_records += 1
 
+    def merge(self, other: MeterTotals) -> None:
+        self.records += other.records
+        self.actual_seconds += other.actual_seconds
+        self.billable_seconds += other.billable_seconds
+        self.provider_reported_seconds += other.provider_reported_seconds
+        self.provider_reported_records += other.provider_reported_records
+
 
 @dataclass(slots=True)
 class Totals:
@@ -595,12 +670,24 @@ class Totals:
         self.all.add(metered)
         self.meters.setdefault(metered.meter, MeterTotals()).add(metered)
 
+    def merge(self, other: Totals) -> None:
+        """Add another part's totals (same unit, meters of its own): records count once per part."""
+        self.all.merge(other.all)
+        for name, part in other.meters.items():
+            self.meters.setdefault(name, MeterTotals()).merge(part)
+
     def quantity(self, totals: MeterTotals) -> Decimal:
         return quantize(totals.billable_seconds / self.unit_seconds, QUANTITY_PLACES)
 
 
 def summarize(records: Iterable[UsageRecord], policy: Policy) -> Totals:
     """Totals without keeping records: streams record-scope policies, keeps one sum per session or period."""
+    if policy.parts:
+        records = list(_unique(records))
+        merged = Totals.for_policy(policy)
+        for component in policy.components():
+            merged.merge(summarize(records, component))
+        return merged
     totals = Totals.for_policy(policy)
     groups: dict[tuple[str, ...], list[_Partial]] = {}
     for record in _unique(records):

@@ -21,19 +21,45 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from talktime.core.decimals import text
-from talktime.core.records import ATTR_PREFIX, KINDS, RECORD_FIELDS, STATUSES
+from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, KINDS, RECORD_FIELDS, STATUSES
 from talktime.errors import MeteringError, PolicyError
 
 Basis = Literal["connection", "answered", "audio_span", "audio_sent", "speech", "provider_reported"]
 Direction = Literal["up", "nearest", "down"]
 Rounding = Literal["up", "nearest", "down", "exact"]
 Scope = Literal["record", "session", "period"]
-Unit = Literal["second", "minute", "hour"]
+Unit = Literal["second", "minute", "hour", "token", "character", "request", "credit"]
+Modality = Literal["telephony", "stt", "llm", "tts", "platform"]
 
-UNIT_SECONDS: Final[dict[str, Decimal]] = {"second": Decimal(1), "minute": Decimal(60), "hour": Decimal(3600)}
+TIME_UNITS: Final[dict[str, Decimal]] = {"second": Decimal(1), "minute": Decimal(60), "hour": Decimal(3600)}
+#: Units that count things. A count policy's base quantity is one of the unit (a token, a character, ...).
+COUNT_UNITS: Final = ("token", "character", "request", "credit")
+#: The size of each policy unit in the policy's base quantity: seconds for time, 1 for counts.
+UNIT_SECONDS: Final[dict[str, Decimal]] = {**TIME_UNITS, **dict.fromkeys(COUNT_UNITS, Decimal(1))}
+#: What a count basis may read: the record's count fields, ``request`` (1 per record) and, weighted into a
+#: count (OpenAI Realtime: 10 audio tokens a second), its seconds fields.
+COUNT_BASES: Final = (*COUNT_FIELDS, "request")
+WEIGHTABLE_SECONDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
+#: Shorter names a policy file may use for the parameters that, on a count policy, hold a count, not seconds.
+PARAM_ALIASES: Final = {
+    "increment": "increment_seconds",
+    "initial": "initial_seconds",
+    "minimum": "minimum_seconds",
+    "free_below": "free_below_seconds",
+}
+_TIME_BASES: Final = ("connection", "answered", "audio_span", "audio_sent", "speech", "provider_reported")
 #: Billable quantity in the policy's unit is billable seconds / unit size, rounded half-even to this many
 #: places. Prices are applied to billable seconds, so this rounding never reaches money.
 QUANTITY_PLACES: Final = 6
@@ -45,7 +71,7 @@ _NUMERIC_FIELDS: Final = frozenset(
         "provider_reported_seconds",
         "characters",
         "input_tokens",
-        "output_tokens",
+        *COUNT_FIELDS,
         "channels",
     }
 )
@@ -70,6 +96,24 @@ def _check_field_name(name: str) -> str:
     if name in RECORD_FIELDS:
         return name
     raise ValueError(f"{name!r} is not a record field or attr.<name>")
+
+
+def _count_terms(value: dict[Any, Any]) -> dict[str, int]:
+    """Validate a weighted count basis: known fields, whole non-zero weights, at least one positive."""
+    if not value:
+        raise ValueError("a weighted basis needs at least one field")
+    terms: dict[str, int] = {}
+    for name, weight in value.items():
+        if name not in COUNT_BASES and name not in WEIGHTABLE_SECONDS:
+            raise ValueError(
+                f"{name!r} cannot be counted: use one of {list(COUNT_BASES)} or {list(WEIGHTABLE_SECONDS)}"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight == 0:
+            raise ValueError(f"the weight of {name!r} must be a whole number other than 0 (got {weight!r})")
+        terms[str(name)] = weight
+    if all(weight < 0 for weight in terms.values()):
+        raise ValueError("a weighted basis needs at least one field with a positive weight")
+    return terms
 
 
 class _Frozen(BaseModel):
@@ -117,7 +161,7 @@ class Segment(_Frozen):
 class MeteringParams(_Frozen):
     """One version's complete answer to "what is billable". Defaults: exact connection seconds."""
 
-    basis: Basis | tuple[Basis, ...] = "connection"
+    basis: Basis | tuple[Basis, ...] | str | dict[str, int] = "connection"
     rounding: Rounding = "exact"
     initial_seconds: Positive | None = None
     increment_seconds: Positive = Decimal(1)
@@ -136,15 +180,48 @@ class MeteringParams(_Frozen):
     segments: tuple[Segment, ...] = ()
     rules: tuple[Rule, ...] = ()
 
-    @field_validator("basis")
+    @field_validator("basis", mode="before")
     @classmethod
-    def _basis_list(cls, value: Basis | tuple[Basis, ...]) -> Basis | tuple[Basis, ...]:
+    def _basis_shape(cls, value: object) -> object:
+        if isinstance(value, list):
+            value = tuple(value)
         if isinstance(value, tuple):
             if len(value) < 2:
                 raise ValueError("a list basis means 'the larger of' and needs two or more measures")
             if len(set(value)) != len(value):
                 raise ValueError("a measure is listed twice")
-        return value
+            for item in value:
+                if item not in _TIME_BASES:
+                    raise ValueError(
+                        f"{item!r} in a 'larger of' list is not a time basis {list(_TIME_BASES)}"
+                    )
+            return value
+        if isinstance(value, str):
+            if value not in _TIME_BASES and value not in COUNT_BASES:
+                raise ValueError(
+                    f"{value!r} is not a basis: time bases are {list(_TIME_BASES)}, "
+                    f"counts are {list(COUNT_BASES)}"
+                )
+            return value
+        if isinstance(value, dict):
+            return _count_terms(value)
+        raise ValueError(
+            "a basis is a name, a list of time bases (the larger of), or a table {field = weight}"
+        )
+
+    @property
+    def is_count(self) -> bool:
+        """True when the basis counts things (tokens, characters, requests), not time."""
+        return isinstance(self.basis, dict) or self.basis in COUNT_BASES
+
+    @property
+    def count_terms(self) -> tuple[tuple[str, int], ...]:
+        """A count basis as (field, whole-number weight) terms: ``characters`` is ``(("characters", 1),)``."""
+        if isinstance(self.basis, dict):
+            return tuple(self.basis.items())
+        if isinstance(self.basis, str) and self.basis in COUNT_BASES:
+            return ((self.basis, 1),)
+        return ()
 
     @field_validator("kinds")
     @classmethod
@@ -189,7 +266,12 @@ class MeteringParams(_Frozen):
 
     @property
     def bases(self) -> tuple[Basis, ...]:
-        return self.basis if isinstance(self.basis, tuple) else (self.basis,)
+        """The time measures of a time basis (empty for a count basis)."""
+        if self.is_count:
+            return ()
+        if isinstance(self.basis, tuple):
+            return self.basis
+        return (self.basis,)  # type: ignore[return-value]  # a str that is not a count is a time basis
 
     def rounding_label(self) -> str:
         """How a telecom engineer says it: ``6/6 up``, ``60/60 up``, ``exact``."""
@@ -271,8 +353,35 @@ class PolicyVersion(_Frozen):
         return value
 
 
+class Part(_Frozen):
+    """One of several billable quantities a policy takes from each record, on a meter of its own.
+
+    An LLM call bills input, cached input and output tokens at three prices: three parts of one policy.
+    ``set`` holds the metering parameters that differ from the versions' (at least the ``basis``); they apply
+    on top of every version. The part's meter is ``meter``, or the policy's meter and the part's name.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    meter: str | None = None
+    description: str = ""
+    set: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("set")
+    @classmethod
+    def _settable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(MeteringParams.model_fields))
+        if unknown:
+            raise ValueError(f"{unknown}: not metering parameters")
+        return value
+
+
 class Policy(_Frozen):
-    """A provider product's metering rules, with where they come from."""
+    """A provider product's metering rules, with where they come from.
+
+    ``unit`` says what is billed: time (second, minute, hour: the basis measures time) or a count (token,
+    character, request, credit: the basis counts). ``modality`` says where in a call the product sits, for
+    cost stacks. ``parts`` meter several quantities of one record apart (see :class:`Part`).
+    """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
@@ -283,7 +392,11 @@ class Policy(_Frozen):
     source: tuple[str, ...] = ()
     confidence: Literal["H", "M", "L"] | None = None
     meter: str | None = None
+    modality: Modality | None = None
+    parts: tuple[Part, ...] = ()
     versions: tuple[PolicyVersion, ...] = Field(min_length=1)
+    _components: tuple[Policy, ...] | None = PrivateAttr(default=None)
+    _part_name: str | None = PrivateAttr(default=None)
 
     @field_validator("versions")
     @classmethod
@@ -293,9 +406,85 @@ class Policy(_Frozen):
             raise ValueError("versions must be listed in increasing, distinct effective_from order")
         return value
 
+    @model_validator(mode="after")
+    def _dimensions(self) -> Policy:
+        counts = self.unit in COUNT_UNITS
+        names = [part.name for part in self.parts]
+        if len(set(names)) != len(names):
+            raise ValueError("parts: a part name is used twice")
+        for part in self.parts:
+            if "basis" not in part.set:
+                raise ValueError(f"parts: part {part.name!r} needs its own basis in set")
+        if self.parts and any(v.params.meters for v in self.versions):
+            raise ValueError("a policy with parts has a meter per part, not meters by kind")
+        for component in self._build_components():
+            for number, version in enumerate(component.versions):
+                where = f"versions[{number}]" + (f" (part {component.part!r})" if component.part else "")
+                outcomes = [version.params] + [
+                    apply_overrides(version.params, r.set) for r in version.params.rules
+                ]
+                for params in outcomes:
+                    if params.is_count != counts:
+                        raise ValueError(
+                            f"{where}: unit {self.unit!r} "
+                            + (
+                                "counts, but the basis measures time"
+                                if counts
+                                else "is time, but the basis counts"
+                            )
+                            + f" ({params.basis!r}); time units are {list(TIME_UNITS)}, "
+                            f"counts {list(COUNT_UNITS)}"
+                        )
+        return self
+
+    @property
+    def part(self) -> str | None:
+        """The part this policy is, when it is one component of a policy with parts (else None)."""
+        return self._part_name
+
+    def components(self) -> tuple[Policy, ...]:
+        """The policy once per part (each a policy without parts, metering one quantity), or itself alone.
+
+        Metering a policy with parts is metering each component and putting the results side by side.
+        """
+        if not self.parts:
+            return (self,)
+        if self._components is None:
+            self._components = self._build_components()
+        return self._components
+
+    def _build_components(self) -> tuple[Policy, ...]:
+        if not self.parts:
+            return (self,)
+        built: list[Policy] = []
+        for part in self.parts:
+            versions = tuple(
+                v.model_copy(update={"params": _with(v.params, part.set)}) for v in self.versions
+            )
+            meter = part.meter or f"{self.default_meter}-{part.name.replace('_', '-')}"
+            component = self.model_copy(update={"parts": (), "meter": meter, "versions": versions})
+            component._components = None
+            component._part_name = part.name
+            built.append(component)
+        return tuple(built)
+
     @property
     def unit_seconds(self) -> Decimal:
         return UNIT_SECONDS[self.unit]
+
+    @property
+    def is_count(self) -> bool:
+        return self.unit in COUNT_UNITS
+
+    @property
+    def symbol(self) -> str:
+        """The base quantity's symbol in trails: ``s`` for time, else the unit's plural."""
+        return "s" if self.unit in TIME_UNITS else f"{self.unit}s"
+
+    @property
+    def meter_names(self) -> tuple[str, ...]:
+        """Every meter the policy's components bill on by default (kind meters aside)."""
+        return tuple(c.default_meter for c in self.components())
 
     @property
     def default_meter(self) -> str:
@@ -317,6 +506,11 @@ class Policy(_Frozen):
                 f"{self.id!r} takes effect ({self.versions[0].effective_from.date().isoformat()})"
             )
         return chosen
+
+
+def _with(params: MeteringParams, overrides: dict[str, Any]) -> MeteringParams:
+    """``params`` with a part's overrides, its rules kept (a rule's ``set`` drops rules instead)."""
+    return MeteringParams.model_validate({**params.model_dump(), **overrides})
 
 
 MeteringParams.model_rebuild()
@@ -343,7 +537,9 @@ def policy_from_dict(data: dict[str, Any], *, where: str = "policy") -> Policy:
         if not isinstance(raw, dict):
             problems.append(f"versions[{index}]: must be a table")
             continue
-        params = {k: v for k, v in raw.items() if k not in _VERSION_KEYS}
+        params = _unalias({k: v for k, v in raw.items() if k not in _VERSION_KEYS})
+        if isinstance(params.get("rules"), list):
+            params["rules"] = [_unalias_rule(rule) for rule in params["rules"]]
         inherited = {**inherited, **params}
         try:
             built = MeteringParams.model_validate(inherited)
@@ -357,12 +553,36 @@ def policy_from_dict(data: dict[str, Any], *, where: str = "policy") -> Policy:
         except ValidationError as error:
             problems.extend(_describe(error, prefix=f"versions[{index}]"))
     header = {k: v for k, v in data.items() if k in _POLICY_KEYS}
+    if isinstance(header.get("parts"), list):
+        header["parts"] = [_part_table(part) for part in header["parts"]]
     if not problems:
         try:
             return Policy.model_validate({**header, "versions": versions})
         except ValidationError as error:
             problems.extend(_describe(error, prefix=""))
     raise PolicyError(f"{where}: " + "; ".join(problems))
+
+
+_PART_KEYS: Final = frozenset({"name", "meter", "description"})
+
+
+def _unalias(table: dict[str, Any]) -> dict[str, Any]:
+    """A parameter table with the short names (``increment``, ``minimum``, ...) spelt out."""
+    return {PARAM_ALIASES.get(key, key): value for key, value in table.items()}
+
+
+def _unalias_rule(rule: object) -> object:
+    if isinstance(rule, dict) and isinstance(rule.get("set"), dict):
+        return {**rule, "set": _unalias(rule["set"])}
+    return rule
+
+
+def _part_table(part: object) -> object:
+    """A ``[[parts]]`` table as a :class:`Part`: its own keys, and every other key a parameter it sets."""
+    if not isinstance(part, dict):
+        return part
+    own = {k: v for k, v in part.items() if k in _PART_KEYS}
+    return {**own, "set": _unalias({k: v for k, v in part.items() if k not in _PART_KEYS})}
 
 
 def _check_rules(params: MeteringParams, prefix: str) -> list[str]:
@@ -389,5 +609,5 @@ def _describe(error: ValidationError, prefix: str) -> list[str]:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"{where}: {message}")
+        lines.append(f"{where}: {message}" if where else message)
     return lines
