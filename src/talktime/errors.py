@@ -7,7 +7,10 @@
     │   ├── StatementError             a provider statement line is unreadable (names file, line, field)
     │   ├── RequestError               an HTTP request refused whole: malformed JSON, wrong shape (API: 400)
     │   │   └── PayloadTooLargeError   a body over the size limit or too many events (API: 413)
-    │   └── UnsupportedMediaError      a body in a content type the API does not read (API: 415)
+    │   ├── UnsupportedMediaError      a body in a content type the API does not read (API: 415)
+    │   ├── RateCardError              a cost or price card is invalid (names card, key; core.rating.cards)
+    │   └── UnknownModel, UnknownProvider   a model or provider not in the LLM price catalog, with the
+    │                                  closest names (talktime.catalog)
     ├── MeteringError (ValueError)     a valid record that a valid policy cannot meter (names record, field)
     ├── AuthError (PermissionError)    no API key, or one the store does not know (API: 401)
     ├── NotFoundError (LookupError)    no such record for this tenant, another tenant's included (API: 404)
