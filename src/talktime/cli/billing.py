@@ -27,7 +27,7 @@ from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a command runs, so `talktime meter` starts quickly
     from talktime.core.invoicing.invoice import Invoice
-    from talktime.core.rating.margin import MarginRow
+    from talktime.core.rating.margin import MarginView
     from talktime.core.records import UsageRecord
 
 invoice_app = typer.Typer(
@@ -73,20 +73,9 @@ def _write(out: Path | None, content: str | bytes) -> None:
     partial.replace(out)
 
 
-def _money(value: Decimal, currency: str) -> str:
-    from talktime.core.rating.money import Money
-
-    return str(Money(value, currency).rounded().amount)
-
-
 def _exact(value: Decimal) -> str:
     """An unrounded amount for JSON and CSV: exact to 12 decimal places."""
     return text(quantize(value, 12))
-
-
-def _percent(row: MarginRow) -> str:
-    pct = row.margin_percent
-    return "-" if pct is None else f"{quantize(pct, 1)}%"
 
 
 def margin(
@@ -95,98 +84,146 @@ def margin(
     tenant: str | None = TENANT_OPTION,
     costs: Path = typer.Option(..., "--costs", help="Cost card TOML (or costs-informative.toml)."),
     prices: Path = typer.Option(..., "--prices", help="Price card TOML (or plan-call-minute.toml)."),
-    by: MarginBy = typer.Option(MarginBy.customer, "--by", help="customer, provider, period or session."),
+    by: MarginBy = typer.Option(
+        MarginBy.customer,
+        "--by",
+        help="session (each call), customer (each customer's month), period or provider.",
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Fail (exit 2) when any record has no cost entry, instead of marking rows."
+    ),
     format: TableFormat = typer.Option(TableFormat.table, "--format", "-f", help="table, json or csv."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of standard output."),
 ) -> None:
-    """Per-call cost, price and margin, added up by customer, provider or period.
+    """Per-call cost stack (telephony, STT, LLM, TTS, platform), price and margin, by call or added up.
 
-    Rows whose minutes cost more than they sell for are flagged LOSS. Amounts are exact; the table shows
-    them at the currency's minor unit.
+    Rows whose minutes cost more than they sell for are flagged LOSS. A row with any record that no cost
+    entry prices is flagged INCOMPLETE: its cost is a lower bound and its margin shown as an upper bound
+    (<=). Amounts are exact in JSON and CSV; the table shows per-call amounts to 4 decimals.
     """
 
     def run() -> None:
-        from talktime.core.rating.margin import margin_rows, session_margins
+        from talktime.core.rating.margin import margin_view, session_margins
         from talktime.io.ratecards import load_cost_card, load_price_card
 
         report = session_margins(
             history(records, store, tenant), load_cost_card(costs), load_price_card(prices)
         )
-        cur = report.currency
-        if by is MarginBy.session:
-            header = ["customer", "session", "period", "minutes", "cost", "price", "margin", "flag"]
-            rows = [
-                [
-                    s.customer,
-                    s.session,
-                    s.period,
-                    text(quantize(s.minutes, 6)),
-                    _exact(s.cost),
-                    _exact(s.price),
-                    _exact(s.margin),
-                    "LOSS" if s.loss else "",
-                ]
-                for s in report.sessions
-            ]
-        else:
-            quantity = "quantity" if by is MarginBy.provider else "minutes"
-            header = [by.value, "sessions", "loss sessions", quantity, "cost", "price", "margin", "margin %"]
-            header.append("flag")
-            rows = [
-                [
-                    r.key,
-                    str(r.sessions),
-                    str(r.loss_sessions),
-                    text(quantize(r.minutes, 6)),
-                    _exact(r.cost),
-                    _exact(r.price),
-                    _exact(r.margin),
-                    _percent(r),
-                    "LOSS" if r.loss else ("has loss sessions" if r.loss_sessions else ""),
-                ]
-                for r in margin_rows(report, by.value)
-            ]
+        if strict and report.uncosted_records:
+            raise InputError(
+                _uncosted_message(report.uncosted_records) + "; add cost entries or drop --strict"
+            )
+        view = margin_view(report, by.value)
         if format is TableFormat.json:
             body = {
-                "currency": cur,
-                "by": by.value,
-                "rows": [dict(zip(header, row, strict=True)) for row in rows],
-                "uncosted_records": list(report.uncosted_records),
+                "currency": view.currency,
+                "by": view.by,
+                "complete": not view.uncosted_records,
+                "rows": [{k: _json_value(v) for k, v in row.items()} for row in view.rows],
+                "uncosted_records": list(view.uncosted_records),
             }
             _write(out, json.dumps(body, indent=2) + "\n")
         elif format is TableFormat.csv:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
+            header = [*view.columns, "loss", "incomplete", "uncosted"]
             writer.writerow(header)
-            writer.writerows(rows)
+            for row in view.rows:
+                writer.writerow([_csv_value(row.get(c)) for c in header])
             _write(out, buffer.getvalue())
         else:
-            table = Table(title=f"margin by {by.value} ({cur})")
-            for column in header:
-                left = column in (by.value, "flag", "session", "customer", "period")
-                table.add_column(column, justify="left" if left else "right", no_wrap=column != "flag")
-            money_columns = {header.index(c) for c in ("cost", "price", "margin")}
-            for row in rows:
-                shown = [_money(Decimal(v), cur) if i in money_columns else v for i, v in enumerate(row)]
-                style = "bold red" if row[-1] == "LOSS" else None
-                table.add_row(*shown, style=style)
-            handle = sys.stdout if out is None else io.StringIO()
-            wide = out is not None or not sys.stdout.isatty()
-            console = Console(file=handle, width=160 if wide else None, highlight=False)
-            console.print(table)
-            if report.uncosted_records:
-                console.print(
-                    f"{len(report.uncosted_records)} record(s) matched no cost entry "
-                    "(cost unknown, not zero): "
-                    + ", ".join(report.uncosted_records[:5])
-                    + (" ..." if len(report.uncosted_records) > 5 else ""),
-                    markup=False,
-                )
-            if out is not None:
-                assert isinstance(handle, io.StringIO)
-                _write(out, handle.getvalue())
+            _margin_table(view, out)
 
     guarded(run)
+
+
+def _uncosted_message(ids: tuple[str, ...]) -> str:
+    shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+    return f"{len(ids)} record(s) matched no cost entry (cost unknown, not zero): {shown}"
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, Decimal):
+        return _exact(value)
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _csv_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, Decimal):
+        return _exact(value)
+    return str(value)
+
+
+_TEXT_COLUMNS = frozenset({"customer", "session", "period", "provider"})
+_SHORT = {
+    "loss_sessions": "loss sessions",
+    "margin_percent": "margin %",
+    "cost_per_minute": "cost/min",
+    "cost_telephony": "telephony",
+    "cost_stt": "STT",
+    "cost_llm": "LLM",
+    "cost_tts": "TTS",
+    "cost_platform": "platform",
+    "cost_other": "other",
+}
+
+
+def _margin_table(view: MarginView, out: Path | None) -> None:
+    cur = view.currency
+    places = 4 if view.by == "session" else 2
+    table = Table(title=f"margin by {view.by} ({cur}; costs by modality, then total)")
+    for column in view.columns:
+        left = column in _TEXT_COLUMNS
+        table.add_column(_SHORT.get(column, column), justify="left" if left else "right", no_wrap=True)
+    table.add_column("flag", justify="left")
+    for row in view.rows:
+        incomplete = bool(row["incomplete"])
+        shown = []
+        for column in view.columns:
+            value = row.get(column)
+            if value is None:
+                shown.append("-")
+            elif isinstance(value, Decimal):
+                if column in ("minutes", "quantity"):
+                    shown.append(text(quantize(value, 2 if column == "minutes" else 6)))
+                elif column == "margin_percent":
+                    shown.append(("<= " if incomplete else "") + f"{quantize(value, 1)}%")
+                else:
+                    amount = text(quantize(value, places))
+                    if column == "margin" and incomplete:
+                        amount = "<= " + amount
+                    elif column == "cost" and incomplete:
+                        amount = ">= " + amount
+                    shown.append(amount)
+            else:
+                shown.append(str(value))
+        flags = []
+        if row["incomplete"]:
+            flags.append(f"INCOMPLETE ({row['uncosted']} uncosted)")
+        if row["loss"]:
+            flags.append("LOSS")
+        elif row.get("loss_sessions"):
+            flags.append("has loss sessions")
+        style = "bold red" if row["loss"] else ("bold yellow" if incomplete else None)
+        table.add_row(*shown, ", ".join(flags), style=style)
+    handle = sys.stdout if out is None else io.StringIO()
+    wide = out is not None or not sys.stdout.isatty()
+    console = Console(file=handle, width=200 if wide else None, highlight=False)
+    console.print(table)
+    catalogs = sorted({c for row in view.rows for c in row.get("catalogs", []) or []})  # type: ignore[attr-defined]
+    if catalogs:
+        console.print("token prices from " + "; ".join(catalogs), markup=False)
+    if view.uncosted_records:
+        console.print(_uncosted_message(view.uncosted_records), markup=False)
+    if out is not None:
+        assert isinstance(handle, io.StringIO)
+        _write(out, handle.getvalue())
 
 
 def _invoice(

@@ -5,6 +5,7 @@ card are built-in profile ids, paths relative to the card, or inline ``[....poli
 from __future__ import annotations
 
 import tomllib
+from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from talktime.core.metering.policy import Policy, policy_from_dict
 from talktime.core.rating.cards import (
+    CatalogPrices,
     CostCard,
     PriceCard,
     RateCardError,
@@ -61,9 +63,18 @@ def _base(path: Path) -> Path | None:
     return path.parent if path.is_file() else None
 
 
+def _catalog(model: str, provider: str | None, at: datetime | None) -> CatalogPrices:
+    from talktime.catalog import token_prices  # loads the price catalog only for cards that name a model
+
+    return token_prices(model, provider=provider, at=at)
+
+
 def load_cost_card(path: Path) -> CostCard:
-    """A cost card file, or a built-in example by file name (``costs-informative.toml``)."""
-    return cost_card_from_dict(_read(path), _resolver(_base(path)), where=str(path))
+    """A cost card file, or a built-in example by file name (``costs-informative.toml``).
+
+    An entry may name a ``catalog`` model: its token prices come from the pinned genai-prices catalog.
+    """
+    return cost_card_from_dict(_read(path), _resolver(_base(path)), where=str(path), lookup=_catalog)
 
 
 def load_price_card(path: Path) -> PriceCard:

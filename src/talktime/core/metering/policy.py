@@ -364,6 +364,9 @@ class Part(_Frozen):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     meter: str | None = None
     description: str = ""
+    #: The price catalog's name for this quantity's price (input, output, cached_input, cache_write,
+    #: audio_input, audio_output), when a cost card prices the policy from a catalog model.
+    catalog: str | None = None
     set: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("set")
@@ -563,7 +566,7 @@ def policy_from_dict(data: dict[str, Any], *, where: str = "policy") -> Policy:
     raise PolicyError(f"{where}: " + "; ".join(problems))
 
 
-_PART_KEYS: Final = frozenset({"name", "meter", "description"})
+_PART_KEYS: Final = frozenset({"name", "meter", "description", "catalog"})
 
 
 def _unalias(table: dict[str, Any]) -> dict[str, Any]:

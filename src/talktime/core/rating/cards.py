@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from talktime.core.metering.policy import UNIT_SECONDS, Policy
+from talktime.core.metering.policy import COUNT_UNITS, TIME_UNITS, Policy
 from talktime.core.rating.charges import (
     ChargeModel,
     FlatFee,
@@ -45,6 +45,52 @@ class RateCardError(InputError):
 
 
 PolicyResolver = Callable[[object, str], Policy]
+
+
+class CatalogPrices(Protocol):
+    """A catalog model's token prices (``talktime.catalog.genai.TokenPrices`` is one)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def catalog(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    def per_token(self, part: str) -> Decimal | None: ...
+
+
+#: Finds a catalog model's prices: (model, provider or None, moment or None for now) -> prices; raises an
+#: InputError naming the closest models when the model is unknown. The caller passes it (no IO here).
+CatalogLookup = Callable[[str, "str | None", "datetime | None"], CatalogPrices]
+
+
+def _no_catalog(model: str, provider: str | None, at: datetime | None) -> CatalogPrices:
+    raise ValueError("this card reader has no price catalog; give unit prices")
+
+
+_THOUSAND: Final = Decimal(1000)
+_MILLION: Final = Decimal(1_000_000)
+#: Units a card may price in: each unit's dimension (the policy units it can price) and its size in the
+#: policy's base quantity (seconds, tokens, characters, requests, credits).
+CARD_UNITS: Final[dict[str, tuple[str, Decimal]]] = {
+    **{unit: ("time", size) for unit, size in TIME_UNITS.items()},
+    **{unit: (unit, Decimal(1)) for unit in COUNT_UNITS},
+    "thousand_tokens": ("token", _THOUSAND),
+    "million_tokens": ("token", _MILLION),
+    "thousand_characters": ("character", _THOUSAND),
+    "million_characters": ("character", _MILLION),
+    "thousand_requests": ("request", _THOUSAND),
+    "thousand_credits": ("credit", _THOUSAND),
+}
+
+
+def unit_dimension(policy_unit: str) -> str:
+    """What a policy's unit measures: ``time`` for second/minute/hour, else the count itself."""
+    return "time" if policy_unit in TIME_UNITS else policy_unit
+
+
 MODELS: Final = ("per_unit", "package", "graduated", "volume", "flat_fee", "per_attempt")
 _MATCH_FIELDS: Final = ("provider", "product", "kind", "status", "customer")
 
@@ -83,7 +129,12 @@ class ChargeVersion:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One priced meter: a provider profile on a cost card, a component of a plan on a price card."""
+    """One priced meter: a provider profile on a cost card, a component of a plan on a price card.
+
+    A card entry whose policy has parts (an LLM call's input, cached input and output tokens) becomes one
+    entry per part, each with its own price: ``id`` is ``<card key>.<part>``, ``group`` the card key, and
+    ``policy`` the part's component policy. ``catalog`` names the price catalog and model a price came from.
+    """
 
     id: str
     description: str
@@ -92,10 +143,17 @@ class Entry:
     unit: str
     versions: tuple[ChargeVersion, ...]
     source: tuple[str, ...] = ()
+    group: str = ""
+    part: str | None = None
+    catalog: str | None = None
 
     @property
     def unit_seconds(self) -> Decimal:
-        return UNIT_SECONDS[self.unit]
+        return CARD_UNITS[self.unit][1]
+
+    @property
+    def modality(self) -> str:
+        return self.policy.modality or "other"
 
     def version_at(self, moment: datetime) -> ChargeVersion | None:
         chosen = None
@@ -131,6 +189,13 @@ class CostCard:
     def entry_for(self, record: UsageRecord) -> Entry | None:
         """The first entry whose match takes the record (entries are tried in card order)."""
         return next((e for e in self.entries if e.match.matches(record)), None)
+
+    def entries_for(self, record: UsageRecord) -> tuple[Entry, ...]:
+        """Every entry of the first card entry whose match takes the record: one, or one per part."""
+        first = self.entry_for(record)
+        if first is None:
+            return ()
+        return tuple(e for e in self.entries if e.group == first.group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,32 +342,13 @@ def _match(raw: object, default: Mapping[str, tuple[str, ...]]) -> Match:
     return Match(fields)
 
 
-_ENTRY_KEYS: Final = {"description", "policy", "match", "unit", "versions", "source"}
+_ENTRY_KEYS: Final = {"description", "policy", "match", "unit", "versions", "source", "catalog", "parts"}
+_PART_PRICE_KEYS: Final = {"unit", "versions", "source"}
 _VERSION_KEYS: Final = {"effective_from", "note"}
 
 
-def _entry(
-    key: str, raw: object, resolve: PolicyResolver, problems: _Problems, prefix: str, costing: bool
-) -> Entry | None:
-    here = f"{prefix}.{key}"
-    if not isinstance(raw, dict):
-        problems.add(here, "must be a table")
-        return None
-    _unknown(problems, here + ".", raw, _ENTRY_KEYS)
-    policy: Policy | None = problems.run(f"{here}.policy", lambda: resolve(raw.get("policy", key), here))
-    default: dict[str, tuple[str, ...]] = {}
-    if costing and policy is not None and "match" not in raw:
-        if not policy.provider:
-            problems.add(f"{here}.match", f"profile {policy.id!r} names no provider: give a match table")
-        default = {"provider": (policy.provider.lower(),)}
-        if policy.product:
-            default["product"] = (policy.product.lower(),)
-    match = problems.run(f"{here}.match", lambda: _match(raw.get("match"), default))
-    unit = raw.get("unit", policy.unit if policy else "minute")
-    if unit not in UNIT_SECONDS:
-        problems.add(f"{here}.unit", f"{unit!r} is not one of {', '.join(UNIT_SECONDS)}")
+def _charge_versions(raw_versions: object, here: str, problems: _Problems) -> list[ChargeVersion]:
     versions: list[ChargeVersion] = []
-    raw_versions = raw.get("versions")
     if not isinstance(raw_versions, list) or not raw_versions:
         problems.add(f"{here}.versions", "needs at least one [[...versions]] table with effective_from")
         raw_versions = []
@@ -326,25 +372,162 @@ def _entry(
     starts = [v.effective_from for v in versions]
     if starts != sorted(starts) or len(set(starts)) != len(starts):
         problems.add(f"{here}.versions", "must be in increasing, distinct effective_from order")
-    source = raw.get("source", ())
-    if policy is None or match is None or unit not in UNIT_SECONDS or not versions:
+    return versions
+
+
+def _unit(raw: object, policy: Policy, here: str, problems: _Problems) -> str | None:
+    unit = str(raw)
+    if unit not in CARD_UNITS:
+        problems.add(f"{here}.unit", f"{unit!r} is not one of {', '.join(CARD_UNITS)}")
         return None
-    return Entry(
-        id=key,
-        description=str(raw.get("description", policy.name)),
-        policy=policy,
-        match=match,
-        unit=str(unit),
-        versions=tuple(versions),
-        source=tuple(source) if isinstance(source, list) else (str(source),),
+    if CARD_UNITS[unit][0] != unit_dimension(policy.unit):
+        same = [u for u, (dim, _) in CARD_UNITS.items() if dim == unit_dimension(policy.unit)]
+        problems.add(
+            f"{here}.unit",
+            f"{unit!r} cannot price policy {policy.id!r}, which bills in {policy.unit}s; use one of {same}",
+        )
+        return None
+    return unit
+
+
+def _catalog_spec(raw: object) -> tuple[str, str | None, datetime | None]:
+    if isinstance(raw, str):
+        return raw, None, None
+    if isinstance(raw, dict) and "model" in raw and not set(raw) - {"model", "provider", "at"}:
+        at = _moment(raw["at"]) if "at" in raw else None
+        provider = raw.get("provider")
+        return str(raw["model"]), None if provider is None else str(provider), at
+    raise ValueError("catalog is a model name, or a table { model = ..., provider = ..., at = <date> }")
+
+
+def _catalog_version(
+    prices: CatalogPrices, part: str, catalog_part: str, since: datetime, currency: str
+) -> ChargeVersion:
+    per_token = prices.per_token(catalog_part)
+    if per_token is None:
+        raise ValueError(
+            f"{prices.catalog} has no {catalog_part} price for {prices.model}: give "
+            f"parts.{part}.versions with a unit price"
+        )
+    if prices.currency != currency:
+        raise ValueError(f"{prices.catalog} prices in {prices.currency}, the card is in {currency}")
+    per_million = per_token * _MILLION
+    note = (
+        f"{prices.catalog}: {prices.model} {catalog_part} {per_million.normalize():f} {currency}"
+        f"/million tokens, prices as of {prices.at.date().isoformat()}"
     )
+    return ChargeVersion(since, PerUnit(per_million), note)
+
+
+def _entry(
+    key: str,
+    raw: object,
+    resolve: PolicyResolver,
+    problems: _Problems,
+    prefix: str,
+    costing: bool,
+    lookup: CatalogLookup = _no_catalog,
+    currency: str = "",
+) -> list[Entry]:
+    """A card entry: one :class:`Entry`, or one per part when its policy has parts."""
+    here = f"{prefix}.{key}"
+    if not isinstance(raw, dict):
+        problems.add(here, "must be a table")
+        return []
+    _unknown(problems, here + ".", raw, _ENTRY_KEYS)
+    policy: Policy | None = problems.run(f"{here}.policy", lambda: resolve(raw.get("policy", key), here))
+    default: dict[str, tuple[str, ...]] = {}
+    if costing and policy is not None and "match" not in raw:
+        if not policy.provider:
+            problems.add(f"{here}.match", f"profile {policy.id!r} names no provider: give a match table")
+        default = {"provider": (policy.provider.lower(),)}
+        if policy.product:
+            default["product"] = (policy.product.lower(),)
+    match = problems.run(f"{here}.match", lambda: _match(raw.get("match"), default))
+    source = raw.get("source", ())
+    sources = tuple(source) if isinstance(source, list) else (str(source),)
+    if policy is None:
+        return []
+    prices: CatalogPrices | None = None
+    if "catalog" in raw:
+        if not policy.parts:
+            problems.add(
+                f"{here}.catalog", f"policy {policy.id!r} has no parts to price from a catalog model"
+            )
+        else:
+            spec = problems.run(f"{here}.catalog", partial(_catalog_spec, raw["catalog"]))
+            if spec is not None:
+                prices = problems.run(f"{here}.catalog", partial(lookup, *spec))
+    raw_parts = raw.get("parts", {})
+    if not isinstance(raw_parts, dict):
+        problems.add(f"{here}.parts", "must be a table of [...parts.<name>] tables")
+        raw_parts = {}
+    part_names = [p.name for p in policy.parts]
+    for name in sorted(set(raw_parts) - set(part_names)):
+        problems.add(f"{here}.parts.{name}", f"policy {policy.id!r} has no such part (it has {part_names})")
+    entries: list[Entry] = []
+    for component in policy.components():
+        part = component.part
+        where = here if part is None else f"{here}.parts.{part}"
+        own = raw_parts.get(part, {}) if part is not None else {}
+        if not isinstance(own, dict):
+            problems.add(where, "must be a table")
+            continue
+        if part is not None:
+            _unknown(problems, where + ".", own, _PART_PRICE_KEYS)
+        catalog_label: str | None = None
+        if "versions" in own:
+            versions = _charge_versions(own["versions"], where, problems)
+            unit = _unit(own.get("unit", raw.get("unit", policy.unit)), policy, where, problems)
+        elif prices is not None and part is not None:
+            catalog_part = policy.parts[part_names.index(part)].catalog or part
+            first = component.versions[0].effective_from
+            version = problems.run(
+                f"{here}.catalog", partial(_catalog_version, prices, part, catalog_part, first, currency)
+            )
+            versions = [] if version is None else [version]
+            unit = "million_tokens" if version is not None else None
+            catalog_label = f"{prices.catalog} ({prices.model})"
+            if version is not None and CARD_UNITS["million_tokens"][0] != unit_dimension(policy.unit):
+                problems.add(f"{here}.catalog", f"policy {policy.id!r} does not bill tokens")
+                versions = []
+        elif "versions" in raw:
+            versions = _charge_versions(raw["versions"], here, problems)
+            unit = _unit(raw.get("unit", policy.unit), policy, here, problems)
+        else:
+            what = f"part {part!r}" if part is not None else "the entry"
+            problems.add(
+                f"{where}.versions",
+                f"{what} has no price: give versions" + (" or a catalog model" if part is not None else ""),
+            )
+            continue
+        if match is None or unit is None or not versions:
+            continue
+        entries.append(
+            Entry(
+                id=key if part is None else f"{key}.{part}",
+                description=str(raw.get("description", policy.name)) + ("" if part is None else f" ({part})"),
+                policy=component,
+                match=match,
+                unit=unit,
+                versions=tuple(versions),
+                source=sources + tuple(own.get("source", ()) if isinstance(own.get("source"), list) else ()),
+                group=key,
+                part=part,
+                catalog=catalog_label,
+            )
+        )
+    return entries
 
 
 _COMMON_KEYS: Final = {"kind", "name", "currency", "informative", "source", "description"}
 
 
-def cost_card_from_dict(data: Mapping[str, Any], resolve: PolicyResolver, *, where: str) -> CostCard:
-    """A cost card: ``[costs.<profile-id>]`` tables, each with charge ``versions``."""
+def cost_card_from_dict(
+    data: Mapping[str, Any], resolve: PolicyResolver, *, where: str, lookup: CatalogLookup = _no_catalog
+) -> CostCard:
+    """A cost card: ``[costs.<profile-id>]`` tables, each with charge ``versions``, or per-part prices
+    (``[costs.<id>.parts.<part>]``) or a ``catalog`` model for a policy with parts."""
     problems = _Problems(where)
     _unknown(problems, "", data, _COMMON_KEYS | {"costs", "period_timezone"})
     if data.get("kind") != "cost":
@@ -355,7 +538,13 @@ def cost_card_from_dict(data: Mapping[str, Any], resolve: PolicyResolver, *, whe
     if not isinstance(raw, dict) or not raw:
         problems.add("costs", "needs at least one [costs.<profile-id>] table")
         raw = {}
-    entries = [_entry(k, v, resolve, problems, "costs", costing=True) for k, v in raw.items()]
+    entries = [
+        e
+        for k, v in raw.items()
+        for e in _entry(
+            k, v, resolve, problems, "costs", costing=True, lookup=lookup, currency=currency or ""
+        )
+    ]
     problems.raise_any()
     return CostCard(
         name=str(data.get("name", where)),
@@ -381,7 +570,9 @@ def price_card_from_dict(data: Mapping[str, Any], resolve: PolicyResolver, *, wh
     if not isinstance(raw, dict) or not raw:
         problems.add("components", "needs at least one [components.<meter>] table")
         raw = {}
-    components = [_entry(k, v, resolve, problems, "components", costing=False) for k, v in raw.items()]
+    components = [
+        e for k, v in raw.items() for e in _entry(k, v, resolve, problems, "components", costing=False)
+    ]
     fees: list[Fee] = []
     for key, fee in (data.get("fees") or {}).items():
         if not isinstance(fee, dict) or set(fee) - {"description", "amount"}:

@@ -12,6 +12,11 @@ takes is listed as uncosted, never silently free. Fees and minimum-commitment tr
 not per call: they are not in these margins.
 A session is flagged ``loss`` when its minutes cost more than they sell for (margin < 0). By provider, a
 session's price and margin are attributed to its providers in proportion to their cost.
+
+The cost stack: every cost is also put on its modality (telephony, stt, llm, tts, platform, from the
+profile's ``modality``; ``other`` when it names none), so a call shows what its carrier, transcription,
+model and voice cost. A session (or a row of sessions) with any record no cost entry takes is
+*incomplete*: its cost is a lower bound and its margin an upper bound, and every face must say so on the row.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 from talktime.core.invoicing.periods import period_label
 from talktime.core.rating.cards import CostCard, PriceCard
@@ -30,6 +36,8 @@ from talktime.core.records import UsageRecord
 
 ZERO = Decimal(0)
 NO_CUSTOMER = "-"
+#: The by-provider row that counts the records no cost entry takes (their provider's cost is unknown).
+UNCOSTED_ROW = "(uncosted)"
 
 
 @dataclass(slots=True)
@@ -41,6 +49,8 @@ class SessionMargin:
     costs: dict[str, Decimal] = field(default_factory=dict)
     providers: dict[str, str] = field(default_factory=dict)
     cost_quantities: dict[str, Decimal] = field(default_factory=dict)
+    modalities: dict[str, str] = field(default_factory=dict)
+    catalogs: set[str] = field(default_factory=set)
     price: Decimal = ZERO
     price_seconds: Decimal = ZERO
     uncosted: list[str] = field(default_factory=list)
@@ -48,6 +58,28 @@ class SessionMargin:
     @property
     def cost(self) -> Decimal:
         return sum(self.costs.values(), ZERO)
+
+    @property
+    def incomplete(self) -> bool:
+        """True when a record of the session has no cost: the cost is then a lower bound, not the cost."""
+        return bool(self.uncosted)
+
+    @property
+    def cost_by_modality(self) -> dict[str, Decimal]:
+        return _by_modality(self.costs, self.modalities)
+
+    @property
+    def cost_by_provider(self) -> dict[str, Decimal]:
+        out: dict[str, Decimal] = {}
+        for entry_id, cost in self.costs.items():
+            provider = self.providers.get(entry_id, entry_id)
+            out[provider] = out.get(provider, ZERO) + cost
+        return out
+
+    @property
+    def cost_per_minute(self) -> Decimal | None:
+        """What one billable customer minute of this call cost (None when no minute was sold)."""
+        return None if self.price_seconds == 0 else self.cost / self.minutes
 
     @property
     def margin(self) -> Decimal:
@@ -61,6 +93,18 @@ class SessionMargin:
     def minutes(self) -> Decimal:
         """Minutes sold (the price components' billable seconds, in minutes)."""
         return self.price_seconds / 60
+
+
+#: The order cost stacks are shown in: the call's path from the carrier to the voice.
+MODALITIES: Final = ("telephony", "stt", "llm", "tts", "platform", "other")
+
+
+def _by_modality(costs: Mapping[str, Decimal], modalities: Mapping[str, str]) -> dict[str, Decimal]:
+    out = dict.fromkeys(MODALITIES, ZERO)
+    for entry_id, cost in costs.items():
+        modality = modalities.get(entry_id, "other")
+        out[modality] = out.get(modality, ZERO) + cost
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +151,7 @@ def session_margins(records: Iterable[UsageRecord], costs: CostCard, prices: Pri
     for period_records in by_cost_period.values():
         assigned: dict[str, list[UsageRecord]] = defaultdict(list)
         for record in period_records:
-            chosen = costs.entry_for(record)
-            if chosen is not None:
+            for chosen in costs.entries_for(record):
                 assigned[chosen.id].append(record)
         for entry in costs.entries:
             for group in rate_entry(entry, assigned.get(entry.id, [])):
@@ -117,6 +160,9 @@ def session_margins(records: Iterable[UsageRecord], costs: CostCard, prices: Pri
                     s = session_of(by_id[item.record_id])
                     s.costs[entry.id] = s.costs.get(entry.id, ZERO) + item.amount
                     s.providers[entry.id] = entry.policy.provider or entry.id
+                    s.modalities[entry.id] = entry.modality
+                    if entry.catalog is not None:
+                        s.catalogs.add(entry.catalog)
                     s.cost_quantities[entry.id] = s.cost_quantities.get(entry.id, ZERO) + item.quantity
     uncosted = tuple(r.id for r in records if r.id not in costed)
     for record_id in uncosted:
@@ -143,11 +189,34 @@ def session_margins(records: Iterable[UsageRecord], costs: CostCard, prices: Pri
 @dataclass(slots=True)
 class MarginRow:
     key: str
+    period: str = ""
     sessions: int = 0
     loss_sessions: int = 0
     minutes: Decimal = ZERO
     cost: Decimal = ZERO
     price: Decimal = ZERO
+    incomplete_sessions: int = 0
+    uncosted_records: int = 0
+    modality_costs: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MODALITIES, ZERO))
+
+    @property
+    def incomplete(self) -> bool:
+        return self.incomplete_sessions > 0
+
+    @property
+    def cost_per_minute(self) -> Decimal | None:
+        return None if self.minutes == 0 else self.cost / self.minutes
+
+    def add_session(self, session: SessionMargin) -> None:
+        self.sessions += 1
+        self.loss_sessions += int(session.loss)
+        self.minutes += session.minutes
+        self.cost += session.cost
+        self.price += session.price
+        self.incomplete_sessions += int(session.incomplete)
+        self.uncosted_records += len(session.uncosted)
+        for modality, cost in session.cost_by_modality.items():
+            self.modality_costs[modality] = self.modality_costs.get(modality, ZERO) + cost
 
     @property
     def margin(self) -> Decimal:
@@ -163,11 +232,12 @@ class MarginRow:
 
 
 def margin_rows(report: MarginReport, by: str) -> list[MarginRow]:
-    """Sessions added up by ``customer``, ``period`` or ``provider`` (price attributed by cost share)."""
-    rows: dict[str, MarginRow] = {}
+    """Sessions added up by ``customer`` (each customer's month), ``period`` or ``provider`` (price
+    attributed by cost share; records no entry costs on a row of their own)."""
+    rows: dict[tuple[str, str], MarginRow] = {}
 
-    def row(key: str) -> MarginRow:
-        return rows.setdefault(key, MarginRow(key))
+    def row(key: str, period: str = "") -> MarginRow:
+        return rows.setdefault((key, period), MarginRow(key, period))
 
     for s in report.sessions:
         if by == "provider":
@@ -178,14 +248,114 @@ def margin_rows(report: MarginReport, by: str) -> list[MarginRow]:
                 r = row(entry_id)
                 r.sessions += 1
                 r.loss_sessions += int(s.loss)
+                r.incomplete_sessions += int(s.incomplete)
                 r.minutes += s.cost_quantities.get(entry_id, ZERO)
                 r.cost += cost
                 r.price += s.price * share
+                modality = s.modalities.get(entry_id, "other")
+                r.modality_costs[modality] = r.modality_costs.get(modality, ZERO) + cost
+            if s.uncosted:  # records no cost entry takes belong to no provider: a row of their own
+                r = row(UNCOSTED_ROW)
+                r.incomplete_sessions += 1
+                r.uncosted_records += len(s.uncosted)
         else:
-            r = row(s.customer if by == "customer" else s.period)
-            r.sessions += 1
-            r.loss_sessions += int(s.loss)
-            r.minutes += s.minutes
-            r.cost += s.cost
-            r.price += s.price
+            if by == "customer":
+                row(s.customer, s.period).add_session(s)
+            else:
+                row(s.period).add_session(s)
     return [rows[k] for k in sorted(rows)]
+
+
+# --- one view for every face ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MarginView:
+    """Margin rows as every face shows them: column names in order and one mapping per row.
+
+    Values are exact (``Decimal``), ``None`` where there is no value (a margin % without a price), or text.
+    Each row carries ``incomplete`` and ``uncosted``; for an incomplete row, cost is a lower bound and margin
+    an upper bound, which the faces must say on the row itself.
+    """
+
+    by: str
+    currency: str
+    columns: tuple[str, ...]
+    modalities: tuple[str, ...]
+    rows: tuple[dict[str, object], ...]
+    uncosted_records: tuple[str, ...]
+
+
+def margin_view(report: MarginReport, by: str) -> MarginView:
+    """The rows of ``talktime margin --by <by>`` (session, customer, period or provider)."""
+    modalities = _shown_modalities(report)
+    stack = tuple(f"cost_{m}" for m in modalities)
+    rows: list[dict[str, object]] = []
+    if by == "session":
+        columns = (
+            "customer",
+            "session",
+            "period",
+            "minutes",
+            *stack,
+            "cost",
+            "price",
+            "margin",
+            "margin_percent",
+        )
+        for s in report.sessions:
+            by_modality = s.cost_by_modality
+            rows.append(
+                {
+                    "customer": s.customer,
+                    "session": s.session,
+                    "period": s.period,
+                    "minutes": s.minutes,
+                    **{f"cost_{m}": by_modality.get(m, ZERO) for m in modalities},
+                    "cost": s.cost,
+                    "price": s.price,
+                    "margin": s.margin,
+                    "margin_percent": None if s.price == 0 else s.margin / s.price * 100,
+                    "cost_per_minute": s.cost_per_minute,
+                    "providers": dict(sorted(s.cost_by_provider.items())),
+                    "catalogs": sorted(s.catalogs),
+                    "loss": s.loss,
+                    "incomplete": s.incomplete,
+                    "uncosted": len(s.uncosted),
+                    "uncosted_records": list(s.uncosted),
+                }
+            )
+        columns = (*columns, "cost_per_minute")
+    else:
+        first = ("customer", "period") if by == "customer" else (by,)
+        quantity = "quantity" if by == "provider" else "minutes"
+        columns = (*first, "sessions", "loss_sessions", quantity, *stack, "cost", "price", "margin")
+        columns = (*columns, "margin_percent", "cost_per_minute")
+        for r in margin_rows(report, by):
+            keyed: dict[str, object] = (
+                {"customer": r.key, "period": r.period} if by == "customer" else {by: r.key}
+            )
+            rows.append(
+                {
+                    **keyed,
+                    "sessions": r.sessions,
+                    "loss_sessions": r.loss_sessions,
+                    quantity: r.minutes,
+                    **{f"cost_{m}": r.modality_costs.get(m, ZERO) for m in modalities},
+                    "cost": r.cost,
+                    "price": r.price,
+                    "margin": r.margin,
+                    "margin_percent": r.margin_percent,
+                    "cost_per_minute": None if by == "provider" else r.cost_per_minute,
+                    "loss": r.loss,
+                    "incomplete": r.incomplete,
+                    "uncosted": r.uncosted_records,
+                }
+            )
+    return MarginView(by, report.currency, columns, modalities, tuple(rows), report.uncosted_records)
+
+
+def _shown_modalities(report: MarginReport) -> tuple[str, ...]:
+    """Telephony, STT, LLM, TTS and platform always; ``other`` only when some cost has no modality."""
+    used = {m for s in report.sessions for m in s.modalities.values()}
+    return tuple(m for m in MODALITIES if m != "other" or "other" in used)
