@@ -5,6 +5,10 @@ second leg when forwarded), a streaming STT connection with setup and teardown o
 calls, speech shorter than audio, and the room's participants (SIP or WebRTC caller, and the agent).
 Some calls ring out, are busy or fail; some are a few seconds long. Used by ``talktime demo`` and the
 benchmarks; times are whole milliseconds and every duration is exact.
+
+With ``whole_call=True`` each answered call also leaves what its agent used: one LLM record (OpenAI chat
+tokens over the call's turns, the conversation re-sent each turn, part of it from the prompt cache) and one
+TTS record (ElevenLabs characters spoken), so a call's cost can be stacked across four providers.
 """
 
 from __future__ import annotations
@@ -36,13 +40,71 @@ def call_duration(rng: random.Random) -> timedelta:
     return timedelta(milliseconds=round(seconds * 1000))
 
 
-def synthetic_month(calls: int, seed: int = 7, month: datetime | None = None) -> Iterator[UsageRecord]:
-    """Records for ``calls`` calls spread over one calendar month (UTC)."""
+#: The models the agent of a whole call uses (record attribute ``model``).
+LLM_MODEL = "gpt-4o-mini"
+TTS_MODEL = "eleven_flash_v2_5"
+
+
+def synthetic_month(
+    calls: int, seed: int = 7, month: datetime | None = None, *, whole_call: bool = False
+) -> Iterator[UsageRecord]:
+    """Records for ``calls`` calls spread over one calendar month (UTC); see the module for ``whole_call``."""
     rng = random.Random(seed)
+    agent_rng = random.Random(seed + 1)  # a second stream, so the call records stay the same either way
     start = month or datetime(2026, 10, 1, tzinfo=UTC)
     month_ms = 31 * 24 * 3600 * 1000
     for number in range(calls):
-        yield from _call(rng, number, start + timedelta(milliseconds=rng.randrange(month_ms)))
+        records = list(_call(rng, number, start + timedelta(milliseconds=rng.randrange(month_ms))))
+        yield from records
+        if whole_call:
+            yield from _agent_usage(agent_rng, records)
+
+
+def _agent_usage(rng: random.Random, records: list[UsageRecord]) -> Iterator[UsageRecord]:
+    """The LLM tokens and TTS characters of one answered call's agent (none for a call never answered)."""
+    agent = next((r for r in records if r.kind == "agent"), None)
+    if agent is None or agent.ended_at is None:
+        return
+    talk = (agent.ended_at - agent.started_at).total_seconds()
+    turns = max(1, round(talk / 12))
+    system = rng.randint(600, 1400)  # the agent's instructions and tools, sent on every turn
+    input_tokens = cached = output_tokens = 0
+    history = 0
+    for _ in range(turns):
+        heard = rng.randint(8, 40)
+        sent = system + history + heard
+        input_tokens += sent
+        cached += (system + history) // 128 * 128 if system + history >= 1024 else 0
+        said = rng.randint(20, 70)
+        output_tokens += said
+        history += heard + said
+    characters = output_tokens * 4 + rng.randint(0, 40)
+    yield UsageRecord(
+        id=f"{agent.session}-llm",
+        kind="llm",
+        provider="openai",
+        product="chat",
+        ended_at=agent.ended_at,
+        input_tokens=input_tokens,
+        cached_input_tokens=cached,
+        output_tokens=output_tokens,
+        attrs={"model": LLM_MODEL},
+        customer=agent.customer,
+        session=agent.session,
+        started_at=agent.started_at,
+    )
+    yield UsageRecord(
+        id=f"{agent.session}-tts",
+        kind="tts",
+        provider="elevenlabs",
+        product="tts",
+        ended_at=agent.ended_at,
+        characters=characters,
+        attrs={"model": TTS_MODEL},
+        customer=agent.customer,
+        session=agent.session,
+        started_at=agent.started_at,
+    )
 
 
 def _call(rng: random.Random, number: int, began: datetime) -> Iterator[UsageRecord]:

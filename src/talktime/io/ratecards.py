@@ -25,7 +25,7 @@ from talktime.providers import load_policy
 EXAMPLES = "talktime.ratecards"
 
 
-def _resolver(base: Path | None) -> Any:
+def policy_resolver(base: Path | None) -> Any:
     def resolve(spec: object, where: str) -> Policy:
         if isinstance(spec, dict):
             return policy_from_dict(spec, where=f"{where}.policy")
@@ -63,7 +63,7 @@ def _base(path: Path) -> Path | None:
     return path.parent if path.is_file() else None
 
 
-def _catalog(model: str, provider: str | None, at: datetime | None) -> CatalogPrices:
+def catalog_lookup(model: str, provider: str | None, at: datetime | None) -> CatalogPrices:
     from talktime.catalog import token_prices  # loads the price catalog only for cards that name a model
 
     return token_prices(model, provider=provider, at=at)
@@ -74,9 +74,11 @@ def load_cost_card(path: Path) -> CostCard:
 
     An entry may name a ``catalog`` model: its token prices come from the pinned genai-prices catalog.
     """
-    return cost_card_from_dict(_read(path), _resolver(_base(path)), where=str(path), lookup=_catalog)
+    return cost_card_from_dict(
+        _read(path), policy_resolver(_base(path)), where=str(path), lookup=catalog_lookup
+    )
 
 
 def load_price_card(path: Path) -> PriceCard:
     """A price card file, or a built-in example by file name (``plan-call-minute.toml``)."""
-    return price_card_from_dict(_read(path), _resolver(_base(path)), where=str(path))
+    return price_card_from_dict(_read(path), policy_resolver(_base(path)), where=str(path))

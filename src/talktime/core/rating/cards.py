@@ -36,7 +36,7 @@ from talktime.core.rating.charges import (
     Volume,
 )
 from talktime.core.rating.money import check_currency, exact
-from talktime.core.records import UsageRecord
+from talktime.core.records import ATTR_PREFIX, UsageRecord
 from talktime.errors import InputError, TalktimeError
 
 
@@ -97,13 +97,14 @@ _MATCH_FIELDS: Final = ("provider", "product", "kind", "status", "customer")
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """Which records an entry applies to: each given field must have one of the listed values."""
+    """Which records an entry applies to: each given field (a record field or ``attr.<name>``, such as
+    ``attr.model`` for an LLM's model) must have one of the listed values, compared without case."""
 
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def matches(self, record: UsageRecord) -> bool:
         for name, allowed in self.fields.items():
-            value = getattr(record, name)
+            value = record.value_of(name)
             if value is None or str(value).lower() not in allowed:
                 return False
         return True
@@ -335,8 +336,8 @@ def _match(raw: object, default: Mapping[str, tuple[str, ...]]) -> Match:
         raise ValueError("match must be a table like { provider = 'twilio', kind = ['leg'] }")
     fields: dict[str, tuple[str, ...]] = {}
     for key, value in raw.items():
-        if key not in _MATCH_FIELDS:
-            raise ValueError(f"match.{key}: not one of {', '.join(_MATCH_FIELDS)}")
+        if key not in _MATCH_FIELDS and not (key.startswith(ATTR_PREFIX) and len(key) > len(ATTR_PREFIX)):
+            raise ValueError(f"match.{key}: not one of {', '.join(_MATCH_FIELDS)} or attr.<name>")
         values = value if isinstance(value, list) else [value]
         fields[key] = tuple(str(v).lower() for v in values)
     return Match(fields)
