@@ -251,8 +251,10 @@ def _write_table(
         _drain(metered)
     else:
         table = Table(title=title, show_lines=False)
-        for column in ("id", "meter", "actual s", "billable s", "quantity", "explain"):
-            table.add_column(column, justify="right" if column.endswith(("s", "quantity")) else "left")
+        unit = totals.symbol
+        for column in ("id", "meter", f"actual {unit}", f"billable {unit}", "quantity", "explain"):
+            right = column.startswith(("actual", "billable")) or column == "quantity"
+            table.add_column(column, justify="right" if right else "left")
         for item in metered:
             table.add_row(
                 item.id,
@@ -272,9 +274,9 @@ def totals_table(totals: Totals, title: str = "totals") -> Table:
     for column in (
         "meter",
         "records",
-        "actual s",
+        f"actual {totals.symbol}",
         "provider-reported s",
-        "billable s",
+        f"billable {totals.symbol}",
         f"billable {totals.unit}s",
     ):
         table.add_column(column, justify="left" if column == "meter" else "right")
@@ -301,27 +303,34 @@ def explain(
     def run() -> None:
         chosen = load_policy(policy)
         with record_source(input) as records:
-            found = next((m for m in meter_iter(records, chosen) if m.id == record_id), None)
-        if found is None:
+            found = [m for m in meter_iter(records, chosen) if m.id == record_id]
+        if not found:
             raise InputError(f"{input}: no record with id {record_id!r}")
         console = Console(highlight=False, soft_wrap=True)
-        console.print(f"record {found.id} under {chosen.id} (version {found.version}), meter {found.meter}")
-        for number, step in enumerate(found.explain, start=1):
-            before = "" if step.input_seconds is None else f"{text(step.input_seconds)} s -> "
-            console.print(
-                f"  {number}. {step.step:<10} {step.rule}: {before}{text(step.output_seconds)} s",
-                markup=False,
-            )
-        reported = found.provider_reported_seconds
-        console.print(
-            f"actual {text(found.actual_seconds)} s, provider-reported "
-            f"{'-' if reported is None else text(reported) + ' s'}"
-            f", billable {text(found.billable_seconds)} s = {text(found.billable_quantity)} {found.unit}(s)",
-            markup=False,
-        )
-        console.print(found.trail(), markup=False)
+        for item in found:  # one per part when the policy meters several quantities of a record
+            _explain_one(console, item, chosen.id)
 
     guarded(run)
+
+
+def _explain_one(console: Console, found: MeteredRecord, policy_id: str) -> None:
+    unit = found.symbol
+    console.print(f"record {found.id} under {policy_id} (version {found.version}), meter {found.meter}")
+    for number, step in enumerate(found.explain, start=1):
+        before = "" if step.input_seconds is None else f"{text(step.input_seconds)} {unit} -> "
+        sep = " " if step.rule.endswith("=") else ": "  # a weighted count reads "a 10 - b 2 = 8 tokens"
+        console.print(
+            f"  {number}. {step.step:<10} {step.rule}{sep}{before}{text(step.output_seconds)} {unit}",
+            markup=False,
+        )
+    reported = found.provider_reported_seconds
+    console.print(
+        f"actual {text(found.actual_seconds)} {unit}, provider-reported "
+        f"{'-' if reported is None else text(reported) + ' s'}"
+        f", billable {text(found.billable_seconds)} {unit} = {text(found.billable_quantity)} {found.unit}(s)",
+        markup=False,
+    )
+    console.print(found.trail(), markup=False)
 
 
 @policies_app.callback(invoke_without_command=True)

@@ -1,6 +1,8 @@
 """Metered results as plain data: the JSON and CSV shapes ``talktime meter`` writes (and the API returns).
 
-Every number is a decimal string, so no consumer reads money or time through a float.
+Every number is a decimal string, so no consumer reads money or time through a float. The ``*_seconds``
+fields hold the policy's base quantity, which ``base`` names: ``s`` for time, or ``tokens``, ``characters``,
+``requests``, ``credits`` under a count policy (``provider_reported_seconds`` is always seconds).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def record_dict(metered: MeteredRecord) -> dict[str, Any]:
         "billable_seconds": text(metered.billable_seconds),
         "billable_quantity": text(metered.billable_quantity),
         "unit": metered.unit,
+        "base": metered.symbol,
         "explain": [step.as_dict() for step in metered.explain],
     }
 
@@ -62,6 +65,7 @@ def _meter_totals(totals: Totals, part: MeterTotals) -> dict[str, Any]:
         "billable_seconds": text(part.billable_seconds),
         "billable_quantity": text(totals.quantity(part)),
         "unit": totals.unit,
+        "base": totals.symbol,
     }
 
 

@@ -660,11 +660,13 @@ class Totals:
     unit: str
     unit_seconds: Decimal
     all: MeterTotals = field(default_factory=MeterTotals)
+    #: What the seconds fields count: ``s``, or ``tokens``, ``characters``, ... under a count policy.
+    symbol: str = "s"
     meters: dict[str, MeterTotals] = field(default_factory=dict)
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Totals:
-        return cls(unit=policy.unit, unit_seconds=policy.unit_seconds)
+        return cls(unit=policy.unit, unit_seconds=policy.unit_seconds, symbol=policy.symbol)
 
     def add(self, metered: MeteredRecord) -> None:
         self.all.add(metered)
