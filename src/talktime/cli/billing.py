@@ -99,7 +99,8 @@ def margin(
 
     Rows whose minutes cost more than they sell for are flagged LOSS. A row with any record that no cost
     entry prices is flagged INCOMPLETE: its cost is a lower bound and its margin shown as an upper bound
-    (<=). Amounts are exact in JSON and CSV; the table shows per-call amounts to 4 decimals.
+    (<=). Amounts are exact in JSON and CSV; the table shows per-call amounts, modality costs and the cost
+    of a minute to 4 decimals, other totals to the cent.
     """
 
     def run() -> None:
@@ -191,11 +192,15 @@ def _margin_table(view: MarginView, out: Path | None) -> None:
                 shown.append("-")
             elif isinstance(value, Decimal):
                 if column in ("minutes", "quantity"):
-                    shown.append(text(quantize(value, 2 if column == "minutes" else 6)))
+                    shown.append(f"{quantize(value, 2):,.2f}" if column == "minutes" else text(value))
                 elif column == "margin_percent":
-                    shown.append(("<= " if incomplete else "") + f"{quantize(value, 1)}%")
+                    shown.append(("<= " if incomplete else "") + f"{quantize(value, 1):.1f}%")
                 else:
-                    amount = text(quantize(value, places))
+                    fine = column.startswith(
+                        "cost_"
+                    )  # a modality's share or a minute's cost: cents are too coarse
+                    digits = 4 if fine else places
+                    amount = f"{quantize(value, digits):.{digits}f}"
                     if column == "margin" and incomplete:
                         amount = "<= " + amount
                     elif column == "cost" and incomplete:

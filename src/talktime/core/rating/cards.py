@@ -147,6 +147,9 @@ class Entry:
     group: str = ""
     part: str | None = None
     catalog: str | None = None
+    #: Prices the records it matches on top of the first entry that takes them (LiveKit Cloud agent session
+    #: minutes come on top of the agent's participant minutes), instead of only when no entry before did.
+    additional: bool = False
 
     @property
     def unit_seconds(self) -> Decimal:
@@ -188,15 +191,20 @@ class CostCard:
     source: tuple[str, ...] = ()
 
     def entry_for(self, record: UsageRecord) -> Entry | None:
-        """The first entry whose match takes the record (entries are tried in card order)."""
-        return next((e for e in self.entries if e.match.matches(record)), None)
+        """The first entry, not an additional one, whose match takes the record (in card order)."""
+        return next((e for e in self.entries if not e.additional and e.match.matches(record)), None)
 
     def entries_for(self, record: UsageRecord) -> tuple[Entry, ...]:
-        """Every entry of the first card entry whose match takes the record: one, or one per part."""
+        """The entries that price the record: those of the first card entry whose match takes it (one, or
+        one per part), then those of every ``additional`` card entry that matches it too."""
         first = self.entry_for(record)
         if first is None:
             return ()
-        return tuple(e for e in self.entries if e.group == first.group)
+        return tuple(
+            e
+            for e in self.entries
+            if e.group == first.group or (e.additional and e.match.matches(record))
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +351,17 @@ def _match(raw: object, default: Mapping[str, tuple[str, ...]]) -> Match:
     return Match(fields)
 
 
-_ENTRY_KEYS: Final = {"description", "policy", "match", "unit", "versions", "source", "catalog", "parts"}
+_ENTRY_KEYS: Final = {
+    "description",
+    "policy",
+    "match",
+    "unit",
+    "versions",
+    "source",
+    "catalog",
+    "parts",
+    "additional",
+}
 _PART_PRICE_KEYS: Final = {"unit", "versions", "source"}
 _VERSION_KEYS: Final = {"effective_from", "note"}
 
@@ -447,6 +465,8 @@ def _entry(
     match = problems.run(f"{here}.match", lambda: _match(raw.get("match"), default))
     source = raw.get("source", ())
     sources = tuple(source) if isinstance(source, list) else (str(source),)
+    if "additional" in raw and (not costing or not isinstance(raw["additional"], bool)):
+        problems.add(f"{here}.additional", "is true or false, on a cost card's entry")
     if policy is None:
         return []
     prices: CatalogPrices | None = None
@@ -516,6 +536,7 @@ def _entry(
                 group=key,
                 part=part,
                 catalog=catalog_label,
+                additional=costing and raw.get("additional") is True,
             )
         )
     return entries
