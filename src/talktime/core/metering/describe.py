@@ -7,11 +7,12 @@ Generated from the policy itself, so what it says cannot drift from what is bill
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import cast
 
 from talktime.core.decimals import text
-from talktime.core.metering.example import example_call
+from talktime.core.metering.example import EXAMPLE_COUNTS, example_call
 from talktime.core.metering.meter import meter_records
 from talktime.core.metering.policy import MeteringParams, Policy, PolicyVersion
 
@@ -33,18 +34,58 @@ _BASIS_SHORT = {
 }
 
 
+_COUNT_PLAIN = {
+    "characters": "characters sent (characters), SSML markup included",
+    "input_tokens": "input tokens (input_tokens: every input token, cached and audio included)",
+    "output_tokens": "output tokens (output_tokens, audio output included)",
+    "cached_input_tokens": "input tokens read from the prompt cache (cached_input_tokens)",
+    "cache_write_tokens": "input tokens written to the prompt cache (cache_write_tokens)",
+    "audio_input_tokens": "audio input tokens (audio_input_tokens)",
+    "audio_output_tokens": "audio output tokens (audio_output_tokens)",
+    "ssml_characters": "SSML markup characters (ssml_characters)",
+    "cjk_characters": "CJK characters (cjk_characters)",
+    "request": "one per request (each record)",
+    "audio_seconds": "seconds of audio sent (audio_seconds)",
+    "speech_seconds": "seconds of speech (speech_seconds)",
+    "provider_reported_seconds": "seconds the provider reports (provider_reported_seconds)",
+}
+
+
+def _amount(value: Decimal, params: MeteringParams | None = None, symbol: str = "s") -> str:
+    """A quantity in the base unit: ``60 s``, or ``1000 characters`` under a count policy."""
+    if params is not None and params.is_count and symbol == "s":
+        symbol = "units"
+    return f"{text(value)} {symbol}"
+
+
 def _seconds(value: Decimal) -> str:
     return f"{text(value)} s"
 
 
-def one_line(params: MeteringParams) -> str:
-    """E.g. ``answered, 60/60 up, min 60 s, per record``."""
+def count_label(params: MeteringParams) -> str:
+    """A count basis in words: ``input tokens - cached input tokens``, ``characters + cjk characters``."""
+    out = []
+    for name, weight in params.count_terms:
+        word = name.replace("_", " ")
+        factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
+        out.append(f"{'-' if weight < 0 else '+'} {factor}{word}")
+    return " ".join(out).removeprefix("+ ")
+
+
+def _basis_short(params: MeteringParams) -> str:
+    if params.is_count:
+        return count_label(params)
     basis = " | ".join(_BASIS_SHORT[b] for b in params.bases)
-    parts = [f"max({basis})" if len(params.bases) > 1 else basis, params.rounding_label()]
+    return f"max({basis})" if len(params.bases) > 1 else basis
+
+
+def one_line(params: MeteringParams, symbol: str = "s") -> str:
+    """E.g. ``answered, 60/60 up, min 60 s, per record``; a count policy's amounts in its own unit."""
+    parts = [_basis_short(params), params.rounding_label()]
     if params.minimum_seconds:
-        parts.append(f"min {_seconds(params.minimum_seconds)}")
+        parts.append(f"min {_amount(params.minimum_seconds, params, symbol)}")
     if params.free_below_seconds:
-        parts.append(f"free under {_seconds(params.free_below_seconds)}")
+        parts.append(f"free under {_amount(params.free_below_seconds, params, symbol)}")
     if params.channels == "per_channel":
         extra = "" if params.extra_channel_factor == 1 else f" (extra x{text(params.extra_channel_factor)})"
         parts.append("per channel" + extra)
@@ -63,14 +104,30 @@ def methodology(policy: Policy) -> str:
     lines = [f"{policy.name} ({policy.id})", ""]
     if policy.description:
         lines += [policy.description.strip(), ""]
-    lines.append(f"Billed unit: {policy.unit}. Confidence in the published rule: {policy.confidence or '-'}.")
+    modality = f" Modality: {policy.modality}." if policy.modality else ""
+    lines.append(
+        f"Billed unit: {policy.unit}.{modality} Confidence in the published rule: {policy.confidence or '-'}."
+    )
+    if policy.parts:
+        lines.append(
+            f"Each record is metered {len(policy.parts)} ways, each part on a meter of its own and priced on "
+            "its own:"
+        )
+        for part, component in zip(policy.parts, policy.components(), strict=True):
+            about = f": {part.description}" if part.description else ""
+            lines.append(f"  - part {part.name!r} on meter {component.default_meter!r}{about}")
     lines.append("")
     for index, version in enumerate(reversed(policy.versions)):
         heading = "In force" if index == 0 else "Earlier"
         lines.append(
             f"{heading} from {version.effective_from.date().isoformat()}: {version.note}".rstrip(": ")
         )
-        lines += [f"  - {sentence}" for sentence in _sentences(policy, version)]
+        number = len(policy.versions) - 1 - index
+        for name, component in _parts(policy):
+            if name is not None:
+                lines.append(f"  Part {name!r} (meter {component.default_meter!r}):")
+            indent = "    - " if name is not None else "  - "
+            lines += [f"{indent}{sentence}" for sentence in _sentences(component, component.versions[number])]
         lines.append("")
     if policy.source:
         lines.append("Sources:")
@@ -78,27 +135,55 @@ def methodology(policy: Policy) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _parts(policy: Policy) -> list[tuple[str | None, Policy]]:
+    """(part name or None, the policy that meters it): the policy itself when it has no parts."""
+    return [(component.part, component) for component in policy.components()]
+
+
+def _count_sentence(p: MeteringParams) -> str:
+    terms = p.count_terms
+    if len(terms) == 1 and terms[0][1] == 1:
+        return f"What counts: {_COUNT_PLAIN[terms[0][0]]}."
+    pieces: list[str] = []
+    for name, weight in terms:
+        factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
+        sign = "minus " if weight < 0 else ("plus " if pieces else "")
+        pieces.append(f"{sign}{factor}{_COUNT_PLAIN[name]}")
+    return "What counts: " + ", ".join(pieces) + "."
+
+
 def _sentences(policy: Policy, version: PolicyVersion) -> list[str]:
     p = version.params
     out: list[str] = []
-    if len(p.bases) == 1:
+    symbol = policy.symbol
+
+    def _seconds(value: Decimal) -> str:
+        return _amount(value, p, symbol)
+
+    if p.is_count:
+        out.append(_count_sentence(p))
+    elif len(p.bases) == 1:
         out.append(f"What counts: {_BASIS_PLAIN[p.bases[0]]}.")
     else:
         options = "; ".join(_BASIS_PLAIN[b] for b in p.bases)
         out.append(f"What counts: the larger of {options}.")
     counted = "every kind of record" if p.kinds is None else "records of kind " + ", ".join(p.kinds)
-    out.append(f"Who counts: {counted}; each record (leg, participant, connection) is billed on its own.")
+    each = "request" if p.is_count else "leg, participant, connection"
+    out.append(f"Who counts: {counted}; each record ({each}) is billed on its own.")
     if p.meters:
         split = ", ".join(f"{kind} on meter {name!r}" for kind, name in p.meters.items())
         out.append(f"Meters: {split}; everything else on {policy.default_meter!r}.")
+    else:
+        out.append(f"Meter: {policy.default_meter!r}.")
     out.append("Billed outcomes: " + ", ".join(p.billed_statuses) + "; any other outcome bills nothing.")
     if p.free_below_seconds:
         out.append(f"Short calls: under {_seconds(p.free_below_seconds)} of raw time bill nothing.")
-    out.append(_rounding_sentence(p))
+    out.append(_rounding_sentence(p, _seconds))
     if p.minimum_seconds:
         out.append(f"Minimum: a billed {p.scope} of any length bills at least {_seconds(p.minimum_seconds)}.")
     if p.channels == "per_call":
-        out.append("Channels: one charge whatever the number of channels.")
+        if not p.is_count:
+            out.append("Channels: one charge whatever the number of channels.")
     elif p.extra_channel_factor == 1:
         out.append("Channels: each channel is billed (a stereo call bills twice its duration).")
     else:
@@ -127,14 +212,15 @@ def _sentences(policy: Policy, version: PolicyVersion) -> list[str]:
     return out
 
 
-def _rounding_sentence(p: MeteringParams) -> str:
+def _rounding_sentence(p: MeteringParams, _seconds: Callable[[Decimal], str] = _seconds) -> str:
     where = {
         "record": "each record on its own, before anything is summed",
         "session": "each session's total (its records summed first)",
         "period": f"each customer's calendar-month total ({p.period_timezone})",
     }[p.scope]
     if p.rounding == "exact":
-        return f"Rounding: none; billed to the exact duration, applied to {where}."
+        what = "count" if p.is_count else "duration"
+        return f"Rounding: none; billed to the exact {what}, applied to {where}."
     first, step = p.first_block_seconds, p.increment_seconds
     if first == step:
         return f"Rounding: {p.rounding} to a multiple of {_seconds(step)}, applied to {where}."
@@ -186,6 +272,18 @@ def _page(policy: Policy) -> list[Block]:
         return [s for s in sentences if s.startswith(prefixes)]
 
     unit_seconds = text(policy.unit_seconds)
+    if policy.is_count:
+        what_unit = f"A billable {policy.unit} is one {policy.unit} of what is counted below."
+    else:
+        what_unit = (
+            f"A billable {policy.unit} is {unit_seconds} s of billable time; partial {policy.unit}s are "
+            "billed as the rounding rules below say."
+        )
+    parts = [
+        f"Part {part!r} is billed on meter {component.default_meter!r}."
+        for part, component in _parts(policy)
+        if part
+    ]
     blocks: list[Block] = [("h1", f"How {policy.name} bills: what a billable {policy.unit} is")]
     if policy.description:
         blocks.append(("p", policy.description.strip()))
@@ -201,56 +299,73 @@ def _page(policy: Policy) -> list[Block]:
         ("h2", f"What a billable {policy.unit} is"),
         (
             "ul",
-            [
-                f"A billable {policy.unit} is {unit_seconds} s of billable time; partial {policy.unit}s are "
-                "billed as the rounding rules below say.",
-                *about("What counts", "Who counts", "Meters", "Billed outcomes"),
-            ],
+            [what_unit, *parts, *about("What counts", "Who counts", "Meters", "Billed outcomes")],
         ),
         ("h2", "What is included"),
-        ("ul", _included(p)),
+        ("ul", _included(p) if not p.is_count else ["Only what the count above names is billed."]),
         ("h2", "Rounding and minimums"),
         ("ul", about("Short calls", "Rounding", "Minimum", "Sessions left open")),
-        ("h2", "Channels and participants"),
-        (
-            "ul",
-            [
-                *about("Channels"),
-                "Participants: every participant, leg or connection is its own record and is billed on "
-                "its own; a two-participant call bills both.",
-            ],
-        ),
     ]
+    if not policy.is_count:
+        blocks += [
+            ("h2", "Channels and participants"),
+            (
+                "ul",
+                [
+                    *about("Channels"),
+                    "Participants: every participant, leg or connection is its own record and is billed on "
+                    "its own; a two-participant call bills both.",
+                ],
+            ),
+        ]
     other = about("Segment", "Factor", "Multiplier", "Rule")
     if other:
         blocks += [("h2", "Other rules"), ("ul", other)]
     call = example_call(
-        policy, EXAMPLE_ANSWERED, channels=EXAMPLE_CHANNELS, setup=EXAMPLE_SETUP, speech=EXAMPLE_SPEECH
+        policy,
+        EXAMPLE_ANSWERED,
+        channels=1 if policy.is_count else EXAMPLE_CHANNELS,
+        setup=EXAMPLE_SETUP,
+        speech=EXAMPLE_SPEECH,
     )
-    metered = meter_records([call], policy)[0]
+    every = meter_records([call], policy)  # one per part
     silence = EXAMPLE_ANSWERED - EXAMPLE_SPEECH
-    blocks += [
-        ("h2", "Worked example"),
-        (
-            "p",
+    symbol = policy.symbol
+    if policy.is_count:
+        intro = f"A request of {_example_counts(policy)}. The meter's steps:"
+        stopwatch = "for the request above"
+    else:
+        intro = (
             f"A stereo call ({EXAMPLE_CHANNELS} channels): {text(EXAMPLE_SETUP)} s of ringing, then "
             f"{text(EXAMPLE_ANSWERED)} s answered, of which {text(EXAMPLE_SPEECH)} s is speech and "
-            f"{text(silence)} s silence. The meter's steps:",
-        ),
-        ("ol", [f"{step.step}: {step.rule} -> {text(step.output_seconds)} s" for step in metered.explain]),
-        (
-            "p",
-            f"Billable: {text(metered.billable_seconds)} s = {text(metered.billable_quantity)} "
-            f"{policy.unit}(s), for {text(EXAMPLE_ANSWERED)} s answered on the caller's stopwatch.",
-        ),
-        ("pre", metered.trail()),
+            f"{text(silence)} s silence. The meter's steps:"
+        )
+        stopwatch = f"for {text(EXAMPLE_ANSWERED)} s answered on the caller's stopwatch"
+    steps = [
+        (f"{m.meter}, " if policy.parts else "")
+        + f"{step.step}: {step.rule}{' ' if step.rule.endswith('=') else ' -> '}"
+        + f"{text(step.output_seconds)} {symbol}"
+        for m in every
+        for step in m.explain
+    ]
+    billable = "; ".join(
+        (f"{m.meter} " if policy.parts else "")
+        + f"{text(m.billable_seconds)} {symbol} = {text(m.billable_quantity)} {policy.unit}(s)"
+        for m in every
+    )
+    blocks += [
+        ("h2", "Worked example"),
+        ("p", intro),
+        ("ol", steps),
+        ("p", f"Billable: {billable}, {stopwatch}."),
+        ("pre", "\n".join(m.trail() for m in every)),
         ("h2", "Version history"),
         (
             "table",
             (
                 ("in force from", "rule", "what changed"),
                 [
-                    (v.effective_from.date().isoformat(), one_line(v.params), v.note or "-")
+                    (v.effective_from.date().isoformat(), one_line(v.params, symbol), v.note or "-")
                     for v in reversed(policy.versions)
                 ],
             ),
@@ -259,6 +374,22 @@ def _page(policy: Policy) -> list[Block]:
     if policy.source:
         blocks += [("h2", "Sources"), ("ul", list(policy.source))]
     return blocks
+
+
+def _example_counts(policy: Policy) -> str:
+    """The worked example's request, in the words of what the policy counts."""
+    c = EXAMPLE_COUNTS
+    if policy.unit == "token":
+        return (
+            f"{c['input_tokens']:,} input tokens ({c['cached_input_tokens']} of them from the prompt cache, "
+            f"{c['audio_input_tokens']} of audio) and {c['output_tokens']} output tokens"
+        )
+    if policy.unit in ("character", "credit"):
+        return (
+            f"{c['characters']:,} characters ({c['ssml_characters']} of them SSML markup, "
+            f"{c['cjk_characters']} CJK)"
+        )
+    return f"one request with {text(EXAMPLE_ANSWERED)} s of audio"
 
 
 def _included(p: MeteringParams) -> list[str]:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from talktime.core.metering.policy import Policy
 from talktime.core.records import UsageRecord, seconds_between
 
-__all__ = ["example_call", "seconds_between"]
+__all__ = ["EXAMPLE_COUNTS", "example_call", "seconds_between"]
 
 
 def _delta(seconds: Decimal) -> timedelta:
@@ -58,4 +58,28 @@ def example_call(
         speech_seconds=answered_seconds if speech is None else speech,
         provider_reported_seconds=answered_seconds,
         channels=channels,
+        input_tokens=EXAMPLE_COUNTS["input_tokens"],
+        cached_input_tokens=EXAMPLE_COUNTS["cached_input_tokens"],
+        cache_write_tokens=EXAMPLE_COUNTS["cache_write_tokens"],
+        audio_input_tokens=EXAMPLE_COUNTS["audio_input_tokens"],
+        output_tokens=EXAMPLE_COUNTS["output_tokens"],
+        audio_output_tokens=EXAMPLE_COUNTS["audio_output_tokens"],
+        characters=EXAMPLE_COUNTS["characters"],
+        ssml_characters=EXAMPLE_COUNTS["ssml_characters"],
+        cjk_characters=EXAMPLE_COUNTS["cjk_characters"],
     )
+
+
+#: What the example call's agent used, for count policies: a request of 1,000 input tokens (200 from the
+#: prompt cache, 100 of audio), 50 output tokens, and 1,200 characters spoken (150 of SSML markup, 60 CJK).
+EXAMPLE_COUNTS: dict[str, int] = {
+    "input_tokens": 1000,
+    "cached_input_tokens": 200,
+    "cache_write_tokens": 0,
+    "audio_input_tokens": 100,
+    "output_tokens": 50,
+    "audio_output_tokens": 0,
+    "characters": 1200,
+    "ssml_characters": 150,
+    "cjk_characters": 60,
+}
