@@ -135,8 +135,10 @@ def test_usage_has_the_keys_of_meter_json_summary(client: TestClient) -> None:
         "billable_seconds",
         "billable_quantity",
         "unit",
+        "base",
         "meters",
     }
+    assert totals["base"] == "s"  # the *_seconds fields hold seconds under a time policy
     # answered 47.3 s -> rounded up to the minute under twilio-voice
     assert (totals["records"], totals["actual_seconds"], totals["billable_seconds"]) == (1, "47.3", "60")
 

@@ -1,10 +1,13 @@
 """Golden cases for the built-in provider profiles: what each provider's published rule bills.
 
-Each row is (profile id, record fields, expected billable seconds, expected meter, why), plus the words the
-explain trail must contain where a rule made the number. Every expected value was worked out by hand from
-the provider's published rule (../shared/reference/provider-rules.md and the profile's sources), never
-copied from the meter's output. Records are built with ``parse_record`` and metered with ``meter_records``
-under ``builtin(id)``, the way the CLI does it.
+Each row is (profile id, record fields, expected billable quantity, expected meter, why), plus the words the
+explain trail must contain where a rule made the number. The quantity is in the policy's base unit: seconds
+for time units, else the count itself (tokens, characters, credits). Profiles that meter several parts of a
+record (an LLM call's input, cached input and output tokens) have a table of their own, one expected
+quantity per part. Every expected value was worked out by hand from the provider's published rule
+(../shared/reference/provider-rules.md and the profile's sources), never copied from the meter's output.
+Records are built with ``parse_record`` and metered with ``meter_records`` under ``builtin(id)``, the way the
+CLI does it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typer.testing import CliRunner
 from talktime.cli.main import app
 from talktime.core.metering import MeteredRecord, meter_records
 from talktime.core.records import parse_record
+from talktime.errors import RecordError
 from talktime.providers import builtin, builtin_ids
 
 REQUIRED_IDS = (
@@ -44,7 +48,46 @@ REQUIRED_IDS = (
     "vapi",
     "elevenlabs-agents",
     "cartesia-stt",
+    # quantities beyond time: tokens, characters, credits
+    "openai-chat",
+    "openai-realtime",
+    "anthropic-messages",
+    "google-gemini",
+    "elevenlabs-tts",
+    "deepgram-aura",
+    "cartesia-tts",
+    "azure-tts",
+    "livekit-inference-stt",
+    "livekit-inference-llm",
+    "livekit-inference-tts",
 )
+#: Where in a call each product sits (the policy's ``modality``), for per-call cost stacks.
+BY_MODALITY = {
+    "telephony": ("twilio-voice", "telnyx-voice", "plivo-voice", "vonage-voice", "livekit-sip"),
+    "stt": (
+        "deepgram-prerecorded",
+        "deepgram-streaming",
+        "assemblyai-prerecorded",
+        "assemblyai-streaming",
+        "rev-streaming",
+        "aws-transcribe",
+        "openai-whisper",
+        "cartesia-stt",
+        "livekit-inference-stt",
+    ),
+    "llm": ("openai-chat", "openai-realtime", "anthropic-messages", "google-gemini", "livekit-inference-llm"),
+    "tts": ("elevenlabs-tts", "deepgram-aura", "cartesia-tts", "azure-tts", "livekit-inference-tts"),
+    "platform": (
+        "livekit-participant",
+        "livekit-agent",
+        "deepgram-voice-agent",
+        "retell",
+        "bland",
+        "vapi",
+        "elevenlabs-agents",
+    ),
+}
+MODALITIES = {profile: modality for modality, profiles in BY_MODALITY.items() for profile in profiles}
 
 T0 = datetime.fromisoformat("2024-03-01T10:00:00+00:00")
 
@@ -87,20 +130,30 @@ def audio(seconds: str, wall: str | int | None = None, start: datetime = T0, **m
     return {**conn(wall if wall is not None else seconds, start), "audio_seconds": seconds, **more}
 
 
+def req(**counts: Any) -> dict[str, Any]:
+    """A 2-second request (LLM call, TTS request) carrying these counts: tokens, characters, attributes."""
+    return conn(2, **counts)
+
+
+def tts(characters: int, status: str = "completed", **attrs: str) -> dict[str, Any]:
+    """A TTS request of ``characters`` characters; ``model="..."`` is the attribute ``attr.model``."""
+    return req(characters=characters, status=status, **{f"attr.{k}": v for k, v in attrs.items()})
+
+
 @dataclass(frozen=True)
 class Case:
     profile: str
     fields: dict[str, Any]
-    seconds: str
+    billable: str  # seconds for a time unit, else the count (tokens, characters, credits)
     meter: str
     why: str
     trail: tuple[str, ...] = field(default=())
 
 
 def case(
-    profile: str, name: str, fields: dict[str, Any], seconds: str, meter: str, why: str, *trail: str
+    profile: str, name: str, fields: dict[str, Any], billable: str, meter: str, why: str, *trail: str
 ) -> Any:
-    return pytest.param(Case(profile, fields, seconds, meter, why, trail), id=f"{profile}: {name}")
+    return pytest.param(Case(profile, fields, billable, meter, why, trail), id=f"{profile}: {name}")
 
 
 def with_kind(profile: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +175,11 @@ NOT_COUNTED = "not-counted"  # the meter of records whose kind a policy does not
 LK_WEBRTC = "livekit-webrtc-participant-minutes"
 LK_SIP = "livekit-sip-minutes"
 LK_AGENT = "livekit-agent-session-minutes"
+LK_INF_STT = "livekit-inference-stt-seconds"
+EL_TTS = "elevenlabs-tts-credits"
+CT_TTS = "cartesia-tts-credits"
+AZ_TTS = "azure-tts-characters"
+DG_AURA = "deepgram-aura-characters"
 
 # One row per case reads as a table; the formatter would spread each row over nine lines.
 # fmt: off
@@ -212,9 +270,11 @@ CASES = [
          "1-minute increments: an exact minute is one minute"),
     case("livekit-participant", "SIP on its own meter", conn(10, kind="sip"), "60", LK_SIP,
          "LiveKit bills SIP participant minutes on a separate meter, not as WebRTC minutes", "60/60 up"),
-    case("livekit-participant", "cloud agent not counted", conn(300, kind="agent"), "0", NOT_COUNTED,
-         "agents deployed to LiveKit Cloud bill agent session minutes, not participant minutes",
-         "kind agent not counted"),
+    case("livekit-participant", "agent 55 s -> 1 min", conn(55, kind="agent"), "60", LK_WEBRTC,
+         "seed 003: human and agent participants' connection minutes are billed; an agent is a participant",
+         "60/60 up"),
+    case("livekit-participant", "agent 70 s -> 2 min", conn(70, kind="agent"), "120", LK_WEBRTC,
+         "an agent's connection rounds up per connection like a person's: 70 s bills 2 minutes", "60/60 up"),
     case("livekit-participant", "failed -> 0", conn(5, kind="participant", status="failed"), "0", LK_WEBRTC,
          "a connection that failed is not a billed participant", "status failed"),
     # --- LiveKit SIP ---------------------------------------------------------------------------------------
@@ -289,6 +349,9 @@ CASES = [
          "sessions are closed at 3 hours, so none bills more", "capped at 10800 s"),
     case("assemblyai-streaming", "failed -> 0", conn(2, status="failed"), "0", "assemblyai-streaming-hours",
          "a session that failed to open is not billed", "status failed"),
+    case("assemblyai-streaming", "2 channels x2", conn(300, channels=2), "600", "assemblyai-streaming-hours",
+         "AssemblyAI FAQ: each concurrent session is billed; a dual-streamed 5-minute call bills 10 minutes",
+         "x2 channels"),
     # --- Rev.ai streaming ----------------------------------------------------------------------------------
     case("rev-streaming", "audio sent beats wall clock", audio("31.5", wall=20), "31.5",
          "rev-streaming-minutes",
@@ -402,6 +465,69 @@ CASES = [
          "Cartesia: batch has its own credit rate (1 per 2 s), so its own meter"),
     case("cartesia-stt", "errored -> 0", audio("30", status="failed"), "0", "cartesia-stt-streaming-seconds",
          "Cartesia: requests that error are free", "status failed"),
+    # --- ElevenLabs TTS: credits = characters x the model's rate -------------------------------------------
+    case("elevenlabs-tts", "Flash v2.5: 1,000 chars -> 500", tts(1000, model="eleven_flash_v2_5"), "500",
+         EL_TTS, "ElevenLabs help: Flash and Turbo models cost 1 credit per 2 characters",
+         "flash-v2-5-half-credit", "x0.5"),
+    case("elevenlabs-tts", "Turbo v2: 1,000 chars -> 500", tts(1000, model="eleven_turbo_v2"), "500", EL_TTS,
+         "ElevenLabs help: Turbo v2 costs 1 credit for every 2 characters", "turbo-v2-half-credit"),
+    case("elevenlabs-tts", "Multilingual v2: 1,000 chars -> 1,000", tts(1000, model="eleven_multilingual_v2"),
+         "1000", EL_TTS, "ElevenLabs help: models other than Flash and Turbo cost 1 credit per character",
+         "characters 1000"),
+    case("elevenlabs-tts", "v3: 1,000 chars -> 1,000", tts(1000, model="eleven_v3"), "1000", EL_TTS,
+         "ElevenLabs: Eleven v3 costs 1 credit per character, like Multilingual v2"),
+    case("elevenlabs-tts", "no model: 1 credit per char", tts(1000), "1000", EL_TTS,
+         "a record that does not name its model is not assumed to be on a cheaper model"),
+    case("elevenlabs-tts", "Flash odd count keeps the half", tts(1001, model="eleven_flash_v2"), "500.5",
+         EL_TTS, "0.5 credit per character: 1,001 characters are 500.5 credits, kept exactly", "x0.5"),
+    case("elevenlabs-tts", "failed -> 0", tts(1000, status="failed"), "0", EL_TTS,
+         "a request that failed generated nothing and is not billed", "status failed"),
+    # --- Deepgram Aura: characters of the input text -------------------------------------------------------
+    case("deepgram-aura", "1,234 chars exact", tts(1234), "1234", DG_AURA,
+         "Aura: priced per 1,000 characters, billed per character (no rounding to the 1,000)", "characters"),
+    case("deepgram-aura", "short request, no minimum", tts(7), "7", DG_AURA,
+         "no per-request minimum is published, so 7 characters bill 7"),
+    case("deepgram-aura", "failed -> 0", tts(500, status="failed"), "0", DG_AURA,
+         "a failed request is not billed", "status failed"),
+    # --- Cartesia TTS: credits -----------------------------------------------------------------------------
+    case("cartesia-tts", "200 chars -> 200 credits", tts(200), "200", CT_TTS,
+         "Cartesia pricing: standard TTS costs about 1 credit per character", "characters 200"),
+    case("cartesia-tts", "Pro Voice Clone x1.5", tts(200, voice_type="pro_clone"), "300", CT_TTS,
+         "Cartesia pricing: a Pro Voice Clone costs about 1.5 credits per character", "pro-voice-clone",
+         "x1.5"),
+    case("cartesia-tts", "infill: 300 + chars", tts(200, endpoint="infill"), "500", CT_TTS,
+         "Cartesia pricing: Infill costs 300 credits per request plus about 1 credit per character",
+         "infill-request-fee", "300 x request 1 + characters 200 ="),
+    case("cartesia-tts", "errored -> 0", tts(200, status="failed"), "0", CT_TTS,
+         "Cartesia: credits are only used by successful requests", "status failed"),
+    # --- Azure TTS: Han ideographs twice, <speak> and <voice> tags free -------------------------------------
+    case("azure-tts", "plain text", req(characters=13), "13", AZ_TTS,
+         "Azure: every character converted to speech is billed, punctuation and spaces included"),
+    case("azure-tts", "Han characters twice", req(characters=9, cjk_characters=2), "11", AZ_TTS,
+         "Azure pricing note: each Chinese character counts as two ('你好, world': 9 characters bill 11)",
+         "+ cjk characters 2"),
+    case("azure-tts", "speak and voice tags free",
+         req(characters=39, cjk_characters=2, ssml_characters=30), "11", AZ_TTS,
+         "Azure: <speak> and <voice> tags are free: '<speak><voice>你好, world</voice></speak>' bills 11",
+         "characters 39 + cjk characters 2 - ssml characters 30 = 11"),
+    case("azure-tts", "no SSML, no CJK fields", req(characters=5), "5", AZ_TTS,
+         "a missing part counts 0 when its total is present: plain text bills its characters"),
+    case("azure-tts", "failed -> 0", req(characters=40, status="failed"), "0", AZ_TTS,
+         "a failed request is not billed", "status failed"),
+    # --- LiveKit Inference STT and TTS ---------------------------------------------------------------------
+    case("livekit-inference-stt", "12.3 s -> 13", audio("5", wall="12.3"), "13", LK_INF_STT,
+         "LiveKit billing: Inference STT in seconds of connection time, rounded up to the 1 s increment",
+         "connection", "1/1 up"),
+    case("livekit-inference-stt", "0.4 s -> 1", conn("0.4"), "1", LK_INF_STT,
+         "each usage is rounded up to the minimum increment before summing: 0.4 s bills 1 s", "1/1 up"),
+    case("livekit-inference-stt", "60 s -> 60", conn(60), "60", LK_INF_STT,
+         "a whole number of seconds bills as is: no minute rounding for Inference STT"),
+    case("livekit-inference-tts", "250 chars", req(characters=250), "250", "livekit-inference-tts-characters",
+         "LiveKit billing: Inference TTS in characters of text, 1-character increments", "characters"),
+    case("livekit-inference-tts", "1 char", req(characters=1), "1", "livekit-inference-tts-characters",
+         "a 1-character increment means no block rounding and no minimum"),
+    case("livekit-inference-tts", "failed -> 0", req(characters=250, status="failed"), "0",
+         "livekit-inference-tts-characters", "a failed request is not billed", "status failed"),
 ]
 # fmt: on
 
@@ -409,8 +535,10 @@ CASES = [
 @pytest.mark.parametrize("golden", CASES)
 def test_profile_bills_the_published_rule(golden: Case) -> None:
     metered = meter_one(golden.profile, golden.fields)
-    assert metered.billable_seconds == Decimal(golden.seconds), (
-        f"{golden.why}: billed {metered.billable_seconds} s, expected {golden.seconds} s\n{metered.trail()}"
+    unit = metered.symbol
+    assert metered.billable_seconds == Decimal(golden.billable), (
+        f"{golden.why}: billed {metered.billable_seconds} {unit}, expected {golden.billable} {unit}\n"
+        f"{metered.trail()}"
     )
     assert metered.meter == golden.meter
     trail = metered.trail()
@@ -420,7 +548,7 @@ def test_profile_bills_the_published_rule(golden: Case) -> None:
 
 def test_every_required_profile_has_at_least_three_golden_cases() -> None:
     counts = dict.fromkeys(REQUIRED_IDS, 0)
-    for param in CASES:
+    for param in [*CASES, *PART_CASES]:
         counts[param.values[0].profile] += 1
     assert {p: n for p, n in counts.items() if n < 3} == {}
 
@@ -430,6 +558,163 @@ def test_a_failed_record_bills_zero_and_says_why() -> None:
     assert metered.billable_seconds == 0
     assert metered.explain[-1].step == "status"
     assert metered.explain[-1].rule == "status failed: not billed by this policy"
+
+
+# --- profiles with parts: several meters over one record ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartCase:
+    profile: str
+    fields: dict[str, Any]
+    parts: dict[str, str]  # part name -> billable count on that part's meter
+    why: str
+
+
+def part_case(profile: str, name: str, fields: dict[str, Any], parts: dict[str, str], why: str) -> Any:
+    return pytest.param(PartCase(profile, fields, parts, why), id=f"{profile}: {name}")
+
+
+def meter_parts(profile: str, fields: dict[str, Any]) -> dict[str, MeteredRecord]:
+    """One record metered by every part of the profile: part name -> that part's metered record."""
+    policy = builtin(profile)
+    part_of = {component.default_meter: component.part for component in policy.components()}
+    rows = meter_records([parse_record({"id": "r1", **with_kind(profile, fields)})], policy)
+    return {str(part_of[row.meter]): row for row in rows}
+
+
+# fmt: off
+PART_CASES = [
+    # --- OpenAI text generation: input (uncached), cached input, output ------------------------------------
+    part_case("openai-chat", "1,000 in incl. 200 cached + 50 out",
+              req(input_tokens=1000, cached_input_tokens=200, output_tokens=50),
+              {"input": "800", "cached_input": "200", "output": "50"},
+              "OpenAI reports cached tokens as part of the input: 1,000 - 200 uncached, 200 cached, 50 out"),
+    part_case("openai-chat", "no cache field", req(input_tokens=1000, output_tokens=50),
+              {"input": "1000", "cached_input": "0", "output": "50"},
+              "a record without cached_input_tokens had no cache hit: all input is uncached"),
+    part_case("openai-chat", "all cached", req(input_tokens=2048, cached_input_tokens=2048, output_tokens=1),
+              {"input": "0", "cached_input": "2048", "output": "1"},
+              "a full cache hit bills every input token at the cached price, none at the full price"),
+    part_case("openai-chat", "failed -> 0", req(input_tokens=1000, output_tokens=50, status="failed"),
+              {"input": "0", "cached_input": "0", "output": "0"}, "a failed request is not metered"),
+    # --- OpenAI Realtime: five parts by modality and caching ---------------------------------------------
+    part_case("openai-realtime", "one Response",
+              req(input_tokens=1000, cached_input_tokens=400, audio_input_tokens=400, output_tokens=300,
+                  audio_output_tokens=240),
+              {"text_input": "200", "cached_input": "400", "audio_input": "400", "text_output": "60",
+               "audio_output": "240"},
+              "input 1,000 = 200 uncached text + 400 cached + 400 uncached audio; "
+              "output 300 = 60 text + 240 audio"),
+    part_case("openai-realtime", "12 s of user audio, 6 s of assistant audio",
+              req(input_tokens=150, audio_input_tokens=120, output_tokens=150, audio_output_tokens=120),
+              {"text_input": "30", "cached_input": "0", "audio_input": "120", "text_output": "30",
+               "audio_output": "120"},
+              "OpenAI realtime-costs: user audio 1 token per 100 ms (12 s = 120), "
+              "assistant audio 1 per 50 ms (6 s = 120)"),
+    part_case("openai-realtime", "text only", req(input_tokens=500, output_tokens=80),
+              {"text_input": "500", "cached_input": "0", "audio_input": "0", "text_output": "80",
+               "audio_output": "0"},
+              "a text-only Response has no audio parts: missing parts count 0 under their totals"),
+    # --- Anthropic: input (uncached), cache reads, cache writes, output ------------------------------------
+    part_case("anthropic-messages", "Anthropic's usage block, totals added up",
+              req(input_tokens=1 + 287 + 30433, cached_input_tokens=30433, cache_write_tokens=287,
+                  output_tokens=67),
+              {"input": "1", "cache_read": "30433", "cache_write": "287", "output": "67"},
+              "Anthropic reports input 1, cache reads 30,433, writes 287: the record input is their sum"),
+    part_case("anthropic-messages", "no caching", req(input_tokens=1200, output_tokens=300),
+              {"input": "1200", "cache_read": "0", "cache_write": "0", "output": "300"},
+              "without caching every input token is uncached input"),
+    part_case("anthropic-messages", "first request writes the cache",
+              req(input_tokens=5000, cache_write_tokens=4000, output_tokens=10),
+              {"input": "1000", "cache_read": "0", "cache_write": "4000", "output": "10"},
+              "cache writes have their own price (above input), so they leave the input meter"),
+    # --- Google Gemini: input, cached, audio input, output, audio output -----------------------------------
+    part_case("google-gemini", "cached context",
+              req(input_tokens=1000, cached_input_tokens=300, output_tokens=500),
+              {"input": "700", "cached_input": "300", "audio_input": "0", "output": "500",
+               "audio_output": "0"},
+              "Gemini's promptTokenCount includes cachedContentTokenCount: 1,000 - 300 fresh, 300 cached"),
+    part_case("google-gemini", "audio prompt", req(input_tokens=3384, audio_input_tokens=4, output_tokens=10),
+              {"input": "3380", "cached_input": "0", "audio_input": "4", "output": "10", "audio_output": "0"},
+              "Google forum: Live usage splits the prompt into TEXT 3,380 and AUDIO 4 tokens, priced apart"),
+    part_case("google-gemini", "native audio answer",
+              req(input_tokens=200, audio_input_tokens=150, output_tokens=400, audio_output_tokens=350),
+              {"input": "50", "cached_input": "0", "audio_input": "150", "output": "50",
+               "audio_output": "350"},
+              "Live native-audio output is priced above text output: 350 audio, 50 text (thinking included)"),
+    # --- LiveKit Inference LLM: input and output ------------------------------------------------------------
+    part_case("livekit-inference-llm", "input and output", req(input_tokens=500, output_tokens=20),
+              {"input": "500", "output": "20"}, "LiveKit billing: Inference LLM in tokens, input and output"),
+    part_case("livekit-inference-llm", "cached tokens stay input",
+              req(input_tokens=500, cached_input_tokens=100, output_tokens=20),
+              {"input": "500", "output": "20"},
+              "LiveKit documents no cached-input discount: cached tokens are billed as input"),
+    part_case("livekit-inference-llm", "failed -> 0",
+              req(input_tokens=500, output_tokens=20, status="failed"),
+              {"input": "0", "output": "0"}, "a failed request is not metered"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("golden", PART_CASES)
+def test_profile_bills_each_part_on_its_own_meter(golden: PartCase) -> None:
+    metered = meter_parts(golden.profile, golden.fields)
+    billed = {part: str(row.billable_seconds) for part, row in metered.items()}
+    assert billed == golden.parts, golden.why
+    assert len({row.meter for row in metered.values()}) == len(metered), "every part has a meter of its own"
+
+
+PART_PROFILES = sorted({param.values[0].profile for param in PART_CASES})
+
+
+@pytest.mark.parametrize("profile", PART_PROFILES)
+def test_parts_add_up_to_the_tokens_of_the_record(profile: str) -> None:
+    """Nothing billed twice, nothing dropped: the parts of a record sum to its input + output tokens."""
+    fields = req(
+        input_tokens=10_000,
+        cached_input_tokens=3_000,
+        cache_write_tokens=1_000,
+        audio_input_tokens=2_500,
+        output_tokens=900,
+        audio_output_tokens=700,
+    )
+    metered = meter_parts(profile, fields)
+    assert sum(row.billable_seconds for row in metered.values()) == Decimal(10_000 + 900)
+
+
+def test_a_billed_llm_record_without_input_tokens_is_an_error_naming_the_field() -> None:
+    with pytest.raises(RecordError, match=r"record 'r1': field 'input_tokens'"):
+        meter_parts("openai-chat", req(output_tokens=50))
+
+
+def test_cached_tokens_above_the_input_are_refused() -> None:
+    refused = r"field 'cached_input_tokens': 1200 is more than input_tokens 1000"
+    with pytest.raises(RecordError, match=refused):
+        meter_parts("openai-chat", req(input_tokens=1000, cached_input_tokens=1200, output_tokens=5))
+
+
+def test_anthropic_input_copied_without_the_cache_is_refused() -> None:
+    # Anthropic's own input_tokens (10) excludes the cache; copied as is, the cache no longer fits in it.
+    with pytest.raises(RecordError, match=r"field 'cached_input_tokens': .*leaves a negative count"):
+        meter_parts(
+            "anthropic-messages",
+            req(input_tokens=1000, cached_input_tokens=700, cache_write_tokens=500, output_tokens=5),
+        )
+
+
+def test_realtime_audio_tokens_that_overlap_the_cache_are_refused() -> None:
+    # 700 audio tokens of which 300 cached: recorded gross, they take the cached audio off the text twice.
+    with pytest.raises(RecordError, match=r"leaves a negative count \(-100\)"):
+        meter_parts(
+            "openai-realtime",
+            req(input_tokens=1000, cached_input_tokens=400, audio_input_tokens=700, output_tokens=10),
+        )
+
+
+def test_a_tts_request_without_characters_is_an_error_naming_the_field() -> None:
+    with pytest.raises(RecordError, match=r"record 'r1': field 'characters'"):
+        meter_one("azure-tts", req())
 
 
 # --- cases that need several records ------------------------------------------------------------------------
@@ -461,19 +746,19 @@ def test_vonage_forwarded_call_is_two_legs_inbound_to_an_app_is_one() -> None:
 
 
 def livekit_seed_calls() -> list[dict[str, Any]]:
-    """Seed 003: 11 calls of about a minute, 2 participants each, each connected about 55 s.
+    """Seed 003: 11 calls of about a minute, each with one person and the agent, each connected about 55 s.
 
-    Each room runs 65 s: the caller is connected from 0 to 55 s, the other participant from 10 to 65 s.
+    Each room runs 65 s: the person is connected from 0 to 55 s, the agent from 10 to 65 s.
     """
     rows = []
     for call in range(11):
         start = T0 + timedelta(minutes=5 * call)
         rows.append(conn(55, start=start, kind="participant", session=f"room-{call}"))
-        rows.append(conn(55, start=start + timedelta(seconds=10), kind="participant", session=f"room-{call}"))
+        rows.append(conn(55, start=start + timedelta(seconds=10), kind="agent", session=f"room-{call}"))
     return rows
 
 
-def test_livekit_seed_11_calls_of_2_participants_bill_22_minutes_against_a_12_minute_tally() -> None:
+def test_livekit_seed_11_calls_of_a_person_and_the_agent_bill_22_minutes_against_a_12_minute_tally() -> None:
     rows = livekit_seed_calls()
     metered = meter_many("livekit-participant", rows)
     room_tally = Decimal(11 * 65)  # the calls' own durations, what the customer added up: ~12 minutes
@@ -484,6 +769,16 @@ def test_livekit_seed_11_calls_of_2_participants_bill_22_minutes_against_a_12_mi
     assert all("60/60 up" in m.trail() for m in metered)
 
 
+def test_livekit_cloud_agent_adds_agent_session_minutes_on_top_of_its_participant_minutes() -> None:
+    # The same 11 rooms with the agent deployed to LiveKit Cloud: 22 participant-minutes and, in addition,
+    # 11 agent session minutes (one per agent connection), not 11 participant-minutes and 11 agent minutes.
+    rows = livekit_seed_calls()
+    assert sum(m.billable_quantity for m in meter_many("livekit-participant", rows)) == Decimal(22)
+    agent = meter_many("livekit-agent", rows)
+    assert total(agent, LK_AGENT) == Decimal(11 * 60)
+    assert total(agent, NOT_COUNTED) == Decimal(0)  # the people are not agent session minutes
+
+
 def test_livekit_sip_participant_is_not_on_the_webrtc_meter() -> None:
     rows = [
         conn(55, kind="participant", session="room"),
@@ -491,9 +786,9 @@ def test_livekit_sip_participant_is_not_on_the_webrtc_meter() -> None:
         conn(70, kind="agent", session="room"),
     ]
     metered = meter_many("livekit-participant", rows)
-    assert total(metered, LK_WEBRTC) == Decimal(60)
+    assert total(metered, LK_WEBRTC) == Decimal(60 + 120)  # the person and the agent
     assert total(metered, LK_SIP) == Decimal(120)
-    assert total(metered) == Decimal(180)
+    assert total(metered) == Decimal(300)
     assert total(meter_many("livekit-sip", rows)) == Decimal(120)
     assert total(meter_many("livekit-agent", rows)) == Decimal(120)
 
@@ -506,6 +801,10 @@ def test_assemblyai_dual_streamed_5_minute_call_bills_10_minutes() -> None:
     )
     assert [m.billable_seconds for m in metered] == [Decimal(300), Decimal(300)]
     assert total(metered) == Decimal(10 * 60)
+    # the same call as one record of two channels bills the same 10 minutes
+    (both,) = meter_many("assemblyai-streaming", [conn(300, channels=2)])
+    assert both.billable_seconds == Decimal(10 * 60)
+    assert "x2 channels" in both.trail()
 
 
 # --- every built-in profile: present, sourced, listed and explained ----------------------------------------
@@ -521,8 +820,14 @@ def test_required_profile_loads_with_source_confidence_and_versions(profile: str
     assert policy.source and all(s.strip() for s in policy.source)
     assert policy.confidence in {"H", "M", "L"}
     assert policy.meter
+    assert policy.modality == MODALITIES[profile]
     assert len(policy.versions) >= 1
     assert all(version.note.strip() for version in policy.versions)
+
+
+def test_every_builtin_profile_is_required_and_has_a_modality() -> None:
+    assert sorted(REQUIRED_IDS) == builtin_ids()
+    assert sorted(MODALITIES) == builtin_ids()
 
 
 def test_policies_lists_every_required_profile() -> None:
@@ -530,6 +835,18 @@ def test_policies_lists_every_required_profile() -> None:
     assert result.exit_code == 0, result.output
     listed = set(re.findall(r"[a-z0-9][a-z0-9-]+", result.output))
     assert set(REQUIRED_IDS) - listed == set()
+
+
+COUNT_PROFILES = [p for p in REQUIRED_IDS if builtin(p).is_count]
+
+
+@pytest.mark.parametrize("profile", COUNT_PROFILES)
+def test_policies_show_says_what_a_count_policy_counts_and_on_which_meters(profile: str) -> None:
+    result = CliRunner().invoke(app, ["policies", "show", profile])
+    assert result.exit_code == 0, result.output
+    assert "the larger of ." not in result.output
+    for meter in builtin(profile).meter_names:
+        assert meter in result.output
 
 
 @pytest.mark.parametrize("profile", REQUIRED_IDS)

@@ -317,3 +317,71 @@ effective_from = 2021-07-08
 model = "per_unit"
 unit_price = "0.12"
 """
+
+
+def test_an_additional_entry_prices_a_record_on_top_of_the_first() -> None:
+    """A LiveKit Cloud agent bills participant minutes and, on top, agent session minutes."""
+    data: dict[str, Any] = {
+        "kind": "cost",
+        "currency": "USD",
+        "costs": {
+            "livekit-participant": {
+                "match": {"provider": "livekit", "kind": ["participant", "agent"]},
+                "versions": [{"effective_from": "2025-01-01", "model": "per_unit", "unit_price": "0.0005"}],
+            },
+            "livekit-agent": {
+                "match": {"provider": "livekit", "kind": ["agent"]},
+                "additional": True,
+                "versions": [{"effective_from": "2025-01-01", "model": "per_unit", "unit_price": "0.01"}],
+            },
+        },
+    }
+    costs = card(data)
+    common = {"provider": "livekit", "customer": "acme", "session": "room-1"}
+    person = parse_record(
+        {
+            **common,
+            "id": "p",
+            "kind": "participant",
+            "started_at": "2026-10-01T10:00:00Z",
+            "ended_at": "2026-10-01T10:00:55Z",
+        }
+    )
+    agent = parse_record(
+        {
+            **common,
+            "id": "a",
+            "kind": "agent",
+            "started_at": "2026-10-01T10:00:01Z",
+            "ended_at": "2026-10-01T10:00:55Z",
+        }
+    )
+    assert [e.id for e in costs.entries_for(person)] == ["livekit-participant"]
+    assert [e.id for e in costs.entries_for(agent)] == ["livekit-participant", "livekit-agent"]
+    session = session_margins([person, agent], costs, prices()).sessions[0]
+    # 2 participant minutes (person and agent, each rounded up) and 1 agent session minute
+    assert session.costs == {"livekit-participant": 2 * D("0.0005"), "livekit-agent": D("0.01")}
+    data["costs"]["livekit-agent"]["additional"] = "yes"
+    with pytest.raises(RateCardError, match=r"costs\.livekit-agent\.additional: is true or false"):
+        card(data)
+
+
+def test_a_part_named_otherwise_takes_the_catalog_price_its_profile_names() -> None:
+    """Anthropic's cache_read part is the catalog's cached_input price; Realtime's text_input its input."""
+    data: dict[str, Any] = {
+        "kind": "cost",
+        "currency": "USD",
+        "costs": {
+            "claude": {
+                "policy": "anthropic-messages",
+                "catalog": {"model": "claude-sonnet-4-0", "at": "2026-10-01"},
+            },
+            "realtime": {
+                "policy": "openai-realtime",
+                "catalog": {"model": "gpt-4o-realtime-preview", "at": "2026-10-01"},
+            },
+        },
+    }
+    prices_of = {e.id: e.versions[0].model.unit_price for e in card(data).entries}  # type: ignore[attr-defined]
+    assert prices_of["claude.cache_read"] == D("0.3") and prices_of["claude.cache_write"] == D("3.75")
+    assert prices_of["realtime.text_input"] == D(5) and prices_of["realtime.audio_output"] == D(80)

@@ -239,3 +239,12 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2 and "line 3" in bad.output
     assert bad.output.startswith("talktime: error: "), bad.output  # the same first words as every command
+
+
+def test_a_count_policy_is_refused_by_name() -> None:
+    """A statement is call durations: reconciling it under a token profile is an error, not a report."""
+    from talktime.errors import PolicyError
+
+    empty = pa.table({"id": pa.array([], pa.string())})
+    with pytest.raises(PolicyError, match="'openai-chat' bills tokens; reconciliation compares statement"):
+        reconcile(empty, pa.table({}), builtin("openai-chat"), Options())

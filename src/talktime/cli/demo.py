@@ -1,8 +1,10 @@
-"""``talktime demo``: the "same call, different minute" story on a synthetic month.
+"""``talktime demo``: the "same call, different minute" story on a synthetic month, then the whole call.
 
 The same calls are metered under the profiles of providers that could have carried them (four carriers for
 the phone legs, three streaming STT services for the audio, LiveKit's meters for the room), and each
-profile's billable minutes are set beside the actual minutes it measured.
+profile's billable minutes are set beside the actual minutes it measured. Then one call's cost is stacked
+across its providers (carrier minutes, STT seconds, LLM tokens, TTS credits, room minutes) beside what it
+sold for, and the month's margin per customer is shown with and without the LLM and TTS costs.
 """
 
 from __future__ import annotations
@@ -124,14 +126,84 @@ def _seed_story(console: Console) -> None:
     )
 
 
+_COSTS = Path("costs-informative.toml")
+_PRICES = Path("plan-call-minute.toml")
+
+
+def _call_stack(records: list[UsageRecord], console: Console) -> None:
+    """One answered phone call, every record priced by its provider's own unit."""
+    from talktime.core.rating.margin import session_margins
+    from talktime.io.ratecards import load_cost_card, load_price_card
+
+    costs, prices = load_cost_card(_COSTS), load_price_card(_PRICES)
+    sessions: dict[str, list[UsageRecord]] = {}
+    for record in records:
+        sessions.setdefault(record.session_key, []).append(record)
+    chosen = next(
+        rs
+        for rs in sessions.values()
+        if {"leg", "stream", "llm", "tts", "sip"} <= {r.kind for r in rs} and len(rs) == 6
+    )
+    report = session_margins(chosen, costs, prices)
+    call = report.sessions[0]
+    table = Table(title=f"The whole call: {call.session} ({call.customer})", title_justify="left")
+    for column in ("record", "cost entry (modality)", "what it bills", "cost USD"):
+        table.add_column(column, justify="right" if column == "cost USD" else "left")
+    for record in chosen:
+        for entry in costs.entries_for(record):
+            metered = meter_records([record], entry.policy)[0]
+            amount = call.costs.get(entry.id, Decimal(0))
+            quantity = metered.billable_quantity
+            unit = entry.policy.unit + ("" if quantity == 1 else "s")
+            what = f"{text(quantity)} {unit} ({metered.trail()})"
+            table.add_row(record.id, f"{entry.id} ({entry.modality})", what, f"{amount:.6f}")
+    console.print(table, soft_wrap=False)
+    stack = ", ".join(f"{m} {v:.4f}" for m, v in call.cost_by_modality.items() if v)
+    console.print(
+        f"  cost {call.cost:.4f} ({stack}); sold as {text(call.minutes)} call minute(s) "
+        f"for {call.price:.4f}; margin {call.margin:.4f} ({quantize(call.margin / call.price * 100, 1)}%)",
+        markup=False,
+    )
+
+
+def _month_margins(records: list[UsageRecord], console: Console) -> None:
+    """The month per customer: with every modality, and what a minute-only view would have said."""
+    from talktime.cli.billing import _margin_table
+    from talktime.core.rating.margin import margin_rows, margin_view, session_margins
+    from talktime.io.ratecards import load_cost_card, load_price_card
+
+    costs, prices = load_cost_card(_COSTS), load_price_card(_PRICES)
+    whole = session_margins(records, costs, prices)
+    console.print("\nThe month per customer, every provider of every call costed:")
+    _margin_table(margin_view(whole, "customer"), None)
+    minutes_only = session_margins([r for r in records if r.kind not in ("llm", "tts")], costs, prices)
+    for full, partial in zip(
+        margin_rows(whole, "customer"), margin_rows(minutes_only, "customer"), strict=True
+    ):
+        if full.margin_percent is None or partial.margin_percent is None:
+            continue
+        console.print(
+            f"  {full.key} {full.period}: margin {quantize(full.margin_percent, 1)}% with LLM and TTS; "
+            f"{quantize(partial.margin_percent, 1)}% if only minutes were costed",
+            markup=False,
+        )
+
+
 def run_demo(out: Path, seed: int) -> None:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     path = out / "month.csv"
-    written = write_records(path, synthetic_month(CALLS, seed=seed))
+    written = write_records(path, synthetic_month(CALLS, seed=seed, whole_call=True))
     records = list(read_records(path))
     console.print(f"A synthetic month: {CALLS:,} calls, {written:,} usage records in {path}\n")
     for lane in LANES:
         console.print(_lane_table(lane, [r for r in records if r.kind in lane.kinds]))
     _example(records, console)
     _seed_story(console)
+    console.print()
+    _call_stack(records, console)
+    _month_margins(records, console)
     console.print(f"\nMeter it yourself: talktime meter {path} --policy twilio-voice --summary")
+    console.print(
+        f"Every call's cost stack: talktime margin --records {path} --costs {_COSTS} --prices {_PRICES} "
+        "--by session"
+    )

@@ -26,6 +26,7 @@ from talktime.core.records import COUNT_FIELDS, RECORD_FIELDS
 from talktime.engine.compile import UnsupportedPolicy, _Builder, attr_columns
 from talktime.engine.dialects import DUCKDB, DUCKDB_FAST, DUCKDB_WIDE, Dialect
 from talktime.engine.results import engine_error
+from talktime.errors import PolicyError
 
 PROVIDER_ID: Final = "attr.provider_id"
 #: Per-line cause columns, in CAUSES order.
@@ -165,7 +166,13 @@ def reconcile(
     """Reconcile ``statement`` (importer lines) against ``records`` (the canonical record table).
 
     ``records`` needs a ``_row`` column (1-based) or gets one; ``where(row)`` names a record row in errors.
+    Statements are call-shaped (durations per line): a policy that counts tokens or characters is refused.
     """
+    if policy.is_count:
+        raise PolicyError(
+            f"policy {policy.id!r} bills {policy.unit}s; reconciliation compares statement durations with "
+            "metered time, so it takes a time policy (second, minute or hour)"
+        )
     attrs = sorted({*attr_columns(policy), PROVIDER_ID})
     for name in attrs:
         if name not in records.column_names:
