@@ -473,7 +473,7 @@ CASES = [
          "ElevenLabs help: Turbo v2 costs 1 credit for every 2 characters", "turbo-v2-half-credit"),
     case("elevenlabs-tts", "Multilingual v2: 1,000 chars -> 1,000", tts(1000, model="eleven_multilingual_v2"),
          "1000", EL_TTS, "ElevenLabs help: models other than Flash and Turbo cost 1 credit per character",
-         "characters 1000"),
+         "characters, 1 credit each 1000 credits"),
     case("elevenlabs-tts", "v3: 1,000 chars -> 1,000", tts(1000, model="eleven_v3"), "1000", EL_TTS,
          "ElevenLabs: Eleven v3 costs 1 credit per character, like Multilingual v2"),
     case("elevenlabs-tts", "no model: 1 credit per char", tts(1000), "1000", EL_TTS,
@@ -491,7 +491,7 @@ CASES = [
          "a failed request is not billed", "status failed"),
     # --- Cartesia TTS: credits -----------------------------------------------------------------------------
     case("cartesia-tts", "200 chars -> 200 credits", tts(200), "200", CT_TTS,
-         "Cartesia pricing: standard TTS costs about 1 credit per character", "characters 200"),
+         "Cartesia pricing: standard TTS costs about 1 credit per character", "characters, 1 credit each 200 credits"),
     case("cartesia-tts", "Pro Voice Clone x1.5", tts(200, voice_type="pro_clone"), "300", CT_TTS,
          "Cartesia pricing: a Pro Voice Clone costs about 1.5 credits per character", "pro-voice-clone",
          "x1.5"),

@@ -368,6 +368,8 @@ def _measure_actual(
     # Only a record the policy bills must carry what its basis measures; others show what can be measured.
     billed_status = record.status == "open" or record.status in params.billed_statuses
     actual, basis_words = _basis(record, params, _effective_end(record, params), strict=billed_status)
+    if policy.unit == "credit":  # what is counted becomes credits, one each until a factor says otherwise
+        basis_words += ", 1 credit each"
     trail.start("basis", basis_words, actual)
     for name in rules:
         trail.apply("rule", f"rule {name!r} applies", actual)
