@@ -385,3 +385,20 @@ def test_a_part_named_otherwise_takes_the_catalog_price_its_profile_names() -> N
     prices_of = {e.id: e.versions[0].model.unit_price for e in card(data).entries}  # type: ignore[attr-defined]
     assert prices_of["claude.cache_read"] == D("0.3") and prices_of["claude.cache_write"] == D("3.75")
     assert prices_of["realtime.text_input"] == D(5) and prices_of["realtime.audio_output"] == D(80)
+
+
+def test_per_minute_rows_say_what_one_customer_minute_costs_by_modality_and_provider() -> None:
+    from talktime.core.rating.margin import per_minute
+
+    view = per_minute(margin_view(session_margins(CALLS, card(COSTS), prices()), "customer"))
+    acme = next(row for row in view.rows if row["customer"] == "acme")
+    a, b = hand_cost(1, "48", (5000, 2048, 300), 1200), hand_cost(3, "120", (20000, 16384, 900), 3000)
+    minutes = D(4)
+    assert acme["cost_tts"] == (a["tts"] + b["tts"]) / minutes
+    assert acme["providers"] == {  # the TTS test card's provider is voiceco
+        "deepgram": (a["stt"] + b["stt"]) / minutes,
+        "openai": (a["llm"] + b["llm"]) / minutes,
+        "twilio": (a["telephony"] + b["telephony"]) / minutes,
+        "voiceco": (a["tts"] + b["tts"]) / minutes,
+    }
+    assert acme["price"] == D("0.12") and acme["cost"] == acme["cost_per_minute"]

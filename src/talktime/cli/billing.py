@@ -92,6 +92,11 @@ def margin(
     strict: bool = typer.Option(
         False, "--strict", help="Fail (exit 2) when any record has no cost entry, instead of marking rows."
     ),
+    per_minute: bool = typer.Option(
+        False,
+        "--per-minute",
+        help="Costs per customer minute sold (by modality and provider): what one unified minute costs.",
+    ),
     format: TableFormat = typer.Option(TableFormat.table, "--format", "-f", help="table, json or csv."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of standard output."),
 ) -> None:
@@ -105,6 +110,7 @@ def margin(
 
     def run() -> None:
         from talktime.core.rating.margin import margin_view, session_margins
+        from talktime.core.rating.margin import per_minute as per_minute_view
         from talktime.io.ratecards import load_cost_card, load_price_card
 
         report = session_margins(
@@ -115,6 +121,12 @@ def margin(
                 _uncosted_message(report.uncosted_records) + "; add cost entries or drop --strict"
             )
         view = margin_view(report, by.value)
+        if per_minute:
+            if by is MarginBy.provider:
+                raise InputError(
+                    "--per-minute needs rows that sell minutes: --by session, customer or period"
+                )
+            view = per_minute_view(view)
         if format is TableFormat.json:
             body = {
                 "currency": view.currency,
@@ -177,8 +189,9 @@ _SHORT = {
 
 def _margin_table(view: MarginView, out: Path | None) -> None:
     cur = view.currency
-    places = 4 if view.by == "session" else 2
-    table = Table(title=f"margin by {view.by} ({cur}; costs by modality, then total)")
+    places = 4 if view.by == "session" or (view.rows and view.rows[0].get("per_minute")) else 2
+    each = "costs per customer minute sold" if view.rows and view.rows[0].get("per_minute") else "costs"
+    table = Table(title=f"margin by {view.by} ({cur}; {each} by modality, then total)")
     for column in view.columns:
         left = column in _TEXT_COLUMNS
         table.add_column(_SHORT.get(column, column), justify="left" if left else "right", no_wrap=True)

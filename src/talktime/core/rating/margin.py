@@ -198,6 +198,7 @@ class MarginRow:
     incomplete_sessions: int = 0
     uncosted_records: int = 0
     modality_costs: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MODALITIES, ZERO))
+    provider_costs: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def incomplete(self) -> bool:
@@ -217,6 +218,8 @@ class MarginRow:
         self.uncosted_records += len(session.uncosted)
         for modality, cost in session.cost_by_modality.items():
             self.modality_costs[modality] = self.modality_costs.get(modality, ZERO) + cost
+        for provider, cost in session.cost_by_provider.items():
+            self.provider_costs[provider] = self.provider_costs.get(provider, ZERO) + cost
 
     @property
     def margin(self) -> Decimal:
@@ -286,6 +289,31 @@ class MarginView:
     uncosted_records: tuple[str, ...]
 
 
+def per_minute(view: MarginView) -> MarginView:
+    """The same rows with every amount (each modality's and provider's cost, the cost, price and margin) per
+    customer minute sold: what one minute of the unified price costs, and where it goes. Rows
+    with no minute sold show no per-minute cost (None), never a division by zero."""
+    rows: list[dict[str, object]] = []
+    for row in view.rows:
+        minutes = row.get("minutes")
+        out = dict(row)
+        for key, value in row.items():
+            money = key.startswith("cost") or key in ("price", "margin")
+            if money and key != "cost_per_minute" and isinstance(value, Decimal):
+                out[key] = value / minutes if isinstance(minutes, Decimal) and minutes else None
+        providers = row.get("providers")
+        if isinstance(providers, dict):
+            out["providers"] = {
+                name: (cost / minutes if isinstance(minutes, Decimal) and minutes else None)
+                for name, cost in providers.items()
+            }
+        out["per_minute"] = True
+        rows.append(out)
+    return MarginView(
+        view.by, view.currency, view.columns, view.modalities, tuple(rows), view.uncosted_records
+    )
+
+
 def margin_view(report: MarginReport, by: str) -> MarginView:
     """The rows of ``talktime margin --by <by>`` (session, customer, period or provider)."""
     modalities = _shown_modalities(report)
@@ -347,6 +375,7 @@ def margin_view(report: MarginReport, by: str) -> MarginView:
                     "margin": r.margin,
                     "margin_percent": r.margin_percent,
                     "cost_per_minute": None if by == "provider" else r.cost_per_minute,
+                    **({} if by == "provider" else {"providers": dict(sorted(r.provider_costs.items()))}),
                     "loss": r.loss,
                     "incomplete": r.incomplete,
                     "uncosted": r.uncosted_records,
