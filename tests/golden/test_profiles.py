@@ -491,7 +491,8 @@ CASES = [
          "a failed request is not billed", "status failed"),
     # --- Cartesia TTS: credits -----------------------------------------------------------------------------
     case("cartesia-tts", "200 chars -> 200 credits", tts(200), "200", CT_TTS,
-         "Cartesia pricing: standard TTS costs about 1 credit per character", "characters, 1 credit each 200 credits"),
+         "Cartesia pricing: standard TTS costs about 1 credit per character",
+         "characters, 1 credit each 200 credits"),
     case("cartesia-tts", "Pro Voice Clone x1.5", tts(200, voice_type="pro_clone"), "300", CT_TTS,
          "Cartesia pricing: a Pro Voice Clone costs about 1.5 credits per character", "pro-voice-clone",
          "x1.5"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -117,17 +118,25 @@ def records(folder: Path) -> list[UsageRecord]:
     return list(read_records(folder / "history.parquet"))
 
 
-def _both(folder: Path, records: list[UsageRecord], pair: str, card: Path, plan: Path | None) -> None:
+def _both(
+    folder: Path,
+    records: list[UsageRecord],
+    pair: str,
+    card: Path,
+    plan: Path | None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
     from_id, to_id = pair.split("->")
     costs = load_cost_card(card)
     prices = load_price_card(plan) if plan is not None else None
     assert supported(costs, prices) is None
-    reference = switch_dict(compare(records, from_id, to_id, costs, prices), 10)
+    reference = switch_dict(compare(records, from_id, to_id, costs, prices, at=at), 10)
     vectorised = switch_dict(
-        compare_vectorised(folder / "history.parquet", from_id, to_id, costs, prices), 10
+        compare_vectorised(folder / "history.parquet", from_id, to_id, costs, prices, at=at), 10
     )
     assert len(reference["calls"]) > 300
     assert vectorised == reference
+    return reference
 
 
 CALL_MINUTE, PER_COMPONENT = PLANS[1], PLANS[2]
@@ -189,3 +198,53 @@ def test_no_call_of_the_from_profile_is_the_same_error(folder: Path, records: li
         compare_vectorised(folder / "history.parquet", "plivo-voice", "telnyx-voice", costs)
     messages.append(str(duckdb.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("pair", ["twilio-voice->telnyx-voice", "twilio-voice->bland"])
+def test_at_pins_both_sides_and_the_margin_the_same_way(
+    folder: Path, records: list[UsageRecord], pair: str
+) -> None:
+    """The stress card's Twilio price changes on 2026-11-03, inside the history: --at 2026-10-25 prices
+    every call at the October price, --at 2026-11-15 at the November one."""
+    october = _both(
+        folder, records, pair, folder / "stress.toml", CALL_MINUTE, datetime(2026, 10, 25, tzinfo=UTC)
+    )
+    november = _both(
+        folder, records, pair, folder / "stress.toml", CALL_MINUTE, datetime(2026, 11, 15, tzinfo=UTC)
+    )
+    by_start = _both(folder, records, pair, folder / "stress.toml", CALL_MINUTE)
+    costs = {o["total"]["cost_from"] for o in (october, november, by_start)}
+    assert len(costs) == 3
+    assert october["rules"].startswith("the rules and prices in force on 2026-10-25")
+
+
+def test_at_before_an_entry_has_a_price_leaves_it_off_and_counts_its_records(
+    folder: Path, records: list[UsageRecord]
+) -> None:
+    """The stress card's LiveKit entries start on 2025-01-01: on 2024-06-01 their records are uncosted."""
+    at = datetime(2024, 6, 1, tzinfo=UTC)
+    switch = _both(folder, records, "twilio-voice->telnyx-voice", folder / "stress.toml", None, at)
+    livekit = sum(1 for r in records if r.provider == "livekit")
+    assert switch["total"]["missing_costs"]["records"] == livekit
+    assert any(n.startswith("livekit-sip: left off the cost card") for n in switch["notes"])
+
+
+def test_a_policy_the_engine_cannot_compile_falls_back_with_a_note(
+    folder: Path, records: list[UsageRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from talktime.engine.compile import UnsupportedPolicy
+    from talktime.simulate import switch_run
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise UnsupportedPolicy("policy 'x': more than 4096 version/rule combinations")
+
+    monkeypatch.setattr(switch_run, "compare_vectorised", refuse)
+    csv = folder / "history.csv"
+    write_records(csv, records)
+    args = ["compare", "--from", "twilio-voice", "--to", "telnyx-voice", "--records", str(csv), "-f", "json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.output)["notes"]
+    assert "used the per-record reference: policy 'x': more than 4096 version/rule combinations" in notes
+    refused = CliRunner().invoke(app, [*args, "--engine", "duckdb"])
+    assert refused.exit_code != 0

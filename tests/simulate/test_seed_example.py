@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from talktime.cli.main import app
+from talktime.core.simulate.rules import Rules
 from talktime.core.simulate.spec import parse_distribution
 from talktime.io.ratecards import load_cost_card
 from talktime.providers import builtin
@@ -23,7 +24,11 @@ def test_seed_example_full_size_on_the_engine(tmp_path: Path) -> None:
     moment = anchor([per_minute, per_second], card)
     path = tmp_path / "calls.parquet"
     assert write_calls(path, parse_distribution("fixed:45"), 100_000, seed=1, anchor=moment) == 100_000
-    minute, second = meter_policies(path, [per_minute, per_second], card, moment, trusted=True)
+    lines, stack, _ = meter_policies(
+        path, [per_minute, per_second], card, Rules(moment), history=False, trusted=True
+    )
+    minute, second = lines
+    assert stack is None  # generated calls have no other costs
     assert minute.billable_minutes == 100_000
     assert second.billable_minutes == 75_000
     assert minute.exact_minutes == second.exact_minutes == 75_000

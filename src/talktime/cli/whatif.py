@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from dataclasses import replace
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -115,6 +115,13 @@ def _pct(value: Decimal | None) -> str:
     return "-" if value is None else f"{quantize(value, 2):+}%"
 
 
+AT_HELP = (
+    "Apply the rules and prices in force on this date (YYYY-MM-DD) to every record. Default: each record "
+    "under those in force when it started (generated calls start on the first day of the month after "
+    "every current version and price)."
+)
+
+
 def simulate(
     policies: str = typer.Option(
         ..., "--policies", help="Profiles to compare, comma-separated (ids or .toml)."
@@ -137,11 +144,14 @@ def simulate(
     costs: Path = typer.Option(DEFAULT_COSTS, "--costs", help="Cost card (a file or a built-in example)."),
     format: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json or html."),
     seed: int = typer.Option(7, "--seed", help="Seed for generated calls: same seed, same calls."),
-    at: str | None = typer.Option(None, "--at", help="Date whose rules and prices apply (YYYY-MM-DD)."),
+    at: str | None = typer.Option(None, "--at", help=AT_HELP),
     out: Path | None = typer.Option(None, "--out", help="Write charts (PNG), report.html and JSON here."),
 ) -> None:
-    """Rounding impact: what each policy bills for the same calls, against exact-second billing."""
+    """Rounding impact: what each policy bills for the same calls, against exact billing; on history, with
+    the rest of the calls' cost (every modality) and the records no cost entry prices."""
+    from talktime.core.simulate.rules import Rules, at_date
     from talktime.simulate.generate import write_calls
+    from talktime.simulate.passes import cost_passes
     from talktime.simulate.run import Simulation, anchor, meter_policies
 
     def run() -> None:
@@ -154,13 +164,14 @@ def simulate(
         if distribution is not None and calls is None:
             raise InputError("--distribution needs --calls N, the number of calls to generate")
         card = load_cost_card(costs)
-        moment = _date(at) if at else anchor(chosen, card)
-        with (
-            tempfile.TemporaryDirectory(prefix="talktime-sim-") as folder,
-            _progress(len(chosen) + 1) as step,
-        ):
+        moment = at_date(at) if at else None
+        history = distribution is None
+        total = len(chosen) + 1 + (cost_passes(card) if history else 0)
+        with tempfile.TemporaryDirectory(prefix="talktime-sim-") as folder, _progress(total) as step:
             trusted = False
-            if distribution is not None:
+            if not history:
+                assert distribution is not None
+                start = moment or anchor(chosen, card)
                 spec, ch, pa = (
                     parse_distribution(distribution),
                     _mix(channels, "channels"),
@@ -169,12 +180,12 @@ def simulate(
                 step(f"generating {calls:,} calls")
                 path = Path(folder) / "calls.parquet"
                 written = write_calls(
-                    path, spec, calls or 0, seed=seed, channels=ch, participants=pa, anchor=moment
+                    path, spec, calls or 0, seed=seed, channels=ch, participants=pa, anchor=start
                 )
                 sim = Simulation(
                     f"{describe_distribution(spec)} x {calls:,} calls (seed {seed})",
                     written,
-                    moment,
+                    Rules(start),  # generated calls start on the anchor: its rules are every call's own
                     chosen,
                     calls=calls,
                     seed=seed,
@@ -193,34 +204,28 @@ def simulate(
                     if records is not None
                     else _store_history(str(store), tenant, Path(folder) / "h.parquet")
                 )
-                sim = Simulation(f"history {records or store}", 0, moment, chosen)
+                sim = Simulation(f"history {records or store}", 0, Rules(moment), chosen)
                 sim.notes.append(
-                    "Every record is read as a call of the kind each policy counts; prices in force on "
-                    f"{moment.date().isoformat()} rate the whole input as one period."
+                    "Each record is read as a call of the kind each policy counts; on history a policy "
+                    "meters the records of its modality. Costs are rated per provider month."
                 )
-            sim.impacts = meter_policies(
-                path, chosen, card, moment, trusted=trusted, step=lambda pid: step(f"metering under {pid}")
+            sim.impacts, sim.stack, notes = meter_policies(
+                path, chosen, card, sim.rules, history=history, trusted=trusted, step=step
             )
+            sim.notes += notes
             if sim.impacts and not sim.records:
                 sim.records = sim.impacts[0].records
-            notes = sorted({i.cost_note for i in sim.impacts if i.cost is None and i.cost_note})
-            sim.notes += [f"No cost: {n}." for n in notes]
+            no_cost = sorted({i.cost_note for i in sim.impacts if i.cost is None and i.cost_note})
+            sim.notes += [f"No cost: {n}." for n in no_cost]
             _write_simulation(sim, path, format, out)
 
     guarded(run)
 
 
-def _date(value: str) -> datetime:
-    try:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
-    except ValueError:
-        raise InputError(f"--at {value!r}: write a date as YYYY-MM-DD") from None
-
-
 def _write_simulation(sim: object, path: Path, format: ReportFormat, out: Path | None) -> None:
     from talktime.simulate.charts import cost_chart, durations_chart
     from talktime.simulate.generate import duration_histogram
-    from talktime.simulate.report import simulation_dict, simulation_html
+    from talktime.simulate.report import simulation_dict, simulation_html, simulation_table, stack_line
     from talktime.simulate.run import Simulation
 
     assert isinstance(sim, Simulation)
@@ -244,41 +249,27 @@ def _write_simulation(sim: object, path: Path, format: ReportFormat, out: Path |
     elif format is ReportFormat.html:
         sys.stdout.write(simulation_html(sim, figures))
     else:
-        table = Table(title=f"{sim.source}: {sim.records:,} records, rules of {sim.at.date().isoformat()}")
-        for column in (
-            "policy",
-            "rule",
-            "billable min",
-            "exact min",
-            "extra min",
-            "extra %",
-            "cost",
-            "exact cost",
-            "extra cost",
-        ):
-            table.add_column(column, justify="left" if column in ("policy", "rule") else "right")
-        for i in sim.impacts:
-            table.add_row(
-                i.policy,
-                i.rule,
-                text(quantize(i.billable_minutes, 2)),
-                text(quantize(i.exact_minutes, 2)),
-                text(quantize(i.extra_minutes, 2)),
-                _pct(i.extra_percent),
-                _money(i.cost),
-                _money(i.exact_cost),
-                _money(i.extra_cost),
-            )
+        header, rows = simulation_table(sim)
+        table = Table(title=f"{sim.source}: {sim.records:,} records, {sim.rules.label}")
+        for column in header:
+            table.add_column(column, justify="left" if column in _TEXT else "right")
+        for row in rows:
+            table.add_row(*row)
         console = _console()
         console.print(table)
         console.print(
-            "exact = each record's actual seconds under the policy's basis, one charge per record",
+            "exact = each record's actual quantity under the policy's basis, one charge per record",
             markup=False,
         )
+        if sim.stack is not None:
+            console.print(stack_line(sim.stack), markup=False)
         for note in sim.notes:
             console.print(note, markup=False)
         if out is not None:
             console.print(f"charts and report: {out}/report.html", markup=False)
+
+
+_TEXT = frozenset({"policy", "rule", "customer", "modality", "missing costs", "call"})
 
 
 def _history_file(records: Path | None, store: str | None, tenant: str | None, folder: Path) -> Path:
@@ -301,6 +292,7 @@ def compare(
     prices: Path | None = typer.Option(
         None, "--prices", help="Price card: adds the price that keeps the margin."
     ),
+    at: str | None = typer.Option(None, "--at", help=AT_HELP),
     format: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json or html."),
     top: int = typer.Option(10, "--top", help="How many of the most-changed calls to list."),
     out: Path | None = typer.Option(None, "--out", help="Write the chart (PNG), report.html and JSON here."),
@@ -308,29 +300,41 @@ def compare(
         CompareEngine.auto,
         "--engine",
         help="duckdb (vectorised, any size), python (the per-record reference) or auto: duckdb unless a "
-        "card uses a charge model it does not rate. Both give the same numbers.",
+        "card uses a charge model or a policy it does not handle. Both give the same numbers.",
     ),
 ) -> None:
-    """Provider switch: re-meter history under another profile and price, per call, customer and total."""
+    """Provider switch: re-meter history under another profile and price, per call, customer and total;
+    with --prices, the price that keeps the margin over every modality's cost."""
+    from talktime.core.simulate.rules import at_date
     from talktime.core.simulate.switch import compare as compare_switch
+    from talktime.engine.compile import UnsupportedPolicy
     from talktime.simulate.charts import switch_chart
     from talktime.simulate.report import switch_dict, switch_html
     from talktime.simulate.switch_run import compare_vectorised, steps, supported
 
     def run() -> None:
+        moment = at_date(at) if at else None
         with tempfile.TemporaryDirectory(prefix="talktime-cmp-") as folder:
             card = load_cost_card(costs)
             price_card = load_price_card(prices) if prices is not None else None
-            vectorised = engine is CompareEngine.duckdb or (
-                engine is CompareEngine.auto and supported(card, price_card) is None
-            )
+            why = supported(card, price_card)
+            vectorised = engine is CompareEngine.duckdb or (engine is CompareEngine.auto and why is None)
+            fallback = f"used the per-record reference: {why}" if why and engine is CompareEngine.auto else ""
+            switch = None
             if vectorised:
-                with _progress(steps(card, price_card)) as step:
-                    path = _history_file(records, store, tenant, Path(folder))
-                    switch = compare_vectorised(path, from_, to, card, price_card, step=step)
-            else:
+                try:
+                    with _progress(steps(card, price_card)) as step:
+                        path = _history_file(records, store, tenant, Path(folder))
+                        switch = compare_vectorised(path, from_, to, card, price_card, at=moment, step=step)
+                except UnsupportedPolicy as error:
+                    if engine is CompareEngine.duckdb:
+                        raise
+                    fallback = f"used the per-record reference: {error}"
+            if switch is None:
                 history = _history(records, store, tenant, Path(folder))
-                switch = compare_switch(history, from_, to, card, price_card)
+                switch = compare_switch(history, from_, to, card, price_card, at=moment)
+            if fallback:
+                switch = replace(switch, notes=(*switch.notes, fallback))
             figures: dict[str, Path] = {}
             if out is not None or format is ReportFormat.html:
                 target = (out or Path(folder)) / "switch-by-customer.png"
@@ -351,41 +355,20 @@ def compare(
 
 def _switch_tables(switch: object, top: int, out: Path | None) -> None:
     from talktime.core.simulate.switch import Switch
+    from talktime.simulate.report import switch_table
 
     assert isinstance(switch, Switch)
     console = _console()
-    title = (
-        f"{switch.from_policy.id} -> {switch.to_policy.id} ({switch.currency}, today's rules on past calls)"
-    )
+    title = f"{switch.name} ({switch.currency}, {switch.rules.label})"
     table = Table(title=title)
-    columns = (
-        "customer",
-        "calls",
-        "cost from",
-        "cost to",
-        "change",
-        "change %",
-        "price/min now",
-        "keep margin %",
-        "keep margin amount",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "customer" else "right")
-    for c in [*switch.customers, switch.total]:
-        table.add_row(
-            c.customer,
-            str(c.calls),
-            _money(c.cost_from),
-            _money(c.cost_to),
-            _money(c.delta),
-            _pct(c.delta_percent),
-            _money(c.price_per_minute),
-            _money(c.price_keep_share),
-            _money(c.price_keep_amount),
-        )
+    header, rows = switch_table(switch)
+    for column in header:
+        table.add_column(column, justify="left" if column in _TEXT else "right")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     calls = Table(title=f"the {top} calls that change most")
-    for column in ("call", "customer", "billable s from", "billable s to", "cost from", "cost to", "change"):
+    for column in ("call", "customer", "billable from", "billable to", "cost from", "cost to", "change"):
         calls.add_column(column, justify="left" if column in ("call", "customer") else "right")
     for change in switch.biggest(top):
         calls.add_row(
@@ -400,6 +383,13 @@ def _switch_tables(switch: object, top: int, out: Path | None) -> None:
     console.print(calls)
     if switch.total.revenue is None:
         console.print("give --prices CARD to see the price per minute that keeps the margin", markup=False)
+    elif switch.total.incomplete:
+        console.print(
+            "platform cost is every modality's cost from the card; 'missing costs' counts the records no "
+            "entry prices: their cost is left out of the platform cost (>=) and of 'keep margin %' "
+            "('keep margin amount' does not depend on it)",
+            markup=False,
+        )
     for note in switch.notes:
         console.print(note, markup=False)
     if out is not None:

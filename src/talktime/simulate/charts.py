@@ -62,7 +62,9 @@ def durations_chart(
     policies: Sequence[Policy],
     title: str,
 ) -> Path:
-    """Calls by duration (bars) with each policy's billable seconds for a call of that length (steps)."""
+    """Calls by duration (bars) with each time policy's billable seconds for a call of that length (steps);
+    a count policy (tokens, characters) has no steps over duration and is left out."""
+    policies = [p for p in policies if not p.is_count]
     figure, calls_axis = plt.subplots(figsize=(10, 5.5))
     starts = [float(start) for start, _ in histogram]
     counts = [count for _, count in histogram]
@@ -95,8 +97,9 @@ def durations_chart(
 
 
 def cost_chart(path: Path, impacts: Sequence[PolicyImpact], title: str) -> Path:
-    """Billable minutes and cost per policy, each beside what exact billing would give."""
+    """Billable minutes (time policies) and cost per policy, each beside what exact billing would give."""
     priced = [i for i in impacts if i.cost is not None and i.exact_cost is not None]
+    impacts = [i for i in impacts if i.is_time]
     panels = 2 if priced else 1
     figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 0.6 * len(impacts) + 2.8), squeeze=False)
     names = [i.policy for i in impacts]
@@ -143,6 +146,6 @@ def switch_chart(path: Path, switch: Switch) -> Path:
     axis.set_yticks(rows, [p.customer for p in parts])
     axis.invert_yaxis()
     axis.set_xlabel(f"cost change ({switch.currency})")
-    axis.set_title(f"{switch.from_policy.id} -> {switch.to_policy.id}: cost change per customer")
+    axis.set_title(f"{switch.name}: cost change per customer")
     axis.margins(x=0.25)
     return _save(figure, path)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from talktime.core.decimals import quantize, text
+from talktime.core.rating.margin import MODALITIES
+from talktime.core.simulate.costs import Stack
 from talktime.core.simulate.impact import PolicyImpact
 from talktime.core.simulate.switch import CallChange, CustomerChange, Switch
 from talktime.simulate.run import Simulation
@@ -23,22 +25,51 @@ def _num(value: Decimal | None, places: int = 6) -> str | None:
     return None if value is None else text(quantize(value, places))
 
 
+def _by_modality(values: Mapping[str, Decimal] | None) -> dict[str, str | None] | None:
+    if values is None:
+        return None
+    return {m: _num(values.get(m, Decimal(0))) for m in MODALITIES if m != "other" or values.get(m)}
+
+
 def impact_dict(line: PolicyImpact) -> dict[str, Any]:
     return {
         "policy": line.policy,
         "rule": line.rule,
+        "unit": line.unit,
+        "modality": line.modality,
         "records": line.records,
-        "exact_seconds": text(line.exact_seconds),
-        "billable_seconds": text(line.billable_seconds),
-        "exact_minutes": _num(line.exact_minutes),
-        "billable_minutes": _num(line.billable_minutes),
-        "extra_minutes": _num(line.extra_minutes),
+        "exact_seconds": text(line.exact_seconds) if line.is_time else None,
+        "billable_seconds": text(line.billable_seconds) if line.is_time else None,
+        "exact_minutes": _num(line.exact_minutes) if line.is_time else None,
+        "billable_minutes": _num(line.billable_minutes) if line.is_time else None,
+        "extra_minutes": _num(line.extra_minutes) if line.is_time else None,
+        "exact_quantity": _num(line.exact_quantity),
+        "billable_quantity": _num(line.billable_quantity),
+        "extra_quantity": _num(line.extra_quantity),
+        "quantity_unit": line.quantity_unit,
         "extra_percent": _num(line.extra_percent, 4),
         "currency": line.currency,
         "cost": _num(line.cost),
         "exact_cost": _num(line.exact_cost),
         "extra_cost": _num(line.extra_cost),
         "cost_note": line.cost_note,
+        "modality_cost_now": _num(line.cost_now),
+        "modality_cost_now_complete": not line.own_incomplete,
+        "other_modalities_cost": _num(line.others_cost),
+        "calls_cost": _num(line.calls_cost),
+        "complete": not line.missing,
+        "missing_costs": line.missing.as_dict(),
+    }
+
+
+def stack_dict(stack: Stack | None) -> dict[str, Any] | None:
+    if stack is None:
+        return None
+    return {
+        "by_modality": _by_modality(stack.by_modality),
+        "total": _num(stack.total),
+        "complete": not stack.missing,
+        "missing_costs": stack.missing.as_dict(),
     }
 
 
@@ -50,9 +81,11 @@ def simulation_dict(sim: Simulation) -> dict[str, Any]:
         "seed": sim.seed,
         "channels": sim.channels or None,
         "participants": sim.participants or None,
-        "rules_at": sim.at.isoformat(),
-        "exact_means": "each record's actual seconds under the policy's basis, one charge per record",
+        "rules": sim.rules.label,
+        "rules_at": None if sim.rules.at is None else sim.rules.at.isoformat(),
+        "exact_means": "each record's actual quantity under the policy's basis, one charge per record",
         "policies": [impact_dict(line) for line in sim.impacts],
+        "cost_stack_now": stack_dict(sim.stack),
         "notes": sim.notes,
     }
 
@@ -70,10 +103,13 @@ def _customer(part: CustomerChange) -> dict[str, Any]:
         "revenue": _num(part.revenue),
         "minutes_sold": _num(part.minutes_sold),
         "platform_cost": _num(part.platform_cost),
+        "other_costs_by_modality": _by_modality(part.other_by_modality),
         "margin_percent": _num(None if part.margin_share is None else part.margin_share * 100, 4),
         "price_per_minute": _num(part.price_per_minute),
         "price_per_minute_to_keep_margin_percent": _num(part.price_keep_share),
         "price_per_minute_to_keep_margin_amount": _num(part.price_keep_amount),
+        "complete": not part.missing,
+        "missing_costs": part.missing.as_dict(),
     }
 
 
@@ -92,10 +128,13 @@ def _call(call: CallChange) -> dict[str, Any]:
 
 def switch_dict(switch: Switch, top: int = 10) -> dict[str, Any]:
     return {
-        "from": switch.from_policy.id,
-        "to": switch.to_policy.id,
+        "from": switch.from_entry.group or switch.from_policy.id,
+        "to": switch.to_entry.group or switch.to_policy.id,
+        "from_policy": switch.from_policy.id,
+        "to_policy": switch.to_policy.id,
         "currency": switch.currency,
-        "rules": "today's profile version and price on both sides, applied to every past call",
+        "rules": switch.rules.label,
+        "rules_at": None if switch.rules.at is None else switch.rules.at.isoformat(),
         "total": _customer(switch.total),
         "customers": [_customer(c) for c in switch.customers],
         "biggest_changes": [_call(c) for c in switch.biggest(top)],
@@ -145,76 +184,112 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def simulation_html(sim: Simulation, figures: Mapping[str, Path]) -> str:
-    rows = [
-        (
+def _money(value: Decimal | None, lower_bound: bool = False) -> str:
+    if value is None:
+        return "-"
+    return (">= " if lower_bound else "") + text(quantize(value, 4))
+
+
+def _pct(value: Decimal | None) -> str:
+    return "-" if value is None else f"{quantize(value, 2):+}%"
+
+
+def _quantity(value: Decimal, unit: str) -> str:
+    return f"{text(quantize(value, 2))} {unit}"
+
+
+def simulation_table(sim: Simulation) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The simulation's rows as every face shows them (the table, the HTML report): header and text cells.
+
+    On history each row also shows its modality's cost today, the calls' whole cost with the policy in that
+    modality (``>=`` when some record has no cost entry) and those records, by provider and product."""
+    history = sim.stack is not None
+    header: tuple[str, ...] = ("policy", "rule", "records", "billable", "exact", "extra", "extra %")
+    header += ("cost", "exact cost", "extra cost")
+    if history:
+        header += ("modality", "own providers' cost", "calls cost", "missing costs")
+    rows = []
+    for i in sim.impacts:
+        row: tuple[str, ...] = (
             i.policy,
             i.rule,
-            i.records,
-            i.billable_minutes,
-            i.exact_minutes,
-            i.extra_minutes,
-            None if i.extra_percent is None else quantize(i.extra_percent, 2),
-            i.cost,
-            i.exact_cost,
-            i.extra_cost,
+            f"{i.records:,}",
+            _quantity(i.billable_quantity, i.quantity_unit),
+            _quantity(i.exact_quantity, i.quantity_unit),
+            _quantity(i.extra_quantity, i.quantity_unit),
+            _pct(i.extra_percent),
+            _money(i.cost),
+            _money(i.exact_cost),
+            _money(i.extra_cost),
         )
-        for i in sim.impacts
+        if history:
+            row += (
+                i.modality or "-",
+                _money(i.cost_now, i.own_incomplete),
+                _money(i.calls_cost, bool(i.missing)),
+                i.missing.short(),
+            )
+        rows.append(row)
+    return header, rows
+
+
+def stack_line(stack: Stack) -> str:
+    """The history's cost today, by modality, and what is missing from it."""
+    parts = ", ".join(f"{m} {_money(v)}" for m, v in stack.by_modality.items() if m != "other" or v)
+    total = _money(stack.total, bool(stack.missing))
+    line = f"these records' cost by their own providers (same rules): {parts}; total {total}"
+    if stack.missing:
+        line += f"; {stack.missing.describe()} (their cost is unknown, not zero)"
+    return line
+
+
+def switch_table(switch: Switch) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The switch's customer rows as every face shows them: header and text cells. ``missing costs`` counts
+    the customer's records no cost entry takes (the platform cost is then a lower bound, ``>=``)."""
+    header: tuple[str, ...] = ("customer", "calls", "cost from", "cost to", "change", "change %")
+    header += ("platform cost now",)
+    header += ("price/min now", "keep margin %", "keep margin amount", "missing costs")
+    rows: list[tuple[str, ...]] = [
+        (
+            c.customer,
+            str(c.calls),
+            _money(c.cost_from),
+            _money(c.cost_to),
+            _money(c.delta),
+            _pct(c.delta_percent),
+            _money(c.platform_cost, c.incomplete),
+            _money(c.price_per_minute),
+            _money(c.price_keep_share),
+            _money(c.price_keep_amount),
+            c.missing.short(),
+        )
+        for c in [*switch.customers, switch.total]
     ]
-    header = (
-        "policy",
-        "rule",
-        "records",
-        "billable min",
-        "exact min",
-        "extra min",
-        "extra %",
-        "cost",
-        "exact cost",
-        "extra cost",
-    )
-    facts = f"{sim.source}; {sim.records:,} records; rules and prices in force on {sim.at.date().isoformat()}"
-    body = f"<p>{escape(facts)}. Exact: each record's actual seconds, one charge per record.</p>"
+    return header, rows
+
+
+def simulation_html(sim: Simulation, figures: Mapping[str, Path]) -> str:
+    header, rows = simulation_table(sim)
+    facts = f"{sim.source}; {sim.records:,} records; {sim.rules.label}"
+    body = f"<p>{escape(facts)}. Exact: each record's actual quantity, one charge per record.</p>"
     body += _table(header, rows)
+    if sim.stack is not None:
+        body += f"<p>{escape(stack_line(sim.stack))}</p>"
     body += "".join(f"<p>{escape(n)}</p>" for n in sim.notes)
     return _page("Rounding impact by policy", body + _figures(figures))
 
 
 def switch_html(switch: Switch, figures: Mapping[str, Path], top: int = 10) -> str:
-    header = (
-        "customer",
-        "calls",
-        "cost from",
-        "cost to",
-        "change",
-        "change %",
-        "price/min now",
-        "price/min keep %",
-        "price/min keep amount",
-    )
-    rows = [
-        (
-            c.customer,
-            c.calls,
-            c.cost_from,
-            c.cost_to,
-            c.delta,
-            None if c.delta_percent is None else quantize(c.delta_percent, 2),
-            c.price_per_minute,
-            c.price_keep_share,
-            c.price_keep_amount,
-        )
-        for c in [*switch.customers, switch.total]
-    ]
+    header, rows = switch_table(switch)
     calls = [
         (c.session, c.customer, c.seconds_from, c.seconds_to, c.cost_from, c.cost_to, c.delta)
         for c in switch.biggest(top)
     ]
-    title = f"Switching {switch.from_policy.id} -> {switch.to_policy.id} ({switch.currency})"
-    body = "<p>Today's profile version and price on both sides, applied to every past call.</p>"
+    title = f"Switching {switch.name} ({switch.currency})"
+    body = f"<p>Both sides: {escape(switch.rules.label)}.</p>"
     body += _table(header, rows) + "<h2>Calls that change most</h2>"
     body += _table(
-        ("call", "customer", "billable s from", "billable s to", "cost from", "cost to", "change"), calls
+        ("call", "customer", "billable from", "billable to", "cost from", "cost to", "change"), calls
     )
     body += "".join(f"<p>{escape(n)}</p>" for n in switch.notes)
     return _page(title, body + _figures(figures))

@@ -201,9 +201,7 @@ class CostCard:
         if first is None:
             return ()
         return tuple(
-            e
-            for e in self.entries
-            if e.group == first.group or (e.additional and e.match.matches(record))
+            e for e in self.entries if e.group == first.group or (e.additional and e.match.matches(record))
         )
 
 

@@ -1,31 +1,30 @@
-"""Rounding impact: what each policy bills for the same calls, against billing their exact duration.
+"""Rounding impact: what each policy bills for the same calls, against billing their exact quantity.
 
-Owns: one policy's billable minutes, cost at its cost-card entry and the difference to exact billing, in
-minutes, money and percent; and a policy's billable steps (billable seconds against call length, metered
-by the reference meter). Does not own: metering at volume (``talktime.simulate`` runs the engine).
+Owns: one policy's line (records, exact and billable quantity, its cost and the cost of exact billing, and
+on history the rest of the calls' cost stack and the records no entry prices), and a policy's billable steps
+(billable seconds against call length, metered by the reference meter). Does not own: metering or rating at
+volume (``talktime.simulate`` runs the engine).
 
-*Exact* billing is each record's actual seconds (the policy's own basis: answered time, audio sent, ...),
-one charge per record: no rounding, no minimum, no channel multiple. So the difference shows everything a
-policy adds on top of the stopwatch.
+*Exact* billing is each record's actual quantity (the policy's own basis: answered time, audio sent, tokens,
+...), one charge per record: no rounding, no minimum, no channel multiple. So the difference shows everything
+a policy adds on top of the stopwatch.
 
-Costs are rated on the period's total quantity, which is exact for the models whose amount depends only on
-the total (per unit, graduated, volume, package, flat fee, with or without an included quota). A per-attempt
-charge needs every call's own quantity and is left out at volume, with a note saying so.
+Quantities are the policy's base quantity: seconds for a time policy (shown in minutes), tokens, characters,
+requests or credits for a count policy (shown as they are).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
 from talktime.core.metering.example import example_call
 from talktime.core.metering.meter import meter_records
-from talktime.core.metering.policy import Policy
-from talktime.core.rating.cards import CostCard, Entry
-from talktime.core.rating.charges import PerAttempt
+from talktime.core.metering.policy import TIME_UNITS, Policy
+from talktime.core.simulate.costs import Missing
 
 ZERO: Final = Decimal(0)
 MINUTE: Final = Decimal(60)
@@ -33,7 +32,11 @@ MINUTE: Final = Decimal(60)
 
 @dataclass(frozen=True, slots=True)
 class PolicyImpact:
-    """One policy over the simulated (or historical) calls."""
+    """One policy over the simulated (or historical) calls.
+
+    On history, ``cost_now`` is what the records of the policy's modality cost today (their own providers),
+    ``others_cost`` what every other record costs, and ``missing`` the history's records no cost entry
+    prices (the stack is then a lower bound; ``own_incomplete`` when some are among the policy's records)."""
 
     policy: str
     name: str
@@ -45,6 +48,38 @@ class PolicyImpact:
     cost: Decimal | None = None
     exact_cost: Decimal | None = None
     cost_note: str = ""
+    unit: str = "minute"
+    modality: str | None = None
+    cost_now: Decimal | None = None
+    others_cost: Decimal | None = None
+    missing: Missing = field(default_factory=Missing)
+    #: Some record the policy meters has no cost entry: ``cost_now`` is a lower bound.
+    own_incomplete: bool = False
+
+    @property
+    def is_time(self) -> bool:
+        return self.unit in TIME_UNITS
+
+    @property
+    def quantity_unit(self) -> str:
+        """What :attr:`billable_quantity` counts: ``min`` for time, else the count's plural."""
+        return "min" if self.is_time else f"{self.unit}s"
+
+    def _quantity(self, base: Decimal) -> Decimal:
+        return base / MINUTE if self.is_time else base
+
+    @property
+    def billable_quantity(self) -> Decimal:
+        return self._quantity(self.billable_seconds)
+
+    @property
+    def exact_quantity(self) -> Decimal:
+        return self._quantity(self.exact_seconds)
+
+    @property
+    def extra_quantity(self) -> Decimal:
+        """Billed beyond the exact quantity (negative when a policy bills less, e.g. speech only)."""
+        return self._quantity(self.billable_seconds - self.exact_seconds)
 
     @property
     def billable_minutes(self) -> Decimal:
@@ -67,47 +102,18 @@ class PolicyImpact:
 
     @property
     def extra_percent(self) -> Decimal | None:
-        """Extra billable time as a percentage of the exact time (None when there is no time at all)."""
+        """Extra billable quantity as a percentage of the exact one (None when there is none at all)."""
         if self.exact_seconds == 0:
             return None
         return (self.billable_seconds - self.exact_seconds) / self.exact_seconds * 100
 
-
-def cost_entry(card: CostCard, policy_id: str) -> Entry | None:
-    """The card's entry priced by ``policy_id`` (its key, or the profile it meters by)."""
-    return next((e for e in card.entries if e.id == policy_id or e.policy.id == policy_id), None)
-
-
-def period_cost(entry: Entry, at: datetime, billable_seconds: Decimal) -> tuple[Decimal | None, str]:
-    """What the entry charges for a period's total billable seconds, and how (or why it cannot say)."""
-    version = entry.version_at(at)
-    if version is None:
-        return None, f"{entry.id}: no price before {entry.versions[0].label}"
-    if isinstance(version.model, PerAttempt):
-        return None, f"{entry.id}: per-attempt charges need each call's quantity; not rated at volume"
-    charge = version.model.rate([billable_seconds / entry.unit_seconds])
-    return charge.amount, f"{entry.id} ({version.model.name}, from {version.label}, per {entry.unit})"
-
-
-def impact(
-    policy: Policy,
-    rule: str,
-    records: int,
-    exact_seconds: Decimal,
-    billable_seconds: Decimal,
-    card: CostCard | None,
-    at: datetime,
-) -> PolicyImpact:
-    """A policy's line: totals from any engine, priced by the card's entry for the policy (if it has one)."""
-    base = PolicyImpact(policy.id, policy.name, rule, records, exact_seconds, billable_seconds)
-    if card is None:
-        return base
-    entry = cost_entry(card, policy.id)
-    if entry is None:
-        return replace(base, currency=card.currency, cost_note=f"no [costs.{policy.id}] on the card")
-    cost, note = period_cost(entry, at, billable_seconds)
-    exact_cost, _ = period_cost(entry, at, exact_seconds)
-    return replace(base, currency=card.currency, cost=cost, exact_cost=exact_cost, cost_note=note)
+    @property
+    def calls_cost(self) -> Decimal | None:
+        """On history: the calls' whole cost stack with this policy in its modality (a lower bound when
+        some record has no cost entry)."""
+        if self.cost is None or self.others_cost is None:
+            return None
+        return self.cost + self.others_cost
 
 
 def billable_steps(policy: Policy, lengths: Sequence[Decimal], at: datetime | None = None) -> list[Decimal]:
