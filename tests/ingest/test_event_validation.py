@@ -45,6 +45,16 @@ def test_a_record_event_takes_its_id_from_the_event_unless_data_says() -> None:
         ({"data": {"colour": "red"}}, "data.colour", "data.attrs"),
         ({"data": {"kind": "robot"}}, "data.kind", "robot"),
         ({"data": [1, 2]}, "data", "JSON object"),
+        (
+            {"type": "talktime.tokens", "data": {"input_tokens": 10, "cached_input_tokens": 11}},
+            "data.cached_input_tokens",
+            "more than input_tokens 10",
+        ),
+        (
+            {"type": "talktime.characters", "data": {"characters": 5, "ssml_characters": 9}},
+            "data.ssml_characters",
+            "more than characters 5",
+        ),
     ],
 )
 def test_bad_fields_are_named(change: dict[str, object], field: str, words: str) -> None:

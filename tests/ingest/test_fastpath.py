@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from talktime.api import service
-from talktime.core.records import RECORD_FIELDS
+from talktime.core.records import COUNT_FIELDS, RECORD_FIELDS
 from talktime.ingest.events import EVENT_TYPES, LIFECYCLE_TYPES, RECORD, validate_event
 from talktime.ingest.fastpath import quick_check
 from talktime.store.base import RawEvent, first_seen
@@ -84,7 +84,7 @@ RECORD_VALUES: dict[str, st.SearchStrategy[Any]] = {
         name: times() for name in ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
     },
     **{name: numbers() for name in ("audio_seconds", "speech_seconds", "provider_reported_seconds")},
-    **{name: numbers() for name in ("channels", "characters", "input_tokens", "output_tokens")},
+    **{name: numbers() for name in ("channels", *COUNT_FIELDS)},
     "kind": kinds(),
     "status": statuses(),
     "attrs": attrs(),
@@ -96,7 +96,7 @@ LIFECYCLE_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "kind": kinds(),
     "status": statuses(),
     "attrs": attrs(),
-    **{name: numbers() for name in ("seconds", "channels", "input_tokens", "output_tokens", "characters")},
+    **{name: numbers() for name in ("seconds", "channels", *COUNT_FIELDS)},
     "colour": texts(),
 }
 

@@ -52,7 +52,9 @@ CALL = [
     event("talktime.audio.last", time=at(51)),
     event("talktime.channels", time=at(1), data={"channels": 2}),
     event("talktime.tokens", time=at(30), data={"input_tokens": 100, "output_tokens": 20}),
-    event("talktime.tokens", time=at(45), data={"input_tokens": 5}),
+    event("talktime.tokens", time=at(45), data={"input_tokens": 5, "cached_input_tokens": 4}),
+    event("talktime.characters", time=at(46), data={"characters": 30, "ssml_characters": 15}),
+    event("talktime.characters", time=at(47), data={"characters": 2, "cjk_characters": 2}),
     event("talktime.provider.reported", time=at(53), data={"seconds": 48}),
     event("talktime.connection.closed", time=at(52.3)),
 ]
@@ -74,6 +76,8 @@ def test_a_whole_call_becomes_one_record() -> None:
     assert r.speech_seconds == Decimal("3.75")
     assert r.audio_seconds == Decimal("40.5")
     assert (r.channels, r.input_tokens, r.output_tokens) == (2, 105, 20)
+    assert (r.cached_input_tokens, r.audio_input_tokens) == (4, 0), "parts sum over events; none sent is 0"
+    assert (r.characters, r.ssml_characters, r.cjk_characters) == (32, 15, 2)
     assert r.provider_reported_seconds == Decimal(48)
     assert result.flags == () and result.events == len(CALL)
 

@@ -17,9 +17,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
-from talktime.core.records import KINDS, UsageRecord, parse_record
+from talktime.core.records import COUNT_PARTS, KINDS, UsageRecord, parse_record
 from talktime.errors import RecordError
 
 RECORD: Final = "talktime.record"
@@ -78,13 +86,51 @@ class ChannelsData(LifecycleData):
     channels: Annotated[int, Field(ge=1)]
 
 
+def _within_total(value: int, info: ValidationInfo) -> int:
+    """A part (cached tokens, SSML characters) may not exceed its total in one event (declared before it)."""
+    whole = COUNT_PARTS[str(info.field_name)]
+    total = info.data.get(whole)
+    if total is not None and value > total:
+        raise ValueError(f"{value} is more than {whole} {total}, which it is part of")
+    return value
+
+
 class TokensData(LifecycleData):
+    """Tokens of one or more LLM requests: totals as the provider reports them, with their parts."""
+
     input_tokens: Count = 0
     output_tokens: Count = 0
+    cached_input_tokens: Count = 0
+    cache_write_tokens: Count = 0
+    audio_input_tokens: Count = 0
+    audio_output_tokens: Count = 0
+
+    _parts = field_validator(
+        "cached_input_tokens", "cache_write_tokens", "audio_input_tokens", "audio_output_tokens"
+    )(_within_total)
 
 
 class CharactersData(LifecycleData):
+    """Characters of one or more TTS requests, with the SSML and CJK characters among them."""
+
     characters: Count
+    ssml_characters: Count = 0
+    cjk_characters: Count = 0
+
+    _parts = field_validator("ssml_characters", "cjk_characters")(_within_total)
+
+
+#: The data fields of ``talktime.tokens`` and ``talktime.characters``, each summed into the record field
+#: of the same name.
+TOKEN_FIELDS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+)
+CHARACTER_FIELDS: Final = ("characters", "ssml_characters", "cjk_characters")
 
 
 #: Every lifecycle type and the shape of its ``data``.

@@ -17,10 +17,11 @@ import math
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, KINDS, RECORD_FIELDS, STATUSES
+from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, COUNT_PARTS, KINDS, RECORD_FIELDS, STATUSES
 from talktime.ingest.events import (
     AUDIO_SENT,
     CHANNELS,
+    CHARACTER_FIELDS,
     CHARACTERS,
     CLOSED,
     JOINED,
@@ -30,6 +31,7 @@ from talktime.ingest.events import (
     RECORD,
     SPEECH_ENDED,
     SPEECH_STARTED,
+    TOKEN_FIELDS,
     TOKENS,
 )
 
@@ -62,8 +64,8 @@ _LIFECYCLE[JOINED] = _LIFECYCLE[LEFT] = ({"participant": "text"}, frozenset({"pa
 _LIFECYCLE[SPEECH_STARTED] = _LIFECYCLE[SPEECH_ENDED] = ({"segment": "text"}, frozenset({"segment"}))
 _LIFECYCLE[AUDIO_SENT] = _LIFECYCLE[PROVIDER_REPORTED] = ({"seconds": "seconds"}, frozenset({"seconds"}))
 _LIFECYCLE[CHANNELS] = ({"channels": "channels"}, frozenset({"channels"}))
-_LIFECYCLE[TOKENS] = ({"input_tokens": "count", "output_tokens": "count"}, frozenset())
-_LIFECYCLE[CHARACTERS] = ({"characters": "count"}, frozenset({"characters"}))
+_LIFECYCLE[TOKENS] = (dict.fromkeys(TOKEN_FIELDS, "count"), frozenset())
+_LIFECYCLE[CHARACTERS] = (dict.fromkeys(CHARACTER_FIELDS, "count"), frozenset({"characters"}))
 #: fromisoformat gives a fixed-offset ``timezone`` or no tzinfo at all, so "has a tzinfo" is "has a UTC
 #: offset", and checking it costs a tenth of calling ``utcoffset()``.
 _fromisoformat = datetime.fromisoformat
@@ -164,7 +166,16 @@ def _record_ok(data: dict[str, Any], event_id: str) -> bool:
         if moment is not None and (moment < started or (ended is not None and moment > ended)):
             return False
     first, last = times.get("first_audio_at"), times.get("last_audio_at")
-    return first is None or last is None or last >= first
+    return (first is None or last is None or last >= first) and _parts_fit(data)
+
+
+def _parts_fit(data: dict[str, Any]) -> bool:
+    """Every count part (cached tokens, SSML characters, ...) given with its total is no larger than it."""
+    for part, whole in COUNT_PARTS.items():
+        value, total = data.get(part), data.get(whole)
+        if value is not None and total is not None and value > total:
+            return False
+    return True
 
 
 def _lifecycle_ok(event_type: str, data: dict[str, Any]) -> bool:
@@ -200,7 +211,7 @@ def _lifecycle_ok(event_type: str, data: dict[str, Any]) -> bool:
                 return False
         elif type(value) is not str or value not in _CLOSED_STATUSES:  # status
             return False
-    return all(name in data for name in required)
+    return all(name in data for name in required) and _parts_fit(data)
 
 
 def quick_check(raw: object) -> Envelope | None:

@@ -207,7 +207,6 @@ def _fold_group(
         fold.flags.append(f"conflict: channels reported as {channel_values!r}; the largest is used")
     tokens = [e.payload for e in fold.of(ev.TOKENS) if isinstance(e.payload, ev.TokensData)]
     reported = fold.last_value(ev.PROVIDER_REPORTED, "seconds", "provider-reported seconds")
-    characters = fold.summed((ev.CHARACTERS,), "characters")
     record = UsageRecord(
         id=subject if leg is None else f"{subject}/{leg}",
         session=subject,
@@ -225,12 +224,21 @@ def _fold_group(
         speech_seconds=fold.speech_seconds(),
         channels=max(channel_values, default=1),
         provider_reported_seconds=None if reported is None else Decimal(reported),
-        characters=None if characters is None else int(characters),
-        input_tokens=sum(t.input_tokens for t in tokens) if tokens else None,
-        output_tokens=sum(t.output_tokens for t in tokens) if tokens else None,
+        **_counts(fold, tokens),
         attrs=fold.attrs(),
     )
     return SessionRecord(record, tuple(fold.flags), len(fold.events))
+
+
+def _counts(fold: _Fold, tokens: list[ev.TokensData]) -> dict[str, int | None]:
+    """Each token and character field summed over its events; None when no such event came."""
+    counts: dict[str, int | None] = {
+        name: sum(getattr(t, name) for t in tokens) if tokens else None for name in ev.TOKEN_FIELDS
+    }
+    for name in ev.CHARACTER_FIELDS:
+        total = fold.summed((ev.CHARACTERS,), name)
+        counts[name] = None if total is None else int(total)
+    return counts
 
 
 def _merge(found: list[tuple[tuple[int, datetime, str, str], SessionRecord]]) -> SessionRecord:
