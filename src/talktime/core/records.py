@@ -22,6 +22,20 @@ from typing import Any, Final
 from talktime.core.decimals import plain
 from talktime.errors import RecordError
 
+#: Whole-number quantities beyond time. Totals as providers report them (``input_tokens`` includes cached and
+#: audio input tokens, ``characters`` every character sent, SSML markup included), each part no larger than
+#: its total: a policy subtracts or weights the parts (see ``COUNT_PARTS``).
+COUNT_FIELDS: Final = (
+    "characters",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "ssml_characters",
+    "cjk_characters",
+)
 #: Field names, exactly as they appear in CSV headers, JSON keys and Parquet columns.
 RECORD_FIELDS: Final = (
     "id",
@@ -40,15 +54,7 @@ RECORD_FIELDS: Final = (
     "speech_seconds",
     "channels",
     "provider_reported_seconds",
-    "characters",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "ssml_characters",
-    "cjk_characters",
+    *COUNT_FIELDS,
 )
 ATTR_PREFIX: Final = "attr."
 
@@ -59,20 +65,6 @@ STATUSES: Final = frozenset({"completed", "failed", "unanswered", "busy", "cance
 
 _TIME_FIELDS: Final = ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
 _SECONDS_FIELDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
-#: Whole-number quantities beyond time. Totals as providers report them (``input_tokens`` includes cached and
-#: audio input tokens, ``characters`` every character sent, SSML markup included), each part no larger than
-#: its total: a policy subtracts or weights the parts (see ``COUNT_PARTS``).
-COUNT_FIELDS: Final = (
-    "characters",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "ssml_characters",
-    "cjk_characters",
-)
 #: Each part and the total it is part of: a record whose part exceeds its total is refused.
 COUNT_PARTS: Final = {
     "cached_input_tokens": "input_tokens",

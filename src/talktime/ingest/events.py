@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from talktime.core.records import COUNT_PARTS, KINDS, UsageRecord, parse_record
+from talktime.core.records import COUNT_FIELDS, COUNT_PARTS, KINDS, UsageRecord, parse_record
 from talktime.errors import RecordError
 
 RECORD: Final = "talktime.record"
@@ -122,15 +122,8 @@ class CharactersData(LifecycleData):
 
 #: The data fields of ``talktime.tokens`` and ``talktime.characters``, each summed into the record field
 #: of the same name.
-TOKEN_FIELDS: Final = (
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
-)
-CHARACTER_FIELDS: Final = ("characters", "ssml_characters", "cjk_characters")
+TOKEN_FIELDS: Final = tuple(name for name in COUNT_FIELDS if name.endswith("_tokens"))
+CHARACTER_FIELDS: Final = tuple(name for name in COUNT_FIELDS if name.endswith("characters"))
 
 
 #: Every lifecycle type and the shape of its ``data``.
