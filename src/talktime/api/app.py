@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from talktime.api import service
 from talktime.api.errors import install, json_response
 from talktime.api.invoices import add_invoice_routes
+from talktime.api.webhooks import add_webhook_routes
 from talktime.core.rating.cards import PriceCard
 from talktime.errors import (
     AuthError,
@@ -217,4 +218,5 @@ def create_app(
     add_invoice_routes(
         app, store, tenant, prices=prices, ledger=ledger, clock=clock, idle_timeout=idle_timeout
     )
+    add_webhook_routes(app, store, clock=clock)
     return app

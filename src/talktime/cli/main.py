@@ -30,6 +30,7 @@ from rich.table import Table
 from talktime.cli.billing import invoice_app, margin
 from talktime.cli.guard import guarded
 from talktime.cli.reconcile import reconcile
+from talktime.cli.webhooks import webhooks_app
 from talktime.cli.whatif import compare, simulate
 from talktime.cli.whatif import methodology as methodology_page
 from talktime.core.decimals import text
@@ -52,6 +53,7 @@ app = typer.Typer(
 policies_app = typer.Typer(help="List the built-in provider profiles, or show one's methodology.")
 app.add_typer(policies_app, name="policies")
 app.add_typer(invoice_app, name="invoice")
+app.add_typer(webhooks_app, name="webhooks")
 app.command()(margin)
 app.command()(simulate)
 app.command()(compare)
