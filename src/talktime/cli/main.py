@@ -29,6 +29,7 @@ from rich.table import Table
 
 from talktime.cli.billing import invoice_app, margin
 from talktime.cli.guard import guarded
+from talktime.cli.measure import measure
 from talktime.cli.reconcile import reconcile
 from talktime.cli.webhooks import webhooks_app
 from talktime.cli.whatif import compare, simulate
@@ -59,6 +60,7 @@ app.command()(simulate)
 app.command()(compare)
 app.command("methodology")(methodology_page)
 app.command()(reconcile)
+app.command()(measure)
 
 T = TypeVar("T")
 
