@@ -9,6 +9,11 @@ format or cannot be metered) and only then the metering query. Totals run one qu
 rows, and an id screen (missing and repeated ids; on DuckDB at the same time, on a second cursor); only when
 either finds something do the validation queries name the first. So a bad file fails the same way on every
 engine, and a clean one is read once for the totals and once for its ids.
+
+A policy with parts (input, cached and output tokens of one request) compiles each part over one relation,
+and one query (``UNION ALL``) runs them all, combined as the reference combines them: per-record rows by
+record, then by part; totals merged per meter; errors in the reference's order (the record format and
+repeated ids first, then each part over every record).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -29,7 +35,7 @@ import pyarrow.parquet as pq
 from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter, summarize
 from talktime.core.metering.policy import Policy
 from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS
-from talktime.engine.compile import Compiled, attr_columns, compile_policy
+from talktime.engine.compile import Compiled, CompiledParts, attr_columns, compile_parts, compile_policy
 from talktime.engine.dialects import CLICKHOUSE, DUCKDB, DUCKDB_FAST, DUCKDB_WIDE, POSTGRES, SPARK, Dialect
 from talktime.engine.results import engine_error, metered_record, totals
 from talktime.engine.sources import Scannable, canonical_parquet
@@ -63,12 +69,17 @@ class Engine(ABC):
     name: str = "engine"
 
     def meter(self, path: Path, policy: Policy) -> Iterator[MeteredRecord]:
+        if policy.parts:
+            yield from self._meter_parts(path, policy)
+            return
         with ExitStack() as stack:
             compiled = self._prepare(stack, path, policy)
             for row in self._rows(compiled.records):
                 yield metered_record(row, policy, compiled, self.name)
 
     def totals(self, path: Path, policy: Policy) -> Totals:
+        if policy.parts:
+            return self._totals_parts(path, policy)
         with ExitStack() as stack:
             compiled, source = self._compile(stack, path, policy)
             try:
@@ -82,6 +93,55 @@ class Engine(ABC):
 
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         """Release connections and sessions."""
+
+    # --- a policy with parts: every part over one relation, combined like the reference -----------------
+
+    def _meter_parts(self, path: Path, policy: Policy) -> Iterator[MeteredRecord]:
+        """Each record's row under each part in turn (the reference's order), from one query."""
+        components = policy.components()
+        with ExitStack() as stack:
+            compiled, source = self._compile_parts(stack, path, policy)
+            self._validate_parts(compiled, source, components)
+            for row in self._rows(compiled.records):
+                part = int(row[0])
+                yield metered_record(row[1:], components[part], compiled.parts[part], self.name)
+
+    def _totals_parts(self, path: Path, policy: Policy) -> Totals:
+        """Every part's totals from one query (and the id screen), merged like ``Totals.merge``."""
+        components = policy.components()
+        with ExitStack() as stack:
+            compiled, source = self._compile_parts(stack, path, policy)
+            first = replace(compiled.parts[0], checked_totals=compiled.checked_totals)
+            try:
+                rows, suspect_ids = self._checked_totals(first)
+            except Exception:
+                self._validate_parts(compiled, source, components)
+                raise
+            if suspect_ids or any(int(row[7]) for row in rows):
+                self._validate_parts(compiled, source, components)
+        merged = Totals.for_policy(policy)
+        for part, (component, each) in enumerate(zip(components, compiled.parts, strict=True)):
+            mine = [row[1:7] for row in rows if int(row[0]) == part]
+            merged.merge(totals(mine, component, each))
+        return merged
+
+    def _compile_parts(self, stack: ExitStack, path: Path, policy: Policy) -> tuple[CompiledParts, Scannable]:
+        """Every part compiled over one relation (the file staged once, with every part's attrs)."""
+        attrs = attr_columns(policy)
+        source = stack.enter_context(canonical_parquet(path, attrs))
+        relation = self._relation(stack, source.path, attrs)
+        return compile_parts(policy, self.dialect, relation), source
+
+    def _validate_parts(
+        self, compiled: CompiledParts, source: Scannable, components: Sequence[Policy]
+    ) -> None:
+        """The reference reads every record (the format, repeated ids) before it meters any part, then meters
+        each part over every record: the first format or id error wins, then the first part's first error.
+        (Parts share the policy's id and versions, all an error message names.)"""
+        first = compiled.parts[0]
+        self._validate(replace(first, validation=first.formats), source, components[0])
+        metering = replace(first, validation=compiled.validation, any_duplicate="")  # ids screened above
+        self._validate(metering, source, components[0])
 
     def _checked_totals(self, compiled: Compiled) -> tuple[Sequence[Sequence[Any]], bool]:
         """Rows of :attr:`Compiled.checked_totals`, and whether any id may be missing or repeated."""
@@ -106,7 +166,8 @@ class Engine(ABC):
             if code is None:  # no bad row: the query gives the first row, whose error is NULL
                 continue
             found.append((int(row), 0 if str(code).startswith("fmt:") else 2, str(code), rid))
-        if self._fetch(compiled.any_duplicate):  # cheap test first; the window finds the row
+        # cheap test first; the window finds the row. (Empty when the ids were screened already.)
+        if compiled.any_duplicate and self._fetch(compiled.any_duplicate):
             for row, rid in self._fetch(compiled.duplicates):
                 found.append((int(row), 1, "dup", rid))
         if found:

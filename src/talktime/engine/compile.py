@@ -9,6 +9,10 @@ microseconds, seconds columns (DECIMAL(18,6)) become integer microseconds, and e
 ``p x 10^-k`` multiplies by the integer ``p`` and adds ``k`` to the scale, which this module tracks per
 variant and per step. Rounding to a block is integer floor division. Nothing is ever a float.
 
+A count basis (tokens, characters, requests: ``MeteringParams.count_terms``) is the same kind of integer, in
+millionths of its unit: counts x 10^6 plus weighted seconds columns, which are microseconds already. So every
+step after the basis is the same SQL for a count as for time.
+
 Rules and versions become *variants*: one per (version, subset of that version's rules that match), each a
 fully resolved :class:`MeteringParams`, so every step below is straight-line SQL with constants. Each step is
 one ``SELECT *, CASE _v WHEN <variant> THEN ... END`` layer, in the scalar meter's order::
@@ -26,8 +30,9 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Final
 
 from talktime.core.metering.meter import NOT_COUNTED
+from talktime.core.metering.meter import _label as count_label  # the reference's words for a basis
 from talktime.core.metering.policy import MeteringParams, Policy, Rule, apply_overrides
-from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, KINDS, STATUSES
+from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, COUNT_PARTS, KINDS, STATUSES
 from talktime.engine.dialects import DUCKDB, NUMBER_PATTERN, Dialect
 from talktime.errors import PolicyError
 
@@ -165,6 +170,10 @@ class Compiled:
     id_count: str
     billable_scale: int
     variants: list[Variant]
+    #: Like :attr:`validation`, for record-format errors alone: the first row that breaks the format, else
+    #: the first row (its error NULL). The reference reads every record of a policy with parts (the format,
+    #: repeated ids) before it meters any part.
+    formats: str
 
     @property
     def version_of(self) -> dict[int, int]:
@@ -279,6 +288,8 @@ class _Builder:
             checks.append((f"{col} < 0", f"fmt:{name}:negative"))
         for name in _COUNT_COLUMNS[1:]:
             checks.append((f"{name} < 0", f"fmt:{name}:negative"))
+        for part, whole in COUNT_PARTS.items():
+            checks.append((f"{part} > {whole}", f"fmt:{part}:part:{whole}"))
         checks.append(("channels < 1", "fmt:channels:positive"))
         whens = " ".join(f"WHEN {cond} THEN '{code}'" for cond, code in checks)
         return f"(CASE {whens} END)"
@@ -346,6 +357,48 @@ class _Builder:
         name = {"audio_sent": "audio_seconds", "speech": "speech_seconds"}.get(basis, basis + "_seconds")
         return [(f"{_SECONDS_COLUMNS[name]} IS NULL", name)]
 
+    def count(self, terms: tuple[tuple[str, int], ...]) -> str:
+        """A count basis in millionths of its unit, an integer at scale 6 like time's microseconds.
+
+        Each count field x weight x 10^6, each seconds field (already microseconds) x weight, ``request``
+        10^6 x weight; a missing field adds 0 (whether it may be missing is :meth:`uncounted`'s). The count
+        fields are cast to the dialect's exact integer first: a count is at most an int64 (9.2e18), so a
+        term is below 9.2e24 x weight, well inside the 128-bit integers and DECIMAL(38) of the wide
+        dialects. DuckDB's 64-bit fast path holds weighted counts up to about 9.2e12 units (9.2e18 / 10^6)
+        and raises beyond, so the engine reruns on 128 bits (see ``DuckDBEngine.totals``).
+        """
+        summands = []
+        for name, weight in terms:
+            if name == "request":  # typed: a literal alone is 32-bit, and 10^6 x 10^6 overflows it
+                summands.append(self.d.to_big.format(x=self.lit(weight * 10**6), big=self.d.big))
+            elif name in _SECONDS_COLUMNS:
+                summands.append(f"COALESCE({_SECONDS_COLUMNS[name]}, 0) * {self.lit(weight)}")
+            else:
+                value = self.d.to_big.format(x=name, big=self.d.big)
+                summands.append(f"COALESCE({value}, 0) * {self.lit(weight * 10**6)}")
+        return "(" + " + ".join(summands) + ")"
+
+    @staticmethod
+    def uncounted(terms: tuple[tuple[str, int], ...]) -> list[tuple[str, str]]:
+        """(condition, field) pairs that make a billed record uncountable, in ``meter._count``'s order: a
+        missing field with a positive weight, unless it is a part whose total is there (it is then 0)."""
+        found = []
+        for name, weight in terms:
+            if weight < 0 or name == "request":
+                continue
+            cond = f"{_SECONDS_COLUMNS.get(name, name)} IS NULL"
+            if name in COUNT_PARTS:
+                cond += f" AND {COUNT_PARTS[name]} IS NULL"
+            found.append((cond, name))
+        return found
+
+    def negative_count(self, terms: tuple[tuple[str, int], ...]) -> str:
+        """The error code of a count below zero (its parts do not fit in its totals): the first field
+        subtracted, the reference's label of the basis, and the count (at scale 6) to put in the message."""
+        first = next(name for name, weight in terms if weight < 0)
+        prefix = self.d.str_lit(f"negcount:{first}:{count_label(terms)}:")
+        return f"({prefix} || CAST(_actual AS {self.d.text}))"
+
     def largest(self, exprs: list[str]) -> str:
         best = exprs[0]
         for expr in exprs[1:]:
@@ -375,7 +428,10 @@ class _Builder:
             if p.kinds is not None:
                 counted = f"kind IS NOT NULL AND {self.text_in('kind', list(p.kinds))}"
                 checks.append(("kind IS NULL", "'kind_missing'"))
-            measured = self.largest([self.measure(b, end) for b in p.bases])
+            if p.is_count:
+                measured = self.count(p.count_terms)
+            else:
+                measured = self.largest([self.measure(b, end) for b in p.bases])
             actual[v.index] = f"(CASE WHEN {counted} THEN COALESCE({measured}, 0) ELSE 0 END)"
             is_billed = f"(status = 'open' OR {self.text_in('status', list(p.billed_statuses))})"
             if cap is None:
@@ -383,6 +439,10 @@ class _Builder:
             for basis in p.bases:
                 for cond, name in self.missing(basis, end):
                     checks.append((f"{counted} AND {is_billed} AND {cond}", f"'need:{name}:{basis}'"))
+            for cond, name in self.uncounted(p.count_terms):
+                checks.append((f"{counted} AND {is_billed} AND {cond}", f"'count:{name}'"))
+            if any(weight < 0 for _, weight in p.count_terms):
+                checks.append(("_actual < 0", self.negative_count(p.count_terms)))
             errors[v.index] = (
                 "(CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in checks) + " END)"
                 if checks
@@ -704,6 +764,10 @@ class _Builder:
             f"{per_record} SELECT _row, id, _error FROM {last} "
             f"ORDER BY (CASE WHEN _error IS NULL THEN 1 ELSE 0 END), _row LIMIT 1"
         )
+        formats = (
+            f"WITH _src AS ({self.layers[0]}) SELECT _row, id, _err_fmt FROM _src "
+            f"ORDER BY (CASE WHEN _err_fmt IS NULL THEN 1 ELSE 0 END), _row LIMIT 1"
+        )
         duplicates = (
             f"WITH _d AS (SELECT _row, {d.trim.format(x='id')} AS id, ROW_NUMBER() OVER "
             f"(PARTITION BY {d.trim.format(x='id')} ORDER BY _row) AS _n FROM {self.relation}) "
@@ -724,6 +788,7 @@ class _Builder:
             id_count,
             billable_scale,
             self.variants,
+            formats,
         )
 
     def ctes(self, first: str | None = None) -> str:
@@ -817,10 +882,59 @@ class _Builder:
 
 
 def compile_policy(policy: Policy, dialect: Dialect, relation: str) -> Compiled:
-    """The queries metering ``relation`` (canonical record columns plus ``_row``) under ``policy``."""
+    """The queries metering ``relation`` (canonical record columns plus ``_row``) under ``policy``.
+
+    A policy with parts is compiled by :func:`compile_parts`; compiling the policy itself would meter none
+    of its parts.
+    """
+    if policy.parts:
+        raise UnsupportedPolicy(
+            f"policy {policy.id!r} meters {len(policy.parts)} parts of each record: use compile_parts"
+        )
     return _Builder(policy, dialect, relation).build()
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledParts:
+    """A policy with parts compiled over one relation: each part's queries, and queries over every part at
+    once whose rows start with the part's position, ``_part`` (the order of ``policy.components()``)."""
+
+    parts: list[Compiled]
+    #: Every part's :attr:`Compiled.records` rows in the reference's order: by record, then by part.
+    records: str
+    #: Every part's :attr:`Compiled.checked_totals` rows.
+    checked_totals: str
+    #: The first part's first row that cannot be metered (else some first row, its error NULL): the
+    #: reference meters each part over every record in turn. Rows as :attr:`Compiled.validation`'s.
+    validation: str
+
+
+def compile_parts(policy: Policy, dialect: Dialect, relation: str) -> CompiledParts:
+    """The queries metering ``relation`` under each of the policy's parts (or the policy as its one part).
+
+    Each part's query keeps its own ``WITH`` layers inside a derived table (their names cannot clash), and
+    ``UNION ALL`` puts them in one query, so an engine reads the records once per query, not once per part.
+    """
+    parts = [_Builder(component, dialect, relation).build() for component in policy.components()]
+    first_bad = "(CASE WHEN _error IS NULL THEN 1 ELSE 0 END), _part LIMIT 1"
+    return CompiledParts(
+        parts,
+        records=_tagged([c.records for c in parts], order="_row, _part"),
+        checked_totals=_tagged([c.checked_totals for c in parts]),
+        validation=_tagged([c.validation for c in parts], columns="_row, id, _error", order=first_bad),
+    )
+
+
+def _tagged(queries: list[str], columns: str = "*", order: str = "") -> str:
+    """The queries' rows in one result, each with its query's position first as ``_part``."""
+    union = " UNION ALL ".join(
+        f"SELECT {i} AS _part, * FROM ({sql}) AS _p{i}" for i, sql in enumerate(queries)
+    )
+    return f"SELECT {columns} FROM ({union}) AS _parts" + (f" ORDER BY {order}" if order else "")
+
+
 def attr_columns(policy: Policy) -> list[str]:
-    """The ``attr.<name>`` columns a policy reads (a relation must provide them, NULL when absent)."""
-    return _Builder(policy, DUCKDB, "").attrs()
+    """The ``attr.<name>`` columns a policy reads, every part's included (a relation must provide them,
+    NULL when absent)."""
+    names = {name for part in policy.components() for name in _Builder(part, DUCKDB, "").attrs()}
+    return sorted(names)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from talktime.core.decimals import plain
+from talktime.core.decimals import plain, text
 from talktime.core.metering.meter import MeteredRecord, MeterTotals, Step, Totals
 from talktime.core.metering.policy import QUANTITY_PLACES, Policy
 from talktime.engine.compile import Compiled
@@ -61,6 +61,7 @@ def metered_record(row: Sequence[Any], policy: Policy, compiled: Compiled, engin
         billable_seconds=seconds,
         billable_quantity=number(quantity, QUANTITY_PLACES),
         explain=(step,),
+        symbol=policy.symbol,
     )
 
 
@@ -94,6 +95,10 @@ def engine_error(code: str, record_id: str | None, where: str, policy: Policy) -
         )
     if kind == "fmt":
         name, _, why = rest.partition(":")
+        if why.startswith("part:"):
+            whole = why.removeprefix("part:")
+            why_part = f"is more than {whole}, which it is part of"
+            return RecordError(name, why_part, where=where, record_id=record_id)
         return RecordError(
             name, _FORMAT_WHY.get(why or name, "breaks the record format"), where=where, record_id=record_id
         )
@@ -112,6 +117,15 @@ def engine_error(code: str, record_id: str | None, where: str, policy: Policy) -
         return RecordError(
             name, f"is needed to measure {basis.replace('_', ' ')} time", where=where, record_id=record_id
         )
+    if kind == "count":
+        return RecordError(
+            rest, f"is needed to count {rest.replace('_', ' ')}", where=where, record_id=record_id
+        )
+    if kind == "negcount":  # negcount:<first field subtracted>:<the basis in words>:<count at scale 6>
+        name, _, described = rest.partition(":")
+        label, _, count = described.rpartition(":")
+        why = f"leaves a negative count ({text(number(count, 6))}) in {label}"
+        return RecordError(name, why, where=where, record_id=record_id)
     if kind == "kind_missing":
         return RecordError(
             "kind",
