@@ -394,9 +394,15 @@ class _Builder:
 
     def negative_count(self, terms: tuple[tuple[str, int], ...]) -> str:
         """The error code of a count below zero (its parts do not fit in its totals): the first field
-        subtracted, the reference's label of the basis, and the count (at scale 6) to put in the message."""
-        first = next(name for name, weight in terms if weight < 0)
-        prefix = self.d.str_lit(f"negcount:{first}:{count_label(terms)}:")
+        subtracted that the record has (above 0), the reference's label of the basis, and the count (at scale
+        6) to put in the message."""
+        label = count_label(terms)
+        subtracted = [name for name, weight in terms if weight < 0]
+        whens = " ".join(
+            f"WHEN {_SECONDS_COLUMNS.get(name, name)} > 0 THEN {self.d.str_lit(f'negcount:{name}:{label}:')}"
+            for name in subtracted
+        )
+        prefix = f"(CASE {whens} ELSE {self.d.str_lit(f'negcount:{subtracted[0]}:{label}:')} END)"
         return f"({prefix} || CAST(_actual AS {self.d.text}))"
 
     def largest(self, exprs: list[str]) -> str:
@@ -432,8 +438,12 @@ class _Builder:
                 measured = self.count(p.count_terms)
             else:
                 measured = self.largest([self.measure(b, end) for b in p.bases])
-            actual[v.index] = f"(CASE WHEN {counted} THEN COALESCE({measured}, 0) ELSE 0 END)"
             is_billed = f"(status = 'open' OR {self.text_in('status', list(p.billed_statuses))})"
+            if p.is_count and any(weight < 0 for _, weight in p.count_terms):
+                # a record the policy does not bill whose parts exceed its totals counts nothing (as the
+                # reference); a billed one is the negative-count error below
+                measured = f"(CASE WHEN {measured} < 0 AND NOT {is_billed} THEN 0 ELSE {measured} END)"
+            actual[v.index] = f"(CASE WHEN {counted} THEN COALESCE({measured}, 0) ELSE 0 END)"
             if cap is None:
                 checks.append((f"{counted} AND status = 'open'", "'open_no_cap'"))
             for basis in p.bases:
@@ -442,7 +452,7 @@ class _Builder:
             for cond, name in self.uncounted(p.count_terms):
                 checks.append((f"{counted} AND {is_billed} AND {cond}", f"'count:{name}'"))
             if any(weight < 0 for _, weight in p.count_terms):
-                checks.append(("_actual < 0", self.negative_count(p.count_terms)))
+                checks.append((f"{is_billed} AND _actual < 0", self.negative_count(p.count_terms)))
             errors[v.index] = (
                 "(CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in checks) + " END)"
                 if checks

@@ -211,7 +211,8 @@ def _count(record: UsageRecord, params: MeteringParams, strict: bool) -> tuple[D
 
     A missing part (cached tokens, SSML characters) is none of them when its total is there, and a part
     with a negative weight is none of them anyway; any other missing field makes a billed record uncountable
-    (an error when ``strict``). A sum below zero
+    (an error when ``strict``). A sum below zero (parts larger than their totals) is an error on a billed
+    record, naming the first subtracted field it has; a record not billed counts nothing. A sum below zero
     means the record's parts do not fit in its totals, and is an error naming the first part subtracted.
     """
     total = ZERO
@@ -233,9 +234,12 @@ def _count(record: UsageRecord, params: MeteringParams, strict: bool) -> tuple[D
         factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
         shown.append(f"{sign} {factor}{_words(name)} {text(value)}")
     if total < 0:
-        first_negative = next(name for name, weight in params.count_terms if weight < 0)
+        if not strict:  # not billed: its parts exceeding its totals count nothing, and bill nothing
+            return ZERO, f"{_label(params.count_terms)} (not counted: its parts exceed its totals)"
+        subtracted = [name for name, weight in params.count_terms if weight < 0]
+        culprit = next((name for name in subtracted if _present(record, name)), subtracted[0])
         raise RecordError(
-            first_negative,
+            culprit,
             f"leaves a negative count ({text(total)}) in {_label(params.count_terms)}",
             record_id=record.id,
         )
@@ -244,6 +248,12 @@ def _count(record: UsageRecord, params: MeteringParams, strict: bool) -> tuple[D
     if len(params.count_terms) == 1 and params.count_terms[0][1] == 1:
         return total, _words(params.count_terms[0][0])
     return total, f"{' '.join(shown).removeprefix('+ ')} ="
+
+
+def _present(record: UsageRecord, name: str) -> bool:
+    """True when the record has a count (or seconds) above zero in ``name``."""
+    value = record.value_of(name)
+    return isinstance(value, int | Decimal) and value > 0
 
 
 def _label(terms: tuple[tuple[str, int], ...]) -> str:
@@ -546,6 +556,9 @@ def meter_records(records: Iterable[UsageRecord], policy: Policy) -> list[Metere
 def meter_iter(records: Iterable[UsageRecord], policy: Policy) -> Iterator[MeteredRecord]:
     """Metered records as they come: streams when every version rounds per record, else meters all first."""
     components = policy.components()
+    if policy.parts:  # every part over every record, so the first error is meter_records' (and the engines')
+        yield from meter_records(records, policy)
+        return
     if all(version.params.scope == "record" for c in components for version in c.versions):
         for record in _unique(records):
             for component in components:

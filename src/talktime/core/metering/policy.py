@@ -420,6 +420,15 @@ class Policy(_Frozen):
                 raise ValueError(f"parts: part {part.name!r} needs its own basis in set")
         if self.parts and any(v.params.meters for v in self.versions):
             raise ValueError("a policy with parts has a meter per part, not meters by kind")
+        if self.parts and any("basis" in r.set for v in self.versions for r in v.params.rules):
+            raise ValueError(
+                "a rule may not set the basis of a policy with parts (it would replace every part's basis): "
+                "give the parts their own bases"
+            )
+        if counts and any(v.params.open_cap_seconds is not None for v in self.versions):
+            raise ValueError(
+                "open_cap_seconds caps time: a count policy (tokens, characters, ...) has no cap"
+            )
         for component in self._build_components():
             for number, version in enumerate(component.versions):
                 where = f"versions[{number}]" + (f" (part {component.part!r})" if component.part else "")
