@@ -30,6 +30,7 @@ from rich.table import Table
 from talktime.cli.billing import invoice_app, margin
 from talktime.cli.guard import guarded
 from talktime.cli.measure import measure
+from talktime.cli.proxy import proxy
 from talktime.cli.reconcile import reconcile
 from talktime.cli.webhooks import webhooks_app
 from talktime.cli.whatif import compare, simulate
@@ -61,6 +62,7 @@ app.command()(compare)
 app.command("methodology")(methodology_page)
 app.command()(reconcile)
 app.command()(measure)
+app.command()(proxy)
 
 T = TypeVar("T")
 
