@@ -402,3 +402,25 @@ def test_per_minute_rows_say_what_one_customer_minute_costs_by_modality_and_prov
         "voiceco": (a["tts"] + b["tts"]) / minutes,
     }
     assert acme["price"] == D("0.12") and acme["cost"] == acme["cost_per_minute"]
+
+
+def test_an_uncosted_modality_is_unknown_not_zero() -> None:
+    data = json.loads(json.dumps(COSTS))
+    del data["costs"]["tts"]
+    report = session_margins(CALLS, card(data), prices())
+    session_rows = margin_view(report, "session").rows
+    assert all(row["uncosted_modalities"] == ["tts"] for row in session_rows)
+    provider_rows = {row["provider"]: row for row in margin_view(report, "provider").rows}
+    assert provider_rows["twilio-voice"]["incomplete"] is False, "a fully costed provider is not incomplete"
+    uncosted = provider_rows["(uncosted)"]
+    assert (uncosted["sessions"], uncosted["uncosted"], uncosted["incomplete"]) == (3, 3, True)
+
+
+def test_meter_totals_count_each_record_once_under_parts() -> None:
+    from talktime.core.metering.meter import summarize
+    from talktime.providers import builtin
+
+    totals = summarize(CALLS, builtin("openai-chat"))
+    assert totals.all.records == len(CALLS), "12 records, not 12 x 3 parts"
+    assert totals.meters["not-counted"].records == 9
+    assert totals.all.provider_reported_records == 0, "the legs' provider figures are not this product's"

@@ -139,10 +139,12 @@ def margin(
         elif format is TableFormat.csv:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
-            header = [*view.columns, "loss", "incomplete", "uncosted"]
+            header = [*view.columns, "loss", "incomplete", "uncosted", "uncosted_modalities"]
             writer.writerow(header)
             for row in view.rows:
-                writer.writerow([_csv_value(row.get(c)) for c in header])
+                unknown = row.get("uncosted_modalities") or []
+                values = {**row, "uncosted_modalities": ";".join(str(m) for m in unknown)}  # type: ignore[attr-defined]
+                writer.writerow([_csv_value(values.get(c)) for c in header])
             _write(out, buffer.getvalue())
         else:
             _margin_table(view, out)
@@ -195,9 +197,10 @@ def _margin_table(view: MarginView, out: Path | None) -> None:
     for column in view.columns:
         left = column in _TEXT_COLUMNS
         table.add_column(_SHORT.get(column, column), justify="left" if left else "right", no_wrap=True)
-    table.add_column("flag", justify="left")
+    table.add_column("flag", justify="left", no_wrap=True)
     for row in view.rows:
         incomplete = bool(row["incomplete"])
+        unknown = {str(m) for m in row.get("uncosted_modalities", ()) or ()}  # type: ignore[attr-defined]
         shown = []
         for column in view.columns:
             value = row.get(column)
@@ -209,11 +212,11 @@ def _margin_table(view: MarginView, out: Path | None) -> None:
                 elif column == "margin_percent":
                     shown.append(("<= " if incomplete else "") + f"{quantize(value, 1):.1f}%")
                 else:
-                    fine = column.startswith(
-                        "cost_"
-                    )  # a modality's share or a minute's cost: cents are too coarse
-                    digits = 4 if fine else places
+                    # a modality's share or a minute's cost: cents are too coarse
+                    digits = 4 if column.startswith("cost_") else places
                     amount = f"{quantize(value, digits):.{digits}f}"
+                    if column.removeprefix("cost_") in unknown:  # a cost of this modality is not known
+                        amount = "?" if value == 0 else ">= " + amount
                     if column == "margin" and incomplete:
                         amount = "<= " + amount
                     elif column == "cost" and incomplete:

@@ -275,26 +275,26 @@ def _write_table(
 
 
 def totals_table(totals: Totals, title: str = "totals") -> Table:
+    """Totals per meter. A count policy shows no provider-reported seconds (providers report durations),
+    and no second billable column when its base quantity is its unit (a token is a token)."""
     data = totals_dict(totals)
     table = Table(title=title)
-    for column in (
-        "meter",
-        "records",
-        f"actual {totals.symbol}",
-        "provider-reported s",
-        f"billable {totals.symbol}",
-        f"billable {totals.unit}s",
-    ):
-        table.add_column(column, justify="left" if column == "meter" else "right")
+    count = totals.symbol != "s"
+    columns: list[tuple[str, str]] = [
+        ("meter", "meter"),
+        ("records", "records"),
+        (f"actual {totals.symbol}", "actual_seconds"),
+    ]
+    if not count:
+        columns.append(("provider-reported s", "provider_reported_seconds"))
+    columns.append((f"billable {totals.symbol}", "billable_seconds"))
+    if totals.unit_seconds != 1 or not count:
+        columns.append((f"billable {totals.unit}s", "billable_quantity"))
+    for header, _ in columns:
+        table.add_column(header, justify="left" if header == "meter" else "right")
     for name, part in [*data["meters"].items(), ("all", data)]:
-        table.add_row(
-            name,
-            str(part["records"]),
-            part["actual_seconds"],
-            part["provider_reported_seconds"],
-            part["billable_seconds"],
-            part["billable_quantity"],
-        )
+        values = {**part, "meter": name, "records": str(part["records"])}
+        table.add_row(*(str(values[key]) for _, key in columns))
     return table
 
 

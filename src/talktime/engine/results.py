@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from talktime.core.decimals import plain, text
-from talktime.core.metering.meter import MeteredRecord, MeterTotals, Step, Totals
+from talktime.core.metering.meter import NOT_COUNTED, MeteredRecord, MeterTotals, Step, Totals
 from talktime.core.metering.policy import QUANTITY_PLACES, Policy
 from talktime.engine.compile import Compiled
 from talktime.errors import MeteringError, RecordError
@@ -69,11 +69,12 @@ def totals(rows: Sequence[Sequence[Any]], policy: Policy, compiled: Compiled) ->
     """Rows of :attr:`Compiled.totals` (one per meter) as :class:`Totals`; the overall line is their sum."""
     result = Totals.for_policy(policy)
     for meter, records, actual, reported, reported_records, billable in sorted(rows, key=lambda r: str(r[0])):
+        counted = str(meter) != NOT_COUNTED  # as the reference: no provider figure from records not counted
         part = MeterTotals(
             records=int(records),
             actual_seconds=number(actual or 0, 6),
-            provider_reported_seconds=number(reported or 0, 6),
-            provider_reported_records=int(reported_records),
+            provider_reported_seconds=number(reported or 0, 6) if counted else Decimal(0),
+            provider_reported_records=int(reported_records) if counted else 0,
             billable_seconds=number(billable or 0, compiled.billable_scale),
         )
         result.meters[str(meter)] = part

@@ -656,7 +656,8 @@ class MeterTotals:
         self.records += 1
         self.actual_seconds += metered.actual_seconds
         self.billable_seconds += metered.billable_seconds
-        if metered.provider_reported_seconds is not None:
+        # a record the policy does not count is listed, but its provider's figure is not this product's
+        if metered.provider_reported_seconds is not None and metered.meter != NOT_COUNTED:
             self.provider_reported_seconds += metered.provider_reported_seconds
             self.provider_reported_records += 1
 
@@ -688,9 +689,18 @@ class Totals:
         self.meters.setdefault(metered.meter, MeterTotals()).add(metered)
 
     def merge(self, other: Totals) -> None:
-        """Add another part's totals (same unit, meters of its own): records count once per part."""
-        self.all.merge(other.all)
+        """Add another part's totals (same unit, meters of its own). Every part meters the same records, so
+        the overall record count and provider-reported figures, and the not-counted meter, are the first
+        part's; quantities add up."""
+        first = not self.meters and self.all.records == 0
+        if first:
+            self.all.merge(other.all)
+        else:
+            self.all.actual_seconds += other.all.actual_seconds
+            self.all.billable_seconds += other.all.billable_seconds
         for name, part in other.meters.items():
+            if name == NOT_COUNTED and name in self.meters:
+                continue
             self.meters.setdefault(name, MeterTotals()).merge(part)
 
     def quantity(self, totals: MeterTotals) -> Decimal:

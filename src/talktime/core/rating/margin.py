@@ -54,6 +54,8 @@ class SessionMargin:
     price: Decimal = ZERO
     price_seconds: Decimal = ZERO
     uncosted: list[str] = field(default_factory=list)
+    #: The modalities of the uncosted records (by their kind): their cost is unknown, not zero.
+    uncosted_modalities: set[str] = field(default_factory=set)
 
     @property
     def cost(self) -> Decimal:
@@ -97,6 +99,17 @@ class SessionMargin:
 
 #: The order cost stacks are shown in: the call's path from the carrier to the voice.
 MODALITIES: Final = ("telephony", "stt", "llm", "tts", "platform", "other")
+#: A record's modality when no cost entry takes it (so no profile says), by its kind.
+KIND_MODALITY: Final[Mapping[str, str]] = {
+    "leg": "telephony",
+    "sip": "telephony",
+    "stream": "stt",
+    "batch": "stt",
+    "llm": "llm",
+    "tts": "tts",
+    "participant": "platform",
+    "agent": "platform",
+}
 
 
 def _by_modality(costs: Mapping[str, Decimal], modalities: Mapping[str, str]) -> dict[str, Decimal]:
@@ -166,7 +179,10 @@ def session_margins(records: Iterable[UsageRecord], costs: CostCard, prices: Pri
                     s.cost_quantities[entry.id] = s.cost_quantities.get(entry.id, ZERO) + item.quantity
     uncosted = tuple(r.id for r in records if r.id not in costed)
     for record_id in uncosted:
-        session_of(by_id[record_id]).uncosted.append(record_id)
+        record = by_id[record_id]
+        session = session_of(record)
+        session.uncosted.append(record_id)
+        session.uncosted_modalities.add(KIND_MODALITY.get(record.kind or "", "other"))
 
     # price side: each customer's month in the customer's zone
     by_customer_period: dict[tuple[str, str], list[UsageRecord]] = defaultdict(list)
@@ -197,6 +213,7 @@ class MarginRow:
     price: Decimal = ZERO
     incomplete_sessions: int = 0
     uncosted_records: int = 0
+    uncosted_modalities: set[str] = field(default_factory=set)
     modality_costs: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MODALITIES, ZERO))
     provider_costs: dict[str, Decimal] = field(default_factory=dict)
 
@@ -216,6 +233,7 @@ class MarginRow:
         self.price += session.price
         self.incomplete_sessions += int(session.incomplete)
         self.uncosted_records += len(session.uncosted)
+        self.uncosted_modalities |= session.uncosted_modalities
         for modality, cost in session.cost_by_modality.items():
             self.modality_costs[modality] = self.modality_costs.get(modality, ZERO) + cost
         for provider, cost in session.cost_by_provider.items():
@@ -251,7 +269,6 @@ def margin_rows(report: MarginReport, by: str) -> list[MarginRow]:
                 r = row(entry_id)
                 r.sessions += 1
                 r.loss_sessions += int(s.loss)
-                r.incomplete_sessions += int(s.incomplete)
                 r.minutes += s.cost_quantities.get(entry_id, ZERO)
                 r.cost += cost
                 r.price += s.price * share
@@ -259,8 +276,10 @@ def margin_rows(report: MarginReport, by: str) -> list[MarginRow]:
                 r.modality_costs[modality] = r.modality_costs.get(modality, ZERO) + cost
             if s.uncosted:  # records no cost entry takes belong to no provider: a row of their own
                 r = row(UNCOSTED_ROW)
+                r.sessions += 1
                 r.incomplete_sessions += 1
                 r.uncosted_records += len(s.uncosted)
+                r.uncosted_modalities |= s.uncosted_modalities
         else:
             if by == "customer":
                 row(s.customer, s.period).add_session(s)
@@ -350,6 +369,7 @@ def margin_view(report: MarginReport, by: str) -> MarginView:
                     "loss": s.loss,
                     "incomplete": s.incomplete,
                     "uncosted": len(s.uncosted),
+                    "uncosted_modalities": sorted(s.uncosted_modalities),
                     "uncosted_records": list(s.uncosted),
                 }
             )
@@ -379,6 +399,7 @@ def margin_view(report: MarginReport, by: str) -> MarginView:
                     "loss": r.loss,
                     "incomplete": r.incomplete,
                     "uncosted": r.uncosted_records,
+                    "uncosted_modalities": sorted(r.uncosted_modalities),
                 }
             )
     return MarginView(by, report.currency, columns, modalities, tuple(rows), report.uncosted_records)

@@ -24,22 +24,10 @@ from decimal import Decimal
 from typing import Final
 
 from talktime.core.rating.cards import CostCard, PriceCard
-from talktime.core.rating.margin import MODALITIES, session_margins
+from talktime.core.rating.margin import KIND_MODALITY, MODALITIES, session_margins
 from talktime.core.records import UsageRecord
 
 ZERO: Final = Decimal(0)
-
-#: A record's modality when no cost entry takes it, by its kind: the call's path from carrier to voice.
-KIND_MODALITY: Final[Mapping[str, str]] = {
-    "leg": "telephony",
-    "sip": "telephony",
-    "stream": "stt",
-    "batch": "stt",
-    "llm": "llm",
-    "tts": "tts",
-    "participant": "platform",
-    "agent": "platform",
-}
 
 
 def product_label(provider: str | None, product: str | None) -> str:
