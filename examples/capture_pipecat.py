@@ -11,6 +11,7 @@ the pipeline is transport.input(), STT, LLM, TTS, transport.output(), and the ob
 
 import asyncio
 import os
+import uuid
 
 from pipecat.frames.frames import EndFrame, Frame, TextFrame
 from pipecat.metrics.metrics import MetricsData
@@ -41,7 +42,7 @@ class StandInTTS(FrameProcessor):
 async def main() -> None:
     sink = open_sink(os.environ.get("TALKTIME_URL", "capture-pipecat.jsonl"), os.environ.get("TALKTIME_KEY"))
     observer = TalktimeObserver(
-        sink, call_id="call-42", customer="acme", providers={"StandInTTS": "elevenlabs"}
+        sink, call_id=f"call-{uuid.uuid4()}", customer="acme", providers={"StandInTTS": "elevenlabs"}
     )
     worker = PipelineWorker(
         Pipeline([StandInTTS()]),

@@ -38,8 +38,18 @@ def read_events(lines: Iterable[str], where: str = "events") -> Iterator[Event]:
 
 
 def records_from(events: Iterable[Event], as_of: datetime | None = None) -> list[SessionRecord]:
-    """The records the events make, sessionized as of ``as_of`` (now)."""
-    return sessionize(events, as_of=as_of or datetime.now(UTC))
+    """The records the events make, sessionized as of ``as_of`` (now). Each (source, id) counts once, as
+    the server's store counts it: a file holding a batch twice (a resent spill) bills it once."""
+    return sessionize(_once(events), as_of=as_of or datetime.now(UTC))
+
+
+def _once(events: Iterable[Event]) -> Iterator[Event]:
+    seen: set[tuple[str, str]] = set()
+    for event in events:
+        key = (event.source, event.id)
+        if key not in seen:
+            seen.add(key)
+            yield event
 
 
 def main(argv: Sequence[str] | None = None) -> int:
