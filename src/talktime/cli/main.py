@@ -36,7 +36,7 @@ from talktime.cli.webhooks import webhooks_app
 from talktime.cli.whatif import compare, simulate
 from talktime.cli.whatif import methodology as methodology_page
 from talktime.core.decimals import text
-from talktime.core.metering.describe import methodology, one_line
+from talktime.core.metering.describe import methodology, policy_line
 from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter
 from talktime.core.records import UsageRecord
 from talktime.engine.urls import connect
@@ -341,21 +341,23 @@ def _explain_one(console: Console, found: MeteredRecord, policy_id: str) -> None
 
 @policies_app.callback(invoke_without_command=True)
 def policies(ctx: typer.Context) -> None:
-    """List the built-in provider profiles: id, unit, the rule in one line, source and confidence."""
+    """List the built-in provider profiles: id, modality, unit, the rule in one line (each part's, for a
+    profile that meters several quantities), source and confidence."""
     if ctx.invoked_subcommand is not None:
         return
 
     def run() -> None:
         table = Table(title="built-in provider profiles")
-        for column in ("id", "unit", "rule (current version)", "from", "source", "conf"):
+        for column in ("id", "modality", "unit", "rule (current version)", "from", "source", "conf"):
             table.add_column(column, overflow="fold")
         for policy_id in builtin_ids():
             p = builtin(policy_id)
             source = p.source[0].split(" ")[0] if p.source else "-"
             table.add_row(
                 p.id,
+                p.modality or "-",
                 p.unit,
-                one_line(p.current.params),
+                policy_line(p),
                 p.current.effective_from.date().isoformat(),
                 source,
                 p.confidence or "-",

@@ -99,6 +99,19 @@ def one_line(params: MeteringParams, symbol: str = "s") -> str:
     return ", ".join(parts)
 
 
+def policy_line(policy: Policy) -> str:
+    """The version in force in one line; a policy with parts gives each part's own rule.
+
+    E.g. ``input: input tokens - cached input tokens, exact, per record; output: ...``.
+    """
+    if not policy.parts:
+        return one_line(policy.current.params, policy.symbol)
+    return "; ".join(
+        f"{component.part}: {one_line(component.current.params, policy.symbol)}"
+        for component in policy.components()
+    )
+
+
 def methodology(policy: Policy) -> str:
     """The policy's methodology in plain words, newest version first, older versions listed after."""
     lines = [f"{policy.name} ({policy.id})", ""]
@@ -405,26 +418,31 @@ def _included(p: MeteringParams) -> list[str]:
     return lines
 
 
+def _md(value: object) -> str:
+    """Text as Markdown shows it: a tag named in prose (``<speak>``) must not be read as HTML."""
+    return str(value).replace("<", "\\<")
+
+
 def _markdown(blocks: list[Block]) -> str:
     out: list[str] = []
     for kind, body in blocks:
         if kind == "h1":
-            out += [f"# {body}", ""]
+            out += [f"# {_md(body)}", ""]
         elif kind == "h2":
-            out += [f"## {body}", ""]
+            out += [f"## {_md(body)}", ""]
         elif kind == "p":
-            out += [str(body), ""]
+            out += [_md(body), ""]
         elif kind in ("ul", "ol"):
             items = body if isinstance(body, list) else []
             marks = [f"{n}." if kind == "ol" else "-" for n in range(1, len(items) + 1)]
-            out += [f"{mark} {item}" for mark, item in zip(marks, items, strict=True)] + [""]
+            out += [f"{mark} {_md(item)}" for mark, item in zip(marks, items, strict=True)] + [""]
         elif kind == "pre":
             out += ["```", str(body), "```", ""]
         elif kind == "table":
             header, rows = cast(_TableBody, body)
             out.append("| " + " | ".join(header) + " |")
             out.append("|" + "---|" * len(header))
-            out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+            out += ["| " + " | ".join(_md(c).replace("|", "\\|") for c in row) + " |" for row in rows]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 
