@@ -150,7 +150,7 @@ def test_every_command_bills_each_record_by_the_version_in_force_when_it_started
     simulate = _run(f"simulate --records {records} --policies telnyx-voice --costs {costs} -f json")
     billable["simulate"] = Decimal(simulate["policies"][0]["billable_seconds"])
 
-    for engine in ("duckdb", "python"):
+    for engine in ("duckdb", "reference"):
         compare = _run(
             f"compare --from telnyx-voice --to twilio-voice --records {records} --costs {costs} "
             f"--prices {prices} --engine {engine} -f json"
@@ -168,7 +168,7 @@ def test_at_applies_one_date_s_rules_to_every_record_in_simulate_and_compare_ali
         f"simulate --records {records} --policies telnyx-voice --costs {costs} --at 2026-11-15 -f json"
     )
     outputs = [simulate]
-    for engine in ("duckdb", "python"):
+    for engine in ("duckdb", "reference"):
         outputs.append(
             _run(
                 f"compare --from telnyx-voice --to telnyx-voice --records {records} --costs {costs} "

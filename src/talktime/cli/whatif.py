@@ -59,7 +59,7 @@ class ReportFormat(StrEnum):
 class CompareEngine(StrEnum):
     auto = "auto"
     duckdb = "duckdb"
-    python = "python"
+    reference = "reference"
 
 
 class PageFormat(StrEnum):
@@ -299,7 +299,7 @@ def compare(
     engine: CompareEngine = typer.Option(
         CompareEngine.auto,
         "--engine",
-        help="duckdb (vectorised, any size), python (the per-record reference) or auto: duckdb unless a "
+        help="duckdb (vectorised, any size), reference (the per-record Python meter) or auto: duckdb unless a "
         "card uses a charge model or a policy it does not handle. Both give the same numbers.",
     ),
 ) -> None:
