@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit lock clean bench bench-ingest bench-reconcile bench-compare bench-proxy
+.PHONY: demo test lint typecheck unit lock clean bench bench-ingest bench-reconcile bench-compare bench-margin bench-proxy
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,8 @@ bench-compare: $(STAMP)
 # once and its memory per connection (benchmarks/).
 bench-proxy: $(STAMP)
 	$(BIN)/python benchmarks/bench_proxy.py --messages 10000 --connections 2000
+
+# Margin speed: talktime margin (cost stack, price, margin per call) on the vectorised engine at 1M and 10M
+# whole-call records, the Python reference on a sample; seconds and peak memory (benchmarks/).
+bench-margin: $(STAMP)
+	$(BIN)/python benchmarks/bench_margin.py --records $${N:-1000000,10000000}

@@ -71,12 +71,13 @@ def main() -> None:
     from_id, to_id = args.pair.split(":")
     talktime = str(Path(sys.executable).parent / "talktime")
     python = [sys.executable, "-c"]
+    rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="talktime-bench-") as folder:
         base = Path(folder) / "base.parquet"
         gen_s, _, _ = run_child([*python, GENERATE, str(base), str(BASE_CALLS), str(args.seed)])
         print(f"base month: {BASE_CALLS:,} calls of synthetic_month (seed {args.seed}) in {gen_s:.1f} s")
         print(f"compare --from {from_id} --to {to_id}" + (f" --prices {args.prices}" if args.prices else ""))
-        runs = [(n, "duckdb") for n in sizes] + ([(args.sample, "python")] if args.sample else [])
+        runs = [(n, "duckdb") for n in sizes] + ([(args.sample, "reference")] if args.sample else [])
         for count, engine in runs:
             data = Path(folder) / f"history-{count}.parquet"
             script = REPLICATE.format(timestamps=TIMESTAMPS)
@@ -87,13 +88,21 @@ def main() -> None:
                 argv += ["--prices", args.prices]
             seconds, kib, out = run_child(argv)
             total = next((line for line in out.splitlines() if " all " in f" {line} "), "").strip()
+            rates.setdefault(engine, count / seconds)
             print(
-                f"{engine:>6} {count:>12,} records: {seconds:7.1f} s, {count / seconds:>11,.0f} records/s, "
+                f"{engine:>9} {count:>12,} records: {seconds:7.1f} s, {count / seconds:>11,.0f} records/s, "
                 f"peak {kib / 1024:,.0f} MiB (history written in {rep_s:.1f} s)"
             )
             if total:
-                print(f"{'':>28}{total}")
+                print(f"{'':>31}{total}")
             data.unlink()
+    if "duckdb" in rates and "reference" in rates:
+        first, reference = sizes[0], rates["reference"]
+        print(
+            f"vectorised at {first:,} records: {rates['duckdb'] / reference:,.0f} times the reference's "
+            f"records/s ({reference:,.0f} records/s; {first:,} records would take it about "
+            f"{first / reference / 60:,.1f} min)"
+        )
 
 
 if __name__ == "__main__":

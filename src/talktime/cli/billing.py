@@ -7,9 +7,11 @@ They read records and rate cards (built-in example cards by file name too: ``cos
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import sys
+import tempfile
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -27,7 +29,8 @@ from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a command runs, so `talktime meter` starts quickly
     from talktime.core.invoicing.invoice import Invoice
-    from talktime.core.rating.margin import MarginView
+    from talktime.core.rating.cards import CostCard, PriceCard
+    from talktime.core.rating.margin import MarginReport, MarginView
     from talktime.core.records import UsageRecord
 
 invoice_app = typer.Typer(
@@ -40,6 +43,12 @@ class MarginBy(StrEnum):
     provider = "provider"
     period = "period"
     session = "session"
+
+
+class MarginEngine(StrEnum):
+    auto = "auto"
+    duckdb = "duckdb"
+    reference = "reference"
 
 
 class TableFormat(StrEnum):
@@ -99,6 +108,13 @@ def margin(
     ),
     format: TableFormat = typer.Option(TableFormat.table, "--format", "-f", help="table, json or csv."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of standard output."),
+    engine: MarginEngine = typer.Option(
+        MarginEngine.auto,
+        "--engine",
+        help="duckdb (vectorised, any size), reference (record by record) or auto: duckdb unless a card "
+        "uses a charge model or a policy it does not handle (a note on stderr says why). Both give the "
+        "same numbers.",
+    ),
 ) -> None:
     """Per-call cost stack (telephony, STT, LLM, TTS, platform), price and margin, by call or added up.
 
@@ -109,18 +125,28 @@ def margin(
     """
 
     def run() -> None:
-        from talktime.core.rating.margin import margin_view, session_margins
+        from talktime.core.rating.margin import margin_view
         from talktime.core.rating.margin import per_minute as per_minute_view
         from talktime.io.ratecards import load_cost_card, load_price_card
 
-        report = session_margins(
-            history(records, store, tenant), load_cost_card(costs), load_price_card(prices)
-        )
-        if strict and report.uncosted_records:
-            raise InputError(
-                _uncosted_message(report.uncosted_records) + "; add cost entries or drop --strict"
+        # A report has a few objects per call and no cycles: while it is made and viewed, the cycle
+        # collector would only scan its millions of objects again and again (half the time of a large view).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            report, note = _margin_report(
+                records, store, tenant, load_cost_card(costs), load_price_card(prices), engine
             )
-        view = margin_view(report, by.value)
+            if note:
+                Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {note}", markup=False)
+            if strict and report.uncosted_records:
+                raise InputError(
+                    _uncosted_message(report.uncosted_records) + "; add cost entries or drop --strict"
+                )
+            view = margin_view(report, by.value)
+        finally:
+            if collecting:
+                gc.enable()
         if per_minute:
             if by is MarginBy.provider:
                 raise InputError(
@@ -150,6 +176,42 @@ def margin(
             _margin_table(view, out)
 
     guarded(run)
+
+
+def _margin_report(
+    records: Path | None,
+    store: str | None,
+    tenant: str | None,
+    costs: CostCard,
+    prices: PriceCard,
+    engine: MarginEngine,
+) -> tuple[MarginReport, str]:
+    """The margin report on the chosen engine, and a note when ``auto`` fell back to the reference."""
+    from talktime.core.rating.margin import session_margins
+    from talktime.engine.compile import UnsupportedPolicy
+    from talktime.io.records_io import write_records
+    from talktime.simulate.margin_run import margin_supported, margin_vectorised
+
+    if engine is MarginEngine.reference:
+        return session_margins(history(records, store, tenant), costs, prices), ""
+    if (records is None) == (store is None):
+        raise InputError("give exactly one of --records FILE or --store URL (with --tenant)")
+    why = margin_supported(costs, prices)
+    if why is None:
+        try:
+            with tempfile.TemporaryDirectory(prefix="talktime-margin-") as folder:
+                path = records
+                if path is None:
+                    path = Path(folder) / "history.parquet"
+                    write_records(path, history(None, store, tenant))
+                return margin_vectorised(path, costs, prices), ""
+        except UnsupportedPolicy as error:
+            if engine is MarginEngine.duckdb:
+                raise
+            why = str(error)
+    elif engine is MarginEngine.duckdb:
+        raise InputError(f"--engine duckdb cannot rate these cards: {why}; use --engine reference")
+    return session_margins(history(records, store, tenant), costs, prices), f"used the reference: {why}"
 
 
 def _uncosted_message(ids: tuple[str, ...]) -> str:

@@ -299,8 +299,8 @@ def compare(
     engine: CompareEngine = typer.Option(
         CompareEngine.auto,
         "--engine",
-        help="duckdb (vectorised, any size), reference (the per-record Python meter) or auto: duckdb unless a "
-        "card uses a charge model or a policy it does not handle. Both give the same numbers.",
+        help="duckdb (vectorised, any size), reference (the per-record Python meter) or auto: duckdb "
+        "unless a card uses a charge model or a policy it does not handle. Both give the same numbers.",
     ),
 ) -> None:
     """Provider switch: re-meter history under another profile and price, per call, customer and total;
