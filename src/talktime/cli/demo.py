@@ -9,6 +9,7 @@ sold for, and the month's margin per customer is shown with and without the LLM 
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
@@ -202,8 +203,10 @@ def run_demo(out: Path, seed: int) -> None:
     console.print()
     _call_stack(records, console)
     _month_margins(records, console)
-    console.print(f"\nMeter it yourself: talktime meter {path} --policy twilio-voice --summary")
+    # the command as this shell can run it: `make demo` installs it in .venv, not on the PATH
+    program = "talktime" if shutil.which("talktime") else ".venv/bin/talktime"
+    console.print(f"\nMeter it yourself: {program} meter {path} --policy twilio-voice --summary")
     console.print(
-        f"Every call's cost stack: talktime margin --records {path} --costs {_COSTS} --prices {_PRICES} "
+        f"Every call's cost stack: {program} margin --records {path} --costs {_COSTS} --prices {_PRICES} "
         "--by session"
     )
