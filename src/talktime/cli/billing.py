@@ -12,6 +12,7 @@ import io
 import json
 import sys
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -141,7 +142,8 @@ def margin(
                 Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {note}", markup=False)
             if strict and report.uncosted_records:
                 raise InputError(
-                    _uncosted_message(report.uncosted_records) + "; add cost entries or drop --strict"
+                    _uncosted_message(report.uncosted_records, _modalities(report.sessions))
+                    + "; add cost entries or drop --strict"
                 )
             view = margin_view(report, by.value)
         finally:
@@ -214,9 +216,26 @@ def _margin_report(
     return session_margins(history(records, store, tenant), costs, prices), f"used the reference: {why}"
 
 
-def _uncosted_message(ids: tuple[str, ...]) -> str:
+def _uncosted_message(ids: tuple[str, ...], modalities: set[str]) -> str:
     shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
-    return f"{len(ids)} record(s) matched no cost entry (cost unknown, not zero): {shown}"
+    kinds = f" ({', '.join(sorted(modalities))}, by their kind)" if modalities else ""
+    return (
+        f"{len(ids)} record(s) matched no cost entry (cost unknown, not zero){kinds}: {shown}; an entry "
+        "takes a record when its provider, product, kind and attr.<name> match (see docs/pricing.md)"
+    )
+
+
+def _modalities(rows: Iterable[object]) -> set[str]:
+    """The modalities of the uncosted records, from the sessions or view rows that carry them."""
+    found: set[str] = set()
+    for row in rows:
+        value = (
+            row.get("uncosted_modalities")
+            if isinstance(row, dict)
+            else getattr(row, "uncosted_modalities", ())
+        )
+        found.update(str(m) for m in value or ())
+    return found
 
 
 def _json_value(value: object) -> object:
@@ -303,7 +322,7 @@ def _margin_table(view: MarginView, out: Path | None) -> None:
     if catalogs:
         console.print("token prices from " + "; ".join(catalogs), markup=False)
     if view.uncosted_records:
-        console.print(_uncosted_message(view.uncosted_records), markup=False)
+        console.print(_uncosted_message(view.uncosted_records, _modalities(view.rows)), markup=False)
     if out is not None:
         assert isinstance(handle, io.StringIO)
         _write(out, handle.getvalue())
