@@ -424,3 +424,21 @@ def test_meter_totals_count_each_record_once_under_parts() -> None:
     assert totals.all.records == len(CALLS), "12 records, not 12 x 3 parts"
     assert totals.meters["not-counted"].records == 9
     assert totals.all.provider_reported_records == 0, "the legs' provider figures are not this product's"
+
+
+def test_a_card_problem_shared_by_the_parts_is_said_once() -> None:
+    data = json.loads(json.dumps(COSTS))
+    data["costs"]["openai-mini"]["catalog"] = "gpt-4o-mnii"
+    with pytest.raises(RateCardError) as caught:
+        card(data)
+    assert str(caught.value).count("gpt-4o-mnii") == 1 and "has no price" not in str(caught.value)
+    data = json.loads(json.dumps(COSTS))
+    del data["costs"]["openai-mini"]["catalog"]
+    data["costs"]["openai-mini"]["unit"] = "minute"
+    data["costs"]["openai-mini"]["versions"] = [
+        {"effective_from": "2020-01-01", "model": "per_unit", "unit_price": "1"}
+    ]
+    with pytest.raises(RateCardError) as caught:
+        card(data)
+    assert str(caught.value).count("cannot price") == 1
+    assert "use one of token, thousand_tokens, million_tokens" in str(caught.value)

@@ -230,7 +230,9 @@ class _Problems:
         self.items: list[str] = []
 
     def add(self, key: str, why: str) -> None:
-        self.items.append(f"{key}: {why}")
+        item = f"{key}: {why}"
+        if item not in self.items:  # the parts of one entry share its keys: say each problem once
+            self.items.append(item)
 
     def run(self, key: str, build: Callable[[], Any]) -> Any:
         try:
@@ -401,7 +403,8 @@ def _unit(raw: object, policy: Policy, here: str, problems: _Problems) -> str | 
         same = [u for u, (dim, _) in CARD_UNITS.items() if dim == unit_dimension(policy.unit)]
         problems.add(
             f"{here}.unit",
-            f"{unit!r} cannot price policy {policy.id!r}, which bills in {policy.unit}s; use one of {same}",
+            f"{unit!r} cannot price policy {policy.id!r}, which bills in {policy.unit}s; use one of "
+            + ", ".join(same),
         )
         return None
     return unit
@@ -513,6 +516,8 @@ def _entry(
         elif "versions" in raw:
             versions = _charge_versions(raw["versions"], here, problems)
             unit = _unit(raw.get("unit", policy.unit), policy, here, problems)
+        elif "catalog" in raw and part is not None:
+            continue  # the catalog could not be read: its own problem says why, once
         else:
             what = f"part {part!r}" if part is not None else "the entry"
             problems.add(
