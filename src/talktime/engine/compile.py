@@ -29,8 +29,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Final
 
-from talktime.core.metering.meter import NOT_COUNTED
-from talktime.core.metering.meter import _label as count_label  # the reference's words for a basis
+from talktime.core.metering.meter import NOT_COUNTED, count_label  # count_label: the reference's words
 from talktime.core.metering.policy import MeteringParams, Policy, Rule, apply_overrides
 from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, COUNT_PARTS, KINDS, STATUSES
 from talktime.engine.dialects import DUCKDB, NUMBER_PATTERN, Dialect

@@ -13,7 +13,7 @@ from typing import cast
 
 from talktime.core.decimals import text
 from talktime.core.metering.example import EXAMPLE_COUNTS, example_call
-from talktime.core.metering.meter import meter_records
+from talktime.core.metering.meter import count_label, meter_records
 from talktime.core.metering.policy import MeteringParams, Policy, PolicyVersion
 
 _BASIS_PLAIN = {
@@ -62,19 +62,9 @@ def _seconds(value: Decimal) -> str:
     return f"{text(value)} s"
 
 
-def count_label(params: MeteringParams) -> str:
-    """A count basis in words: ``input tokens - cached input tokens``, ``characters + cjk characters``."""
-    out = []
-    for name, weight in params.count_terms:
-        word = name.replace("_", " ")
-        factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
-        out.append(f"{'-' if weight < 0 else '+'} {factor}{word}")
-    return " ".join(out).removeprefix("+ ")
-
-
 def _basis_short(params: MeteringParams) -> str:
     if params.is_count:
-        return count_label(params)
+        return count_label(params.count_terms)
     basis = " | ".join(_BASIS_SHORT[b] for b in params.bases)
     return f"max({basis})" if len(params.bases) > 1 else basis
 

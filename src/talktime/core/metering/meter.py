@@ -212,8 +212,7 @@ def _count(record: UsageRecord, params: MeteringParams, strict: bool) -> tuple[D
     A missing part (cached tokens, SSML characters) is none of them when its total is there, and a part
     with a negative weight is none of them anyway; any other missing field makes a billed record uncountable
     (an error when ``strict``). A sum below zero (parts larger than their totals) is an error on a billed
-    record, naming the first subtracted field it has; a record not billed counts nothing. A sum below zero
-    means the record's parts do not fit in its totals, and is an error naming the first part subtracted.
+    record, naming the first subtracted field it has; a record not billed counts nothing.
     """
     total = ZERO
     shown: list[str] = []
@@ -230,21 +229,19 @@ def _count(record: UsageRecord, params: MeteringParams, strict: bool) -> tuple[D
             continue
         value = raw if isinstance(raw, Decimal) else Decimal(str(raw))
         total += weight * value
-        sign = "-" if weight < 0 else "+"
-        factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
-        shown.append(f"{sign} {factor}{_words(name)} {text(value)}")
+        shown.append(f"{_term(name, weight)} {text(value)}")
     if total < 0:
         if not strict:  # not billed: its parts exceeding its totals count nothing, and bill nothing
-            return ZERO, f"{_label(params.count_terms)} (not counted: its parts exceed its totals)"
+            return ZERO, f"{count_label(params.count_terms)} (not counted: its parts exceed its totals)"
         subtracted = [name for name, weight in params.count_terms if weight < 0]
         culprit = next((name for name in subtracted if _present(record, name)), subtracted[0])
         raise RecordError(
             culprit,
-            f"leaves a negative count ({text(total)}) in {_label(params.count_terms)}",
+            f"leaves a negative count ({text(total)}) in {count_label(params.count_terms)}",
             record_id=record.id,
         )
     if missing and not shown:
-        return ZERO, f"{_label(params.count_terms)} (not counted)"
+        return ZERO, f"{count_label(params.count_terms)} (not counted)"
     if len(params.count_terms) == 1 and params.count_terms[0][1] == 1:
         return total, _words(params.count_terms[0][0])
     return total, f"{' '.join(shown).removeprefix('+ ')} ="
@@ -256,12 +253,15 @@ def _present(record: UsageRecord, name: str) -> bool:
     return isinstance(value, int | Decimal) and value > 0
 
 
-def _label(terms: tuple[tuple[str, int], ...]) -> str:
-    parts = []
-    for name, weight in terms:
-        factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
-        parts.append(f"{'-' if weight < 0 else '+'} {factor}{_words(name)}")
-    return " ".join(parts).removeprefix("+ ")
+def _term(name: str, weight: int) -> str:
+    """One weighted term in words, with its sign: ``- cached input tokens``, ``+ 10 x audio seconds``."""
+    factor = "" if abs(weight) == 1 else f"{abs(weight)} x "
+    return f"{'-' if weight < 0 else '+'} {factor}{_words(name)}"
+
+
+def count_label(terms: tuple[tuple[str, int], ...]) -> str:
+    """A count basis in words: ``input tokens - cached input tokens``, ``characters + cjk characters``."""
+    return " ".join(_term(name, weight) for name, weight in terms).removeprefix("+ ")
 
 
 def _basis(
