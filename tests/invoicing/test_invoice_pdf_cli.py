@@ -59,11 +59,18 @@ def test_a_real_pdf_shows_actual_and_billable_quantities(tmp_path: Path) -> None
     assert pdf.read_bytes().startswith(b"%PDF")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, check=True, text=True)
     page = text.stdout
-    for expected in ("Invoice blue-bank-2026-10", "DRAFT", "Blue Bank GmbH", "Europe/Berlin", "call-minutes"):
+    for expected in ("Invoice", "DRAFT", "blue-bank-2026-10", "Blue Bank GmbH", "call-minutes"):
         assert expected in page
-    assert "14.233333" in page, "actual minutes: 134 + 59 + 61 + 600 s = 854 s"
-    assert " 16 " in page, "billable minutes: 3 + 1 + 2 + 10 = 16 under 60/60 up"
+    assert "Example Voice AI Ltd." in page and "GB000000000" in page, "the seller block from [seller]"
+    assert "draft, no number" in page and "due 30 days after the issue date" in page
+    assert "1\u201331 October 2026 (Europe/Berlin)" in page, "the period in words, in the customer's zone"
+    assert "14.23" in page and "14.233333" not in page, "actual minutes: 854 s, to 2 decimals on paper"
+    assert "16.00" in page, "billable minutes: 3 + 1 + 2 + 10 = 16 under 60/60 up"
     assert "1.92" in page and "49.00" in page and "50.92" in page, "16 x 0.12 + 49 platform fee"
+    assert "https://example.com/methodology/call-minute" in page, "the footer links the methodology"
+    appendix = page[page.index("Appendix") :]
+    assert "2026-10-05 16:00:00" in appendix, "each call's start in the customer's zone (14:00 UTC)"
+    assert "2.23" in appendix and "3.00" in appendix and "0.3600" in appendix, "call-0: 134 s -> 3 min"
 
 
 def test_invoice_then_finalize_then_adjust(tmp_path: Path) -> None:
@@ -88,7 +95,9 @@ def test_invoice_then_finalize_then_adjust(tmp_path: Path) -> None:
         ],
     )
     assert done.exit_code == 0, done.output
-    assert "finalised blue-bank-2026-10" in done.stdout
+    assert (
+        "finalised blue-bank-2026-10 as invoice EV-000001, issued 2026-11-01, due 2026-12-01" in done.stdout
+    )
     again = runner.invoke(app, ["invoice", "finalize", *base, "--period", "2026-10", "--ledger", str(ledger)])
     assert again.exit_code == 2 and "already finalised" in again.output
     nov = runner.invoke(

@@ -364,18 +364,46 @@ def invoice(
         InvoiceFormat.json, "--format", "-f", help="json, csv, html or pdf."
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here instead of standard output."),
+    calls_csv: Path | None = typer.Option(
+        None,
+        "--calls-csv",
+        help="Also write the calls behind the usage lines here, one row each (exact quantities). With "
+        "--format html|pdf and more calls than --appendix-limit, written beside --out as NAME.calls.csv "
+        "unless given.",
+    ),
+    appendix_limit: int = typer.Option(
+        300,
+        "--appendix-limit",
+        min=0,
+        help="On paper (html, pdf), list every call in an appendix up to this many calls; above it the "
+        "invoice names the calls CSV instead.",
+    ),
 ) -> None:
-    """The invoice of a customer for a month: the finalised one from --ledger, else a draft."""
+    """The invoice of a customer for a month: the finalised one from --ledger, else a draft (no number).
+
+    On paper (html, pdf): the seller from the price card's [seller], the number, issue and due dates, the
+    period in words, quantities rounded for reading (minutes to 2 decimals) and the calls behind each line.
+    JSON and CSV stay exact."""
     if ctx.invoked_subcommand is not None:
         return
 
     def run() -> None:
         _required(customer=customer, period=period, prices=prices)
         assert customer and period and prices
-        from talktime.io.invoices import render
+        from talktime.io.invoices import call_count, render
+        from talktime.io.invoices import calls_csv as calls_text
 
-        usage = history(records, store, tenant)
-        _write(out, render(_invoice(usage, prices, customer, period, ledger), format.value))
+        invoice = _invoice(history(records, store, tenant), prices, customer, period, ledger)
+        paper = format in (InvoiceFormat.html, InvoiceFormat.pdf)
+        listing = calls_csv
+        if listing is None and paper and out is not None and call_count(invoice) > appendix_limit:
+            listing = out.with_name(f"{out.stem}.calls.csv")
+        if listing is not None:
+            _write(listing, calls_text(invoice))
+            if listing != calls_csv:
+                print(f"{call_count(invoice)} calls: listed in {listing}", file=sys.stderr)
+        named = None if listing is None else listing.name
+        _write(out, render(invoice, format.value, named, appendix_limit))
 
     guarded(run)
 
@@ -391,18 +419,23 @@ def invoice_finalize(
     ledger: Path = typer.Option(..., "--ledger", help="Directory of finalised invoices."),
     at: str | None = typer.Option(None, "--at", help="Finalisation time, ISO 8601 (default: now, UTC)."),
 ) -> None:
-    """Finalise the month's invoice into the ledger: it never changes after this; later events for the month
-    become an adjustment line on the next invoice."""
+    """Finalise the month's invoice into the ledger: it gets the next number of its seller's sequence
+    (gap-free, never reused), its issue date (--at, in the customer's zone) and due date (payment terms),
+    and never changes after this; later events for the month become an adjustment line on the next
+    invoice."""
 
     def run() -> None:
         from talktime.core.invoicing.invoice import finalise
-        from talktime.io.invoices import write_finalised
+        from talktime.io.invoices import store_finalised
 
         moment = datetime.now(UTC) if at is None else datetime.fromisoformat(at)
         if moment.utcoffset() is None:
             raise InputError(f"--at: {at} has no UTC offset")
         draft = _invoice(history(records, store, tenant), prices, customer, period, ledger)
-        path = write_finalised(ledger, finalise(draft, moment))
-        print(f"finalised {draft.id}: total {draft.total.amount} {draft.currency} -> {path}")
+        path, final = store_finalised(ledger, finalise(draft, moment))
+        print(
+            f"finalised {draft.id} as invoice {final.number}, issued {final.issued_on}, due {final.due_on}: "
+            f"total {draft.total.amount} {draft.currency} -> {path}"
+        )
 
     guarded(run)

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from talktime.cli.billing import invoice_app, margin
+from talktime.cli.export import export_app
 from talktime.cli.guard import guarded
 from talktime.cli.measure import measure
 from talktime.cli.proxy import proxy
@@ -56,6 +57,7 @@ policies_app = typer.Typer(help="List the built-in provider profiles, or show on
 app.add_typer(policies_app, name="policies")
 app.add_typer(invoice_app, name="invoice")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(export_app, name="export")
 app.command()(margin)
 app.command()(simulate)
 app.command()(compare)

@@ -7,6 +7,9 @@ Rules (docs/pricing.md):
 * Each line's amount is rounded to the currency's minor unit (half-even); subtotal and total are the sums of
   the rounded lines, so the paper adds up; the precise sums are kept beside them.
 * A minimum commitment tops up the rounded usage lines to the minimum (fees do not count towards it).
+* Finalising gives the invoice its issue date (the finalisation day in the customer's zone) and due date
+  (issue + payment terms); its number comes from the seller's sequence in the ledger (``talktime.io``), and a
+  number, like every other field, is part of the finalised record.
 * A finalised invoice never changes. When events for a finalised period arrive later, the next invoice gets
   an adjustment line for that period: the period re-rated now minus everything already billed for it (its
   invoice's subtotal plus earlier adjustments). Positive is a debit, negative a credit.
@@ -16,14 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from talktime.core.decimals import text
 from talktime.core.invoicing.periods import Period, month_period
 from talktime.core.metering.describe import one_line
-from talktime.core.rating.cards import PriceCard
+from talktime.core.rating.cards import PriceCard, Seller
 from talktime.core.rating.charges import ChargeStep
 from talktime.core.rating.money import Money, Rounded, total
 from talktime.core.rating.rate import RatedGroup, rate_entry
@@ -33,6 +37,22 @@ from talktime.errors import InputError
 ZERO = Decimal(0)
 LineKind = Literal["usage", "fee", "commitment", "adjustment"]
 Status = Literal["draft", "finalised"]
+
+
+@dataclass(frozen=True, slots=True)
+class LineCall:
+    """One record behind a usage line (the invoice's appendix): when it started, its actual and billable
+    quantity in the line's unit and in the policy's base unit (exact: seconds or a count), and its share of
+    the line's precise amount."""
+
+    record: str
+    session: str
+    started_at: datetime
+    actual_quantity: Decimal
+    billable_quantity: Decimal
+    actual_base: Decimal
+    billable_base: Decimal
+    amount: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +69,19 @@ class InvoiceLine:
     breakdown: tuple[ChargeStep, ...] = ()
     adjusts_period: str | None = None
     records: int = 0
+    #: The metering policy's id (the methodology page to link), and the policy's base unit (``s`` for time,
+    #: else the count) in which ``calls`` and the exact line totals are written.
+    policy_id: str = ""
+    base_unit: str = ""
+    calls: tuple[LineCall, ...] = ()
+
+    @property
+    def actual_base(self) -> Decimal | None:
+        return sum((c.actual_base for c in self.calls), ZERO) if self.calls else None
+
+    @property
+    def billable_base(self) -> Decimal | None:
+        return sum((c.billable_base for c in self.calls), ZERO) if self.calls else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +100,25 @@ class Invoice:
     notes: tuple[str, ...] = ()
     finalised_at: datetime | None = None
     informative: bool = False
+    seller: Seller | None = None
+    payment_terms_days: int = 0
+    #: Given at finalisation from the seller's sequence; a draft has none.
+    number: str | None = None
+    issued_on: date | None = None
+    due_on: date | None = None
+
+    @property
+    def sequence_id(self) -> str:
+        """The number sequence this invoice draws from: its seller's id (``default`` without a seller)."""
+        return self.seller.id if self.seller is not None else DEFAULT_SEQUENCE
+
+    @property
+    def number_prefix(self) -> str:
+        return self.seller.invoice_prefix if self.seller is not None else "INV-"
+
+
+DEFAULT_SEQUENCE = "default"
+NUMBER_DIGITS = 6
 
 
 def invoice_id(customer: str, period: str) -> str:
@@ -83,6 +135,20 @@ def _policy_words(group: RatedGroup) -> str:
 def _usage_line(group: RatedGroup, currency: str, several_versions: bool) -> InvoiceLine:
     entry = group.entry
     meter = entry.id if group.meter == entry.policy.default_meter else group.meter
+    calls = tuple(
+        LineCall(
+            record=item.record_id,
+            session=item.metered.session,
+            started_at=item.metered.started_at,
+            actual_quantity=item.actual_quantity,
+            billable_quantity=item.quantity,
+            actual_base=item.metered.actual_seconds,
+            billable_base=item.metered.billable_seconds,
+            amount=item.amount,
+        )
+        for item in group.items
+    )
+    symbol = group.items[0].metered.symbol if group.items else ""
     description = entry.description
     if several_versions:
         description += f" (prices from {group.version.label})"
@@ -98,6 +164,9 @@ def _usage_line(group: RatedGroup, currency: str, several_versions: bool) -> Inv
         policy=_policy_words(group),
         breakdown=group.charge.steps,
         records=len(group.items),
+        policy_id=entry.policy.id,
+        base_unit=symbol,
+        calls=calls,
     )
 
 
@@ -225,6 +294,8 @@ def build_invoice(
         total=total([subtotal, adjusted], card.currency),
         notes=tuple(notes),
         informative=card.informative,
+        seller=card.seller,
+        payment_terms_days=card.terms_days(customer),
     )
 
 
@@ -234,4 +305,44 @@ def finalise(invoice: Invoice, at: datetime) -> Invoice:
         raise InputError(f"invoice {invoice.id} is already finalised; it never changes")
     if at.utcoffset() is None:
         raise InputError("finalised_at needs a UTC offset")
-    return replace(invoice, status="finalised", finalised_at=at)
+    issued = at.astimezone(ZoneInfo(invoice.period.timezone)).date()
+    due = issued + timedelta(days=invoice.payment_terms_days)
+    return replace(invoice, status="finalised", finalised_at=at, issued_on=issued, due_on=due)
+
+
+def format_number(prefix: str, sequence: int) -> str:
+    """An invoice number: the seller's prefix and the sequence number in six digits.
+
+    >>> format_number("INV-", 42)
+    'INV-000042'
+    """
+    return f"{prefix}{sequence:0{NUMBER_DIGITS}d}"
+
+
+def next_sequence(taken: Iterable[int], seller: str) -> int:
+    """The next number of a seller's sequence after the numbers ``taken``, which must run 1, 2, ... n with
+    nothing missing or repeated (a gap or a repeat means a finalised invoice went missing or was copied).
+
+    >>> next_sequence([2, 1, 3], "acme")
+    4
+    """
+    numbers = sorted(taken)
+    expected = list(range(1, len(numbers) + 1))
+    if numbers != expected:
+        missing = sorted(set(expected) - set(numbers))
+        repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+        raise InputError(
+            f"invoice numbers of seller {seller!r} are not 1..{len(numbers)} without gaps: "
+            + (f"missing {missing}" if missing else f"repeated {repeated}")
+            + "; restore the ledger from backup before finalising (numbers are never reused)"
+        )
+    return len(numbers) + 1
+
+
+def with_number(invoice: Invoice, number: str) -> Invoice:
+    """A finalised invoice with its number (given once, when it enters the ledger)."""
+    if invoice.status != "finalised":
+        raise InputError(f"invoice {invoice.id} is a draft: a draft has no number")
+    if invoice.number is not None:
+        raise InputError(f"invoice {invoice.id} already has number {invoice.number}; numbers never change")
+    return replace(invoice, number=number)

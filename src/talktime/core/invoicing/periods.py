@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from talktime.errors import InputError
@@ -29,6 +29,41 @@ class Period:
 
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
+
+    def in_words(self) -> str:
+        """The period as a reader says it, in the customer's zone: ``1–31 October 2026 (Europe/Berlin)``.
+
+        >>> month_period("2026-02", "Asia/Tokyo").in_words()
+        '1–28 February 2026 (Asia/Tokyo)'
+        """
+        first = self.start.astimezone(ZoneInfo(self.timezone))
+        last = (self.end.astimezone(ZoneInfo(self.timezone)) - timedelta(days=1)).date()
+        return f"{first.day}\u2013{last.day} {MONTHS[first.month - 1]} {first.year} ({self.timezone})"
+
+
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def date_in_words(day: date) -> str:
+    """``5 October 2026``: a date no reader can take for another (no 10/05 versus 05/10).
+
+    >>> date_in_words(date(2026, 10, 5))
+    '5 October 2026'
+    """
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def _parse(label: str) -> tuple[int, int]:

@@ -1,17 +1,24 @@
 """An invoice as plain data (JSON-ready) and back. Amounts are decimal strings at the currency's minor unit,
 precise amounts and quantities are exact decimal strings: no float on the way out or in.
+
+Quantities in a line's unit are written to 6 places (``actual_quantity``, ``billable_quantity``), and
+exactly in the policy's base unit (``actual_base``, ``billable_base``: seconds, or the count), for the line
+and for each call behind it. Keys added after ``talktime.invoice/1`` was first written are optional on the
+way in, so ledger files finalised before them still read.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
 from talktime.core.decimals import quantize, text
-from talktime.core.invoicing.invoice import Invoice, InvoiceLine, LineKind, Status
+from talktime.core.invoicing.invoice import Invoice, InvoiceLine, LineCall, LineKind, Status
 from talktime.core.invoicing.periods import Period
 from talktime.core.metering.policy import QUANTITY_PLACES
+from talktime.core.rating.cards import Seller
 from talktime.core.rating.charges import ChargeStep
 from talktime.core.rating.money import Money, Rounded, exact
 
@@ -37,6 +44,19 @@ def _opt(value: Decimal | None) -> str | None:
     return None if value is None else text(value)
 
 
+def call_dict(call: LineCall) -> dict[str, Any]:
+    return {
+        "record": call.record,
+        "session": call.session,
+        "started_at": call.started_at.isoformat(),
+        "actual_quantity": _quantity(call.actual_quantity),
+        "billable_quantity": _quantity(call.billable_quantity),
+        "actual_base": text(call.actual_base),
+        "billable_base": text(call.billable_base),
+        "amount": _precise(call.amount),
+    }
+
+
 def line_dict(line: InvoiceLine) -> dict[str, Any]:
     return {
         "meter": line.meter,
@@ -52,6 +72,11 @@ def line_dict(line: InvoiceLine) -> dict[str, Any]:
         "records": line.records,
         "adjusts_period": line.adjusts_period,
         "breakdown": [step.as_dict() for step in line.breakdown],
+        "policy_id": line.policy_id,
+        "base_unit": line.base_unit,
+        "actual_base": _opt(line.actual_base),
+        "billable_base": _opt(line.billable_base),
+        "calls": [call_dict(call) for call in line.calls],
     }
 
 
@@ -77,7 +102,42 @@ def invoice_dict(invoice: Invoice) -> dict[str, Any]:
         "precise_total": _precise(invoice.total.precise.amount),
         "notes": list(invoice.notes),
         "informative": invoice.informative,
+        "number": invoice.number,
+        "issued_on": _day(invoice.issued_on),
+        "due_on": _day(invoice.due_on),
+        "payment_terms_days": invoice.payment_terms_days,
+        "period_words": invoice.period.in_words(),
+        "seller": None if invoice.seller is None else _seller_dict(invoice.seller),
     }
+
+
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _seller_dict(seller: Seller) -> dict[str, Any]:
+    data = asdict(seller)
+    data["address"] = list(seller.address)
+    return data
+
+
+def _seller_from(data: object) -> Seller | None:
+    if not isinstance(data, dict):
+        return None
+    return Seller(**{**data, "address": tuple(data.get("address", ()))})
+
+
+def _call_from(data: dict[str, Any]) -> LineCall:
+    return LineCall(
+        record=data["record"],
+        session=data["session"],
+        started_at=datetime.fromisoformat(data["started_at"]),
+        actual_quantity=exact(data["actual_quantity"]),
+        billable_quantity=exact(data["billable_quantity"]),
+        actual_base=exact(data["actual_base"]),
+        billable_base=exact(data["billable_base"]),
+        amount=exact(data["amount"]),
+    )
 
 
 def _rounded(amount: object, precise: object, currency: str) -> Rounded:
@@ -114,6 +174,9 @@ def invoice_from_dict(data: dict[str, Any]) -> Invoice:
             ),
             adjusts_period=line.get("adjusts_period"),
             records=int(line.get("records", 0)),
+            policy_id=line.get("policy_id", ""),
+            base_unit=line.get("base_unit", ""),
+            calls=tuple(_call_from(call) for call in line.get("calls", [])),
         )
         for line in data["lines"]
     )
@@ -141,4 +204,9 @@ def invoice_from_dict(data: dict[str, Any]) -> Invoice:
         if data.get("finalised_at") is None
         else datetime.fromisoformat(data["finalised_at"]),
         informative=bool(data.get("informative", False)),
+        seller=_seller_from(data.get("seller")),
+        payment_terms_days=int(data.get("payment_terms_days", 0)),
+        number=data.get("number"),
+        issued_on=None if data.get("issued_on") is None else date.fromisoformat(data["issued_on"]),
+        due_on=None if data.get("due_on") is None else date.fromisoformat(data["due_on"]),
     )

@@ -14,6 +14,7 @@ from zero again in each part (put version changes on period boundaries to avoid 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -179,6 +180,25 @@ class Customer:
     id: str
     name: str
     timezone: str
+    #: Days from issue to due date for this customer; None: the card's ``payment_terms_days``.
+    payment_terms_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Seller:
+    """Who issues the invoices (the ``[seller]`` table): shown on every invoice; ``id`` names the seller's
+    invoice number sequence (``invoice_prefix`` then six digits, gap-free, assigned at finalisation)."""
+
+    id: str
+    name: str
+    address: tuple[str, ...] = ()
+    tax_id: str = ""
+    email: str = ""
+    phone: str = ""
+    website: str = ""
+    invoice_prefix: str = "INV-"
+    #: The published methodology page; ``{policy}`` in it becomes each line's policy id.
+    methodology_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +236,17 @@ class PriceCard:
     minimum: MinimumCommitment | None = None
     customers: Mapping[str, Customer] = field(default_factory=dict)
     informative: bool = False
+    seller: Seller | None = None
+    #: Days from an invoice's issue date to its due date (0: due on receipt).
+    payment_terms_days: int = 0
 
     def customer(self, customer_id: str) -> Customer:
         return self.customers.get(customer_id) or Customer(customer_id, customer_id, self.timezone)
+
+    def terms_days(self, customer_id: str) -> int:
+        """Days from issue to due date for the customer: its own terms, else the card's."""
+        own = self.customer(customer_id).payment_terms_days
+        return self.payment_terms_days if own is None else own
 
 
 # --- building cards from TOML-shaped mappings ---------------------------------------------------------------
@@ -581,11 +609,78 @@ def cost_card_from_dict(
     )
 
 
+_SELLER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{0,19}$|^$")
+_SELLER_TEXT: Final = ("tax_id", "email", "phone", "website", "methodology_url")
+MAX_TERMS_DAYS: Final = 365
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "seller"
+
+
+def payment_terms(value: object) -> int:
+    """Days from issue to due date: a whole number from 0 (due on receipt) to 365."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TERMS_DAYS:
+        raise ValueError(f"{value!r} is not a whole number of days from 0 to {MAX_TERMS_DAYS}")
+    return value
+
+
+def _seller(raw: object, problems: _Problems) -> Seller | None:
+    """The ``[seller]`` table: name (required), address (lines), tax_id, email, phone, website, id (the
+    invoice number sequence; default: the name in lower case with dashes), invoice_prefix, methodology_url."""
+    if not isinstance(raw, dict):
+        problems.add("seller", "must be a table with name, address, tax_id, email, phone, website")
+        return None
+    known = {"id", "name", "address", "invoice_prefix", *_SELLER_TEXT}
+    _unknown(problems, "seller.", raw, known)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.add("seller.name", "is required: the legal name printed on the invoices")
+        name = ""
+    texts = {key: raw.get(key, "") for key in _SELLER_TEXT}
+    for key, value in texts.items():
+        if not isinstance(value, str):
+            problems.add(f"seller.{key}", f"{value!r} is not text")
+            texts[key] = ""
+    if texts["email"] and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(texts["email"])):
+        problems.add("seller.email", f"{texts['email']!r} is not an e-mail address")
+    for key in ("website", "methodology_url"):
+        if texts[key] and not str(texts[key]).startswith(("https://", "http://")):
+            problems.add(f"seller.{key}", f"{texts[key]!r} is not a URL starting with https://")
+    address = raw.get("address", [])
+    if isinstance(address, str):
+        address = [line.strip() for line in address.splitlines() if line.strip()]
+    if not isinstance(address, list) or not all(isinstance(line, str) for line in address):
+        problems.add("seller.address", "is a list of lines, or one text with a line per row")
+        address = []
+    seller_id = raw.get("id", _slug(str(name)))
+    if not isinstance(seller_id, str) or not _SELLER_ID.match(seller_id):
+        problems.add("seller.id", f"{seller_id!r} is not lower-case letters, digits, - and _ (up to 64)")
+    prefix = raw.get("invoice_prefix", "INV-")
+    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+        problems.add(
+            "seller.invoice_prefix", f"{prefix!r} is not up to 20 letters, digits and / _ . - (or empty)"
+        )
+    return Seller(
+        id=str(seller_id),
+        name=str(name).strip(),
+        address=tuple(str(line) for line in address),
+        tax_id=str(texts["tax_id"]),
+        email=str(texts["email"]),
+        phone=str(texts["phone"]),
+        website=str(texts["website"]),
+        invoice_prefix=str(prefix),
+        methodology_url=str(texts["methodology_url"]),
+    )
+
+
 def price_card_from_dict(data: Mapping[str, Any], resolve: PolicyResolver, *, where: str) -> PriceCard:
     """A price card: ``[components.<meter>]`` tables, optional ``[fees.<id>]``, ``[commitment]`` and
     ``[customers.<id>]`` (name, timezone)."""
     problems = _Problems(where)
     known = _COMMON_KEYS | {"plan", "timezone", "components", "fees", "commitment", "customers"}
+    known |= {"seller", "payment_terms_days"}
     _unknown(problems, "", data, known)
     if data.get("kind") != "price":
         problems.add("kind", 'a price card says kind = "price"')
@@ -617,11 +712,18 @@ def price_card_from_dict(data: Mapping[str, Any], resolve: PolicyResolver, *, wh
             )
     customers: dict[str, Customer] = {}
     for key, cust in (data.get("customers") or {}).items():
-        if not isinstance(cust, dict) or set(cust) - {"name", "timezone"}:
-            problems.add(f"customers.{key}", "a table with name and timezone")
+        if not isinstance(cust, dict) or set(cust) - {"name", "timezone", "payment_terms_days"}:
+            problems.add(f"customers.{key}", "a table with name, timezone and payment_terms_days")
             continue
         ctz = problems.run(f"customers.{key}.timezone", partial(_timezone, cust.get("timezone", tz)))
-        customers[key] = Customer(key, str(cust.get("name", key)), ctz or "UTC")
+        terms = None
+        if "payment_terms_days" in cust:
+            terms = problems.run(
+                f"customers.{key}.payment_terms_days", partial(payment_terms, cust["payment_terms_days"])
+            )
+        customers[key] = Customer(key, str(cust.get("name", key)), ctz or "UTC", terms)
+    seller = _seller(data["seller"], problems) if "seller" in data else None
+    card_terms = problems.run("payment_terms_days", partial(payment_terms, data.get("payment_terms_days", 0)))
     problems.raise_any()
     return PriceCard(
         name=str(data.get("name", where)),
@@ -633,4 +735,6 @@ def price_card_from_dict(data: Mapping[str, Any], resolve: PolicyResolver, *, wh
         minimum=minimum,
         customers=customers,
         informative=bool(data.get("informative", False)),
+        seller=seller,
+        payment_terms_days=card_terms or 0,
     )
