@@ -329,15 +329,49 @@ def _margin_table(view: MarginView, out: Path | None) -> None:
 
 
 def _invoice(
-    usage: list[UsageRecord], prices: Path, customer: str, period: str, ledger: Path | None
+    usage: list[UsageRecord],
+    prices: Path,
+    customer: str,
+    period: str,
+    ledger: Path | None,
+    *,
+    guards: Path | None,
+    tenant: str | None,
+    allow_flagged: bool,
+    now: datetime,
 ) -> Invoice:
-    from talktime.core.invoicing.invoice import build_invoice
+    """The invoice; records the guards find implausible are held back (named on it) unless allowed."""
+    from talktime.core.invoicing.invoice import build_invoice, check_known_customer
+    from talktime.core.invoicing.periods import month_period
+    from talktime.core.plausibility import Guards, hold_back
+    from talktime.io.guards import load_guards
     from talktime.io.invoices import read_ledger
     from talktime.io.ratecards import load_price_card
 
     card = load_price_card(prices)
+    check_known_customer(usage, card, customer)
     billed = read_ledger(ledger, customer) if ledger is not None else []
-    return build_invoice(usage, card, customer, period, billed)
+    if allow_flagged:
+        return build_invoice(usage, card, customer, period, billed)
+    limits = (Guards() if guards is None else load_guards(guards)).limits_for(tenant)
+    # A month being billed is judged as of its end, or now if it has not ended: a record of the month can
+    # then be "ahead" only in the month still running, and billing an old month is not "long ago".
+    as_of = min(now, month_period(period, card.customer(customer).timezone).end)
+    kept, held = hold_back(usage, limits, as_of)
+    return build_invoice(kept, card, customer, period, billed, held)
+
+
+GUARDS_OPTION = typer.Option(
+    None,
+    "--guards",
+    help="Plausibility limits (TOML, docs/guards.md); without it the safe defaults (a call over 24 h, a "
+    "start a day ahead or 400 days back, 10M tokens or 1M characters on one record, ...).",
+)
+ALLOW_FLAGGED_OPTION = typer.Option(
+    False,
+    "--allow-flagged",
+    help="Bill records the guards flag as implausible as they are (by default they are held back and named).",
+)
 
 
 def _required(**values: object) -> None:
@@ -378,6 +412,8 @@ def invoice(
         help="On paper (html, pdf), list every call in an appendix up to this many calls; above it the "
         "invoice names the calls CSV instead.",
     ),
+    guards: Path | None = GUARDS_OPTION,
+    allow_flagged: bool = ALLOW_FLAGGED_OPTION,
 ) -> None:
     """The invoice of a customer for a month: the finalised one from --ledger, else a draft (no number).
 
@@ -393,7 +429,17 @@ def invoice(
         from talktime.io.invoices import call_count, render
         from talktime.io.invoices import calls_csv as calls_text
 
-        invoice = _invoice(history(records, store, tenant), prices, customer, period, ledger)
+        invoice = _invoice(
+            history(records, store, tenant),
+            prices,
+            customer,
+            period,
+            ledger,
+            guards=guards,
+            tenant=tenant,
+            allow_flagged=allow_flagged,
+            now=datetime.now(UTC),
+        )
         paper = format in (InvoiceFormat.html, InvoiceFormat.pdf)
         listing = calls_csv
         if listing is None and paper and out is not None and call_count(invoice) > appendix_limit:
@@ -418,11 +464,16 @@ def invoice_finalize(
     prices: Path = typer.Option(..., "--prices", help="Price card TOML."),
     ledger: Path = typer.Option(..., "--ledger", help="Directory of finalised invoices."),
     at: str | None = typer.Option(None, "--at", help="Finalisation time, ISO 8601 (default: now, UTC)."),
+    guards: Path | None = GUARDS_OPTION,
+    allow_flagged: bool = ALLOW_FLAGGED_OPTION,
 ) -> None:
     """Finalise the month's invoice into the ledger: it gets the next number of its seller's sequence
     (gap-free, never reused), its issue date (--at, in the customer's zone) and due date (payment terms),
     and never changes after this; later events for the month become an adjustment line on the next
-    invoice."""
+    invoice.
+
+    Refused (exit 2) for a customer that neither the price card nor the records know, and for a month with
+    records the guards flag as implausible (saying how many and which) unless --allow-flagged."""
 
     def run() -> None:
         from talktime.core.invoicing.invoice import finalise
@@ -431,7 +482,17 @@ def invoice_finalize(
         moment = datetime.now(UTC) if at is None else datetime.fromisoformat(at)
         if moment.utcoffset() is None:
             raise InputError(f"--at: {at} has no UTC offset")
-        draft = _invoice(history(records, store, tenant), prices, customer, period, ledger)
+        draft = _invoice(
+            history(records, store, tenant),
+            prices,
+            customer,
+            period,
+            ledger,
+            guards=guards,
+            tenant=tenant,
+            allow_flagged=allow_flagged,
+            now=moment,
+        )
         path, final = store_finalised(ledger, finalise(draft, moment))
         print(
             f"finalised {draft.id} as invoice {final.number}, issued {final.issued_on}, due {final.due_on}: "

@@ -24,7 +24,7 @@ where flags are kept (``talktime.store``) or how a person accepts or corrects a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -188,6 +188,21 @@ def check(record: UsageRecord, limits: Limits, now: datetime) -> tuple[str, ...]
             f"{limits.max_past_days} days before {now.isoformat()}"
         )
     return tuple(found)
+
+
+def hold_back(
+    records: Iterable[UsageRecord], limits: Limits, now: datetime
+) -> tuple[list[UsageRecord], list[tuple[UsageRecord, tuple[str, ...]]]]:
+    """The plausible records, and the implausible ones with their reasons (kept, never dropped)."""
+    kept: list[UsageRecord] = []
+    held: list[tuple[UsageRecord, tuple[str, ...]]] = []
+    for record in records:
+        reasons = check(record, limits, now)
+        if reasons:
+            held.append((record, reasons))
+        else:
+            kept.append(record)
+    return kept, held
 
 
 def reason_code(flag: str) -> str:

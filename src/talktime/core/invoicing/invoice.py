@@ -21,12 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from difflib import get_close_matches
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from talktime.core.decimals import text
 from talktime.core.invoicing.periods import Period, month_period
 from talktime.core.metering.describe import one_line
+from talktime.core.plausibility import reason_code
 from talktime.core.rating.cards import PriceCard, Seller
 from talktime.core.rating.charges import ChargeStep
 from talktime.core.rating.money import Money, Rounded, total
@@ -106,6 +108,9 @@ class Invoice:
     number: str | None = None
     issued_on: date | None = None
     due_on: date | None = None
+    #: Records of the period held back as implausible (id, reasons): not on the invoice until a person
+    #: accepts or corrects them; a draft with any cannot be finalised.
+    held: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def sequence_id(self) -> str:
@@ -236,9 +241,13 @@ def build_invoice(
     customer: str,
     period: str,
     ledger: Sequence[Invoice] = (),
+    held: Sequence[tuple[UsageRecord, tuple[str, ...]]] = (),
 ) -> Invoice:
     """The invoice of ``customer`` for month ``period`` (YYYY-MM): the finalised one from ``ledger`` if there
-    is one (it never changes), else a draft with adjustments for earlier finalised periods."""
+    is one (it never changes), else a draft with adjustments for earlier finalised periods.
+
+    ``held``: records flagged implausible (with their reasons), kept off the invoice; those of this
+    customer and period are named on the draft, which then cannot be finalised."""
     ledger = [inv for inv in ledger if inv.customer == customer]
     for inv in ledger:
         if inv.period.label == period and inv.status == "finalised":
@@ -250,6 +259,13 @@ def build_invoice(
     notes: list[str] = []
     if not any(line.kind == "usage" for line in lines):
         notes.append(f"no usage for {customer} in {period}")
+    kept_back = tuple(
+        (record.id, reasons)
+        for record, reasons in held
+        if record.customer == customer and this.contains(record.started_at)
+    )
+    if kept_back:
+        notes.insert(0, held_note(kept_back))
     adjustments: list[InvoiceLine] = []
     for earlier in sorted({inv.period.label for inv in ledger if inv.period.label < period}):
         billed = already_billed(ledger, earlier)
@@ -293,9 +309,35 @@ def build_invoice(
         adjustments=adjusted,
         total=total([subtotal, adjusted], card.currency),
         notes=tuple(notes),
+        held=kept_back,
         informative=card.informative,
         seller=card.seller,
         payment_terms_days=card.terms_days(customer),
+    )
+
+
+def check_known_customer(records: Iterable[UsageRecord], card: PriceCard, customer: str) -> None:
+    """Refuse a customer that neither the price card nor any record knows (a typo would otherwise give a
+    zero invoice that, once finalised, never changes), naming the closest known ids."""
+    if customer in card.customers:
+        return
+    known = {r.customer for r in records if r.customer is not None}
+    if customer in known:
+        return
+    close = get_close_matches(customer, sorted(known | set(card.customers)), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise InputError(f"customer {customer!r} is in neither the price card's [customers] nor any record{hint}")
+
+
+def held_note(held: Sequence[tuple[str, tuple[str, ...]]]) -> str:
+    """Says, on the invoice, that its total leaves out records held back as implausible, and which."""
+    shown = "; ".join(
+        f"{record_id} ({', '.join(reason_code(r) for r in reasons)})" for record_id, reasons in held[:5]
+    )
+    more = f" and {len(held) - 5} more" if len(held) > 5 else ""
+    return (
+        f"INCOMPLETE: {len(held)} record(s) of this period are held back as implausible and not billed until "
+        f"a person accepts or corrects them: {shown}{more}"
     )
 
 
@@ -303,6 +345,11 @@ def finalise(invoice: Invoice, at: datetime) -> Invoice:
     """The invoice, finalised at ``at``. Finalising a finalised invoice is an error: it never changes."""
     if invoice.status == "finalised":
         raise InputError(f"invoice {invoice.id} is already finalised; it never changes")
+    if invoice.held:
+        raise InputError(
+            f"invoice {invoice.id} is not finalised: {held_note(invoice.held)}; correct them, or accept them "
+            "to bill them as they are"
+        )
     if at.utcoffset() is None:
         raise InputError("finalised_at needs a UTC offset")
     issued = at.astimezone(ZoneInfo(invoice.period.timezone)).date()

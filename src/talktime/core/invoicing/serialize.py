@@ -108,6 +108,7 @@ def invoice_dict(invoice: Invoice) -> dict[str, Any]:
         "payment_terms_days": invoice.payment_terms_days,
         "period_words": invoice.period.in_words(),
         "seller": None if invoice.seller is None else _seller_dict(invoice.seller),
+        "held": [{"id": record_id, "reasons": list(reasons)} for record_id, reasons in invoice.held],
     }
 
 
