@@ -23,6 +23,14 @@ from typing import Any
 import pytest
 
 from talktime.core.reconcile.model import Options
+from talktime.core.reconcile.money import (
+    PriceVersion,
+    Pricing,
+    line_money,
+    line_rates,
+    modal_rate,
+    written,
+)
 from talktime.core.reconcile.render import LINE_COLUMNS, as_json_document, line_dicts
 from talktime.core.records import UsageRecord
 from talktime.engine.reconcile import reconcile
@@ -175,8 +183,21 @@ def window_cases(records: list[UsageRecord], line: Any) -> None:
             line(f"wq{k}", "completed", s + 10 * second, 33, None)
 
 
+#: A card with two versions (the second mid-statement, per attempt: at least 0.01 a line).
+CARD = Pricing(
+    "card",
+    "cost card test, entry twilio-voice",
+    "minute",
+    60,
+    (
+        PriceVersion(datetime(2026, 1, 1, tzinfo=UTC), Decimal("0.013")),
+        PriceVersion(datetime(2026, 10, 2, 12, tzinfo=UTC), Decimal("0.0085"), Decimal("0.01")),
+    ),
+    "USD",
+)
 CASES = {
     "csv-tally": ("calls.csv", Options()),
+    "csv-card-versions": ("calls.csv", Options(pricing=CARD, money_tolerance=Decimal("0.0001"))),
     "csv-profile": (
         "calls.csv",
         Options(
@@ -226,6 +247,73 @@ def test_reports_equal_the_recorded_fixture(tmp_path: Path) -> None:
         assert len(got) == len(want), name
         for a, b in zip(got, want, strict=True):
             assert a == b, name
+
+
+def _seconds(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_engine_amounts_equal_the_python_reference(tmp_path: Path, name: str) -> None:
+    """Every line's due, expected amount and price difference, its price flag, the inferred rate and the
+    money totals: the engine's SQL (integer numerators) equals ``core.reconcile.money`` (exact fractions)."""
+    from fractions import Fraction
+
+    records, csv_text, json_text = generate()
+    file, options = CASES[name]
+    (tmp_path / file).write_text(csv_text if file.endswith(".csv") else json_text)
+    statement = read_statement(tmp_path / file)
+    result = reconcile(records_table(records, ["provider_id"]), statement, builtin("twilio-voice"), options)
+    lines = line_dicts(result.lines.to_pylist(), result.scale)
+    money = result.summary.money
+    assert money is not None
+    starts = {row["line"]: row["started_at"] for row in statement.to_pylist()}
+    record_starts: dict[str, datetime] = {}
+    for r in records:
+        record_starts.setdefault(r.id, r.started_at)
+    places = max(row["amount_places"] for row in statement.to_pylist() if row["amount"] is not None)
+    pricing = options.pricing
+    if pricing is None and options.rate_per_unit is None:  # inferred: the reference's most common rate
+        priced = [(_seconds(x["amount"]), Decimal(x["provider"])) for x in lines if x["line"] is not None]
+        pricing = modal_rate(line_rates(priced, 60, places), "minute", 60, places)
+        assert pricing is not None and money["pricing"] == pricing.label
+    elif pricing is None:
+        assert money["rate_source"] == "given"
+        pricing = Pricing(
+            "given", "", "minute", 60, (PriceVersion(datetime(1970, 1, 1, tzinfo=UTC), Decimal("0.014")),)
+        )
+    tolerance = options.money_tolerance or Decimal(1).scaleb(-places)
+    totals = dict.fromkeys(("statement", "due", "expected", "price"), Fraction(0))
+    flagged = 0
+    for x in lines:
+        moment = starts[x["line"]] if x["line"] is not None else record_starts[x["record_id"]]
+        ref = line_money(
+            pricing,
+            moment,
+            None if x["line"] is None else Decimal(x["provider"]),
+            None if x["record_id"] is None else Decimal(x["expected"]),
+            _seconds(x["amount"]),
+            tolerance,
+        )
+        assert Decimal(x["due"]) == written(ref.due), x
+        assert Decimal(x["expected_amount"]) == written(ref.expected), x
+        assert (x["price"] is None) == (ref.price is None), x
+        if ref.price is not None:
+            assert Decimal(x["price"]) == written(ref.price), x
+            totals["statement"] += Fraction(Decimal(x["amount"]))
+            totals["price"] += ref.price
+        assert ("price" in x["flags"]) == ref.flagged, x
+        flagged += ref.flagged
+        totals["due"] += ref.due
+        totals["expected"] += ref.expected
+    assert money["price_flagged_lines"] == flagged > 0
+    for key, total in (
+        ("statement_amount", totals["statement"]),
+        ("due_amount", totals["due"]),
+        ("expected_amount", totals["expected"]),
+    ):
+        assert Decimal(money[key]) == written(total), key
+    assert Decimal(money["causes"]["price"]) == written(totals["price"])
 
 
 def test_generated_statement_has_every_class() -> None:

@@ -1,6 +1,10 @@
-"""``talktime reconcile``: a provider statement against our records, every gap on a cause.
+"""``talktime reconcile``: a provider statement against our records, every gap on a cause, in seconds and
+in money.
 
-Exit codes: 0 when nothing unexplained exceeds the tolerance, 1 when some line does, 2 on bad input.
+Exit codes (also in ``--help`` and docs/reconcile.md): 0 when every line is explained within the tolerances;
+1 when some line is flagged (unexplained seconds over ``--tolerance``, or an amount off its due amount by
+more than ``--money-tolerance``); 2 on bad input (a statement row, a record, the profile, the cost card, an
+option), with the report not written.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import json
 import sys
 import tempfile
 from contextlib import ExitStack
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +30,16 @@ class ReportFormat(StrEnum):
     json = "json"
     csv = "csv"
     html = "html"
+
+
+def _decimal(value: str, name: str, what: str) -> Decimal:
+    try:
+        parsed = Decimal(value)
+    except InvalidOperation:
+        raise InputError(f"{name} {value!r}: not {what}") from None
+    if not parsed.is_finite() or parsed < 0:
+        raise InputError(f"{name} {value!r}: must be a non-negative {what.removeprefix('a ')}")
+    return parsed
 
 
 def _seconds(value: str, name: str) -> Decimal:
@@ -50,19 +65,47 @@ def reconcile(
     window: str = typer.Option("5", "--window", help="Seconds apart a start (and duration) may match."),
     delay: str = typer.Option("300", "--delay", help="Billing-delay window in seconds before period end."),
     tally: str = typer.Option("tally", "--tally", help="tally (our own count) or profile (our metering)."),
-    rate: str | None = typer.Option(None, "--rate", help="Price per profile unit (else from the statement)."),
+    costs: Path | None = typer.Option(
+        None, "--costs", help="Cost rate card whose entry for the profile prices each line (docs/pricing.md)."
+    ),
+    cost_entry: str | None = typer.Option(
+        None, "--cost-entry", help="The card's entry to use when several price the profile."
+    ),
+    rate: str | None = typer.Option(
+        None,
+        "--rate",
+        help="Price per profile unit, instead of a card (else the statement's most common rate).",
+    ),
+    money_tolerance: str | None = typer.Option(
+        None,
+        "--money-tolerance",
+        help="Amount a line's charge may be off its due amount (default: one unit of the statement's last "
+        "written place, e.g. 0.00001 for Twilio's 5-place prices).",
+    ),
 ) -> None:
-    """Match a provider's statement to our records and put every second of the gap on a cause."""
+    """Match a provider's statement to our records and put every second and every cent of the gap on a cause.
+
+    Each line's amount is checked against its billed quantity priced by --costs (or --rate, or else the
+    statement's most common rate, named as inferred in every output): a price difference is a cause of its
+    own and flags the line.
+
+    Exit codes: 0 every line explained within the tolerances; 1 some line flagged (unexplained seconds over
+    --tolerance, or a price difference over --money-tolerance); 2 bad input (statement, records, profile,
+    card or option), nothing written.
+    """
     # Loaded here, not at import: `talktime` starts without the reconciliation engine and importers.
     import pyarrow.parquet as pq
 
     from talktime.core.reconcile.model import Options
-    from talktime.core.reconcile.render import as_csv, as_html, as_json_document, as_table, line_dicts
+    from talktime.core.reconcile.money import card_pricing, given_rate
+    from talktime.core.reconcile.render import as_csv, as_json_document, as_table, line_dicts
     from talktime.engine.compile import attr_columns
     from talktime.engine.reconcile import PROVIDER_ID
     from talktime.engine.reconcile import reconcile as run
     from talktime.engine.sources import canonical_parquet
     from talktime.importers import read_statement
+    from talktime.io.ratecards import load_cost_card
+    from talktime.io.reconcile_html import as_html
     from talktime.io.records_io import write_records
     from talktime.providers import load_policy
 
@@ -76,9 +119,23 @@ def reconcile(
             window_seconds=_seconds(window, "--window"),
             delay_seconds=_seconds(delay, "--delay"),
             tally="profile" if tally == "profile" else "tally",
-            rate_per_unit=None if rate is None else _seconds(rate, "--rate"),
+            money_tolerance=(
+                None
+                if money_tolerance is None
+                else _decimal(money_tolerance, "--money-tolerance", "an amount")
+            ),
         )
         policy = load_policy(provider)
+        if costs is not None and rate is not None:
+            raise InputError("give --costs CARD or --rate PRICE, not both")
+        if cost_entry is not None and costs is None:
+            raise InputError("--cost-entry names an entry of --costs CARD: give the card")
+        if costs is not None:
+            pricing = card_pricing(load_cost_card(costs), policy.id, cost_entry)
+            options = replace(options, pricing=pricing)
+        elif rate is not None:
+            unit_price = _decimal(rate, "--rate", "a price")
+            options = replace(options, pricing=given_rate(unit_price, policy.unit, policy.unit_seconds))
         lines = read_statement(statement, source, mapping)
         with ExitStack() as stack:
             if store is not None:  # the store's sessionized records, through the same file path as --records
@@ -100,7 +157,7 @@ def reconcile(
     if fmt == ReportFormat.json:
         sys.stdout.write(json.dumps(as_json_document(result.summary, rows), indent=2) + "\n")
     elif fmt == ReportFormat.csv:
-        sys.stdout.write(as_csv(rows))
+        sys.stdout.write(as_csv(rows, result.summary))
     elif fmt == ReportFormat.html:
         sys.stdout.write(as_html(result.summary, rows))
     else:

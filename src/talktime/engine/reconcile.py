@@ -21,10 +21,21 @@ import pyarrow as pa
 
 from talktime.core.metering.meter import NOT_COUNTED
 from talktime.core.metering.policy import Policy
-from talktime.core.reconcile.model import CAUSES, Options, Summary
+from talktime.core.reconcile.model import CAUSES, REPORT_COLUMNS, Options, Summary
+from talktime.core.reconcile.money import given_rate
 from talktime.core.records import COUNT_FIELDS, RECORD_FIELDS
 from talktime.engine.compile import UnsupportedPolicy, _Builder, attr_columns
 from talktime.engine.dialects import DUCKDB, DUCKDB_FAST, DUCKDB_WIDE, Dialect
+from talktime.engine.reconcile_money import (
+    MoneyPlan,
+    check_currency,
+    check_priceable,
+    infer,
+    money_select,
+    money_summary,
+    no_money_select,
+    statement_facts,
+)
 from talktime.engine.results import engine_error
 from talktime.errors import PolicyError
 
@@ -339,11 +350,32 @@ def _run(con: duckdb.DuckDBPyConnection, q: _Sql, policy: Policy, options: Optio
     con.execute(
         "CREATE OR REPLACE TEMP TABLE snot AS " + _later("_row", "r", "_session", "_start, id, _row", "_in")
     )
-    classed = con.sql(_lines_sql(q, options)).to_arrow_table()
-    return _summarize(con, classed, policy, options, q.g)
+    plan, currency = _money_plan(con, policy, options, q.g)
+    classed = con.sql(_lines_sql(q, options, plan)).to_arrow_table()
+    return _summarize(con, classed, policy, plan, currency, q.g)
 
 
-def _lines_sql(q: _Sql, options: Options) -> str:
+def _money_plan(
+    con: duckdb.DuckDBPyConnection, policy: Policy, options: Options, g: int
+) -> tuple[MoneyPlan | None, str | None]:
+    """The rate lines are checked against (the card's, the given one, else the statement's most common
+    one) and the money tolerance (given, else one unit of the statement's last written place)."""
+    places, currencies = statement_facts(con)
+    pricing = options.pricing
+    if pricing is None and options.rate_per_unit is not None:
+        pricing = given_rate(options.rate_per_unit, policy.unit, policy.unit_seconds)
+    check_currency(pricing, currencies)
+    if pricing is None and places is not None:
+        pricing = infer(con, g, policy.unit, int(policy.unit_seconds), places)
+    if pricing is None:
+        return None, None
+    tolerance = options.money_tolerance
+    if tolerance is None:
+        tolerance = Decimal(1).scaleb(-places) if places is not None else Decimal(0)
+    return MoneyPlan(pricing, g, tolerance, places), (currencies[0] if currencies else None)
+
+
+def _lines_sql(q: _Sql, options: Options, plan: MoneyPlan | None) -> str:
     """One row per statement line and per unmatched record, every difference on a cause.
 
     Statement lines (each with its matched record, if any) full-outer-joined to our records: a line with a
@@ -359,7 +391,7 @@ def _lines_sql(q: _Sql, options: Options) -> str:
         "WHEN c._row IS NULL THEN 'provider_only' ELSE 'pair' END"
     )
     causes = ", ".join(f"COALESCE(c.{name}, 0) AS {name}" for name in _RECORD_CAUSES)
-    return f"""
+    seconds = f"""
     WITH edge AS (SELECT COALESCE(MAX(lstart), 0) - {delay} AS e FROM ln),
     rp AS (SELECT *, _row NOT IN (SELECT _row FROM snot) AS _primary FROM r WHERE _in),
     walked AS (
@@ -388,6 +420,7 @@ def _lines_sql(q: _Sql, options: Options) -> str:
     lm AS (SELECT ln.*, pairs._row FROM ln LEFT JOIN pairs USING (line)),
     joined AS (
         SELECT {kind} AS _kind, l.line, l.lid, c.id AS record_id, c._row AS _rec, l.amount,
+               COALESCE(l.lstart, c._start) AS _when,
                COALESCE(c.T, 0) AS T, COALESCE(c.C, 0) AS E, COALESCE(l.P, 0) AS P, {causes},
                CASE WHEN {kind} = 'provider_only' THEN l.P ELSE 0 END AS missing,
                CASE WHEN l.line IS NULL AND c._start < (SELECT e FROM edge) THEN -c.C ELSE 0 END AS unbilled,
@@ -403,28 +436,39 @@ def _lines_sql(q: _Sql, options: Options) -> str:
            CAST(T AS BIGINT) AS internal, CAST(E AS BIGINT) AS expected, CAST(P AS BIGINT) AS provider,
            {", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in CAUSE_COLUMNS)},
            CAST(unexplained AS BIGINT) AS unexplained, ABS(unexplained) > {tol} AS flagged, amount,
-           _rec
-    FROM joined
-    ORDER BY line NULLS LAST, record_id"""
+           _rec, _when
+    FROM joined"""
+    report = no_money_select(seconds) if plan is None else money_select(plan, seconds)
+    return f"{report} ORDER BY line NULLS LAST, record_id"
 
 
 def _summarize(
-    con: duckdb.DuckDBPyConnection, classed: pa.Table, policy: Policy, options: Options, g: int
+    con: duckdb.DuckDBPyConnection,
+    classed: pa.Table,
+    policy: Policy,
+    plan: MoneyPlan | None,
+    currency: str | None,
+    g: int,
 ) -> Result:
+    con.register("classed", classed)
+    if plan is not None:
+        check_priceable(con, plan)
+
     def dec(value: object) -> Decimal:
         return Decimal(int(value or 0)).scaleb(-g) if value else Decimal(0)  # type: ignore[call-overload]
 
-    con.register("classed", classed)
     sums = ", ".join(f"SUM({c})" for c in ("internal", "expected", "provider", *CAUSE_COLUMNS, "unexplained"))
-    totals = con.execute(f"SELECT {sums}, COUNT(*) FILTER (flagged) FROM classed").fetchall()[0]
+    totals = con.execute(
+        f"SELECT {sums}, COUNT(*) FILTER (flags LIKE '%seconds%'), COUNT(*) FILTER (flagged) FROM classed"
+    ).fetchall()[0]
     t, e, p = (dec(v) for v in totals[:3])
-    causes = {c: dec(v) for c, v in zip(CAUSE_COLUMNS, totals[3:-2], strict=True)}
-    unexplained = dec(totals[-2])
+    causes = {c: dec(v) for c, v in zip(CAUSE_COLUMNS, totals[3:-3], strict=True)}
+    unexplained = dec(totals[-3])
     counts = {
         str(k): int(n) for k, n in con.execute("SELECT class, COUNT(*) FROM classed GROUP BY 1").fetchall()
     }
     details = _details(con)
-    money = _money(con, options, policy, causes, unexplained, t, p, g)
+    money = None if plan is None else money_summary(con, plan, currency)
     label = policy.current.params.rounding_label()
     not_counted = con.execute("SELECT COUNT(*) FILTER (_nc) FROM r").fetchall()[0][0]
     summary = Summary(
@@ -442,8 +486,10 @@ def _summarize(
         details=details,
         money=money,
         rounding_label=label,
+        seconds_flagged_lines=int(totals[-2] or 0),
     )
-    return Result(summary, classed.drop_columns(["_rec"]), g)
+    keep = [c for c in classed.column_names if c in REPORT_COLUMNS]
+    return Result(summary, classed.select(keep), g)
 
 
 def _details(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -469,47 +515,3 @@ def _details(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     found = {n: int(v) for n, v in zip(names, row, strict=True)}
     found["participant_sessions"], found["participant_session_records"] = int(sessions[0]), int(sessions[1])
     return found
-
-
-def _money(
-    con: duckdb.DuckDBPyConnection,
-    options: Options,
-    policy: Policy,
-    causes: dict[str, Decimal],
-    unexplained: Decimal,
-    internal: Decimal,
-    provider: Decimal,
-    g: int,
-) -> dict[str, object] | None:
-    from talktime.core.decimals import text
-    from talktime.core.reconcile.model import money_split
-
-    row = con.execute(
-        "SELECT SUM(amount), SUM(provider) FILTER (amount IS NOT NULL), "
-        "COUNT(*) FILTER (amount IS NULL AND provider <> 0), "
-        "(SELECT MIN(currency) FROM lines), (SELECT COUNT(DISTINCT currency) FROM lines) "
-        "FROM classed"
-    ).fetchall()[0]
-    amount, priced, unpriced, currency, currencies = row
-    if options.rate_per_unit is not None:
-        rate = options.rate_per_unit / policy.unit_seconds
-        source = "given"
-    elif amount is not None and priced:
-        rate = (Decimal(amount) / Decimal(int(priced)).scaleb(-g)).quantize(Decimal("1e-12"))
-        source = "inferred from the statement (amount / billed seconds)"
-    else:
-        return None
-    # Lines without an amount are valued at the rate, so "rate" covers only priced lines.
-    provider_amount = Decimal(amount or 0) + (provider - Decimal(int(priced or 0)).scaleb(-g)) * rate
-    parts = money_split(causes, unexplained, internal, provider, provider_amount, rate)
-    return {
-        "currency": currency if currencies == 1 else None,
-        "rate_per_second": text(rate),
-        "rate_source": source,
-        "unpriced_lines": int(unpriced or 0),
-        "internal_amount": text(parts.pop("internal")),
-        "provider_amount": text(provider_amount),
-        "gap_amount": text(provider_amount - internal * rate),
-        "causes": {k: text(v) for k, v in parts.items() if k not in ("unexplained",)},
-        "unexplained_amount": text(parts["unexplained"]),
-    }

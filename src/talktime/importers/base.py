@@ -15,6 +15,7 @@ Statement columns (durations are integer microseconds, money an exact decimal; n
     channels     channels the provider counted (null: 1)
     status       the provider's outcome in talktime's words (completed, failed, unanswered, busy, canceled)
     amount       what the provider charged for the line, positive, in ``currency`` (null: not stated)
+    amount_places  decimal places the amount was written with (the statement's precision; null: no amount)
 """
 
 from __future__ import annotations
@@ -54,32 +55,49 @@ STATEMENT_SCHEMA: Final[pa.Schema] = pa.schema(
         pa.field("status", pa.string()),
         pa.field("amount", pa.decimal128(38, 10)),
         pa.field("currency", pa.string()),
+        pa.field("amount_places", pa.int64()),
     ]
 )
 CLOSED_STATUSES: Final = tuple(sorted(STATUSES - {"open"}))
+#: Providers' words for how a call ended, in talktime's words (compared without case): the statuses every
+#: importer and a generic mapping understand unless they say otherwise.
+COMMON_STATUSES: Final[dict[str, str]] = {
+    **{s: s for s in CLOSED_STATUSES},
+    **dict.fromkeys(("answered", "answer", "success", "normal_clearing"), "completed"),
+    **dict.fromkeys(("error", "rejected", "call_rejected"), "failed"),
+    **dict.fromkeys(("user_busy",), "busy"),
+    **dict.fromkeys(("no-answer", "no answer", "no_answer", "noanswer", "timeout"), "unanswered"),
+    **dict.fromkeys(("cancelled", "cancel", "originator_cancel"), "canceled"),
+}
 _RFC2822: Final = "%a, %d %b %Y %H:%M:%S %z"
 _DECIMAL: Final = r"^[0-9]+(\.[0-9]{1,6})?$"
 _MONEY: Final = r"^[+-]?[0-9]+(\.[0-9]{1,10})?$"
 _ISO_OFFSET: Final = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_ISO_NAIVE: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"
+_ZONE_NAME: Final = r" (UTC|GMT)$"
 
 
 @dataclass(frozen=True, slots=True)
 class Reading:
     """How to read an importer's raw text columns.
 
-    ``time_format`` is ``iso`` (ISO 8601 with an offset) or ``rfc2822`` (Twilio's ``Tue, 10 Aug 2010
-    08:02:17 +0000``). ``duration_unit`` and ``billed_unit`` are seconds per unit of those columns.
-    ``negate_amount``: the export writes charges as negative numbers (Twilio ``price``).
+    ``time_format`` is ``iso`` (ISO 8601 with an offset, or followed by `` UTC``), ``rfc2822`` (Twilio's
+    ``Tue, 10 Aug 2010 08:02:17 +0000``) or ``either``. ``naive_utc``: an ISO time without an offset is UTC
+    (an export whose columns say so). ``duration_unit`` and ``billed_unit`` are seconds per unit of those
+    columns. ``negate_amount``: the export writes charges as negative numbers; ``absolute_amount``: the
+    amount is a charge whatever its sign (Twilio writes ``price`` negative in its API, either way in exports).
     ``statuses`` maps the provider's status words to talktime's; a word not listed is an error.
     ``field_names`` maps raw columns to the provider's own field names, for error messages.
     """
 
     where: Callable[[int], str]
-    time_format: Literal["iso", "rfc2822"] = "iso"
+    time_format: Literal["iso", "rfc2822", "either"] = "iso"
     duration_unit: Decimal = Decimal(1)
     billed_unit: Decimal = Decimal(1)
     negate_amount: bool = False
-    statuses: dict[str, str] = field(default_factory=lambda: {s: s for s in CLOSED_STATUSES})
+    statuses: dict[str, str] = field(default_factory=lambda: dict(COMMON_STATUSES))
+    naive_utc: bool = False
+    absolute_amount: bool = False
     field_names: dict[str, str] = field(default_factory=dict)
 
 
@@ -108,15 +126,21 @@ def _trimmed(column: str) -> str:
 def _time(column: str, reading: Reading, blank: Callable[[str], str] = _blank) -> tuple[str, str]:
     """(parse expression, why-it-failed expression) for a time column."""
     text = blank(column)
+    rfc = f"TRY_STRPTIME({text}, {_lit(_RFC2822)})"
+    rfc_why = 'an RFC 2822 time like "Tue, 10 Aug 2010 08:02:17 +0000"'
+    zoned = f"regexp_replace({text}, {_lit(_ZONE_NAME)}, '+00:00')"
+    arms = f"WHEN regexp_matches({zoned}, {_lit(_ISO_OFFSET)}) THEN TRY_CAST({zoned} AS TIMESTAMPTZ)"
+    iso_why = "an ISO 8601 time with a UTC offset (e.g. 2026-10-14T09:00:00+00:00)"
+    if reading.naive_utc:
+        naive = f"TRY_CAST({text} || '+00:00' AS TIMESTAMPTZ)"
+        arms += f" WHEN regexp_matches({text}, {_lit(_ISO_NAIVE)}) THEN {naive}"
+        iso_why = "an ISO 8601 time (UTC unless it has an offset, e.g. 2026-10-14 09:00:00)"
+    iso = f"(CASE {arms} END)"
     if reading.time_format == "rfc2822":
-        parsed = f"TRY_STRPTIME({text}, {_lit(_RFC2822)})"
-        why = "'is not an RFC 2822 time like \"Tue, 10 Aug 2010 08:02:17 +0000\"'"
-        return parsed, why
-    parsed = (
-        f"(CASE WHEN regexp_matches({text}, {_lit(_ISO_OFFSET)}) THEN TRY_CAST({text} AS TIMESTAMPTZ) END)"
-    )
-    why = "'is not an ISO 8601 time with a UTC offset (e.g. 2026-10-14T09:00:00+00:00)'"
-    return parsed, why
+        return rfc, _lit(f"is not {rfc_why}")
+    if reading.time_format == "either":
+        return f"COALESCE({rfc}, {iso})", _lit(f"is not {rfc_why} or {iso_why}")
+    return iso, _lit(f"is not {iso_why}")
 
 
 def _micros(column: str, unit: Decimal, blank: Callable[[str], str] = _blank) -> tuple[str, str]:
@@ -146,14 +170,19 @@ def _parse(reading: Reading, blank: Callable[[str], str]) -> str:
     status_map = " ".join(
         f"WHEN LOWER({status}) = {_lit(k)} THEN {_lit(v)}" for k, v in reading.statuses.items()
     )
-    sign = "-" if reading.negate_amount else ""
+    amount = f"CAST({blank('amount')} AS DECIMAL(38, 10))"
+    if reading.absolute_amount:
+        amount = f"ABS({amount})"
+    elif reading.negate_amount:
+        amount = f"-{amount}"
     return f"""CAST(line AS BIGINT) AS line, {blank("id")} AS id,
                {start} AS _start, {end} AS _end,
                {duration} AS _duration, {billed} AS _billed,
                TRY_CAST({blank("channels")} AS BIGINT) AS _channels,
                CASE WHEN {status} IS NULL THEN 'completed' {status_map} END AS _status,
+               CASE WHEN regexp_matches({blank("amount")}, {_lit(_MONEY)}) THEN {amount} END AS _amount,
                CASE WHEN regexp_matches({blank("amount")}, {_lit(_MONEY)})
-                    THEN {sign}CAST({blank("amount")} AS DECIMAL(38, 10)) END AS _amount"""
+                    THEN length(regexp_extract({blank("amount")}, '[.]([0-9]*)$', 1)) END AS _places"""
 
 
 def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
@@ -178,7 +207,11 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
             ("_end IS NULL AND NULLIF(TRIM(ended_at), '') IS NOT NULL", "ended_at", end_why),
             ("_end IS NOT NULL AND _end < _start", "ended_at", "'is before the start time'"),
             ("_duration IS NULL AND NULLIF(TRIM(duration), '') IS NOT NULL", "duration", duration_why),
-            ("_duration IS NULL AND _end IS NULL", "duration", "'is required (or an end time)'"),
+            (
+                "_duration IS NULL AND _end IS NULL AND _status = 'completed'",
+                "duration",
+                "'is required (or an end time)'",
+            ),
             ("_billed IS NULL AND NULLIF(TRIM(billed), '') IS NOT NULL", "billed", billed_why),
             (
                 "_channels IS NULL AND NULLIF(TRIM(channels), '') IS NOT NULL OR _channels < 1",
@@ -210,8 +243,9 @@ def normalize(raw: pa.Table, reading: Reading) -> pa.Table:
         flags = ", ".join(f"{name} IS NOT NULL AS _given_{name}" for name in given)
         result = con.sql(
             f"""SELECT line, id, _start AS started_at,
-                       COALESCE(_duration, {us}) AS duration_us, _billed AS billed_us,
+                       COALESCE(_duration, {us}, 0) AS duration_us, _billed AS billed_us,
                        COALESCE(_channels, 1) AS channels, _status AS status, _amount AS amount, currency,
+                       CAST(_places AS BIGINT) AS amount_places,
                        {bad} AS _bad
                 FROM (SELECT {_parse(reading, lambda c: c)}, UPPER(currency) AS currency, {flags}
                       FROM (SELECT line, {trimmed} FROM raw))

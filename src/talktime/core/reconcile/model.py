@@ -6,10 +6,11 @@ All quantities are exact: integer counts of ``10**-scale`` seconds inside, ``Dec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Final, Literal
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Final, Literal
 
 from talktime.core.decimals import text
+from talktime.core.reconcile.money import Pricing
 
 #: Each cause, in the order a trail meets it, with what it means.
 CAUSES: Final[dict[str, str]] = {
@@ -26,7 +27,26 @@ CAUSES: Final[dict[str, str]] = {
     "billing_delay": "our record near the period end, not billed yet (within the billing-delay window)",
     "duplicated": "the same provider id billed again",
 }
-CLASSES: Final = ("matched", "mismatched", "provider_only", "internal_only", "duplicate")
+CLASSES: Final = ("matched", "mismatched", "mispriced", "provider_only", "internal_only", "duplicate")
+#: Money columns of a report line: due (the statement's billed quantity at the rate), expected_amount (our
+#: metering at the rate), price (amount - due: a cause of its own) and the rate per unit applied.
+MONEY_COLUMNS: Final = ("due", "expected_amount", "price", "rate")
+#: The columns of one report line, in order.
+REPORT_COLUMNS: Final = (
+    "class",
+    "line",
+    "provider_id",
+    "record_id",
+    "internal",
+    "expected",
+    "provider",
+    *CAUSES,
+    "unexplained",
+    "flagged",
+    "flags",
+    "amount",
+    *MONEY_COLUMNS,
+)
 Tally = Literal["tally", "profile"]
 
 
@@ -39,6 +59,11 @@ class Options:
     delay_seconds: Decimal = Decimal(300)
     tally: Tally = "tally"
     rate_per_unit: Decimal | None = None
+    #: The rate lines are checked against (a cost card's entry, see ``money.card_pricing``); None: the
+    #: ``rate_per_unit`` if given, else the statement's most common rate.
+    pricing: Pricing | None = None
+    #: How far a line's amount may be off its due amount; None: one unit of the statement's last place.
+    money_tolerance: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +82,10 @@ class Summary:
     flagged_lines: int
     not_counted_records: int
     details: dict[str, int] = field(default_factory=dict)
-    money: dict[str, object] | None = None
+    money: dict[str, Any] | None = None
     rounding_label: str = ""
+    #: Lines flagged for their seconds (``flagged_lines`` also counts lines flagged for their price).
+    seconds_flagged_lines: int = 0
 
     @property
     def gap_seconds(self) -> Decimal:
@@ -86,9 +113,30 @@ class Summary:
             sign = "+" if self.unexplained_seconds > 0 else "-"
             parts.append(
                 f"UNEXPLAINED {sign}{self.in_unit(abs(self.unexplained_seconds))} {unit} "
-                f"({self.flagged_lines} lines over the tolerance)"
+                f"({self.seconds_flagged_lines} lines over the tolerance)"
             )
-        return head + (": " + ", ".join(parts) if parts else ": no gap")
+        return head + (": " + ", ".join(parts) if parts else ": no gap") + self._money_story()
+
+    def _money_story(self) -> str:
+        """The money in words: what was charged, what was due at the rate, and the price difference."""
+        m = self.money
+        if m is None:
+            return ""
+        currency = f" {m['currency']}" if m.get("currency") else ""
+        price = Decimal(m["causes"]["price"])
+        flagged = m["price_flagged_lines"]
+        said = (
+            f". Charged {shown(m['statement_amount'], m['places'])}{currency} on {m['priced_lines']} "
+            f"priced lines; at {m['rate_per_unit']} ({m['rate_source']}) "
+            f"{shown(m['due_amount'], m['places'])}{currency} was due"
+        )
+        if price != 0:
+            sign = "+" if price > 0 else "-"
+            said += (
+                f": PRICE {sign}{shown(str(abs(price)), m['places'])}{currency} ({flagged} lines over the "
+            )
+            said += f"money tolerance {m['tolerance']})"
+        return said
 
     def _why(self, cause: str) -> str:
         d = self.details
@@ -117,6 +165,7 @@ class Summary:
             "unit": self.unit,
             "matched": self.counts.get("matched", 0),
             "mismatched": self.counts.get("mismatched", 0),
+            "mispriced": self.counts.get("mispriced", 0),
             "provider_only": self.counts.get("provider_only", 0),
             "internal_only": self.counts.get("internal_only", 0),
             "duplicates": self.counts.get("duplicate", 0),
@@ -128,28 +177,21 @@ class Summary:
             "causes": {k: text(v) for k, v in self.causes.items()},
             "unexplained_seconds": text(self.unexplained_seconds),
             "flagged_lines": self.flagged_lines,
+            "seconds_flagged_lines": self.seconds_flagged_lines,
             "story": self.story(),
             "money": self.money,
         }
 
 
-def money_split(
-    causes: dict[str, Decimal],
-    unexplained: Decimal,
-    internal_seconds: Decimal,
-    provider_seconds: Decimal,
-    provider_amount: Decimal,
-    rate_per_second: Decimal,
-) -> dict[str, Decimal]:
-    """Money by cause at ``rate_per_second``; ``rate`` is the rest, so the parts add up to the money gap.
+def shown(amount: str | None, places: int | None) -> str:
+    """An exact amount for people: at the statement's precision (``places``, half-even), exact without it.
 
-    >>> split = money_split({"rounding": Decimal(60)}, Decimal(0), Decimal(0), Decimal(60), Decimal("0.02"),
-    ...                     Decimal("0.0002"))
-    >>> split["rounding"], split["rate"]
-    (Decimal('0.0120'), Decimal('0.0080'))
+    >>> shown("0.0255", 5), shown("0.017", None)
+    ('0.02550', '0.017')
     """
-    parts = {cause: seconds * rate_per_second for cause, seconds in causes.items()}
-    parts["unexplained"] = unexplained * rate_per_second
-    parts["rate"] = provider_amount - provider_seconds * rate_per_second
-    parts["internal"] = internal_seconds * rate_per_second
-    return parts
+    if amount is None:
+        return ""
+    value = Decimal(amount)
+    if places is None:
+        return text(value)
+    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):f}"

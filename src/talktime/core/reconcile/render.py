@@ -1,33 +1,38 @@
-"""Report formats for a reconciliation: JSON document, CSV lines, a terminal table and HTML.
+"""Report formats for a reconciliation: JSON document, CSV lines, a terminal table, and the values of the HTML
+page (``talktime.io.reconcile_html`` renders them with its template).
 
-Pure: values in, text out. Seconds print as exact decimal strings.
+Pure: values in, text out. Machine formats (JSON, CSV) write every number as an exact decimal string
+(seconds exact, amounts exact to 12 places); the table and the HTML print amounts at the statement's
+precision. A flagged line says why in words (``seconds``, ``price``), never by colour alone.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from talktime.core.decimals import text
-from talktime.core.reconcile.model import CAUSES, Summary
+from talktime.core.reconcile.model import CAUSES, MONEY_COLUMNS, REPORT_COLUMNS, Summary, shown
 
 SECOND_COLUMNS = ("internal", "expected", "provider", *CAUSES, "unexplained")
-LINE_COLUMNS = ("class", "line", "provider_id", "record_id", *SECOND_COLUMNS, "flagged", "amount")
+#: Every column of a report line (JSON and CSV), in order.
+LINE_COLUMNS = REPORT_COLUMNS
 
 
 def line_dicts(rows: Iterable[dict[str, Any]], scale: int) -> list[dict[str, Any]]:
-    """Engine rows (integers at ``scale``) as report lines (decimal strings of seconds)."""
+    """Engine rows (seconds as integers at ``scale``) as report lines: every number exact, as text."""
     out = []
     for row in rows:
         line = {name: row.get(name) for name in LINE_COLUMNS}
         for name in SECOND_COLUMNS:
             line[name] = text(Decimal(int(row[name] or 0)).scaleb(-scale))
-        if row.get("amount") is not None:
-            line["amount"] = text(row["amount"])
+        for name in ("amount", *MONEY_COLUMNS):
+            value = row.get(name)
+            line[name] = None if value is None else text(value)
+        line["flags"] = row.get("flags") or ""
         out.append(line)
     return out
 
@@ -36,69 +41,143 @@ def as_json_document(summary: Summary, lines: list[dict[str, Any]]) -> dict[str,
     return {"summary": summary.as_dict(), "lines": lines}
 
 
-def as_csv(lines: list[dict[str, Any]]) -> str:
+def as_csv(lines: list[dict[str, Any]], summary: Summary | None = None) -> str:
+    """One row per line; with a summary, a ``rate_source`` column names where the rate came from."""
+    source = "" if summary is None or summary.money is None else summary.money["rate_source"]
+    columns = [*LINE_COLUMNS, "rate_source"]
     handle = io.StringIO()
-    writer = csv.DictWriter(handle, fieldnames=list(LINE_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(lines)
+    writer.writerows(
+        {**line, "rate_source": source if line.get("rate") is not None else ""} for line in lines
+    )
     return handle.getvalue()
 
 
-def summary_rows(summary: Summary) -> list[tuple[str, str, str]]:
-    """(what, seconds, in the policy's unit) rows for the table and HTML reports."""
+def summary_rows(summary: Summary) -> list[tuple[str, str, str, str]]:
+    """(what, seconds, in the policy's unit, amount) rows for the table and HTML reports."""
+    money = summary.money
+    places = None if money is None else money["places"]
 
-    def row(name: str, seconds: Decimal) -> tuple[str, str, str]:
-        return name, text(seconds), summary.in_unit(seconds)
+    def amount(key: str | None, cause: str | None = None) -> str:
+        if money is None:
+            return ""
+        value = money["causes"].get(cause) if cause else money.get(key or "")
+        return shown(value, places)
+
+    def row(
+        name: str, seconds: Decimal | None, key: str | None = None, cause: str | None = None
+    ) -> tuple[str, str, str, str]:
+        if seconds is None:
+            return name, "", "", amount(key, cause)
+        return name, text(seconds), summary.in_unit(seconds), amount(key, cause)
 
     rows = [
-        row("provider billed", summary.provider_billable_seconds),
-        row("our tally", summary.internal_billable_seconds),
-        row("gap", summary.gap_seconds),
+        row("provider billed", summary.provider_billable_seconds, "provider_amount"),
+        row("our tally", summary.internal_billable_seconds, "internal_amount"),
+        row("gap", summary.gap_seconds, "gap_amount"),
     ]
-    rows += [row(f"  {cause}", seconds) for cause, seconds in summary.causes.items() if seconds != 0]
-    rows.append(row("  UNEXPLAINED", summary.unexplained_seconds))
+    rows += [row(f"  {c}", s, cause=c) for c, s in summary.causes.items() if s != 0]
+    rows.append(row("  UNEXPLAINED", summary.unexplained_seconds, "unexplained_amount"))
+    if money is not None:
+        rows.append(row("  PRICE (amount - due)", None, cause="price"))
+        if Decimal(money["causes"]["attempt_fees"]) != 0:
+            rows.append(row("  attempt fees", None, cause="attempt_fees"))
+        rows.append(row("due at the rate", summary.provider_billable_seconds, "due_amount"))
+        rows.append(row("our metering at the rate", summary.expected_seconds, "expected_amount"))
     return rows
 
 
+def _why(line: dict[str, Any], places: int | None) -> str:
+    """A flagged line's problem in words."""
+    said = []
+    if "seconds" in line["flags"]:
+        said.append(
+            f"SECONDS provider {line['provider']} s, expected {line['expected']} s, "
+            f"unexplained {line['unexplained']} s"
+        )
+    if "price" in line["flags"]:
+        price = Decimal(line["price"])
+        sign = "+" if price > 0 else "-"
+        said.append(
+            f"PRICE charged {shown(line['amount'], places)}, due {shown(line['due'], places)} "
+            f"at {line['rate']} ({sign}{shown(str(abs(price)), places)})"
+        )
+    return "; ".join(said)
+
+
 def as_table(summary: Summary, lines: list[dict[str, Any]], limit: int = 20) -> str:
-    """A plain-text report: the story, the totals by cause, and the flagged lines."""
+    """A plain-text report: the story, the rate, the totals by cause (seconds, money), the flagged lines."""
     d = summary.as_dict()
+    money = summary.money
+    places = None if money is None else money["places"]
     out = [summary.story(), ""]
     counts = ", ".join(
-        f"{k} {d[k]}" for k in ("matched", "mismatched", "provider_only", "internal_only", "duplicates")
+        f"{k} {d[k]}"
+        for k in ("matched", "mismatched", "mispriced", "provider_only", "internal_only", "duplicates")
     )
     out.append(counts)
+    if money is not None:
+        out.append(f"rate: {money['rate_per_unit']} ({money['pricing']})")
+        currency = money["currency"] or ""
+    else:
+        out.append("rate: none (no cost card, no --rate and no amounts on the statement): seconds only")
+        currency = ""
     out.append("")
-    out.append(f"{'':24} {'seconds':>16} {summary.unit + 's':>12}")
-    for name, seconds, unit in summary_rows(summary):
-        out.append(f"{name:24} {seconds:>16} {unit:>12}")
+    amount_head = f"amount {currency}".strip() if money is not None else ""
+    out.append(f"{'':28} {'seconds':>16} {summary.unit + 's':>12} {amount_head:>16}")
+    for name, seconds, unit, amount in summary_rows(summary):
+        out.append(f"{name:28} {seconds:>16} {unit:>12} {amount:>16}".rstrip())
     flagged = [line for line in lines if line["flagged"]]
     if flagged:
         out += ["", f"flagged lines ({len(flagged)}, first {min(limit, len(flagged))}):"]
         for line in flagged[:limit]:
             out.append(
-                f"  line {line['line']} {line['provider_id'] or ''} record {line['record_id'] or '-'}: "
-                f"provider {line['provider']} s, expected {line['expected']} s, "
-                f"unexplained {line['unexplained']} s"
+                f"  FLAGGED line {line['line'] if line['line'] is not None else '-'} "
+                f"{line['provider_id'] or ''} record {line['record_id'] or '-'}: {_why(line, places)}"
             )
     return "\n".join(out) + "\n"
 
 
-def as_html(summary: Summary, lines: list[dict[str, Any]]) -> str:
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(n)}</td><td>{e(s)}</td><td>{e(u)}</td></tr>" for n, s, u in summary_rows(summary)
-    )
-    head = "".join(f"<th>{e(c)}</th>" for c in LINE_COLUMNS)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{e('' if line[c] is None else str(line[c]))}</td>" for c in LINE_COLUMNS)
-        + "</tr>"
-        for line in lines
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>talktime reconcile</title></head><body>"
-        f"<h1>Reconciliation: {e(summary.policy)}</h1><p>{e(summary.story())}</p>"
-        f"<table><tr><th></th><th>seconds</th><th>{e(summary.unit)}s</th></tr>{rows}</table>"
-        f"<h2>Lines</h2><table><tr>{head}</tr>{body}</table></body></html>\n"
-    )
+def html_values(summary: Summary, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the HTML page shows: the summary first, then every line with its causes in words."""
+    money = summary.money
+    places = None if money is None else money["places"]
+    shown_lines = []
+    for line in lines:
+        causes = ", ".join(
+            f"{c.replace('_', ' ')} {'+' if not line[c].startswith('-') else ''}{line[c]} s"
+            for c in CAUSES
+            if line[c] != "0"
+        )
+        shown_lines.append(
+            {
+                "flag": line["flags"].upper().replace(" ", " + ") if line["flagged"] else "",
+                "class": line["class"].replace("_", " "),
+                "line": "" if line["line"] is None else line["line"],
+                "provider_id": line["provider_id"] or "",
+                "record_id": line["record_id"] or "",
+                "provider": line["provider"],
+                "expected": line["expected"],
+                "unexplained": line["unexplained"],
+                "causes": causes,
+                "amount": shown(line["amount"], places),
+                "due": shown(line["due"], places),
+                "price": shown(line["price"], places),
+            }
+        )
+    counts = summary.as_dict()
+    return {
+        "policy": summary.policy,
+        "story": summary.story(),
+        "unit": summary.unit,
+        "money": money,
+        "currency": "" if money is None else money["currency"] or "",
+        "counts": [
+            (k.replace("_", " "), counts[k])
+            for k in ("matched", "mismatched", "mispriced", "provider_only", "internal_only", "duplicates")
+        ],
+        "flagged": summary.flagged_lines,
+        "rows": summary_rows(summary),
+        "lines": sorted(shown_lines, key=lambda x: x["flag"] == ""),
+    }
