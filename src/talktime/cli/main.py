@@ -39,6 +39,7 @@ from talktime.cli.whatif import methodology as methodology_page
 from talktime.core.decimals import text
 from talktime.core.metering.describe import methodology, policy_line
 from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter
+from talktime.core.metering.summary import summary_rows
 from talktime.core.records import UsageRecord
 from talktime.engine.urls import connect
 from talktime.errors import InputError, MeteringError, RecordError
@@ -58,7 +59,10 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(invoice_app, name="invoice")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(export_app, name="export")
-app.command()(margin)
+app.command(
+    epilog="Exit codes: 0 the report is written (rows with uncosted records marked INCOMPLETE); 2 bad "
+    "input, or with --strict any record no cost entry takes."
+)(margin)
 app.command()(simulate)
 app.command()(compare)
 app.command("methodology")(methodology_page)
@@ -226,6 +230,7 @@ def _write_csv(handle: IO[str], metered: Iterable[MeteredRecord], totals: Totals
                 "records",
                 "actual_seconds",
                 "provider_reported_seconds",
+                "provider_reported_records",
                 "billable_seconds",
                 "billable_quantity",
                 "unit",
@@ -239,6 +244,7 @@ def _write_csv(handle: IO[str], metered: Iterable[MeteredRecord], totals: Totals
                     part["records"],
                     part["actual_seconds"],
                     part["provider_reported_seconds"],
+                    part["provider_reported_records"],
                     part["billable_seconds"],
                     part["billable_quantity"],
                     part["unit"],
@@ -277,26 +283,25 @@ def _write_table(
 
 
 def totals_table(totals: Totals, title: str = "totals") -> Table:
-    """Totals per meter. A count policy shows no provider-reported seconds (providers report durations),
-    and no second billable column when its base quantity is its unit (a token is a token)."""
-    data = totals_dict(totals)
+    """Totals per meter, each cell as ``summary_rows`` shows it (``-`` where nothing was measured). A count
+    policy shows no provider-reported seconds (providers report durations), and no second billable column
+    when its base quantity is its unit (a token is a token)."""
     table = Table(title=title)
     count = totals.symbol != "s"
     columns: list[tuple[str, str]] = [
         ("meter", "meter"),
         ("records", "records"),
-        (f"actual {totals.symbol}", "actual_seconds"),
+        (f"actual {totals.symbol}", "actual"),
     ]
     if not count:
-        columns.append(("provider-reported s", "provider_reported_seconds"))
-    columns.append((f"billable {totals.symbol}", "billable_seconds"))
+        columns.append(("provider-reported s", "provider_reported"))
+    columns.append((f"billable {totals.symbol}", "billable"))
     if totals.unit_seconds != 1 or not count:
-        columns.append((f"billable {totals.unit}s", "billable_quantity"))
+        columns.append((f"billable {totals.unit}s", "quantity"))
     for header, _ in columns:
         table.add_column(header, justify="left" if header == "meter" else "right")
-    for name, part in [*data["meters"].items(), ("all", data)]:
-        values = {**part, "meter": name, "records": str(part["records"])}
-        table.add_row(*(str(values[key]) for _, key in columns))
+    for row in summary_rows(totals):
+        table.add_row(*(getattr(row, key) for _, key in columns))
     return table
 
 

@@ -679,14 +679,25 @@ class Totals:
     #: What the seconds fields count: ``s``, or ``tokens``, ``characters``, ... under a count policy.
     symbol: str = "s"
     meters: dict[str, MeterTotals] = field(default_factory=dict)
+    #: The id of the record added last: under a policy with parts a record comes once per part, in a row.
+    _last_id: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Totals:
         return cls(unit=policy.unit, unit_seconds=policy.unit_seconds, symbol=policy.symbol)
 
     def add(self, metered: MeteredRecord) -> None:
-        self.all.add(metered)
-        self.meters.setdefault(metered.meter, MeterTotals()).add(metered)
+        """Add one metered row. The rows of one record under several parts (which come one after the other)
+        count the record once overall, and once on the not-counted meter, as :meth:`merge` does."""
+        again = metered.id == self._last_id
+        self._last_id = metered.id
+        if not again:
+            self.all.add(metered)
+        else:
+            self.all.actual_seconds += metered.actual_seconds
+            self.all.billable_seconds += metered.billable_seconds
+        if not (again and metered.meter == NOT_COUNTED):
+            self.meters.setdefault(metered.meter, MeterTotals()).add(metered)
 
     def merge(self, other: Totals) -> None:
         """Add another part's totals (same unit, meters of its own). Every part meters the same records, so
@@ -699,7 +710,7 @@ class Totals:
             self.all.actual_seconds += other.all.actual_seconds
             self.all.billable_seconds += other.all.billable_seconds
         for name, part in other.meters.items():
-            if name == NOT_COUNTED and name in self.meters:
+            if name == NOT_COUNTED and not first:
                 continue
             self.meters.setdefault(name, MeterTotals()).merge(part)
 

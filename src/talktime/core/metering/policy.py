@@ -16,6 +16,7 @@ the sum of a session's (or a customer's calendar period's) records instead of to
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
@@ -33,6 +34,7 @@ from pydantic import (
 )
 
 from talktime.core.decimals import text
+from talktime.core.metering.problems import KeyedProblems, describe, shown
 from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, KINDS, RECORD_FIELDS, STATUSES
 from talktime.errors import MeteringError, PolicyError
 
@@ -80,7 +82,7 @@ _NUMERIC_FIELDS: Final = frozenset(
 def _no_float(value: object) -> object:
     if isinstance(value, float):
         raise ValueError(
-            "floats are not exact; write the number as a string or read TOML with decimal floats"
+            "floats are not exact: write the number as a string or read TOML with decimal floats"
         )
     return value
 
@@ -109,7 +111,9 @@ def _count_terms(value: dict[Any, Any]) -> dict[str, int]:
                 f"{name!r} cannot be counted: use one of {list(COUNT_BASES)} or {list(WEIGHTABLE_SECONDS)}"
             )
         if isinstance(weight, bool) or not isinstance(weight, int) or weight == 0:
-            raise ValueError(f"the weight of {name!r} must be a whole number other than 0 (got {weight!r})")
+            raise ValueError(
+                f"the weight of {name!r} must be a whole number other than 0 (got {shown(weight)})"
+            )
         terms[str(name)] = weight
     if all(weight < 0 for weight in terms.values()):
         raise ValueError("a weighted basis needs at least one field with a positive weight")
@@ -228,7 +232,7 @@ class MeteringParams(_Frozen):
     def _known_kinds(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         for kind in value or ():
             if kind not in KINDS:
-                raise ValueError(f"{kind!r} is not a record kind; kinds are {sorted(KINDS)}")
+                raise ValueError(f"{kind!r} is not a record kind (kinds are {sorted(KINDS)})")
         return value
 
     @field_validator("meters")
@@ -236,7 +240,7 @@ class MeteringParams(_Frozen):
     def _known_meter_kinds(cls, value: dict[str, str]) -> dict[str, str]:
         for kind in value:
             if kind not in KINDS:
-                raise ValueError(f"{kind!r} is not a record kind; kinds are {sorted(KINDS)}")
+                raise ValueError(f"{kind!r} is not a record kind (kinds are {sorted(KINDS)})")
         return value
 
     @field_validator("billed_statuses")
@@ -245,8 +249,8 @@ class MeteringParams(_Frozen):
         for status in value:
             if status not in STATUSES - {"open"}:
                 raise ValueError(
-                    f"{status!r} is not a closed status; statuses are {sorted(STATUSES - {'open'})} "
-                    "(open records are billed through open_cap_seconds)"
+                    f"{status!r} is not a closed status (statuses are {sorted(STATUSES - {'open'})}: "
+                    "open records are billed through open_cap_seconds)"
                 )
         return value
 
@@ -406,29 +410,56 @@ class Policy(_Frozen):
     def _ordered(cls, value: tuple[PolicyVersion, ...]) -> tuple[PolicyVersion, ...]:
         starts = [v.effective_from for v in value]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
-            raise ValueError("versions must be listed in increasing, distinct effective_from order")
+            raise ValueError("must be listed oldest first, each with its own effective_from")
         return value
 
     @model_validator(mode="after")
     def _dimensions(self) -> Policy:
-        counts = self.unit in COUNT_UNITS
-        names = [part.name for part in self.parts]
-        if len(set(names)) != len(names):
-            raise ValueError("parts: a part name is used twice")
-        for part in self.parts:
+        problems = self._part_problems()
+        if self.unit in COUNT_UNITS and any(v.params.open_cap_seconds is not None for v in self.versions):
+            problems.append(
+                ("", "open_cap_seconds caps time: a count policy (tokens, characters, ...) has no cap")
+            )
+        if not problems:
+            problems = self._unit_problems()
+        if problems:
+            raise KeyedProblems(problems)
+        return self
+
+    def _part_problems(self) -> list[tuple[str, str]]:
+        """Each part's name, basis and parameters (over every version), and what parts rule out."""
+        problems: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for index, part in enumerate(self.parts):
+            where = f"parts[{index}]"
+            if part.name in seen:
+                problems.append((f"{where}.name", f"{part.name!r} is the name of an earlier part"))
+            seen.add(part.name)
             if "basis" not in part.set:
-                raise ValueError(f"parts: part {part.name!r} needs its own basis in set")
+                problems.append((where, f"part {part.name!r} needs a basis of its own"))
+                continue
+            for version in self.versions:
+                try:
+                    _with(version.params, part.set)
+                except ValidationError as error:
+                    problems.extend(describe(error, where))
+                    break
         if self.parts and any(v.params.meters for v in self.versions):
-            raise ValueError("a policy with parts has a meter per part, not meters by kind")
+            problems.append(("", "a policy with parts has a meter per part, not meters by kind"))
         if self.parts and any("basis" in r.set for v in self.versions for r in v.params.rules):
-            raise ValueError(
-                "a rule may not set the basis of a policy with parts (it would replace every part's basis): "
-                "give the parts their own bases"
+            problems.append(
+                (
+                    "",
+                    "a rule may not set the basis of a policy with parts (it would replace every part's "
+                    "basis): give the parts their own bases",
+                )
             )
-        if counts and any(v.params.open_cap_seconds is not None for v in self.versions):
-            raise ValueError(
-                "open_cap_seconds caps time: a count policy (tokens, characters, ...) has no cap"
-            )
+        return problems
+
+    def _unit_problems(self) -> list[tuple[str, str]]:
+        """A time unit needs a time basis and a count unit a count basis, in every version, rule and part."""
+        counts = self.unit in COUNT_UNITS
+        problems: list[tuple[str, str]] = []
         for component in self._build_components():
             for number, version in enumerate(component.versions):
                 where = f"versions[{number}]" + (f" (part {component.part!r})" if component.part else "")
@@ -437,17 +468,21 @@ class Policy(_Frozen):
                 ]
                 for params in outcomes:
                     if params.is_count != counts:
-                        raise ValueError(
-                            f"{where}: unit {self.unit!r} "
-                            + (
-                                "counts, but the basis measures time"
-                                if counts
-                                else "is time, but the basis counts"
+                        problems.append(
+                            (
+                                where,
+                                f"unit {self.unit!r} "
+                                + (
+                                    "counts, but the basis measures time"
+                                    if counts
+                                    else "is time, but the basis counts"
+                                )
+                                + f" ({shown(params.basis)}): time units are {list(TIME_UNITS)}, "
+                                f"counts {list(COUNT_UNITS)}",
                             )
-                            + f" ({params.basis!r}); time units are {list(TIME_UNITS)}, "
-                            f"counts {list(COUNT_UNITS)}"
                         )
-        return self
+                        break
+        return problems
 
     @property
     def part(self) -> str | None:
@@ -531,48 +566,92 @@ _POLICY_KEYS: Final = frozenset(Policy.model_fields) - {"versions"}
 _VERSION_KEYS: Final = frozenset({"effective_from", "note"})
 
 
+class InvalidPolicy(PolicyError):
+    """A policy with problems: ``where`` is the file (or table) and ``problems`` each ``(key, why)``, so that
+    a reader that embeds policies (a rate card's inline policy) can put its own key in front of each."""
+
+    def __init__(self, where: str, problems: list[tuple[str, str]]) -> None:
+        self.where = where
+        self.problems = problems
+        said = "; ".join(f"{key}: {why}" if key else why for key, why in problems)
+        super().__init__(f"{where}: {said}" if where else said)
+
+
+#: A version that stands in for versions with problems while the header and parts are checked.
+_STAND_IN: Final = PolicyVersion(effective_from=datetime(2000, 1, 1, tzinfo=UTC), params=MeteringParams())
+
+
 def policy_from_dict(data: dict[str, Any], *, where: str = "policy") -> Policy:
     """Build a policy from a TOML-shaped mapping, inheriting each version's parameters from the one before.
 
-    Every problem is reported at once in one :class:`PolicyError`, each naming its key.
+    Every problem is reported at once in one :class:`InvalidPolicy` (a :class:`PolicyError`), each naming
+    its key once, as written in the file. A problem a version inherits is said on the version that wrote it.
     """
-    problems: list[str] = []
-    unknown = sorted(set(data) - _POLICY_KEYS - {"versions"})
-    problems.extend(f"{key}: unknown policy key" for key in unknown)
+    problems: list[tuple[str, str]] = [
+        (key, "unknown policy key") for key in sorted(set(data) - _POLICY_KEYS - {"versions"})
+    ]
     raw_versions = data.get("versions")
     if not isinstance(raw_versions, list) or not raw_versions:
-        problems.append("versions: needs at least one [[versions]] table with an effective_from")
+        problems.append(("versions", "needs at least one [[versions]] table with an effective_from"))
         raw_versions = []
     versions: list[PolicyVersion] = []
     inherited: dict[str, Any] = {}
+    said: set[tuple[str, str]] = set()
     for index, raw in enumerate(raw_versions):
+        prefix = f"versions[{index}]"
         if not isinstance(raw, dict):
-            problems.append(f"versions[{index}]: must be a table")
+            problems.append((prefix, "must be a table"))
             continue
         params = _unalias({k: v for k, v in raw.items() if k not in _VERSION_KEYS})
         if isinstance(params.get("rules"), list):
             params["rules"] = [_unalias_rule(rule) for rule in params["rules"]]
         inherited = {**inherited, **params}
-        try:
-            built = MeteringParams.model_validate(inherited)
-        except ValidationError as error:
-            problems.extend(_describe(error, prefix=f"versions[{index}]"))
-            continue
-        problems.extend(_check_rules(built, prefix=f"versions[{index}]"))
-        try:
-            version = {k: raw[k] for k in _VERSION_KEYS if k in raw}
-            versions.append(PolicyVersion.model_validate({**version, "params": built}))
-        except ValidationError as error:
-            problems.extend(_describe(error, prefix=f"versions[{index}]"))
+        found, built = _version(raw, inherited, prefix)
+        if built is not None:
+            versions.append(built)
+        for key, why in found:
+            tail = key.removeprefix(prefix)
+            written = re.match(r"\.?(\w+)", tail)
+            if (written is not None and written.group(1) in params) or (tail, why) not in said:
+                problems.append((key, why))
+            said.add((tail, why))
     header = {k: v for k, v in data.items() if k in _POLICY_KEYS}
     if isinstance(header.get("parts"), list):
-        header["parts"] = [_part_table(part) for part in header["parts"]]
-    if not problems:
-        try:
-            return Policy.model_validate({**header, "versions": versions})
-        except ValidationError as error:
-            problems.extend(_describe(error, prefix=""))
-    raise PolicyError(f"{where}: " + "; ".join(problems))
+        parts = [_part_table(part, f"parts[{i}]", problems) for i, part in enumerate(header["parts"])]
+        header["parts"] = parts
+    complete = not problems
+    try:
+        policy = Policy.model_validate({**header, "versions": versions if complete else [_STAND_IN]})
+    except ValidationError as error:
+        found = describe(error)
+        if not complete:  # checked over a stand-in version: only what the header and parts say holds
+            found = [(key, why) for key, why in found if key and not key.startswith("versions")]
+        problems.extend(found)
+    else:
+        if complete:
+            return policy
+    raise InvalidPolicy(where, problems)
+
+
+def _version(
+    raw: dict[str, Any], params: dict[str, Any], prefix: str
+) -> tuple[list[tuple[str, str]], PolicyVersion | None]:
+    """One version's problems, and the version when it has none."""
+    found: list[tuple[str, str]] = []
+    built: MeteringParams | None = None
+    try:
+        built = MeteringParams.model_validate(params)
+    except ValidationError as error:
+        found.extend(describe(error, prefix))
+    if built is not None:
+        found.extend(_check_rules(built, prefix))
+    try:
+        dated = {k: raw[k] for k in _VERSION_KEYS if k in raw}
+        version = PolicyVersion.model_validate({**dated, "params": built or MeteringParams()})
+    except ValidationError as error:
+        found.extend((key.replace(".params", ""), why) for key, why in describe(error, prefix))
+        return found, None
+    return found, (version if built is not None and not found else None)
 
 
 _PART_KEYS: Final = frozenset({"name", "meter", "description", "catalog"})
@@ -589,21 +668,29 @@ def _unalias_rule(rule: object) -> object:
     return rule
 
 
-def _part_table(part: object) -> object:
+def _part_table(part: object, where: str, problems: list[tuple[str, str]]) -> object:
     """A ``[[parts]]`` table as a :class:`Part`: its own keys, and every other key a parameter it sets."""
     if not isinstance(part, dict):
         return part
     own = {k: v for k, v in part.items() if k in _PART_KEYS}
-    return {**own, "set": _unalias({k: v for k, v in part.items() if k not in _PART_KEYS})}
+    params = _unalias({k: v for k, v in part.items() if k not in _PART_KEYS})
+    for key in sorted(set(params) - set(MeteringParams.model_fields)):
+        problems.append(
+            (
+                f"{where}.{key}",
+                "unknown key: not a part key (name, meter, description, catalog) or a metering parameter",
+            )
+        )
+    return {**own, "set": {k: v for k, v in params.items() if k in MeteringParams.model_fields}}
 
 
-def _check_rules(params: MeteringParams, prefix: str) -> list[str]:
-    problems: list[str] = []
+def _check_rules(params: MeteringParams, prefix: str) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
     for index, rule in enumerate(params.rules):
         try:
             apply_overrides(params, rule.set)
         except ValidationError as error:
-            problems.extend(_describe(error, prefix=f"{prefix}.rules[{index}].set"))
+            problems.extend(describe(error, f"{prefix}.rules[{index}].set"))
     return problems
 
 
@@ -611,15 +698,3 @@ def apply_overrides(params: MeteringParams, overrides: dict[str, Any]) -> Meteri
     """``params`` with some parameters replaced, validated like the rest (a rule's ``set``)."""
     merged = {**params.model_dump(exclude={"rules"}), **overrides}
     return MeteringParams.model_validate(merged)
-
-
-def _describe(error: ValidationError, prefix: str) -> list[str]:
-    lines = []
-    for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-"))
-        where = ".".join(p for p in (prefix, loc) if p)
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"{where}: {message}" if where else message)
-    return lines

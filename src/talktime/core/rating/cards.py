@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from talktime.core.metering.policy import COUNT_UNITS, TIME_UNITS, Policy
+from talktime.core.metering.policy import COUNT_UNITS, TIME_UNITS, InvalidPolicy, Policy
 from talktime.core.rating.charges import (
     ChargeModel,
     FlatFee,
@@ -36,7 +36,7 @@ from talktime.core.rating.charges import (
     Tier,
     Volume,
 )
-from talktime.core.rating.money import check_currency, exact
+from talktime.core.rating.money import MoneyError, check_currency, exact
 from talktime.core.records import ATTR_PREFIX, UsageRecord
 from talktime.errors import InputError, TalktimeError
 
@@ -265,15 +265,36 @@ class _Problems:
     def run(self, key: str, build: Callable[[], Any]) -> Any:
         try:
             return build()
+        except InvalidPolicy as error:  # an inline policy: each of its problems under its key in the card
+            inline = error.where == key
+            for name, why in error.problems:
+                if inline:
+                    self.add(f"{key}.{name}".replace(".[", "[") if name else key, why)
+                else:
+                    self.add(key, f"{error.where}: {name}: {why}" if name else f"{error.where}: {why}")
+        except MoneyError as error:  # an amount: its message starts with the key it is about
+            self.add(*_under(key, str(error)))
         except TalktimeError as error:
             self.add(key, str(error))
         except (ValueError, TypeError) as error:
-            self.add(key, str(error))
+            self.add(*_under(key, str(error)))
         return None
 
     def raise_any(self) -> None:
         if self.items:
             raise RateCardError(f"{self.where}: " + "; ".join(self.items))
+
+
+#: A message that starts with the key it is about (``unit_price: 'abc' is not a decimal number``).
+_KEYED: Final = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (.+)$", re.DOTALL)
+
+
+def _under(key: str, message: str) -> tuple[str, str]:
+    """A problem found building ``key``: a message that names a key inside it goes under that key, once."""
+    found = _KEYED.match(message)
+    if found is None:
+        return key, message
+    return f"{key}.{found.group(1)}", found.group(2)
 
 
 def _moment(value: object) -> datetime:
@@ -284,7 +305,13 @@ def _moment(value: object) -> datetime:
     if isinstance(value, date):
         return datetime.combine(value, time(0), tzinfo=UTC)
     if isinstance(value, str):
-        return _moment(datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value))
+        try:
+            parsed = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date (2024-01-01) or a date-time with an offset (2024-01-01T00:00:00Z)"
+            ) from None
+        return _moment(parsed)
     raise ValueError(f"{value!r} is not a date")
 
 
@@ -311,13 +338,13 @@ def _tiers(raw: object) -> tuple[Tier, ...]:
     tiers = []
     for index, item in enumerate(raw):
         if not isinstance(item, dict) or set(item) - {"up_to", "unit_price", "flat_fee"}:
-            raise ValueError(f"tier {index + 1}: keys are up_to, unit_price, flat_fee")
+            raise ValueError(f"tiers[{index}]: keys are up_to, unit_price, flat_fee")
         up_to = item.get("up_to")
         tiers.append(
             Tier(
-                None if up_to is None else exact(up_to, f"tier {index + 1} up_to"),
-                exact(item.get("unit_price", 0), f"tier {index + 1} unit_price"),
-                exact(item.get("flat_fee", 0), f"tier {index + 1} flat_fee"),
+                None if up_to is None else exact(up_to, f"tiers[{index}].up_to"),
+                exact(item.get("unit_price", 0), f"tiers[{index}].unit_price"),
+                exact(item.get("flat_fee", 0), f"tiers[{index}].flat_fee"),
             )
         )
     return tuple(tiers)
@@ -341,7 +368,7 @@ def charge_model(data: Mapping[str, Any]) -> ChargeModel:
     needed = _MODEL_KEYS[model]
     extra = set(data) - needed - {"model", "included"}
     if extra:
-        raise ValueError(f"unknown key(s) {sorted(extra)} for model {model}; it takes {sorted(needed)}")
+        raise ValueError(f"unknown key(s) {sorted(extra)} for model {model}, which takes {sorted(needed)}")
     missing = needed - set(data)
     if missing:
         raise ValueError(f"model {model} needs {sorted(missing)}")
@@ -373,7 +400,9 @@ def _match(raw: object, default: Mapping[str, tuple[str, ...]]) -> Match:
     fields: dict[str, tuple[str, ...]] = {}
     for key, value in raw.items():
         if key not in _MATCH_FIELDS and not (key.startswith(ATTR_PREFIX) and len(key) > len(ATTR_PREFIX)):
-            raise ValueError(f"match.{key}: not one of {', '.join(_MATCH_FIELDS)} or attr.<name>")
+            raise ValueError(
+                f"{key!r} is not a field a match can test: use {', '.join(_MATCH_FIELDS)} or attr.<name>"
+            )
         values = value if isinstance(value, list) else [value]
         fields[key] = tuple(str(v).lower() for v in values)
     return Match(fields)
@@ -497,6 +526,8 @@ def _entry(
     if "additional" in raw and (not costing or not isinstance(raw["additional"], bool)):
         problems.add(f"{here}.additional", "is true or false, on a cost card's entry")
     if policy is None:
+        if "versions" in raw:  # the prices can be checked without the policy: every problem at once
+            _charge_versions(raw["versions"], here, problems)
         return []
     prices: CatalogPrices | None = None
     if "catalog" in raw:
