@@ -15,17 +15,29 @@ from __future__ import annotations
 import json
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from talktime.cli.billing import amount_text
 from talktime.cli.main import app
-from talktime.core.rating.margin import MarginReport, SessionMargin, session_margins
+from talktime.core.rating.cards import CostCard, PriceCard
+from talktime.core.rating.margin import (
+    MarginReport,
+    MarginView,
+    SessionMargin,
+    margin_view,
+    per_minute,
+    session_margins,
+)
 from talktime.core.records import UsageRecord
+from talktime.core.simulate.rules import pin_costs, pin_prices
 from talktime.io.ratecards import load_cost_card, load_price_card
 from talktime.io.records_io import read_records, write_records
-from talktime.simulate import margin_run
+from talktime.simulate import margin_grouped, margin_run
+from talktime.simulate.margin_grouped import GROUPED_BY, grouped_view
 from talktime.simulate.margin_run import margin_supported, margin_vectorised
 from talktime.synth import synthetic_month
 
@@ -407,3 +419,121 @@ def test_a_records_month_by_the_month_edges_is_its_month_in_the_zone(tmp_path: P
                 assert engine.connection.execute(query).fetchall() == [(0,)], zone
         finally:
             engine.close()
+
+
+# --- rows added up on DuckDB (--by customer, --by period), no object per call --------------------------
+
+
+def _same_rows(reference: MarginView, grouped: MarginView) -> None:
+    """Every row's keys, counts and flags equal; every amount equal to 12 places (what JSON and CSV show)
+    and within 10^-20 (the reference adds 28-digit Decimals call by call, the engine adds exactly)."""
+    assert grouped.columns == reference.columns and grouped.modalities == reference.modalities
+    assert grouped.uncosted_records == reference.uncosted_records
+    assert len(grouped.rows) == len(reference.rows)
+    for want, got in zip(reference.rows, grouped.rows, strict=True):
+        assert list(got) == list(want)
+        for name, theirs in want.items():
+            mine = got[name]
+            if isinstance(theirs, dict):
+                assert list(mine) == list(theirs), name  # type: ignore[call-overload]
+                pairs = [(mine[k], v) for k, v in theirs.items()]  # type: ignore[index]
+            else:
+                pairs = [(mine, theirs)]
+            for a, b in pairs:
+                if isinstance(b, Decimal):
+                    assert isinstance(a, Decimal) and abs(a - b) < Decimal("1e-20"), (want, name, a, b)
+                    assert a.quantize(Decimal("1e-12")) == b.quantize(Decimal("1e-12")), (want, name)
+                else:
+                    assert a == b, (want, name)
+
+
+def _cards(folder: Path, costs: str, prices: str) -> tuple[CostCard, PriceCard]:
+    cost_card = load_cost_card(folder / costs if costs == "tiered.toml" else Path(costs))
+    price_card = load_price_card(folder / prices if prices == "plan.toml" else Path(prices))
+    return cost_card, price_card
+
+
+@pytest.mark.parametrize("by", GROUPED_BY)
+@pytest.mark.parametrize(("costs", "prices", "history"), CASES)
+def test_rows_added_up_on_duckdb_are_the_reference_rows(
+    folder: Path, costs: str, prices: str, history: str, by: str
+) -> None:
+    """Incomplete rows and their uncosted modalities (the tiered card has no TTS entry), catalog token
+    prices, additional entries, quotas, tiers, packages, per-attempt fees, a price change in the history."""
+    cost_card, price_card = _cards(folder, costs, prices)
+    path = folder / history
+    reference = margin_view(session_margins(read_records(path), cost_card, price_card), by)
+    grouped = grouped_view(path, cost_card, price_card, by)
+    _same_rows(reference, grouped)
+    _same_rows(per_minute(reference), per_minute(grouped))
+
+
+def test_rows_under_cards_pinned_to_a_date_are_the_reference_rows(folder: Path) -> None:
+    """``--at``: every record under the versions in force on one date (the tiered card's graduated Twilio
+    price for November's calls too)."""
+    at = datetime(2026, 10, 25, tzinfo=UTC)
+    cost_card, left_off = pin_costs(load_cost_card(folder / "tiered.toml"), at)
+    price_card = pin_prices(load_price_card(folder / "plan.toml"), at)
+    assert not left_off
+    path = folder / "history.parquet"
+    reference = margin_view(session_margins(read_records(path), cost_card, price_card), "customer")
+    _same_rows(reference, grouped_view(path, cost_card, price_card, "customer"))
+
+
+def test_sessions_near_zero_margin_are_judged_exactly(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With session margins in SQL at whole currency units, the flooring bound covers almost every session:
+    they are then added up exactly in Python, with the same loss counts."""
+    monkeypatch.setattr(margin_grouped, "SCALE", 0)
+    cost_card, price_card = _cards(folder, "tiered.toml", "plan.toml")
+    path = folder / "history.parquet"
+    reference = margin_view(session_margins(read_records(path), cost_card, price_card), "customer")
+    assert sum(int(str(r["loss_sessions"])) for r in reference.rows) > 10
+    _same_rows(reference, grouped_view(path, cost_card, price_card, "customer"))
+
+
+def test_an_amount_past_128_bits_takes_the_per_call_path(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(margin_grouped, "_HUGEINT", 1)
+    cost_card, price_card = _cards(folder, "costs-informative.toml", "plan-call-minute.toml")
+    with pytest.raises(margin_grouped.TooLarge):
+        grouped_view(folder / "history.parquet", cost_card, price_card, "customer")
+    args = ["margin", "--records", str(folder / "history.parquet"), "--costs", "costs-informative.toml"]
+    args += ["--prices", "plan-call-minute.toml", "--format", "json"]
+    fallback = runner.invoke(app, [*args, "--engine", "duckdb"])
+    reference = runner.invoke(app, [*args, "--engine", "reference"])
+    assert fallback.exit_code == 0, fallback.output
+    assert json.loads(fallback.stdout) == json.loads(reference.stdout)
+
+
+# --- how the command shows the rows -----------------------------------------------------------------------
+
+
+def test_calls_by_session_come_per_customer_in_the_order_they_started(folder: Path) -> None:
+    args = ["margin", "--records", str(folder / "newest-first.csv"), "--costs", "costs-informative.toml"]
+    result = runner.invoke(app, [*args, "--prices", "plan-call-minute.toml", "--by", "session", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    keys = [(r["customer"], datetime.fromisoformat(r["started_at"]), r["session"]) for r in rows]
+    assert keys == sorted(keys)
+    assert len({r["customer"] for r in rows}) == 3
+    csv_rows = runner.invoke(
+        app, [*args, "--prices", "plan-call-minute.toml", "--by", "session", "-f", "csv"]
+    )
+    assert csv_rows.stdout.splitlines()[0].startswith("customer,session,started_at,period,")
+
+
+def test_a_call_costing_a_few_cents_shows_its_digits_in_the_table(folder: Path) -> None:
+    """A $0.0739964 call reads 0.07400, not 0.07: amounts under one unit keep four significant digits."""
+    args = ["margin", "--records", str(folder / "history.parquet"), "--costs", "costs-informative.toml"]
+    args += ["--prices", "plan-call-minute.toml", "--by", "session"]
+    rows = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)["rows"]
+    cheap = next(r for r in rows if Decimal("0.01") < Decimal(r["cost"]) < Decimal("0.1"))
+    table = runner.invoke(app, args).stdout
+    line = next(line for line in table.splitlines() if cheap["session"] in line)
+    shown = amount_text(Decimal(cheap["cost"]), 4)
+    assert len(shown.split(".")[1]) == 5 and shown in line.split()
+    assert amount_text(Decimal("0.0739964"), 2) == "0.07400"
+    assert amount_text(Decimal("0.0739964"), 4) == "0.07400"
+    assert amount_text(Decimal("1234.5678"), 2) == "1234.57"
+    assert amount_text(Decimal("-0.00004"), 4) == "-0.00004000"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from decimal import Decimal
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -72,3 +73,42 @@ def test_html_format_on_standard_output_embeds_the_figures() -> None:
     )
     assert result.exit_code == 0
     assert result.output.count("data:image/png;base64,") == 2
+
+
+def test_cost_axis_ticks_read_as_distinct_amounts() -> None:
+    """Costs under a dollar: the cost axis shows its ticks with decimals (0.25, 0.50), not ``0 0 0 1 1``."""
+    import matplotlib.pyplot as plt
+
+    from talktime.core.simulate.impact import PolicyImpact
+    from talktime.simulate.charts import cost_figure, tick_labels
+
+    impacts = [
+        PolicyImpact(
+            policy=name,
+            name=name,
+            rule="60/60 up",
+            records=3,
+            exact_seconds=Decimal(exact),
+            billable_seconds=Decimal(billed),
+            currency="USD",
+            cost=Decimal(cost),
+            exact_cost=Decimal(exact_cost),
+        )
+        for name, exact, billed, cost, exact_cost in (
+            ("twilio-voice", "100.5", "180", "0.9", "0.63"),
+            ("telnyx-voice", "100.5", "102", "0.51", "0.5025"),
+        )
+    ]
+    figure = cost_figure(impacts, "cost")
+    try:
+        figure.canvas.draw()
+        money = figure.axes[1]
+        labels = [t.get_text() for t in money.get_xticklabels() if t.get_text()]
+    finally:
+        plt.close(figure)
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+    ticks = [Decimal(label.replace(",", "")) for label in labels]
+    assert ticks == sorted(ticks) and ticks[-1] < 2 and any(t % 1 for t in ticks), labels
+    assert tick_labels([0.0, 0.25, 0.5, 0.75, 1.0]) == ["0.00", "0.25", "0.50", "0.75", "1.00"]
+    assert tick_labels([0.0, 0.2, 0.4, 0.6000000000000001]) == ["0.0", "0.2", "0.4", "0.6"]
+    assert tick_labels([0.0, 5000.0, 10000.0]) == ["0", "5,000", "10,000"]

@@ -31,7 +31,7 @@ from talktime.errors import InputError
 if TYPE_CHECKING:  # the domain modules load when a command runs, so `talktime meter` starts quickly
     from talktime.core.invoicing.invoice import Invoice
     from talktime.core.rating.cards import CostCard, PriceCard
-    from talktime.core.rating.margin import MarginReport, MarginView
+    from talktime.core.rating.margin import MarginView
     from talktime.core.records import UsageRecord
 
 invoice_app = typer.Typer(
@@ -122,11 +122,11 @@ def margin(
     Rows whose minutes cost more than they sell for are flagged LOSS. A row with any record that no cost
     entry prices is flagged INCOMPLETE: its cost is a lower bound and its margin shown as an upper bound
     (<=). Amounts are exact in JSON and CSV; the table shows per-call amounts, modality costs and the cost
-    of a minute to 4 decimals, other totals to the cent.
+    of a minute to 4 decimals, other totals to the cent, and an amount under one unit to its first four
+    significant digits. By session, each customer's calls in the order they started.
     """
 
     def run() -> None:
-        from talktime.core.rating.margin import margin_view
         from talktime.core.rating.margin import per_minute as per_minute_view
         from talktime.io.ratecards import load_cost_card, load_price_card
 
@@ -135,17 +135,17 @@ def margin(
         collecting = gc.isenabled()
         gc.disable()
         try:
-            report, note = _margin_report(
-                records, store, tenant, load_cost_card(costs), load_price_card(prices), engine
+            view, note = _margin_view(
+                records, store, tenant, load_cost_card(costs), load_price_card(prices), engine, by.value
             )
             if note:
                 Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {note}", markup=False)
-            if strict and report.uncosted_records:
+            miss = _first_miss(view.uncosted_records, records, store, tenant, costs)
+            if strict and view.uncosted_records:
                 raise InputError(
-                    _uncosted_message(report.uncosted_records, _modalities(report.sessions))
+                    _uncosted_message(view.uncosted_records, _modalities(view.rows), miss)
                     + "; add cost entries or drop --strict"
                 )
-            view = margin_view(report, by.value)
         finally:
             if collecting:
                 gc.enable()
@@ -175,27 +175,31 @@ def margin(
                 writer.writerow([_csv_value(values.get(c)) for c in header])
             _write(out, buffer.getvalue())
         else:
-            _margin_table(view, out)
+            _margin_table(view, out, miss)
 
     guarded(run)
 
 
-def _margin_report(
+def _margin_view(
     records: Path | None,
     store: str | None,
     tenant: str | None,
     costs: CostCard,
     prices: PriceCard,
     engine: MarginEngine,
-) -> tuple[MarginReport, str]:
-    """The margin report on the chosen engine, and a note when ``auto`` fell back to the reference."""
-    from talktime.core.rating.margin import session_margins
+    by: str,
+) -> tuple[MarginView, str]:
+    """The margin rows on the chosen engine, and a note when ``auto`` fell back to the reference. Rows
+    added up per customer month or period come from DuckDB without an object per call; by session or
+    provider each call's report is made first (the rows need each call's own amounts)."""
+    from talktime.core.rating.margin import margin_view, session_margins
     from talktime.engine.compile import UnsupportedPolicy
     from talktime.io.records_io import write_records
+    from talktime.simulate.margin_grouped import GROUPED_BY, TooLarge, grouped_view
     from talktime.simulate.margin_run import margin_supported, margin_vectorised
 
     if engine is MarginEngine.reference:
-        return session_margins(history(records, store, tenant), costs, prices), ""
+        return margin_view(session_margins(history(records, store, tenant), costs, prices), by), ""
     if (records is None) == (store is None):
         raise InputError("give exactly one of --records FILE or --store URL (with --tenant)")
     why = margin_supported(costs, prices)
@@ -206,23 +210,45 @@ def _margin_report(
                 if path is None:
                     path = Path(folder) / "history.parquet"
                     write_records(path, history(None, store, tenant))
-                return margin_vectorised(path, costs, prices), ""
+                if by in GROUPED_BY:
+                    try:
+                        return grouped_view(path, costs, prices, by), ""
+                    except TooLarge:
+                        pass  # an amount past the engine's 128-bit integers: each call's own report
+                return margin_view(margin_vectorised(path, costs, prices), by), ""
         except UnsupportedPolicy as error:
             if engine is MarginEngine.duckdb:
                 raise
             why = str(error)
     elif engine is MarginEngine.duckdb:
         raise InputError(f"--engine duckdb cannot rate these cards: {why}; use --engine reference")
-    return session_margins(history(records, store, tenant), costs, prices), f"used the reference: {why}"
+    report = session_margins(history(records, store, tenant), costs, prices)
+    return margin_view(report, by), f"used the reference: {why}"
 
 
-def _uncosted_message(ids: tuple[str, ...], modalities: set[str]) -> str:
+def _uncosted_message(ids: tuple[str, ...], modalities: set[str], miss: str = "") -> str:
     shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
     kinds = f" ({', '.join(sorted(modalities))}, by their kind)" if modalities else ""
     return (
         f"{len(ids)} record(s) matched no cost entry (cost unknown, not zero){kinds}: {shown}; an entry "
         "takes a record when its provider, product, kind and attr.<name> match (see docs/pricing.md)"
+        + (f"; {miss}" if miss else "")
     )
+
+
+def _first_miss(
+    ids: tuple[str, ...], records: Path | None, store: str | None, tenant: str | None, costs: Path
+) -> str:
+    """Why no cost entry takes the first uncosted record (the closest entry and the fields it fails)."""
+    if not ids:
+        return ""
+    from talktime.core.rating.unmatched import why_uncosted
+    from talktime.io.ratecards import load_cost_card
+    from talktime.io.records_io import RecordFile
+
+    found = RecordFile(records) if records is not None else history(None, store, tenant)
+    record = next((r for r in found if r.id == ids[0]), None)
+    return "" if record is None else why_uncosted(record, load_cost_card(costs))
 
 
 def _modalities(rows: Iterable[object]) -> set[str]:
@@ -241,6 +267,8 @@ def _modalities(rows: Iterable[object]) -> set[str]:
 def _json_value(value: object) -> object:
     if isinstance(value, Decimal):
         return _exact(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, dict):
         return {k: _json_value(v) for k, v in value.items()}
     return value
@@ -253,14 +281,33 @@ def _csv_value(value: object) -> str:
         return "yes" if value else ""
     if isinstance(value, Decimal):
         return _exact(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
     return str(value)
 
 
-_TEXT_COLUMNS = frozenset({"customer", "session", "period", "provider"})
+def amount_text(value: Decimal, places: int) -> str:
+    """An amount for the table: ``places`` decimals, and below one unit of the currency as many more as
+    show its first four significant digits (a $0.0739964 call reads 0.07400, not 0.07; at most 8).
+
+    >>> amount_text(Decimal("0.0739964"), 2), amount_text(Decimal("12.345"), 2), amount_text(Decimal(0), 4)
+    ('0.07400', '12.34', '0.0000')
+    >>> amount_text(Decimal("-0.000123456"), 4), amount_text(Decimal("1234.5"), 4)
+    ('-0.0001235', '1234.5000')
+    """
+    digits = places
+    if value and abs(value) < 1:
+        first = abs(value).adjusted()  # the exponent of the first significant digit: -2 for 0.07
+        digits = min(8, max(places, 3 - first))
+    return f"{quantize(value, digits):.{digits}f}"
+
+
+_TEXT_COLUMNS = frozenset({"customer", "session", "started_at", "period", "provider"})
 _SHORT = {
     "loss_sessions": "loss sessions",
     "margin_percent": "margin %",
     "cost_per_minute": "cost/min",
+    "started_at": "started (UTC)",
     "cost_telephony": "telephony",
     "cost_stt": "STT",
     "cost_llm": "LLM",
@@ -270,7 +317,7 @@ _SHORT = {
 }
 
 
-def _margin_table(view: MarginView, out: Path | None) -> None:
+def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
     cur = view.currency
     places = 4 if view.by == "session" or (view.rows and view.rows[0].get("per_minute")) else 2
     each = "costs per customer minute sold" if view.rows and view.rows[0].get("per_minute") else "costs"
@@ -294,8 +341,7 @@ def _margin_table(view: MarginView, out: Path | None) -> None:
                     shown.append(("<= " if incomplete else "") + f"{quantize(value, 1):.1f}%")
                 else:
                     # a modality's share or a minute's cost: cents are too coarse
-                    digits = 4 if column.startswith("cost_") else places
-                    amount = f"{quantize(value, digits):.{digits}f}"
+                    amount = amount_text(value, 4 if column.startswith("cost_") else places)
                     if column.removeprefix("cost_") in unknown:  # a cost of this modality is not known
                         amount = "?" if value == 0 else ">= " + amount
                     if column == "margin" and incomplete:
@@ -303,6 +349,8 @@ def _margin_table(view: MarginView, out: Path | None) -> None:
                     elif column == "cost" and incomplete:
                         amount = ">= " + amount
                     shown.append(amount)
+            elif isinstance(value, datetime):
+                shown.append(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"))
             else:
                 shown.append(str(value))
         flags = []
@@ -322,7 +370,7 @@ def _margin_table(view: MarginView, out: Path | None) -> None:
     if catalogs:
         console.print("token prices from " + "; ".join(catalogs), markup=False)
     if view.uncosted_records:
-        console.print(_uncosted_message(view.uncosted_records, _modalities(view.rows)), markup=False)
+        console.print(_uncosted_message(view.uncosted_records, _modalities(view.rows), miss), markup=False)
     if out is not None:
         assert isinstance(handle, io.StringIO)
         _write(out, handle.getvalue())

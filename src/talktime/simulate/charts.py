@@ -18,8 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import Formatter, MaxNLocator
 
+from talktime.core.decimals import quantize
 from talktime.core.metering.policy import Policy
 from talktime.core.simulate.impact import PolicyImpact, billable_steps
 from talktime.core.simulate.switch import Switch
@@ -38,10 +39,40 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
+def tick_labels(values: Sequence[float]) -> list[str]:
+    """Labels for an axis's ticks: thousands separators and the fewest decimals (at most 6) that tell every
+    tick apart and show each as the round number it is, so ticks at 0, 0.25, 0.5, ... read so and not
+    ``0 0 0 1 1``.
+
+    >>> tick_labels([0.0, 0.25, 0.5, 0.75, 1.0]), tick_labels([0.0, 2000.0, 4000.0])
+    (['0.00', '0.25', '0.50', '0.75', '1.00'], ['0', '2,000', '4,000'])
+    >>> tick_labels([0.0, 0.002, 0.004]), tick_labels([])
+    (['0.000', '0.002', '0.004'], [])
+    """
+    exact = [Decimal(repr(float(v))) for v in values]  # the shortest decimal that reads back as the tick
+    for places in range(7):
+        shown = [quantize(v, places) for v in exact]
+        near = all(abs(a - b) < Decimal("1e-9") for a, b in zip(shown, exact, strict=True))
+        if near and len(set(shown)) == len(shown):
+            break
+    return [f"{v:,.{places}f}" for v in shown]
+
+
+class _TickLabels(Formatter):
+    """:func:`tick_labels` as a matplotlib formatter (one number of decimals over all ticks)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return tick_labels([x])[0]
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        return tick_labels(list(values))
+
+
 def _readable(axis: Axes) -> None:
-    """Few ticks with thousands separators, room for labels, the legend under the bars."""
+    """Few ticks with thousands separators, as many decimals as tell them apart, room for labels, the
+    legend under the bars."""
     axis.xaxis.set_major_locator(MaxNLocator(5))
-    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axis.xaxis.set_major_formatter(_TickLabels())
     axis.margins(x=0.22)
     axis.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
 
@@ -98,6 +129,11 @@ def durations_chart(
 
 def cost_chart(path: Path, impacts: Sequence[PolicyImpact], title: str) -> Path:
     """Billable minutes (time policies) and cost per policy, each beside what exact billing would give."""
+    return _save(cost_figure(impacts, title), path)
+
+
+def cost_figure(impacts: Sequence[PolicyImpact], title: str) -> Figure:
+    """The figure of :func:`cost_chart`."""
     priced = [i for i in impacts if i.cost is not None and i.exact_cost is not None]
     impacts = [i for i in impacts if i.is_time]
     panels = 2 if priced else 1
@@ -128,7 +164,7 @@ def cost_chart(path: Path, impacts: Sequence[PolicyImpact], title: str) -> Path:
         money.set_title(f"cost at the card's price ({currency})")
         _readable(money)
     figure.suptitle(title)
-    return _save(figure, path)
+    return figure
 
 
 def switch_chart(path: Path, switch: Switch) -> Path:

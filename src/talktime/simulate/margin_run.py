@@ -57,25 +57,25 @@ _BIGINT: Final = 2**63 - 1
 _CUSTOMER: Final = f"COALESCE(NULLIF(customer, ''), {lit(NO_CUSTOMER)})"
 _SESSION: Final = "COALESCE(session, 'record:' || id)"
 #: The columns of a metering pass this module reads.
-_METERED: Final = ("_row", "id", "customer", "session", "_meter", "_start", "_billable")
+METERED: Final = ("_row", "id", "customer", "session", "_meter", "_start", "_billable")
 
-__all__ = ["margin_supported", "margin_vectorised"]
+__all__ = ["METERED", "MarginRun", "charge_kind", "margin_supported", "margin_vectorised", "month_cuts"]
 
 
-def _kind(model: object) -> str | None:
+def charge_kind(model: object) -> str | None:
     """How a charge model's amounts reach records: ``record`` (each its own), ``quota`` (an included quota
     over a per-record price), ``group`` (the whole group's charge split), None (not handled here)."""
     if isinstance(model, (PerUnit, PerAttempt)):
         return "record"
     if isinstance(model, Included):
-        inner = _kind(model.then)
+        inner = charge_kind(model.then)
         return "quota" if inner == "record" else inner
     return "group" if isinstance(model, _PRO_RATA) else None
 
 
 def _entry_why(entry: Entry) -> str | None:
     for version in entry.versions:
-        if _kind(version.model) is None:
+        if charge_kind(version.model) is None:
             name = getattr(version.model, "name", type(version.model).__name__)
             return f"{entry.id}: the {name} model is not vectorised"
     versions = entry.policy.versions
@@ -114,7 +114,7 @@ def margin_vectorised(
             # Millions of small objects (amounts, each session's dicts) and no cycles among them: the cycle
             # collector would scan them again and again as they are made, for nothing.
             gc.disable()
-            return _Run(engine, costs, prices, step).report()
+            return MarginRun(engine, costs, prices, step).report()
         finally:
             if collecting:
                 gc.enable()
@@ -183,7 +183,7 @@ class _Rater:
 # --- the run ---------------------------------------------------------------------------------------------
 
 
-class _Run:
+class MarginRun:
     def __init__(
         self, engine: Passes, costs: CostCard, prices: PriceCard, step: Callable[[str], None]
     ) -> None:
@@ -203,10 +203,20 @@ class _Run:
     # --- sessions
 
     def sessions(self) -> None:
-        """Every session (customer, session key) in order of its first start: its period in the customer's
-        zone and whether its records fall in two cost months (``cf``) or customer months (``pf``); and for
-        each record its session, the card entry that is first to take it (``g``, NULL for none) and the
-        additional entries that match it (bits of ``extra``)."""
+        """:meth:`session_tables`, then each session's customer, key, period and first start in Python."""
+        self.session_tables()
+        found = self.columns("SELECT c, k, period, epoch_us(st) AS us FROM _sessions ORDER BY sid")
+        self.run("DROP TABLE _sessions")
+        self.customers, self.keys, self.periods = found["c"], found["k"], found["period"]
+        self.starts = [_EPOCH + timedelta(microseconds=us) for us in found["us"]]
+        self.count = len(self.keys)
+
+    def session_tables(self) -> None:
+        """Every session (customer ``c``, session key ``k``) in order of its first start (``sid``, in
+        ``_sessions``): its period in the customer's zone and whether its records fall in two cost months
+        (``cf``) or customer months (``pf``); and for each record (``_rs``) its session, the card entry that
+        is first to take it (``g``, NULL for none) and the additional entries that match it (bits of
+        ``extra``)."""
         engine = self.engine
         customers = [str(c) for (c,) in self.run(f"SELECT DISTINCT {_CUSTOMER} FROM {self.history}")]
 
@@ -241,12 +251,7 @@ class _Run:
             f"{key} AS h, {first} AS g, CAST({extra} AS BIGINT) AS extra FROM {self.history}) "
             "JOIN _sessions USING (h)"
         )
-        found = self.columns("SELECT c, k, period, epoch_us(st) AS us FROM _sessions ORDER BY sid")
         self.run("DROP TABLE _spans")
-        self.run("DROP TABLE _sessions")
-        self.customers, self.keys, self.periods = found["c"], found["k"], found["period"]
-        self.starts = [_EPOCH + timedelta(microseconds=us) for us in found["us"]]
-        self.count = len(self.keys)
 
     def rank(self, side: str, sid: int, month: str) -> int:
         """Where a month comes in the reference's order (first seen in the input first): provider months on
@@ -268,15 +273,9 @@ class _Run:
 
     # --- one entry
 
-    def items(self, entry: Entry, scale: int, side: str) -> _Items:
-        """The records metered into ``_m`` rated under ``entry``: each item's amount and its quantity in the
-        entry's unit (cost side) or billable seconds (price side), per session."""
-        flag = "cf" if side == "cost" else "pf"
-        self.run(
-            f"CREATE OR REPLACE TEMP VIEW _items AS SELECT r.sid, r.{flag} AS late, m._row, m.id, m._start, "
-            "m.customer AS cust, right(m.session, 7) AS month, CAST(m._meter AS VARCHAR) AS meter, "
-            f"{version_of(entry)} AS ver, m._billable AS b FROM _m AS m JOIN _rs AS r USING (_row)"
-        )
+    def check_versions(self, entry: Entry) -> None:
+        """The reference's error for the first record metered into ``_m`` (start, then id) that starts
+        before ``entry`` has a charge version."""
         missing = self.run(
             f"SELECT id, _start FROM _m WHERE ({version_of(entry)}) IS NULL ORDER BY _start, id LIMIT 1"
         )
@@ -286,10 +285,21 @@ class _Run:
                 f"record {missing[0][0]!r}: field 'started_at': {started} is before {entry.id!r} has a price "
                 f"(from {entry.versions[0].label})"
             )
+
+    def items(self, entry: Entry, scale: int, side: str) -> _Items:
+        """The records metered into ``_m`` rated under ``entry``: each item's amount and its quantity in the
+        entry's unit (cost side) or billable seconds (price side), per session."""
+        flag = "cf" if side == "cost" else "pf"
+        self.run(
+            f"CREATE OR REPLACE TEMP VIEW _items AS SELECT r.sid, r.{flag} AS late, m._row, m.id, m._start, "
+            "m.customer AS cust, right(m.session, 7) AS month, CAST(m._meter AS VARCHAR) AS meter, "
+            f"{version_of(entry)} AS ver, m._billable AS b FROM _m AS m JOIN _rs AS r USING (_row)"
+        )
+        self.check_versions(entry)
         (largest,) = self.run("SELECT max(_billable) FROM _m")[0]
         b = "b" if largest is None or int(largest) <= _BIGINT else "CAST(b AS VARCHAR)"
         rater = _Rater(entry, scale)
-        kinds = [_kind(v.model) for v in entry.versions]
+        kinds = [charge_kind(v.model) for v in entry.versions]
         partition = ["cust", "month", "meter", "ver"] if side == "price" else ["month", "meter", "ver"]
         value = rater.seconds if side == "price" else rater.quantities
         if "group" in kinds:
@@ -431,7 +441,7 @@ class _Run:
             if entry.group not in priced:
                 continue
             scale = self.engine.meter_into(
-                "_m", entry.policy, taken[entry.group], _cuts(entry, cost_month), _METERED
+                "_m", entry.policy, taken[entry.group], month_cuts(entry, cost_month), METERED
             )
             found = self.items(entry, scale, "cost")
             eid = entry.id
@@ -455,7 +465,7 @@ class _Run:
             self.step(f"pricing {component.id}")
             where = f"customer IS NOT NULL AND customer <> '' AND ({match_sql(component.match)})"
             scale = self.engine.meter_into(
-                "_m", component.policy, where, _cuts(component, own_month), _METERED
+                "_m", component.policy, where, month_cuts(component, own_month), METERED
             )
             found = self.items(component, scale, "price")
             for sid, amount, second in zip(found.sids, found.amounts, found.values, strict=True):
@@ -543,7 +553,7 @@ def _put(dicts: list[dict[str, Decimal]], sids: list[int], key: str, values: lis
     deque(map(dict.__setitem__, map(dicts.__getitem__, sids), repeat(key), values), maxlen=0)
 
 
-def _cuts(entry: Entry, month: str) -> dict[str, str]:
+def month_cuts(entry: Entry, month: str) -> dict[str, str]:
     """The rating month (SQL) appended to the session key, and for a policy that rounds per calendar period
     to the customer too: the reference meters each rating month's records on their own."""
     cut = {"session": cut_sql(month)}

@@ -335,77 +335,95 @@ def per_minute(view: MarginView) -> MarginView:
 
 def margin_view(report: MarginReport, by: str) -> MarginView:
     """The rows of ``talktime margin --by <by>`` (session, customer, period or provider)."""
-    modalities = _shown_modalities(report)
+    modalities = shown_modalities({m for s in report.sessions for m in s.modalities.values()})
+    if by != "session":
+        rows = margin_rows(report, by)
+        return rows_view(by, report.currency, rows, modalities, report.uncosted_records)
     stack = tuple(f"cost_{m}" for m in modalities)
-    rows: list[dict[str, object]] = []
-    if by == "session":
-        columns = (
-            "customer",
-            "session",
-            "period",
-            "minutes",
-            *stack,
-            "cost",
-            "price",
-            "margin",
-            "margin_percent",
+    columns = (
+        "customer",
+        "session",
+        "started_at",
+        "period",
+        "minutes",
+        *stack,
+        "cost",
+        "price",
+        "margin",
+        "margin_percent",
+        "cost_per_minute",
+    )
+    view_rows: list[dict[str, object]] = []
+    # each customer's calls together, in the order they started (the id settles equal starts)
+    for s in sorted(report.sessions, key=lambda s: (s.customer, s.started_at, s.session)):
+        by_modality = s.cost_by_modality
+        view_rows.append(
+            {
+                "customer": s.customer,
+                "session": s.session,
+                "started_at": s.started_at,
+                "period": s.period,
+                "minutes": s.minutes,
+                **{f"cost_{m}": by_modality.get(m, ZERO) for m in modalities},
+                "cost": s.cost,
+                "price": s.price,
+                "margin": s.margin,
+                "margin_percent": None if s.price == 0 else s.margin / s.price * 100,
+                "cost_per_minute": s.cost_per_minute,
+                "providers": dict(sorted(s.cost_by_provider.items())),
+                "catalogs": sorted(s.catalogs),
+                "loss": s.loss,
+                "incomplete": s.incomplete,
+                "uncosted": len(s.uncosted),
+                "uncosted_modalities": sorted(s.uncosted_modalities),
+                "uncosted_records": list(s.uncosted),
+            }
         )
-        for s in report.sessions:
-            by_modality = s.cost_by_modality
-            rows.append(
-                {
-                    "customer": s.customer,
-                    "session": s.session,
-                    "period": s.period,
-                    "minutes": s.minutes,
-                    **{f"cost_{m}": by_modality.get(m, ZERO) for m in modalities},
-                    "cost": s.cost,
-                    "price": s.price,
-                    "margin": s.margin,
-                    "margin_percent": None if s.price == 0 else s.margin / s.price * 100,
-                    "cost_per_minute": s.cost_per_minute,
-                    "providers": dict(sorted(s.cost_by_provider.items())),
-                    "catalogs": sorted(s.catalogs),
-                    "loss": s.loss,
-                    "incomplete": s.incomplete,
-                    "uncosted": len(s.uncosted),
-                    "uncosted_modalities": sorted(s.uncosted_modalities),
-                    "uncosted_records": list(s.uncosted),
-                }
-            )
-        columns = (*columns, "cost_per_minute")
-    else:
-        first = ("customer", "period") if by == "customer" else (by,)
-        quantity = "quantity" if by == "provider" else "minutes"
-        columns = (*first, "sessions", "loss_sessions", quantity, *stack, "cost", "price", "margin")
-        columns = (*columns, "margin_percent", "cost_per_minute")
-        for r in margin_rows(report, by):
-            keyed: dict[str, object] = (
-                {"customer": r.key, "period": r.period} if by == "customer" else {by: r.key}
-            )
-            rows.append(
-                {
-                    **keyed,
-                    "sessions": r.sessions,
-                    "loss_sessions": r.loss_sessions,
-                    quantity: r.minutes,
-                    **{f"cost_{m}": r.modality_costs.get(m, ZERO) for m in modalities},
-                    "cost": r.cost,
-                    "price": r.price,
-                    "margin": r.margin,
-                    "margin_percent": r.margin_percent,
-                    "cost_per_minute": None if by == "provider" else r.cost_per_minute,
-                    **({} if by == "provider" else {"providers": dict(sorted(r.provider_costs.items()))}),
-                    "loss": r.loss,
-                    "incomplete": r.incomplete,
-                    "uncosted": r.uncosted_records,
-                    "uncosted_modalities": sorted(r.uncosted_modalities),
-                }
-            )
-    return MarginView(by, report.currency, columns, modalities, tuple(rows), report.uncosted_records)
+    return MarginView(by, report.currency, columns, modalities, tuple(view_rows), report.uncosted_records)
 
 
-def _shown_modalities(report: MarginReport) -> tuple[str, ...]:
+def rows_view(
+    by: str,
+    currency: str,
+    rows: Iterable[MarginRow],
+    modalities: tuple[str, ...],
+    uncosted_records: tuple[str, ...],
+) -> MarginView:
+    """Rows of sessions added up (``margin_rows``, or the same rows added up on an engine) as every face
+    shows them."""
+    stack = tuple(f"cost_{m}" for m in modalities)
+    first = ("customer", "period") if by == "customer" else (by,)
+    quantity = "quantity" if by == "provider" else "minutes"
+    columns = (*first, "sessions", "loss_sessions", quantity, *stack, "cost", "price", "margin")
+    columns = (*columns, "margin_percent", "cost_per_minute")
+    view_rows: list[dict[str, object]] = []
+    for r in rows:
+        keyed: dict[str, object] = (
+            {"customer": r.key, "period": r.period} if by == "customer" else {by: r.key}
+        )
+        view_rows.append(
+            {
+                **keyed,
+                "sessions": r.sessions,
+                "loss_sessions": r.loss_sessions,
+                quantity: r.minutes,
+                **{f"cost_{m}": r.modality_costs.get(m, ZERO) for m in modalities},
+                "cost": r.cost,
+                "price": r.price,
+                "margin": r.margin,
+                "margin_percent": r.margin_percent,
+                "cost_per_minute": None if by == "provider" else r.cost_per_minute,
+                **({} if by == "provider" else {"providers": dict(sorted(r.provider_costs.items()))}),
+                "loss": r.loss,
+                "incomplete": r.incomplete,
+                "uncosted": r.uncosted_records,
+                "uncosted_modalities": sorted(r.uncosted_modalities),
+            }
+        )
+    return MarginView(by, currency, columns, modalities, tuple(view_rows), uncosted_records)
+
+
+def shown_modalities(used: Iterable[str]) -> tuple[str, ...]:
     """Telephony, STT, LLM, TTS and platform always; ``other`` only when some cost has no modality."""
-    used = {m for s in report.sessions for m in s.modalities.values()}
-    return tuple(m for m in MODALITIES if m != "other" or "other" in used)
+    found = set(used)
+    return tuple(m for m in MODALITIES if m != "other" or "other" in found)

@@ -1,0 +1,382 @@
+"""``talktime margin --by customer|period`` on DuckDB without a Python object per call: each row's cost,
+price, minutes, cost stack, provider costs, session counts and loss sessions added up in SQL, exactly.
+
+Owns: the rows of sessions added up per customer month or per period
+(:func:`talktime.core.rating.margin.margin_rows`), from the same metering passes as ``margin_run.py``.
+Does not own: metering (``talktime.engine``), which records an entry takes (``card_sql.py``), the charge
+arithmetic (``talktime.core.rating.charges``) or how rows are shown (``rows_view``).
+
+Exactness. Every amount a record carries is a *term* times a quantity ``x`` the engine adds up exactly
+(integers): a per-unit price times its billable integers (under an included quota, the integers past the
+quota, by an exact running sum in start and id order, as ``Included`` consumes it), a per-attempt fee
+times the count of records below it, or a tiered, package or flat charge's whole group amount times the
+record's share of the group's integers (``pro_rata``; by record count when the group has none). So a
+row's amount is sum(term x its rows' x): the exact rational, which becomes a Decimal once. The reference
+adds 28-digit Decimals call by call; the two agree far below the 12 places JSON and CSV show.
+
+Whether a call loses money needs its own margin. Each session's margin is added up in SQL with each term as
+an integer fraction of 10^-20 of the currency, floored, with a bound on what the flooring (and a term
+rounded to fit 128 bits) can change; only a session whose margin lies within its bound of zero is added up
+again exactly in Python. A value past 128 bits raises, and the caller then takes the per-call path.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Final
+
+from talktime.core.rating.cards import CostCard, Entry, PriceCard
+from talktime.core.rating.charges import Included, PerAttempt, PerUnit
+from talktime.core.rating.margin import (
+    KIND_MODALITY,
+    MODALITIES,
+    NO_CUSTOMER,
+    MarginRow,
+    MarginView,
+    rows_view,
+    shown_modalities,
+)
+from talktime.engine.sources import canonical_parquet
+from talktime.simulate.margin_run import METERED, MarginRun, charge_kind, margin_supported, month_cuts
+from talktime.simulate.passes import Passes, card_attrs, lit, match_sql, taken_sql
+from talktime.simulate.passes import version_sql as version_of
+
+__all__ = ["GROUPED_BY", "grouped_view"]
+
+#: The views this module adds up (the others need each call: ``margin_run``).
+GROUPED_BY: Final = ("customer", "period")
+#: Session margins in SQL are integers of 10^-SCALE of the currency.
+SCALE: Final = 20
+#: A term that is no small fraction at that scale is rounded to 10^-EXTRA of a unit of it.
+EXTRA: Final = 12
+_SMALL: Final = 10**24
+_HUGEINT: Final = 2**127
+_SEP: Final = chr(31)
+
+
+class TooLarge(Exception):
+    """An integer past 128 bits, or a quota finer than the billable integers: take the per-call path."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """What one unit of ``x`` of a (side, entry, version, term) costs or sells for, exactly, and whether
+    ``x`` counts records (``n``) instead of billable integers."""
+
+    value: Fraction
+    by_count: bool = False
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One entry's pass: the entry, its side (``cost``/``price``) and its billable scale."""
+
+    entry: Entry
+    side: str
+    scale: int
+
+
+@dataclass(slots=True)
+class _Key:
+    """A row's exact sums before they become a :class:`MarginRow`."""
+
+    cost: dict[int, Fraction] = field(default_factory=dict)  # by pass
+    price: Fraction = Fraction(0)
+    seconds: Fraction = Fraction(0)
+
+
+def grouped_view(
+    path: Path,
+    costs: CostCard,
+    prices: PriceCard,
+    by: str,
+    *,
+    step: Callable[[str], None] = lambda _: None,
+) -> MarginView:
+    """``margin_view(margin_vectorised(...), by)`` for ``by`` in :data:`GROUPED_BY`, with no object per
+    call. Check :func:`~talktime.simulate.margin_run.margin_supported` first; raises :class:`TooLarge`
+    when an amount does not fit the engine's integers."""
+    import duckdb
+
+    if by not in GROUPED_BY:
+        raise ValueError(f"grouped_view adds up by {' or '.join(GROUPED_BY)}, not {by!r}")
+    why = margin_supported(costs, prices)
+    if why is not None:
+        raise ValueError(f"the vectorised margin cannot rate these cards: {why}")
+    attrs = card_attrs(costs, prices)
+    step("reading history")
+    with canonical_parquet(path, attrs) as source:
+        engine = Passes(source, attrs)
+        try:
+            return _Grouped(engine, costs, prices, step, by).view()
+        except (duckdb.OutOfRangeException, duckdb.ConversionException) as error:
+            raise TooLarge(str(error)) from error
+        finally:
+            engine.close()
+
+
+class _Grouped(MarginRun):
+    def __init__(
+        self, engine: Passes, costs: CostCard, prices: PriceCard, step: Callable[[str], None], by: str
+    ) -> None:
+        super().__init__(engine, costs, prices, step)
+        self.by = by
+        self.passes: list[_Pass] = []
+        self.terms: dict[tuple[int, int, str], _Term] = {}
+        self.run(
+            "CREATE OR REPLACE TEMP TABLE _x (p INTEGER, sid BIGINT, ver INTEGER, term VARCHAR, "
+            "x BIGINT, b BIGINT, n INTEGER)"  # a call's sums fit 64 bits (past them: TooLarge)
+        )
+
+    def key_sql(self) -> str:
+        return "c || chr(31) || period" if self.by == "customer" else "period"
+
+    # --- the passes
+
+    def meter_all(self) -> None:
+        costs, prices = self.costs, self.prices
+        taken = {first.group: where for first, where in taken_sql(costs)}
+        priced = self.priced_groups()
+        if costs.entries:
+            self.engine.check_formats(costs.entries[0].policy)  # the reference reads every record
+            self.engine.screen_ids(costs.entries[0].policy)
+        cost_month = self.engine.months(costs.period_timezone)
+        for entry in costs.entries:
+            self.step(f"costing {entry.id}")
+            if entry.group in priced:
+                cuts = month_cuts(entry, cost_month)
+                scale = self.engine.meter_into("_m", entry.policy, taken[entry.group], cuts, METERED)
+                self.add_pass(entry, "cost", scale)
+        customers = sorted(
+            {str(c) for (c,) in self.run("SELECT DISTINCT c FROM _sessions") if c != NO_CUSTOMER}
+            | set(prices.customers)
+        )
+        own_month = self.engine.customer_months(prices, customers)
+        for component in prices.components:
+            self.step(f"pricing {component.id}")
+            where = f"customer IS NOT NULL AND customer <> '' AND ({match_sql(component.match)})"
+            cuts = month_cuts(component, own_month)
+            scale = self.engine.meter_into("_m", component.policy, where, cuts, METERED)
+            self.add_pass(component, "price", scale)
+
+    def add_pass(self, entry: Entry, side: str, scale: int) -> None:
+        """The records metered into ``_m``, added up per session and term into ``_x`` (one query: the join
+        with each record's session streams into the sums)."""
+        self.check_versions(entry)
+        index = len(self.passes)
+        self.passes.append(_Pass(entry, side, scale))
+        kinds = [charge_kind(v.model) for v in entry.versions]
+        group = ["month", "meter", "ver", *(["cust"] if side == "price" else [])]
+        rated = self.rated_sql(entry, scale, group)
+        columns = ["r.sid", "m._billable AS b", f"{version_of(entry)} AS ver"]
+        if "group" in kinds or rated != "b":  # the rated group's keys
+            columns += ["right(m.session, 7) AS month", "CAST(m._meter AS VARCHAR) AS meter"]
+            columns += ["m.customer AS cust"] if side == "price" else []
+        source = f"(SELECT {', '.join(columns)}{', m.id, m._start' if rated != 'b' else ''} FROM _m AS m "
+        source += "JOIN _rs AS r USING (_row))"
+        if rated != "b":
+            window = f"PARTITION BY {', '.join(group)} ORDER BY _start, id"
+            after = f"SUM(b) OVER ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+            source = f"(SELECT *, {after} AS after FROM {source})"
+        below = self.below_fee_sql(entry, scale)
+        whole = " || chr(31) || ".join(f"COALESCE({g}, '')" for g in group if g != "ver")
+        terms = " ".join(
+            f"WHEN {index} THEN "
+            + (
+                f"'g' || chr(31) || {whole}"
+                if kind == "group"
+                else f"CASE WHEN {below} THEN 'f' ELSE 'u' END"
+            )
+            for index, kind in enumerate(kinds)
+        )
+        charged = "CAST(sum(CASE WHEN term = 'f' THEN 1 ELSE x END) AS BIGINT)"
+        self.run(
+            f"INSERT INTO _x SELECT {index}, sid, ver, term, {charged}, CAST(sum(b) AS BIGINT), count(*) "
+            f"FROM (SELECT sid, ver, b, x, CASE ver {terms} END AS term FROM "
+            f"(SELECT *, {rated} AS x FROM {source})) GROUP BY ALL"
+        )
+
+    def rated_sql(self, entry: Entry, scale: int, group: list[str]) -> str:
+        """SQL for the billable integers a record is charged for: all (``b``), or under an included quota
+        those past it once the group's earlier records (start, then id) have used it (``after``: the running
+        sum up to the record)."""
+        cases = []
+        for index, version in enumerate(entry.versions):
+            if isinstance(version.model, Included):
+                quota = Fraction(version.model.included) * Fraction(entry.unit_seconds) * 10**scale
+                if quota.denominator != 1:
+                    raise TooLarge(f"{entry.id}: an included quota finer than the billable integers")
+                free = f"GREATEST({quota.numerator}, after - b)"
+                cases.append(f"WHEN {index} THEN GREATEST(CAST(0 AS HUGEINT), after - {free})")
+        return f"(CASE ver {' '.join(cases)} ELSE b END)" if cases else "b"
+
+    def below_fee_sql(self, entry: Entry, scale: int) -> str:
+        """SQL true for a record whose charged integers ``x`` cost less than its per-attempt fee."""
+        cases = []
+        unit = Fraction(entry.unit_seconds)
+        for index, version in enumerate(entry.versions):
+            model = version.model.then if isinstance(version.model, Included) else version.model
+            if isinstance(model, PerAttempt):
+                # x / 10^scale / unit * price < fee  <=>  x * price < fee * unit * 10^scale
+                price, fee = Fraction(model.unit_price), Fraction(model.fee) * unit * 10**scale
+                left = price.numerator * fee.denominator
+                right = fee.numerator * price.denominator
+                cases.append(f"WHEN {index} THEN x * {left} < {right}")
+        return f"(CASE ver {' '.join(cases)} ELSE FALSE END)" if cases else "FALSE"
+
+    # --- what each term is worth
+
+    def price_terms(self) -> None:
+        """Each (pass, version, term)'s worth per unit of ``x``: a per-record price from the card, a
+        group's charge (the model over the group's exact total) over the group's charged integers."""
+        rows = self.run("SELECT p, ver, term, sum(x), sum(b), sum(n) FROM _x GROUP BY ALL")  # per group
+        for p, ver, term, x, b, n in rows:
+            chosen = self.passes[p]
+            entry, scale = chosen.entry, chosen.scale
+            model = entry.versions[ver].model
+            inner = model.then if isinstance(model, Included) else model
+            per_integer = Fraction(1, 10**scale) / Fraction(entry.unit_seconds)
+            if term == "f":
+                assert isinstance(inner, PerAttempt)
+                worth = _Term(Fraction(inner.fee))
+            elif term == "u":
+                assert isinstance(inner, (PerUnit, PerAttempt))
+                worth = _Term(per_integer * Fraction(inner.unit_price))
+            else:
+                quantity = Decimal(int(b)).scaleb(-scale) / entry.unit_seconds
+                amount = Fraction(model.rate([quantity]).amount)
+                # no quantity in the group: an even split per record, as pro_rata splits it
+                worth = _Term(amount / int(x)) if int(x) else _Term(amount / int(n), by_count=True)
+            self.terms[(int(p), int(ver), str(term))] = worth
+
+    # --- the rows
+
+    def view(self) -> MarginView:
+        self.session_tables()
+        self.meter_all()
+        self.step("adding up rows")
+        self.price_terms()
+        keys = self.key_sql()
+        self.run(f"CREATE OR REPLACE TEMP TABLE _k AS SELECT sid, {keys} AS key, c, period FROM _sessions")
+        sums: dict[str, _Key] = defaultdict(_Key)
+        present: dict[str, set[int]] = defaultdict(set)
+        rows = self.run(
+            "SELECT key, p, ver, term, sum(x), sum(b), sum(n) FROM _x JOIN _k USING (sid) GROUP BY ALL"
+        )
+        for key, p, ver, term, x, b, n in rows:
+            chosen, worth = self.passes[p], self.terms[(p, ver, term)]
+            amount = worth.value * int(n if worth.by_count else x)
+            found = sums[key]
+            if chosen.side == "cost":
+                found.cost[p] = found.cost.get(p, Fraction(0)) + amount
+                present[key].add(p)
+            else:
+                found.price += amount
+                found.seconds += Fraction(int(b), 10**chosen.scale)
+        used = {self.passes[p].entry.modality for ps in present.values() for p in ps}
+        out = []
+        for key, c, period, count in self.run(
+            "SELECT key, any_value(c), any_value(period), count(*) FROM _k GROUP BY key"
+        ):
+            row = MarginRow(c, period) if self.by == "customer" else MarginRow(period)
+            row.sessions = int(count)
+            found = sums.get(key, _Key())
+            row.minutes = _decimal(found.seconds / 60)
+            row.price = _decimal(found.price)
+            modality: dict[str, Fraction] = {}
+            provider: dict[str, Fraction] = {}
+            for p in sorted(present.get(key, ())):
+                entry = self.passes[p].entry
+                amount = found.cost.get(p, Fraction(0))
+                modality[entry.modality] = modality.get(entry.modality, Fraction(0)) + amount
+                name = entry.policy.provider or entry.id
+                provider[name] = provider.get(name, Fraction(0)) + amount
+            row.cost = _decimal(sum(found.cost.values(), Fraction(0)))
+            row.modality_costs = {m: _decimal(modality.get(m, Fraction(0))) for m in MODALITIES}
+            row.provider_costs = {name: _decimal(v) for name, v in provider.items()}
+            out.append((str(key), row))
+        by_key = dict(out)
+        self.uncosted_by(by_key)
+        for key, losses in self.loss_sessions().items():
+            by_key[key].loss_sessions = losses
+        ordered = sorted(by_key.values(), key=lambda r: (r.key, r.period))
+        uncosted = self.columns(
+            f"SELECT h.id FROM (SELECT _row, id FROM {self.history}) AS h "
+            "JOIN (SELECT _row FROM _rs WHERE g IS NULL) USING (_row) ORDER BY _row"
+        )["id"]
+        modalities = shown_modalities(used)
+        return rows_view(self.by, self.prices.currency, ordered, modalities, tuple(uncosted))
+
+    def uncosted_by(self, rows: dict[str, MarginRow]) -> None:
+        """Each row's records no cost entry takes: how many, in how many sessions, of which modalities."""
+        kinds = " ".join(f"WHEN {lit(kind)} THEN {lit(modality)}" for kind, modality in KIND_MODALITY.items())
+        found = self.run(
+            f"SELECT key, count(DISTINCT sid), count(*), list(DISTINCT CASE lower(trim(h.kind)) {kinds} "
+            f"ELSE 'other' END) FROM (SELECT _row, kind FROM {self.history}) AS h "
+            "JOIN (SELECT _row, sid FROM _rs WHERE g IS NULL) USING (_row) JOIN _k USING (sid) GROUP BY key"
+        )
+        for key, sessions, records, modalities in found:
+            row = rows[str(key)]
+            row.incomplete_sessions, row.uncosted_records = int(sessions), int(records)
+            row.uncosted_modalities = {str(m) for m in modalities}
+
+    def loss_sessions(self) -> dict[str, int]:
+        """Per row, the sessions whose margin is below zero: in SQL where the floored margin is clear of
+        zero by more than its bound, exactly in Python for the rest."""
+        values = []
+        for (p, ver, term), worth in self.terms.items():
+            scaled = worth.value * 10**SCALE
+            sign = 1 if self.passes[p].side == "price" else -1
+            if scaled.denominator <= _SMALL and scaled.numerator <= _SMALL:
+                num, den, rounded = scaled.numerator, scaled.denominator, False
+            else:
+                num, den, rounded = round(scaled * 10**EXTRA), 10**EXTRA, True
+            if max(num, den) >= _HUGEINT:
+                raise TooLarge(f"{self.passes[p].entry.id}: an amount past 128 bits")
+            big = f"CAST('{num}' AS HUGEINT), CAST('{den}' AS HUGEINT)"
+            values.append(f"({p}, {ver}, {lit(term)}, {sign}, {big}, {rounded}, {worth.by_count})")
+        if not values:
+            return {}
+        self.run(
+            "CREATE OR REPLACE TEMP TABLE _w AS SELECT * FROM (VALUES "
+            + ", ".join(values)
+            + ") AS w(p, ver, term, sign, num, den, rounded, by_count)"
+        )
+        self.run(
+            "CREATE OR REPLACE TEMP TABLE _margins AS SELECT sid, sum(sign * v) AS m, sum(e) AS e FROM ("
+            "SELECT sid, sign, (num * CAST(q AS HUGEINT)) // den AS v, "
+            "CASE WHEN q = 0 THEN 0 WHEN rounded THEN q // den + 2 ELSE 1 END AS e "
+            "FROM (SELECT _x.*, CASE WHEN w.by_count THEN n ELSE x END AS q, w.* EXCLUDE (p, ver, term) "
+            "FROM _x JOIN _w AS w USING (p, ver, term))) GROUP BY sid"
+        )
+        counts: dict[str, int] = {
+            str(key): int(n)
+            for key, n in self.run(
+                "SELECT key, count(*) FROM _margins JOIN _k USING (sid) "
+                "WHERE (e = 0 AND m < 0) OR (e > 0 AND m + e <= 0) GROUP BY key"
+            )
+        }
+        unsure = self.run(
+            "SELECT key, sid, p, ver, term, x, n FROM _x JOIN (SELECT sid FROM _margins WHERE e > 0 AND "
+            "m + e > 0 AND m - e < 0) USING (sid) JOIN _k USING (sid) ORDER BY sid"
+        )
+        margins: dict[tuple[str, int], Fraction] = {}
+        for key, sid, p, ver, term, x, n in unsure:
+            worth = self.terms[(p, ver, term)]
+            amount = worth.value * int(n if worth.by_count else x)
+            sign = 1 if self.passes[p].side == "price" else -1
+            margins[(str(key), sid)] = margins.get((str(key), sid), Fraction(0)) + sign * amount
+        for (key, _), margin in margins.items():
+            if margin < 0:
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def _decimal(value: Fraction) -> Decimal:
+    """An exact sum as a Decimal (28 significant digits, as the reference's amounts)."""
+    return Decimal(value.numerator) / Decimal(value.denominator)
