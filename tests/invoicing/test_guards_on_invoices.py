@@ -5,8 +5,11 @@ finalised as a zero invoice for ever."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -20,13 +23,15 @@ START = datetime(2026, 10, 5, 14, tzinfo=UTC)
 
 
 def _records(path: Path, *, runaway: bool) -> Path:
+    """Three calls of 90 s (2 billed minutes each) of blue-bank, and with ``runaway`` one "ending" in 2035:
+    caller connections, the records plan-call-minute.toml bills per minute."""
     records = [
         UsageRecord(
             id=f"call-{n}",
             customer="blue-bank",
-            kind="leg",
-            provider="twilio",
-            product="voice",
+            kind="sip",
+            provider="livekit",
+            product="rooms",
             started_at=START + timedelta(hours=n),
             answered_at=START + timedelta(hours=n),
             ended_at=START + timedelta(hours=n, seconds=90),
@@ -38,9 +43,9 @@ def _records(path: Path, *, runaway: bool) -> Path:
             UsageRecord(
                 id="call-2035",
                 customer="blue-bank",
-                kind="leg",
-                provider="twilio",
-                product="voice",
+                kind="sip",
+                provider="livekit",
+                product="rooms",
                 started_at=START,
                 answered_at=START,
                 ended_at=datetime(2035, 1, 1, tzinfo=UTC),
@@ -64,7 +69,7 @@ def _draft(records: Path, *more: str) -> dict[str, object]:
 def test_the_runaway_call_is_held_back_and_named_and_the_total_says_incomplete(tmp_path: Path) -> None:
     clean = _draft(_records(tmp_path / "clean.csv", runaway=False))
     flagged = _draft(_records(tmp_path / "flagged.csv", runaway=True))
-    assert flagged["total"] == clean["total"]  # 3 calls of 2 minutes, not 4,400,000 minutes
+    assert flagged["total"] == clean["total"] == "49.72"  # 3 calls of 2 minutes + the fee, not 4,400,000 min
     assert flagged["held"] == [
         {
             "id": "call-2035",
@@ -87,6 +92,7 @@ def test_finalising_a_month_with_held_records_is_refused_unless_allowed(tmp_path
     assert refused.exit_code == 2
     assert "is not finalised: INCOMPLETE: 1 record(s)" in refused.stderr
     assert "call-2035 (call-too-long)" in refused.stderr
+    assert "pass --allow-flagged to bill them as they are" in " ".join(refused.stderr.split())
     assert not (tmp_path / "ledger" / "blue-bank").exists()
 
     done = runner.invoke(app, ["invoice", "finalize", *_args(records), *ledger, "--allow-flagged"])
@@ -118,3 +124,56 @@ def test_an_unknown_customer_is_refused_with_the_closest_ids(tmp_path: Path) -> 
     assert "customer 'blue-bnak' is in neither the price card's [customers] nor any record" in refused.stderr
     assert "did you mean 'blue-bank'" in refused.stderr
     assert not (tmp_path / "ledger").exists()
+
+
+def _export(kind: str, records: Path, *more: str) -> tuple[list[dict[str, str]], str]:
+    args = ["export", kind, "--period", "2026-10", "--records", str(records), "--prices"]
+    result = runner.invoke(app, [*args, "plan-call-minute.toml", *more])
+    assert result.exit_code == 0, result.output
+    return list(csv.DictReader(io.StringIO(result.stdout))), result.stderr
+
+
+def test_exports_hold_back_what_the_draft_holds_back(tmp_path: Path) -> None:
+    """The exported lines of a draft are the draft's lines: the runaway call is not exported as
+    346,000 USD of minutes while the draft says 49.72; with --allow-flagged both bill it."""
+    records = _records(tmp_path / "flagged.csv", runaway=True)
+    draft = _draft(records)
+    lines, said = _export("invoice-lines", records)
+    assert sum(Decimal(row["amount"]) for row in lines) == Decimal(str(draft["total"]))
+    assert "blue-bank-2026-10: INCOMPLETE: 1 record(s)" in said
+    focus, said = _export("focus", records)
+    assert sum(Decimal(row["BilledCost"]) for row in focus) == Decimal(str(draft["total"]))
+    assert "call-2035 (call-too-long)" in said
+
+    allowed = _draft(records, "--allow-flagged")
+    lines, said = _export("invoice-lines", records, "--allow-flagged")
+    assert sum(Decimal(row["amount"]) for row in lines) == Decimal(str(allowed["total"])) > 1000
+    assert said == ""
+
+
+def test_exports_refuse_an_unknown_customer_with_the_closest_ids(tmp_path: Path) -> None:
+    records = _records(tmp_path / "clean.csv", runaway=False)
+    args = ["--period", "2026-10", "--records", str(records), "--prices", "plan-call-minute.toml"]
+    for kind in ("invoice-lines", "focus"):
+        refused = runner.invoke(app, ["export", kind, *args, "--customer", "blue-bnak"])
+        assert refused.exit_code == 2, refused.output
+        assert "did you mean 'blue-bank'" in refused.stderr
+
+
+def test_the_incomplete_total_says_so_on_paper_and_in_csv(tmp_path: Path) -> None:
+    """On paper the total of a draft with records held back is not 'due' and says INCOMPLETE beside it;
+    the CSV's TOTAL row carries the note."""
+    records = _records(tmp_path / "flagged.csv", runaway=True)
+    base = ["invoice", *_args(records), "--prices", "plan-call-minute.toml", "--format"]
+    html = runner.invoke(app, [*base, "html"]).stdout
+    totals = html[html.index('<table class="totals">') : html.index('<div class="footer">')]
+    assert "Total so far" in totals and "Total due" not in totals
+    assert "INCOMPLETE: 1 record held back, not in this total" in totals
+    assert '<p class="incomplete">INCOMPLETE: 1 record(s) of this period are held back' in totals
+    total_row = list(csv.DictReader(io.StringIO(runner.invoke(app, [*base, "csv"]).stdout)))[-1]
+    assert total_row["kind"] == "TOTAL"
+    assert total_row["description"].startswith("INCOMPLETE: 1 record(s)")
+
+    clean = _records(tmp_path / "clean.csv", runaway=False)
+    plain = runner.invoke(app, ["invoice", *_args(clean), "--prices", "plan-call-minute.toml", "-f", "html"])
+    assert "Total due" in plain.stdout and "INCOMPLETE" not in plain.stdout

@@ -134,6 +134,26 @@ def test_html_has_the_summary_first_and_flagged_rows_marked_with_a_word(tmp_path
     assert "inferred: 0.0085 per minute" in out
 
 
+def test_html_flags_the_overcharged_line_with_its_amounts_and_prints_every_column(tmp_path: Path) -> None:
+    """The flag cell says what was charged and due (so the amount is with the flag, as in the table), the
+    price difference is signed like the table's, and printed on paper the page is landscape: on A4
+    portrait the money columns fell off the right edge."""
+    code, out = run(tmp_path, "-f", "html")
+    assert code == 1
+    row = next(r for r in out.split("<tr") if "FLAGGED:" in r)
+    assert "CA10000000000000000000000000000003" in row
+    assert "PRICE charged 0.05000, due 0.02550 at 0.0085 (+0.02450)" in row
+    assert '<td class="num">+0.02450</td>' in row
+    assert "@page { size: A4 landscape" in out
+
+
+def test_a_negative_tolerance_is_refused_in_plain_words(tmp_path: Path) -> None:
+    code, out = run(tmp_path, "--money-tolerance", "-1")
+    assert code == 2 and "--money-tolerance '-1': must be a non-negative amount" in out
+    code, out = run(tmp_path, "--rate", "-0.01")
+    assert code == 2 and "--rate '-0.01': must be a non-negative price" in out
+
+
 def test_a_card_without_an_entry_for_the_profile_is_bad_input(tmp_path: Path) -> None:
     card = tmp_path / "card.toml"
     card.write_text(

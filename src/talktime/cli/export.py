@@ -7,14 +7,20 @@ customers are charged, one row per invoice line), or the plain invoice lines. Se
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from talktime.cli.guard import guarded
 from talktime.cli.history import RECORDS_OPTION, STORE_OPTION, TENANT_OPTION, history
 from talktime.errors import InputError
+
+if TYPE_CHECKING:
+    from talktime.core.invoicing.invoice import Invoice
+    from talktime.core.plausibility import Limits
 
 export_app = typer.Typer(
     help="A month's charges for finance and FinOps tools: FOCUS 1.2 rows or plain invoice lines, CSV or "
@@ -38,6 +44,34 @@ LEDGER = typer.Option(
 CUSTOMERS = typer.Option(None, "--customer", "-c", help="Only this customer (repeat for several).")
 FORMAT = typer.Option(ExportFormat.csv, "--format", "-f", help="csv or parquet.")
 OUT = typer.Option(None, "--out", "-o", help="Write here (required for parquet); CSV goes to stdout without.")
+GUARDS = typer.Option(
+    None,
+    "--guards",
+    help="Plausibility limits (TOML, docs/guards.md), as for `talktime invoice`: a draft's records they flag "
+    "are held back and not exported, so the lines add up to the draft's total. Default: the safe defaults.",
+)
+ALLOW_FLAGGED = typer.Option(
+    False,
+    "--allow-flagged",
+    help="Export the records the guards flag as they are, as `talktime invoice --allow-flagged` bills them.",
+)
+
+
+def _limits(guards: Path | None, allow_flagged: bool, tenant: str | None) -> Limits | None:
+    """The guards a draft is built with (None: every record billed as it is)."""
+    from talktime.core.plausibility import Guards
+    from talktime.io.guards import load_guards
+
+    if allow_flagged:
+        return None
+    return (Guards() if guards is None else load_guards(guards)).limits_for(tenant)
+
+
+def _held_note(invoices: list[Invoice]) -> None:
+    """On stderr: the drafts whose records were held back (their totals leave them out)."""
+    for invoice in invoices:
+        if invoice.held:
+            print(f"note: {invoice.id}: {invoice.notes[0]}", file=sys.stderr)
 
 
 def _emit(content: str | None) -> None:
@@ -63,6 +97,8 @@ def focus(
     customer: list[str] | None = CUSTOMERS,
     format: ExportFormat = FORMAT,
     out: Path | None = OUT,
+    guards: Path | None = GUARDS,
+    allow_flagged: bool = ALLOW_FLAGGED,
 ) -> None:
     """FOCUS 1.2 rows of one month: cost side (--costs), price side (--prices), or both (x_Side says which).
 
@@ -98,7 +134,9 @@ def focus(
         if prices is not None:
             card = load_price_card(prices)
             billed = read_ledger(ledger) if ledger is not None else []
-            invoices = period_invoices(usage, card, period, billed, customer or ())
+            limits = _limits(guards, allow_flagged, tenant)
+            invoices = period_invoices(usage, card, period, billed, customer or (), limits, datetime.now(UTC))
+            _held_note(invoices)
             rows += price_rows(invoices, card)
         _emit(write_focus(rows, format.value, out))
 
@@ -116,6 +154,8 @@ def invoice_lines(
     customer: list[str] | None = CUSTOMERS,
     format: ExportFormat = FORMAT,
     out: Path | None = OUT,
+    guards: Path | None = GUARDS,
+    allow_flagged: bool = ALLOW_FLAGGED,
 ) -> None:
     """Every line of every customer's invoice for the month, one row each: the invoice's number, status and
     dates, and the line's quantities (actual, billable, exact base), unit price, amount and precise amount."""
@@ -130,7 +170,10 @@ def invoice_lines(
         month_period(period, "UTC")
         card = load_price_card(prices)
         billed = read_ledger(ledger) if ledger is not None else []
-        invoices = period_invoices(history(records, store, tenant), card, period, billed, customer or ())
+        limits = _limits(guards, allow_flagged, tenant)
+        usage = history(records, store, tenant)
+        invoices = period_invoices(usage, card, period, billed, customer or (), limits, datetime.now(UTC))
+        _held_note(invoices)
         _emit(write_invoice_lines(invoice_line_rows(invoices), format.value, out))
 
     guarded(run)

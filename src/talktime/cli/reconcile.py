@@ -38,7 +38,7 @@ def _decimal(value: str, name: str, what: str) -> Decimal:
     except InvalidOperation:
         raise InputError(f"{name} {value!r}: not {what}") from None
     if not parsed.is_finite() or parsed < 0:
-        raise InputError(f"{name} {value!r}: must be a non-negative {what.removeprefix('a ')}")
+        raise InputError(f"{name} {value!r}: must be a non-negative {what.split(' ', 1)[1]}")
     return parsed
 
 
@@ -58,7 +58,7 @@ def reconcile(
     records: Path | None = typer.Option(None, "--records", help="Our usage records (CSV, JSONL, Parquet)."),
     store: str | None = STORE_OPTION,
     tenant: str | None = TENANT_OPTION,
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, json, csv or html."),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", "-f", help="table, json, csv or html."),
     source: str | None = typer.Option(None, "--source", help="Export type when not detected."),
     mapping: Path | None = typer.Option(None, "--mapping", help="TOML column mapping for a generic CSV."),
     tolerance: str = typer.Option("1", "--tolerance", help="Seconds a line may differ unexplained."),

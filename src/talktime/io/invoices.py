@@ -121,7 +121,9 @@ def call_count(invoice: Invoice) -> int:
 
 
 def to_csv(invoice: Invoice) -> str:
-    """One row per line, then a TOTAL row; the invoice's header fields repeated on each row."""
+    """One row per line, then SUBTOTAL, ADJUSTMENTS and TOTAL rows; the invoice's header fields repeated on
+    each row. A draft with records held back as implausible names them on its TOTAL row (``INCOMPLETE: ...``
+    in ``description``)."""
     data = invoice_dict(invoice)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, extrasaction="ignore")
@@ -136,8 +138,12 @@ def to_csv(invoice: Invoice) -> str:
     }
     for line in data["lines"]:
         writer.writerow({**head, **line})
+    # an incomplete draft says so on its TOTAL row, so the total is not read as whole (docs/guards.md)
+    held = data["notes"][0] if invoice.held else ""
     for kind, key in (("SUBTOTAL", "subtotal"), ("ADJUSTMENTS", "adjustments"), ("TOTAL", "total")):
-        writer.writerow({**head, "kind": kind, "amount": data[key]})
+        writer.writerow(
+            {**head, "kind": kind, "amount": data[key], "description": held if kind == "TOTAL" else ""}
+        )
     return buffer.getvalue()
 
 

@@ -29,9 +29,10 @@ from decimal import Decimal
 from typing import Final
 
 from talktime.core.decimals import quantize
-from talktime.core.invoicing.invoice import Invoice, InvoiceLine, build_invoice
+from talktime.core.invoicing.invoice import Invoice, InvoiceLine, build_invoice, check_known_customer
 from talktime.core.invoicing.periods import Period, month_period, period_label
 from talktime.core.metering.describe import one_line
+from talktime.core.plausibility import Limits, hold_back
 from talktime.core.rating.cards import CostCard, Entry, PriceCard
 from talktime.core.rating.rate import RatedGroup, rate_entry
 from talktime.core.records import UsageRecord
@@ -172,11 +173,21 @@ def period_invoices(
     period: str,
     ledger: Sequence[Invoice] = (),
     customers: Sequence[str] = (),
+    limits: Limits | None = None,
+    now: datetime | None = None,
 ) -> list[Invoice]:
     """The month's invoice of every customer (or of ``customers``): the finalised one from ``ledger`` when
     there is one, else a draft. A customer is in the month when a record of theirs started in it (in their
-    zone) or the ledger holds their invoice for it."""
+    zone) or the ledger holds their invoice for it; a customer named in ``customers`` that neither the card
+    nor a record knows is refused (naming the closest ids), as ``invoice finalize`` refuses it.
+
+    ``limits``: the plausibility guards. A draft then leaves out the records they flag and names them (its
+    INCOMPLETE note, ``held``), exactly as ``talktime invoice`` does, judged as of the end of the customer's
+    month (or ``now``, if earlier), so the exported lines are the draft's lines and add up to its total.
+    """
     records = list(records)
+    for name in customers:
+        check_known_customer(records, card, name)
     wanted = set(customers)
     found = {inv.customer for inv in ledger if inv.period.label == period}
     for record in records:
@@ -184,11 +195,17 @@ def period_invoices(
             continue
         if period_label(record.started_at, card.customer(record.customer).timezone) == period:
             found.add(record.customer)
-    chosen = sorted(wanted or found)
-    return [
-        build_invoice(records, card, customer, period, [inv for inv in ledger if inv.customer == customer])
-        for customer in chosen
-    ]
+    invoices = []
+    for customer in sorted(wanted or found):
+        billed = [inv for inv in ledger if inv.customer == customer]
+        if limits is None:
+            invoices.append(build_invoice(records, card, customer, period, billed))
+            continue
+        mine = [r for r in records if r.customer == customer]
+        end = month_period(period, card.customer(customer).timezone).end
+        kept, held = hold_back(mine, limits, end if now is None else min(now, end))
+        invoices.append(build_invoice(kept, card, customer, period, billed, held))
+    return invoices
 
 
 def _component(card: PriceCard, meter: str) -> Entry | None:

@@ -347,8 +347,8 @@ def finalise(invoice: Invoice, at: datetime) -> Invoice:
         raise InputError(f"invoice {invoice.id} is already finalised; it never changes")
     if invoice.held:
         raise InputError(
-            f"invoice {invoice.id} is not finalised: {held_note(invoice.held)}; correct them, or accept them "
-            "to bill them as they are"
+            f"invoice {invoice.id} is not finalised: {held_note(invoice.held)}; correct them, or pass "
+            "--allow-flagged to bill them as they are"
         )
     if at.utcoffset() is None:
         raise InputError("finalised_at needs a UTC offset")

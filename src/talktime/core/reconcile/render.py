@@ -106,6 +106,13 @@ def _why(line: dict[str, Any], places: int | None) -> str:
     return "; ".join(said)
 
 
+def _signed(value: str | None, places: int | None) -> str:
+    """A price difference at the statement's precision with its sign (``+0.02450``): an overcharge reads as
+    one."""
+    written = shown(value, places)
+    return f"+{written}" if value is not None and Decimal(value) > 0 else written
+
+
 def as_table(summary: Summary, lines: list[dict[str, Any]], limit: int = 20) -> str:
     """A plain-text report: the story, the rate, the totals by cause (seconds, money), the flagged lines."""
     d = summary.as_dict()
@@ -153,6 +160,7 @@ def html_values(summary: Summary, lines: list[dict[str, Any]]) -> dict[str, Any]
         shown_lines.append(
             {
                 "flag": line["flags"].upper().replace(" ", " + ") if line["flagged"] else "",
+                "why": _why(line, places) if line["flagged"] else "",
                 "class": line["class"].replace("_", " "),
                 "line": "" if line["line"] is None else line["line"],
                 "provider_id": line["provider_id"] or "",
@@ -163,7 +171,7 @@ def html_values(summary: Summary, lines: list[dict[str, Any]]) -> dict[str, Any]
                 "causes": causes,
                 "amount": shown(line["amount"], places),
                 "due": shown(line["due"], places),
-                "price": shown(line["price"], places),
+                "price": _signed(line["price"], places),
             }
         )
     counts = summary.as_dict()
