@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from talktime.cli.billing import amount_text
+from talktime.cli.billing import amount_text, column_places
 from talktime.cli.main import app
 from talktime.core.rating.cards import CostCard, PriceCard
 from talktime.core.rating.margin import (
@@ -524,16 +524,22 @@ def test_calls_by_session_come_per_customer_in_the_order_they_started(folder: Pa
 
 
 def test_a_call_costing_a_few_cents_shows_its_digits_in_the_table(folder: Path) -> None:
-    """A $0.0739964 call reads 0.07400, not 0.07: amounts under one unit keep four significant digits."""
+    """A $0.0739964 call reads 0.07400, not 0.07: a column of amounts shows the first four significant
+    digits of its smallest amount under one unit, and every row of it the same decimals (they line up)."""
     args = ["margin", "--records", str(folder / "history.parquet"), "--costs", "costs-informative.toml"]
     args += ["--prices", "plan-call-minute.toml", "--by", "session"]
     rows = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)["rows"]
     cheap = next(r for r in rows if Decimal("0.01") < Decimal(r["cost"]) < Decimal("0.1"))
     table = runner.invoke(app, args).stdout
+    places = column_places((Decimal(r["cost"]) for r in rows), 4)
+    assert places >= 5
     line = next(line for line in table.splitlines() if cheap["session"] in line)
-    shown = amount_text(Decimal(cheap["cost"]), 4)
-    assert len(shown.split(".")[1]) == 5 and shown in line.split()
-    assert amount_text(Decimal("0.0739964"), 2) == "0.07400"
-    assert amount_text(Decimal("0.0739964"), 4) == "0.07400"
+    assert amount_text(Decimal(cheap["cost"]), places) in line.split()
+    header = next(line for line in table.splitlines() if "┃ customer" in line)
+    at = next(i for i, cell in enumerate(header.split("┃")) if cell.strip() == "cost")
+    body = [line.split("│") for line in table.splitlines() if line.startswith("│")]
+    assert {len(cells[at].strip().removeprefix(">= ").split(".")[1]) for cells in body} == {places}
+    assert column_places([Decimal("0.0739964"), Decimal("12.3")], 2) == 5
+    assert amount_text(Decimal("0.0739964"), 5) == "0.07400"
     assert amount_text(Decimal("1234.5678"), 2) == "1234.57"
-    assert amount_text(Decimal("-0.00004"), 4) == "-0.00004000"
+    assert column_places([Decimal("-0.00004")], 4) == 6

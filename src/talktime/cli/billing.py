@@ -286,20 +286,31 @@ def _csv_value(value: object) -> str:
     return str(value)
 
 
-def amount_text(value: Decimal, places: int) -> str:
-    """An amount for the table: ``places`` decimals, and below one unit of the currency as many more as
-    show its first four significant digits (a $0.0739964 call reads 0.07400, not 0.07; at most 8).
+def column_places(values: Iterable[object], places: int) -> int:
+    """Decimals for a column of amounts: ``places``, or as many more as show the first four significant
+    digits of its smallest amount under one unit (at most 6), so every row of the column lines up on the
+    decimal point and a $0.0739964 call reads 0.07400, not 0.07.
 
-    >>> amount_text(Decimal("0.0739964"), 2), amount_text(Decimal("12.345"), 2), amount_text(Decimal(0), 4)
-    ('0.07400', '12.34', '0.0000')
-    >>> amount_text(Decimal("-0.000123456"), 4), amount_text(Decimal("1234.5"), 4)
-    ('-0.0001235', '1234.5000')
+    >>> column_places([Decimal("0.0739964"), Decimal("12.345")], 2), column_places([Decimal(0)], 4)
+    (5, 4)
+    >>> column_places([Decimal("-0.000123456"), None, "x"], 2)
+    6
     """
     digits = places
-    if value and abs(value) < 1:
-        first = abs(value).adjusted()  # the exponent of the first significant digit: -2 for 0.07
-        digits = min(8, max(places, 3 - first))
-    return f"{quantize(value, digits):.{digits}f}"
+    for value in values:
+        if isinstance(value, Decimal) and value and abs(value) < 1:
+            first = abs(value).adjusted()  # the exponent of the first significant digit: -2 for 0.07
+            digits = max(digits, min(6, 3 - first))
+    return digits
+
+
+def amount_text(value: Decimal, places: int) -> str:
+    """An amount for the table at ``places`` decimals (see :func:`column_places`).
+
+    >>> amount_text(Decimal("0.0739964"), 5), amount_text(Decimal("12.345"), 5), amount_text(Decimal(0), 4)
+    ('0.07400', '12.34500', '0.0000')
+    """
+    return f"{quantize(value, places):.{places}f}"
 
 
 _TEXT_COLUMNS = frozenset({"customer", "session", "started_at", "period", "provider"})
@@ -326,6 +337,12 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
         left = column in _TEXT_COLUMNS
         table.add_column(_SHORT.get(column, column), justify="left" if left else "right", no_wrap=True)
     table.add_column("flag", justify="left", no_wrap=True)
+    decimals = {
+        column: column_places(
+            (row.get(column) for row in view.rows), 4 if column.startswith("cost_") else places
+        )
+        for column in view.columns
+    }
     for row in view.rows:
         incomplete = bool(row["incomplete"])
         unknown = {str(m) for m in row.get("uncosted_modalities", ()) or ()}  # type: ignore[attr-defined]
@@ -341,7 +358,7 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
                     shown.append(("<= " if incomplete else "") + f"{quantize(value, 1):.1f}%")
                 else:
                     # a modality's share or a minute's cost: cents are too coarse
-                    amount = amount_text(value, 4 if column.startswith("cost_") else places)
+                    amount = amount_text(value, decimals[column])
                     if column.removeprefix("cost_") in unknown:  # a cost of this modality is not known
                         amount = "?" if value == 0 else ">= " + amount
                     if column == "margin" and incomplete:
