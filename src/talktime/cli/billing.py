@@ -1,17 +1,16 @@
 """``talktime margin`` and ``talktime invoice``: the rating and invoicing faces of the command line.
 
-They read records and rate cards (built-in example cards by file name too: ``costs-informative.toml``,
-``plan-call-minute.toml``), call the pure domain, and write tables, JSON, CSV, HTML or PDF.
+They parse the options, call the use cases in ``talktime.app`` (which read the records and rate cards,
+built-in example cards by file name too: ``costs-informative.toml``, ``plan-call-minute.toml``), and write
+tables, JSON, CSV, HTML or PDF.
 """
 
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
 import sys
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,33 +22,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from talktime.app.history import HistorySource
+from talktime.app.margin import MarginBy, MarginEngine, modalities, uncosted_message
 from talktime.cli.guard import guarded
-from talktime.cli.history import RECORDS_OPTION, STORE_OPTION, TENANT_OPTION, history
+from talktime.cli.history import RECORDS_OPTION, STORE_OPTION, TENANT_OPTION
 from talktime.core.decimals import quantize, text
 from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a command runs, so `talktime meter` starts quickly
-    from talktime.core.invoicing.invoice import Invoice
-    from talktime.core.rating.cards import CostCard, PriceCard
     from talktime.core.rating.margin import MarginView
-    from talktime.core.records import UsageRecord
 
 invoice_app = typer.Typer(
     help="Invoices per customer per month: lines with actual and billable quantities; draft, then finalised."
 )
 
 
-class MarginBy(StrEnum):
-    customer = "customer"
-    provider = "provider"
-    period = "period"
-    session = "session"
-
-
-class MarginEngine(StrEnum):
-    auto = "auto"
-    duckdb = "duckdb"
-    reference = "reference"
+__all__ = ["MarginBy", "MarginEngine", "amount_text", "column_places", "invoice_app", "margin"]
 
 
 class TableFormat(StrEnum):
@@ -127,34 +115,19 @@ def margin(
     """
 
     def run() -> None:
-        from talktime.core.rating.margin import per_minute as per_minute_view
-        from talktime.io.ratecards import load_cost_card, load_price_card
+        from talktime.app.margin import margin as margin_report
 
-        # A report has a few objects per call and no cycles: while it is made and viewed, the cycle
-        # collector would only scan its millions of objects again and again (half the time of a large view).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            view, note = _margin_view(
-                records, store, tenant, load_cost_card(costs), load_price_card(prices), engine, by.value
-            )
-            if note:
-                Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {note}", markup=False)
-            miss = _first_miss(view.uncosted_records, records, store, tenant, costs)
-            if strict and view.uncosted_records:
-                raise InputError(
-                    _uncosted_message(view.uncosted_records, _modalities(view.rows), miss)
-                    + "; add cost entries or drop --strict"
-                )
-        finally:
-            if collecting:
-                gc.enable()
-        if per_minute:
-            if by is MarginBy.provider:
-                raise InputError(
-                    "--per-minute needs rows that sell minutes: --by session, customer or period"
-                )
-            view = per_minute_view(view)
+        report = margin_report(
+            HistorySource(records, store, tenant),
+            costs,
+            prices,
+            by=by,
+            engine=engine,
+            strict=strict,
+            per_minute=per_minute,
+            note=_note,
+        )
+        view, miss = report.view, report.miss
         if format is TableFormat.json:
             body = {
                 "currency": view.currency,
@@ -180,88 +153,8 @@ def margin(
     guarded(run)
 
 
-def _margin_view(
-    records: Path | None,
-    store: str | None,
-    tenant: str | None,
-    costs: CostCard,
-    prices: PriceCard,
-    engine: MarginEngine,
-    by: str,
-) -> tuple[MarginView, str]:
-    """The margin rows on the chosen engine, and a note when ``auto`` fell back to the reference. Rows
-    added up per customer month or period come from DuckDB without an object per call; by session or
-    provider each call's report is made first (the rows need each call's own amounts)."""
-    from talktime.core.rating.margin import margin_view, session_margins
-    from talktime.engine.compile import UnsupportedPolicy
-    from talktime.io.records_io import write_records
-    from talktime.simulate.margin_grouped import GROUPED_BY, TooLarge, grouped_view
-    from talktime.simulate.margin_run import margin_supported, margin_vectorised
-
-    if engine is MarginEngine.reference:
-        return margin_view(session_margins(history(records, store, tenant), costs, prices), by), ""
-    if (records is None) == (store is None):
-        raise InputError("give exactly one of --records FILE or --store URL (with --tenant)")
-    why = margin_supported(costs, prices)
-    if why is None:
-        try:
-            with tempfile.TemporaryDirectory(prefix="talktime-margin-") as folder:
-                path = records
-                if path is None:
-                    path = Path(folder) / "history.parquet"
-                    write_records(path, history(None, store, tenant))
-                if by in GROUPED_BY:
-                    try:
-                        return grouped_view(path, costs, prices, by), ""
-                    except TooLarge:
-                        pass  # an amount past the engine's 128-bit integers: each call's own report
-                return margin_view(margin_vectorised(path, costs, prices), by), ""
-        except UnsupportedPolicy as error:
-            if engine is MarginEngine.duckdb:
-                raise
-            why = str(error)
-    elif engine is MarginEngine.duckdb:
-        raise InputError(f"--engine duckdb cannot rate these cards: {why}; use --engine reference")
-    report = session_margins(history(records, store, tenant), costs, prices)
-    return margin_view(report, by), f"used the reference: {why}"
-
-
-def _uncosted_message(ids: tuple[str, ...], modalities: set[str], miss: str = "") -> str:
-    shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
-    kinds = f" ({', '.join(sorted(modalities))}, by their kind)" if modalities else ""
-    return (
-        f"{len(ids)} record(s) matched no cost entry (cost unknown, not zero){kinds}: {shown}; an entry "
-        "takes a record when its provider, product, kind and attr.<name> match (see docs/pricing.md)"
-        + (f"; {miss}" if miss else "")
-    )
-
-
-def _first_miss(
-    ids: tuple[str, ...], records: Path | None, store: str | None, tenant: str | None, costs: Path
-) -> str:
-    """Why no cost entry takes the first uncosted record (the closest entry and the fields it fails)."""
-    if not ids:
-        return ""
-    from talktime.core.rating.unmatched import why_uncosted
-    from talktime.io.ratecards import load_cost_card
-    from talktime.io.records_io import RecordFile
-
-    found = RecordFile(records) if records is not None else history(None, store, tenant)
-    record = next((r for r in found if r.id == ids[0]), None)
-    return "" if record is None else why_uncosted(record, load_cost_card(costs))
-
-
-def _modalities(rows: Iterable[object]) -> set[str]:
-    """The modalities of the uncosted records, from the sessions or view rows that carry them."""
-    found: set[str] = set()
-    for row in rows:
-        value = (
-            row.get("uncosted_modalities")
-            if isinstance(row, dict)
-            else getattr(row, "uncosted_modalities", ())
-        )
-        found.update(str(m) for m in value or ())
-    return found
+def _note(note: str) -> None:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {note}", markup=False)
 
 
 def _json_value(value: object) -> object:
@@ -387,43 +280,10 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
     if catalogs:
         console.print("token prices from " + "; ".join(catalogs), markup=False)
     if view.uncosted_records:
-        console.print(_uncosted_message(view.uncosted_records, _modalities(view.rows), miss), markup=False)
+        console.print(uncosted_message(view.uncosted_records, modalities(view.rows), miss), markup=False)
     if out is not None:
         assert isinstance(handle, io.StringIO)
         _write(out, handle.getvalue())
-
-
-def _invoice(
-    usage: list[UsageRecord],
-    prices: Path,
-    customer: str,
-    period: str,
-    ledger: Path | None,
-    *,
-    guards: Path | None,
-    tenant: str | None,
-    allow_flagged: bool,
-    now: datetime,
-) -> Invoice:
-    """The invoice; records the guards find implausible are held back (named on it) unless allowed."""
-    from talktime.core.invoicing.invoice import build_invoice, check_known_customer
-    from talktime.core.invoicing.periods import month_period
-    from talktime.core.plausibility import Guards, hold_back
-    from talktime.io.guards import load_guards
-    from talktime.io.invoices import read_ledger
-    from talktime.io.ratecards import load_price_card
-
-    card = load_price_card(prices)
-    check_known_customer(usage, card, customer)
-    billed = read_ledger(ledger, customer) if ledger is not None else []
-    if allow_flagged:
-        return build_invoice(usage, card, customer, period, billed)
-    limits = (Guards() if guards is None else load_guards(guards)).limits_for(tenant)
-    # A month being billed is judged as of its end, or now if it has not ended: a record of the month can
-    # then be "ahead" only in the month still running, and billing an old month is not "long ago".
-    as_of = min(now, month_period(period, card.customer(customer).timezone).end)
-    kept, held = hold_back(usage, limits, as_of)
-    return build_invoice(kept, card, customer, period, billed, held)
 
 
 GUARDS_OPTION = typer.Option(
@@ -491,17 +351,17 @@ def invoice(
     def run() -> None:
         _required(customer=customer, period=period, prices=prices)
         assert customer and period and prices
+        from talktime.app.invoice import invoice as make_invoice
         from talktime.io.invoices import call_count, render
         from talktime.io.invoices import calls_csv as calls_text
 
-        invoice = _invoice(
-            history(records, store, tenant),
+        invoice = make_invoice(
+            HistorySource(records, store, tenant),
             prices,
             customer,
             period,
-            ledger,
+            ledger=ledger,
             guards=guards,
-            tenant=tenant,
             allow_flagged=allow_flagged,
             now=datetime.now(UTC),
         )
@@ -541,24 +401,22 @@ def invoice_finalize(
     records the guards flag as implausible (saying how many and which) unless --allow-flagged."""
 
     def run() -> None:
-        from talktime.core.invoicing.invoice import finalise
-        from talktime.io.invoices import store_finalised
+        from talktime.app.invoice import finalize
 
         moment = datetime.now(UTC) if at is None else datetime.fromisoformat(at)
         if moment.utcoffset() is None:
             raise InputError(f"--at: {at} has no UTC offset")
-        draft = _invoice(
-            history(records, store, tenant),
+        done = finalize(
+            HistorySource(records, store, tenant),
             prices,
             customer,
             period,
-            ledger,
+            ledger=ledger,
             guards=guards,
-            tenant=tenant,
             allow_flagged=allow_flagged,
-            now=moment,
+            at=moment,
         )
-        path, final = store_finalised(ledger, finalise(draft, moment))
+        draft, final, path = done.draft, done.final, done.path
         print(
             f"finalised {draft.id} as invoice {final.number}, issued {final.issued_on}, due {final.due_on}: "
             f"total {draft.total.amount} {draft.currency} -> {path}"

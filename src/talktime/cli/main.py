@@ -1,4 +1,5 @@
-"""The ``talktime`` command line. Commands call the domain and IO modules; nothing calls back into here.
+"""The ``talktime`` command line. Commands parse their options, call the use cases in ``talktime.app`` and
+render what they return; nothing calls back into here.
 
 Any error talktime raises on purpose becomes one line on stderr and exit code 2.
 """
@@ -6,7 +7,6 @@ Any error talktime raises on purpose becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -27,6 +27,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from talktime.app.explain import explain as explain_record
+from talktime.app.explain import trail_lines
+from talktime.app.meter import MeteredRecord, Totals, metering
+from talktime.app.methodology import describe, profiles
+from talktime.app.methodology import policy as load_policy
 from talktime.cli.billing import invoice_app, margin
 from talktime.cli.export import export_app
 from talktime.cli.guard import guarded
@@ -37,19 +42,15 @@ from talktime.cli.webhooks import webhooks_app
 from talktime.cli.whatif import compare, simulate
 from talktime.cli.whatif import methodology as methodology_page
 from talktime.core.decimals import text
-from talktime.core.metering.describe import methodology, policy_line
-from talktime.core.metering.meter import MeteredRecord, Totals, meter_iter
 from talktime.core.metering.summary import summary_rows
-from talktime.core.records import UsageRecord
-from talktime.engine.urls import connect
-from talktime.errors import InputError, MeteringError, RecordError
-from talktime.io.records_io import RecordFile, count_hint
+from talktime.errors import InputError
 from talktime.io.results import CSV_COLUMNS, record_dict, record_row, totals_dict
-from talktime.providers import builtin, builtin_ids, load_policy
 
 app = typer.Typer(
     name="talktime",
     help="Meter Voice AI usage under declarative provider policies; every billed number explains itself.",
+    epilog="Exit codes: 0 done; 1 differences found (reconcile: a line not explained), or an unexpected "
+    "error or Ctrl-C; 2 bad input (one 'talktime: error:' line) or a malformed command line (docs/cli.md).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -110,18 +111,6 @@ def output(path: Path | None) -> Iterator[IO[str]]:
         partial.unlink(missing_ok=True)
 
 
-@contextmanager
-def record_source(path: Path) -> Iterator[Iterator[UsageRecord]]:
-    """Records of a file with a progress bar; an error while they are metered names the file and line."""
-    source = RecordFile(path)
-    try:
-        yield with_progress(iter(source), count_hint(path), f"metering {path.name}")
-    except RecordError as error:
-        raise error if error.where else error.located(source.where) from None
-    except MeteringError as error:
-        raise MeteringError(f"{source.where}, {error}") from None
-
-
 @app.command()
 def meter(
     input: Path = typer.Argument(..., help="Usage records: .csv, .jsonl or .parquet."),
@@ -142,22 +131,12 @@ def meter(
 
     def run() -> None:
         chosen = load_policy(policy)
-        totals = Totals.for_policy(chosen)
         with ExitStack() as stack:
-            chosen_engine = engine or "duckdb"
             handle = stack.enter_context(output(out))  # nothing appears at --out unless the run succeeds
-            if chosen_engine.strip() == "reference":
-                records = stack.enter_context(record_source(input))
-                metered = _counted(meter_iter(records, chosen), totals)
-            else:
-                runner = connect(chosen_engine)
-                stack.callback(runner.close)
-                if summary:
-                    totals, metered = runner.totals(input, chosen), iter(())
-                else:
-                    engine_records = _validated(runner.meter(input, chosen))
-                    records = stack.enter_context(record_source(input))
-                    metered = _counted(_with_trails(engine_records, meter_iter(records, chosen)), totals)
+            done = stack.enter_context(
+                metering(input, chosen, engine=engine, summary=summary, ticks=with_progress)
+            )
+            metered, totals = done.records, done.totals
             if format is OutputFormat.json:
                 _write_json(handle, metered, totals, summary)
             elif format is OutputFormat.csv:
@@ -166,40 +145,6 @@ def meter(
                 _write_table(handle, metered, totals, summary, title=f"{chosen.id}: {input.name}")
 
     guarded(run)
-
-
-def _validated(metered: Iterator[MeteredRecord]) -> Iterator[MeteredRecord]:
-    """The same records, the engine's validation run before any output is written."""
-    first = next(metered, None)
-    return metered if first is None else itertools.chain([first], metered)
-
-
-def _with_trails(
-    engine: Iterable[MeteredRecord], reference: Iterable[MeteredRecord]
-) -> Iterator[MeteredRecord]:
-    """The engine's records as the scalar meter writes them, with every step of their explain trails.
-
-    Both come in file order. A record the two meter differently stops the run: that is a bug to report.
-    """
-    for ours, theirs in itertools.zip_longest(engine, reference):
-        if (
-            ours is None
-            or theirs is None
-            or (ours.id, ours.billable_seconds) != (theirs.id, theirs.billable_seconds)
-        ):
-            found = theirs or ours
-            raise MeteringError(
-                f"record {found.id if found else '?'!r}: the engine and the scalar meter disagree "
-                f"({ours.billable_seconds if ours else 'no record'} s vs "
-                f"{theirs.billable_seconds if theirs else 'no record'} s); please report this"
-            )
-        yield theirs
-
-
-def _counted(metered: Iterable[MeteredRecord], totals: Totals) -> Iterator[MeteredRecord]:
-    for item in metered:
-        totals.add(item)
-        yield item
 
 
 def _drain(items: Iterable[object]) -> None:
@@ -314,36 +259,15 @@ def explain(
     """Print how one record's billable number was reached, one step per line."""
 
     def run() -> None:
-        chosen = load_policy(policy)
-        with record_source(input) as records:
-            found = [m for m in meter_iter(records, chosen) if m.id == record_id]
-        if not found:
-            raise InputError(f"{input}: no record with id {record_id!r}")
+        found = explain_record(input, policy, record_id, ticks=with_progress)
         console = Console(highlight=False, soft_wrap=True)
-        for item in found:  # one per part when the policy meters several quantities of a record
-            _explain_one(console, item, chosen.id)
+        for item in found.items:  # one per part when the policy meters several quantities of a record
+            heading, *lines = trail_lines(item, found.policy.id)
+            console.print(heading)  # printed with markup, as it always was
+            for line in lines:
+                console.print(line, markup=False)
 
     guarded(run)
-
-
-def _explain_one(console: Console, found: MeteredRecord, policy_id: str) -> None:
-    unit = found.symbol
-    console.print(f"record {found.id} under {policy_id} (version {found.version}), meter {found.meter}")
-    for number, step in enumerate(found.explain, start=1):
-        before = "" if step.input_seconds is None else f"{text(step.input_seconds)} {unit} -> "
-        sep = " " if step.rule.endswith("=") else ": "  # a weighted count reads "a 10 - b 2 = 8 tokens"
-        console.print(
-            f"  {number}. {step.step:<10} {step.rule}{sep}{before}{text(step.output_seconds)} {unit}",
-            markup=False,
-        )
-    reported = found.provider_reported_seconds
-    console.print(
-        f"actual {text(found.actual_seconds)} {unit}, provider-reported "
-        f"{'-' if reported is None else text(reported) + ' s'}"
-        f", billable {text(found.billable_seconds)} {unit} = {text(found.billable_quantity)} {found.unit}(s)",
-        markup=False,
-    )
-    console.print(found.trail(), markup=False)
 
 
 @policies_app.callback(invoke_without_command=True)
@@ -357,18 +281,8 @@ def policies(ctx: typer.Context) -> None:
         table = Table(title="built-in provider profiles")
         for column in ("id", "modality", "unit", "rule (current version)", "from", "source", "conf"):
             table.add_column(column, overflow="fold")
-        for policy_id in builtin_ids():
-            p = builtin(policy_id)
-            source = p.source[0].split(" ")[0] if p.source else "-"
-            table.add_row(
-                p.id,
-                p.modality or "-",
-                p.unit,
-                policy_line(p),
-                p.current.effective_from.date().isoformat(),
-                source,
-                p.confidence or "-",
-            )
+        for p in profiles():
+            table.add_row(p.id, p.modality, p.unit, p.rule, p.effective_from, p.source, p.confidence)
         Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
     guarded(run)
@@ -379,7 +293,7 @@ def policies_show(
     policy: str = typer.Argument(..., help="A built-in profile id or a policy .toml file."),
 ) -> None:
     """Print a policy's methodology in plain words: how the provider bills, version by version."""
-    guarded(lambda: print(methodology(load_policy(policy)), end=""))
+    guarded(lambda: print(describe(policy), end=""))
 
 
 @app.command()

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
-from contextlib import ExitStack
-from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 
+from talktime.app.history import HistorySource
 from talktime.cli.guard import fail
-from talktime.cli.history import STORE_OPTION, TENANT_OPTION, stored_records
-from talktime.errors import InputError, TalktimeError
+from talktime.cli.history import STORE_OPTION, TENANT_OPTION
+from talktime.errors import TalktimeError
 
 
 class ReportFormat(StrEnum):
@@ -30,26 +27,6 @@ class ReportFormat(StrEnum):
     json = "json"
     csv = "csv"
     html = "html"
-
-
-def _decimal(value: str, name: str, what: str) -> Decimal:
-    try:
-        parsed = Decimal(value)
-    except InvalidOperation:
-        raise InputError(f"{name} {value!r}: not {what}") from None
-    if not parsed.is_finite() or parsed < 0:
-        raise InputError(f"{name} {value!r}: must be a non-negative {what.split(' ', 1)[1]}")
-    return parsed
-
-
-def _seconds(value: str, name: str) -> Decimal:
-    try:
-        parsed = Decimal(value)
-    except InvalidOperation:
-        raise InputError(f"{name} {value!r}: not a number of seconds") from None
-    if not parsed.is_finite() or parsed < 0:
-        raise InputError(f"{name} {value!r}: must be a non-negative number of seconds")
-    return parsed
 
 
 def reconcile(
@@ -94,63 +71,26 @@ def reconcile(
     card or option), nothing written.
     """
     # Loaded here, not at import: `talktime` starts without the reconciliation engine and importers.
-    import pyarrow.parquet as pq
-
-    from talktime.core.reconcile.model import Options
-    from talktime.core.reconcile.money import card_pricing, given_rate
+    from talktime.app.reconcile import reconcile as run
     from talktime.core.reconcile.render import as_csv, as_json_document, as_table, line_dicts
-    from talktime.engine.compile import attr_columns
-    from talktime.engine.reconcile import PROVIDER_ID
-    from talktime.engine.reconcile import reconcile as run
-    from talktime.engine.sources import canonical_parquet
-    from talktime.importers import read_statement
-    from talktime.io.ratecards import load_cost_card
     from talktime.io.reconcile_html import as_html
-    from talktime.io.records_io import write_records
-    from talktime.providers import load_policy
 
     try:
-        if (records is None) == (store is None):
-            raise InputError("give exactly one of --records FILE or --store URL")
-        if tally not in ("tally", "profile"):
-            raise InputError(f"--tally {tally!r}: must be tally or profile")
-        options = Options(
-            tolerance_seconds=_seconds(tolerance, "--tolerance"),
-            window_seconds=_seconds(window, "--window"),
-            delay_seconds=_seconds(delay, "--delay"),
-            tally="profile" if tally == "profile" else "tally",
-            money_tolerance=(
-                None
-                if money_tolerance is None
-                else _decimal(money_tolerance, "--money-tolerance", "an amount")
-            ),
+        result = run(
+            provider,
+            statement,
+            HistorySource(records, store, tenant),
+            source=source,
+            mapping=mapping,
+            tolerance=tolerance,
+            window=window,
+            delay=delay,
+            tally=tally,
+            costs=costs,
+            cost_entry=cost_entry,
+            rate=rate,
+            money_tolerance=money_tolerance,
         )
-        policy = load_policy(provider)
-        if costs is not None and rate is not None:
-            raise InputError("give --costs CARD or --rate PRICE, not both")
-        if cost_entry is not None and costs is None:
-            raise InputError("--cost-entry names an entry of --costs CARD: give the card")
-        if costs is not None:
-            pricing = card_pricing(load_cost_card(costs), policy.id, cost_entry)
-            options = replace(options, pricing=pricing)
-        elif rate is not None:
-            unit_price = _decimal(rate, "--rate", "a price")
-            options = replace(options, pricing=given_rate(unit_price, policy.unit, policy.unit_seconds))
-        lines = read_statement(statement, source, mapping)
-        with ExitStack() as stack:
-            if store is not None:  # the store's sessionized records, through the same file path as --records
-                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="talktime-rec-")))
-                records = folder / "history.parquet"
-                write_records(records, stored_records(store, tenant))
-            assert records is not None
-            if not records.is_file():
-                raise InputError(f"{records}: no such file")
-            attrs = sorted({*attr_columns(policy), PROVIDER_ID})
-            scanned = stack.enter_context(canonical_parquet(records, attrs))
-            table = pq.read_table(scanned.path)
-            if "_line" in table.column_names:
-                table = table.drop(["_line"])
-            result = run(table, lines, policy, options, where=scanned.where)
     except TalktimeError as error:
         raise fail(str(error)) from None
     rows = line_dicts(result.lines.to_pylist(), result.scale)

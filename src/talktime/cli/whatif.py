@@ -1,7 +1,8 @@
 """``talktime simulate``, ``talktime compare`` and ``talktime methodology``: the what-if faces.
 
-They read specs, records (a file or a store), policies and rate cards, call ``talktime.simulate`` and the
-pure domain, and write a table, JSON or an HTML report with charts (``--out DIR`` keeps the PNG files).
+They parse the options, call the use cases in ``talktime.app`` (which read the records, a file or a store,
+the policies and rate cards, and choose the engine), and write a table, JSON or an HTML report with charts
+(``--out DIR`` keeps the PNG files).
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -28,23 +29,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from talktime.app.compare import CompareEngine
+from talktime.app.history import HistorySource
+from talktime.app.methodology import PageFormat
+from talktime.app.methodology import page as methodology_text
+from talktime.app.progress import Step
 from talktime.cli.guard import guarded
-from talktime.cli.history import stored_records
 from talktime.core.decimals import quantize, text
-from talktime.core.metering.describe import methodology_page
-from talktime.core.metering.policy import Policy
-from talktime.core.records import UsageRecord
-from talktime.core.simulate.spec import (
-    Mix,
-    describe_distribution,
-    describe_mix,
-    parse_distribution,
-    parse_mix,
-)
 from talktime.errors import InputError
-from talktime.io.ratecards import load_cost_card, load_price_card
-from talktime.io.records_io import read_records, write_records
-from talktime.providers import load_policy
+
+if TYPE_CHECKING:
+    from talktime.app.simulate import Simulated
+    from talktime.core.simulate.switch import Switch
 
 DEFAULT_COSTS = Path("costs-informative.toml")
 STORE_HELP = "Read the history from an event store (a DuckDB file or postgresql:// URL); needs --tenant."
@@ -56,19 +52,11 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
-class CompareEngine(StrEnum):
-    auto = "auto"
-    duckdb = "duckdb"
-    reference = "reference"
-
-
-class PageFormat(StrEnum):
-    md = "md"
-    html = "html"
+__all__ = ["CompareEngine", "PageFormat", "ReportFormat", "compare", "methodology", "simulate"]
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[str], None]]:
+def _progress(total: int) -> Iterator[Step]:
     """A step counter on stderr when it is a terminal (large simulations take seconds per policy)."""
     console = Console(stderr=True)
     if not console.is_terminal:
@@ -87,20 +75,11 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
         progress.update(task, completed=total)
 
 
-def _store_history(store: str, tenant: str | None, target: Path) -> Path:
-    write_records(target, stored_records(store, tenant))
-    return target
-
-
-def _mix(value: str | None, what: str) -> Mix:
-    return parse_mix(value, what) if value else ((1, Decimal(1)),)
-
-
-def _policies(value: str) -> list[Policy]:
+def _policy_names(value: str) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()]
     if not names:
         raise InputError("--policies: name one or more profiles, e.g. twilio-voice,vonage-voice")
-    return [load_policy(n) for n in names]
+    return names
 
 
 def _console(handle: object = None) -> Console:
@@ -149,90 +128,34 @@ def simulate(
 ) -> None:
     """Rounding impact: what each policy bills for the same calls, against exact billing; on history, with
     the rest of the calls' cost (every modality) and the records no cost entry prices."""
-    from talktime.core.simulate.rules import Rules, at_date
-    from talktime.simulate.generate import write_calls
-    from talktime.simulate.passes import cost_passes
-    from talktime.simulate.run import Simulation, anchor, meter_policies
+    from talktime.app.simulate import Generated
+    from talktime.app.simulate import simulate as run_simulation
 
     def run() -> None:
-        chosen = _policies(policies)
-        sources = [x for x in (records, store, distribution) if x is not None]
-        if len(sources) != 1:
-            raise InputError(
-                "give exactly one of --records FILE, --store URL or --distribution SPEC --calls N"
-            )
-        if distribution is not None and calls is None:
-            raise InputError("--distribution needs --calls N, the number of calls to generate")
-        card = load_cost_card(costs)
-        moment = at_date(at) if at else None
-        history = distribution is None
-        total = len(chosen) + 1 + (cost_passes(card) if history else 0)
-        with tempfile.TemporaryDirectory(prefix="talktime-sim-") as folder, _progress(total) as step:
-            trusted = False
-            if not history:
-                assert distribution is not None
-                start = moment or anchor(chosen, card)
-                spec, ch, pa = (
-                    parse_distribution(distribution),
-                    _mix(channels, "channels"),
-                    _mix(participants, "participants"),
-                )
-                step(f"generating {calls:,} calls")
-                path = Path(folder) / "calls.parquet"
-                written = write_calls(
-                    path, spec, calls or 0, seed=seed, channels=ch, participants=pa, anchor=start
-                )
-                sim = Simulation(
-                    f"{describe_distribution(spec)} x {calls:,} calls (seed {seed})",
-                    written,
-                    Rules(start),  # generated calls start on the anchor: its rules are every call's own
-                    chosen,
-                    calls=calls,
-                    seed=seed,
-                    channels=describe_mix(ch),
-                    participants=describe_mix(pa),
-                )
-                trusted = True
-            else:
-                if channels or participants:
-                    raise InputError(
-                        "--channels and --participants shape generated calls; use --distribution"
-                    )
-                step("reading history")
-                path = (
-                    records
-                    if records is not None
-                    else _store_history(str(store), tenant, Path(folder) / "h.parquet")
-                )
-                sim = Simulation(f"history {records or store}", 0, Rules(moment), chosen)
-                sim.notes.append(
-                    "Each record is read as a call of the kind each policy counts; on history a policy "
-                    "meters the records of its modality. Costs are rated per provider month."
-                )
-            sim.impacts, sim.stack, notes = meter_policies(
-                path, chosen, card, sim.rules, history=history, trusted=trusted, step=step
-            )
-            sim.notes += notes
-            if sim.impacts and not sim.records:
-                sim.records = sim.impacts[0].records
-            no_cost = sorted({i.cost_note for i in sim.impacts if i.cost is None and i.cost_note})
-            sim.notes += [f"No cost: {n}." for n in no_cost]
-            _write_simulation(sim, path, format, out)
+        histogram = out is not None or format is ReportFormat.html
+        done = run_simulation(
+            _policy_names(policies),
+            costs,
+            history=HistorySource(records, store, tenant),
+            generate=Generated(distribution, calls, channels, participants, seed),
+            at=at,
+            histogram=histogram,
+            progress=_progress,
+        )
+        _write_simulation(done, format, out)
 
     guarded(run)
 
 
-def _write_simulation(sim: object, path: Path, format: ReportFormat, out: Path | None) -> None:
+def _write_simulation(done: Simulated, format: ReportFormat, out: Path | None) -> None:
     from talktime.simulate.charts import cost_chart, durations_chart
-    from talktime.simulate.generate import duration_histogram
     from talktime.simulate.report import simulation_dict, simulation_html, simulation_table, stack_line
-    from talktime.simulate.run import Simulation
 
-    assert isinstance(sim, Simulation)
+    sim = done.simulation
     figures: dict[str, Path] = {}
-    if out is not None or format is ReportFormat.html:
+    if done.histogram is not None:
         folder = out or Path(tempfile.mkdtemp(prefix="talktime-charts-"))
-        histogram, width, longest = duration_histogram(path)
+        histogram, width, longest = done.histogram
         figures["Call durations with each policy's billable steps"] = durations_chart(
             folder / "durations.png", histogram, width, longest, sim.policies, sim.source
         )
@@ -272,16 +195,6 @@ def _write_simulation(sim: object, path: Path, format: ReportFormat, out: Path |
 _TEXT = frozenset({"policy", "rule", "customer", "modality", "missing costs", "call"})
 
 
-def _history_file(records: Path | None, store: str | None, tenant: str | None, folder: Path) -> Path:
-    if (records is None) == (store is None):
-        raise InputError("give exactly one of --records FILE or --store URL")
-    return records if records is not None else _store_history(str(store), tenant, folder / "history.parquet")
-
-
-def _history(records: Path | None, store: str | None, tenant: str | None, folder: Path) -> list[UsageRecord]:
-    return list(read_records(_history_file(records, store, tenant, folder)))
-
-
 def compare(
     from_: str = typer.Option(..., "--from", help="The provider profile you use now."),
     to: str = typer.Option(..., "--to", help="The provider profile you consider."),
@@ -305,36 +218,22 @@ def compare(
 ) -> None:
     """Provider switch: re-meter history under another profile and price, per call, customer and total;
     with --prices, the price that keeps the margin over every modality's cost."""
-    from talktime.core.simulate.rules import at_date
-    from talktime.core.simulate.switch import compare as compare_switch
-    from talktime.engine.compile import UnsupportedPolicy
+    from talktime.app.compare import compare as run_compare
     from talktime.simulate.charts import switch_chart
     from talktime.simulate.report import switch_dict, switch_html
-    from talktime.simulate.switch_run import compare_vectorised, steps, supported
 
     def run() -> None:
-        moment = at_date(at) if at else None
+        switch = run_compare(
+            from_,
+            to,
+            HistorySource(records, store, tenant),
+            costs,
+            prices,
+            at=at,
+            engine=engine,
+            progress=_progress,
+        )
         with tempfile.TemporaryDirectory(prefix="talktime-cmp-") as folder:
-            card = load_cost_card(costs)
-            price_card = load_price_card(prices) if prices is not None else None
-            why = supported(card, price_card)
-            vectorised = engine is CompareEngine.duckdb or (engine is CompareEngine.auto and why is None)
-            fallback = f"used the per-record reference: {why}" if why and engine is CompareEngine.auto else ""
-            switch = None
-            if vectorised:
-                try:
-                    with _progress(steps(card, price_card)) as step:
-                        path = _history_file(records, store, tenant, Path(folder))
-                        switch = compare_vectorised(path, from_, to, card, price_card, at=moment, step=step)
-                except UnsupportedPolicy as error:
-                    if engine is CompareEngine.duckdb:
-                        raise
-                    fallback = f"used the per-record reference: {error}"
-            if switch is None:
-                history = _history(records, store, tenant, Path(folder))
-                switch = compare_switch(history, from_, to, card, price_card, at=moment)
-            if fallback:
-                switch = replace(switch, notes=(*switch.notes, fallback))
             figures: dict[str, Path] = {}
             if out is not None or format is ReportFormat.html:
                 target = (out or Path(folder)) / "switch-by-customer.png"
@@ -353,11 +252,9 @@ def compare(
     guarded(run)
 
 
-def _switch_tables(switch: object, top: int, out: Path | None) -> None:
-    from talktime.core.simulate.switch import Switch
+def _switch_tables(switch: Switch, top: int, out: Path | None) -> None:
     from talktime.simulate.report import switch_table
 
-    assert isinstance(switch, Switch)
     console = _console()
     title = f"{switch.name} ({switch.currency}, {switch.rules.label})"
     table = Table(title=title)
@@ -406,7 +303,7 @@ def methodology(
     """The published methodology page: what a billable minute is, with a worked example the meter computes."""
 
     def run() -> None:
-        page = methodology_page(load_policy(policy), format.value)
+        page = methodology_text(policy, format)
         if out is None:
             sys.stdout.write(page)
         else:

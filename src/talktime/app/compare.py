@@ -1,0 +1,80 @@
+"""``compare``: a provider switch, history re-metered under another profile and priced, per call, customer
+and total; with prices, the price that keeps the margin over every modality's cost.
+
+The engine is chosen here: DuckDB (vectorised, any size) or the per-record reference, ``auto`` taking DuckDB
+unless a card uses a charge model or a policy it does not handle, and saying so in a note. Both give the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from talktime.app.cards import cost_card, price_card
+from talktime.app.history import HistorySource, history_file, history_records
+from talktime.app.progress import Progress, no_progress
+from talktime.core.rating.cards import CostCard, PriceCard
+
+if TYPE_CHECKING:
+    from talktime.core.simulate.switch import Switch
+
+__all__ = ["CompareEngine", "compare"]
+
+FALLBACK = "used the per-record reference: "
+
+
+class CompareEngine(StrEnum):
+    auto = "auto"
+    duckdb = "duckdb"
+    reference = "reference"
+
+
+def compare(
+    from_: str,
+    to: str,
+    history: HistorySource,
+    costs: Path | CostCard,
+    prices: Path | PriceCard | None = None,
+    *,
+    at: datetime | str | None = None,
+    engine: CompareEngine = CompareEngine.auto,
+    progress: Progress = no_progress,
+) -> Switch:
+    """Re-meter ``history`` from profile ``from_`` to profile ``to``. ``at`` applies the rules and prices in
+    force on that date (YYYY-MM-DD) to every record. A fallback from ``auto`` to the reference is the last
+    note of the result, with its reason."""
+    from talktime.core.simulate.rules import at_date
+    from talktime.core.simulate.switch import compare as compare_switch
+    from talktime.engine.compile import UnsupportedPolicy
+    from talktime.simulate import switch_run
+
+    moment = at_date(at) if isinstance(at, str) else at
+    with tempfile.TemporaryDirectory(prefix="talktime-cmp-") as folder:
+        card = cost_card(costs)
+        prices_card = price_card(prices)
+        why = switch_run.supported(card, prices_card)
+        vectorised = engine is CompareEngine.duckdb or (engine is CompareEngine.auto and why is None)
+        fallback = FALLBACK + why if why and engine is CompareEngine.auto else ""
+        switch = None
+        if vectorised:
+            try:
+                with progress(switch_run.steps(card, prices_card)) as step:
+                    path = history_file(history, Path(folder))
+                    switch = switch_run.compare_vectorised(
+                        path, from_, to, card, prices_card, at=moment, step=step
+                    )
+            except UnsupportedPolicy as error:
+                if engine is CompareEngine.duckdb:
+                    raise
+                fallback = f"{FALLBACK}{error}"
+        if switch is None:
+            records = history_records(history, Path(folder))
+            switch = compare_switch(records, from_, to, card, prices_card, at=moment)
+        if fallback:
+            switch = replace(switch, notes=(*switch.notes, fallback))
+        return switch

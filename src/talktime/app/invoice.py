@@ -1,0 +1,85 @@
+"""``invoice``: a customer's invoice for a month, the finalised one from a ledger or else a draft; and
+finalising it into the ledger.
+
+Records the plausibility guards flag are held back (named on the invoice) unless ``allow_flagged``; a month
+is judged as of its end, or now if it has not ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from talktime.app.cards import required_price_card
+from talktime.app.history import HistorySource, records_of
+
+if TYPE_CHECKING:
+    from talktime.core.invoicing.invoice import Invoice
+    from talktime.core.rating.cards import PriceCard
+
+
+@dataclass(frozen=True, slots=True)
+class Finalised:
+    """A finalised invoice, the draft it was made from, and the ledger file that now holds it."""
+
+    draft: Invoice
+    final: Invoice
+    path: Path
+
+
+def invoice(
+    history: HistorySource,
+    prices: Path | PriceCard,
+    customer: str,
+    period: str,
+    *,
+    ledger: Path | None = None,
+    guards: Path | None = None,
+    allow_flagged: bool = False,
+    now: datetime,
+) -> Invoice:
+    """The invoice of ``customer`` for ``period`` (YYYY-MM) as of ``now``; ``guards`` names the limits file
+    (None: the safe defaults), read for the history's tenant."""
+    from talktime.core.invoicing.invoice import build_invoice, check_known_customer
+    from talktime.core.invoicing.periods import month_period
+    from talktime.core.plausibility import Guards, hold_back
+    from talktime.io.guards import load_guards
+    from talktime.io.invoices import read_ledger
+
+    usage = records_of(history)
+    card = required_price_card(prices)
+    check_known_customer(usage, card, customer)
+    billed = read_ledger(ledger, customer) if ledger is not None else []
+    if allow_flagged:
+        return build_invoice(usage, card, customer, period, billed)
+    limits = (Guards() if guards is None else load_guards(guards)).limits_for(history.tenant)
+    # A month being billed is judged as of its end, or now if it has not ended: a record of the month can
+    # then be "ahead" only in the month still running, and billing an old month is not "long ago".
+    as_of = min(now, month_period(period, card.customer(customer).timezone).end)
+    kept, held = hold_back(usage, limits, as_of)
+    return build_invoice(kept, card, customer, period, billed, held)
+
+
+def finalize(
+    history: HistorySource,
+    prices: Path | PriceCard,
+    customer: str,
+    period: str,
+    *,
+    ledger: Path,
+    guards: Path | None = None,
+    allow_flagged: bool = False,
+    at: datetime,
+) -> Finalised:
+    """Finalise the month's invoice into ``ledger`` at ``at``: the next number of its seller's sequence, its
+    issue and due dates; refused for a month with flagged records unless ``allow_flagged``."""
+    from talktime.core.invoicing.invoice import finalise
+    from talktime.io.invoices import store_finalised
+
+    draft = invoice(
+        history, prices, customer, period, ledger=ledger, guards=guards, allow_flagged=allow_flagged, now=at
+    )
+    path, final = store_finalised(ledger, finalise(draft, at))
+    return Finalised(draft, final, path)

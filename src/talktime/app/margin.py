@@ -1,0 +1,168 @@
+"""``margin``: each call's cost stack (telephony, STT, LLM, TTS, platform), price and margin, by call or
+added up per customer month, period or provider.
+
+The engine is chosen here: DuckDB (vectorised) or the per-record reference, ``auto`` taking DuckDB unless a
+card uses a charge model or a policy it does not handle, and saying why in a note. So are the rules on
+records no cost entry takes: named with why the first one is not taken, and refused with ``strict``.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from talktime.app.cards import cost_card, required_price_card
+from talktime.app.history import HistorySource, records_of, require_one
+from talktime.errors import InputError
+
+if TYPE_CHECKING:  # the domain modules load when a use case runs, so `talktime meter` starts quickly
+    from talktime.core.rating.cards import CostCard, PriceCard
+    from talktime.core.rating.margin import MarginView
+    from talktime.core.records import UsageRecord
+
+
+class MarginBy(StrEnum):
+    customer = "customer"
+    provider = "provider"
+    period = "period"
+    session = "session"
+
+
+class MarginEngine(StrEnum):
+    auto = "auto"
+    duckdb = "duckdb"
+    reference = "reference"
+
+
+@dataclass(frozen=True, slots=True)
+class MarginReport:
+    """The margin rows, and why no cost entry takes the first uncosted record ("" when all are costed)."""
+
+    view: MarginView
+    miss: str
+
+
+def margin(
+    history: HistorySource,
+    costs: Path | CostCard,
+    prices: Path | PriceCard,
+    *,
+    by: MarginBy = MarginBy.customer,
+    engine: MarginEngine = MarginEngine.auto,
+    strict: bool = False,
+    per_minute: bool = False,
+    note: Callable[[str], None] = lambda _: None,
+) -> MarginReport:
+    """The margin report. ``note`` hears at once when ``auto`` fell back to the reference, and why. With
+    ``strict`` a record no cost entry takes is an error; ``per_minute`` gives costs per customer minute sold
+    (rows that sell minutes only: not by provider)."""
+    from talktime.core.rating.margin import per_minute as per_minute_view
+
+    # A report has a few objects per call and no cycles: while it is made, the cycle collector would only
+    # scan its millions of objects again and again (half the time of a large view).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        view, fallback = _margin_view(
+            history, cost_card(costs), required_price_card(prices), engine, by.value
+        )
+        if fallback:
+            note(fallback)
+        miss = first_miss(view.uncosted_records, history, costs)
+        if strict and view.uncosted_records:
+            raise InputError(
+                uncosted_message(view.uncosted_records, modalities(view.rows), miss)
+                + "; add cost entries or drop --strict"
+            )
+    finally:
+        if collecting:
+            gc.enable()
+    if per_minute:
+        if by is MarginBy.provider:
+            raise InputError("--per-minute needs rows that sell minutes: --by session, customer or period")
+        view = per_minute_view(view)
+    return MarginReport(view, miss)
+
+
+def _margin_view(
+    history: HistorySource, costs: CostCard, prices: PriceCard, engine: MarginEngine, by: str
+) -> tuple[MarginView, str]:
+    """The margin rows on the chosen engine, and a note when ``auto`` fell back to the reference. Rows
+    added up per customer month or period come from DuckDB without an object per call; by session or
+    provider each call's report is made first (the rows need each call's own amounts)."""
+    from talktime.core.rating.margin import margin_view, session_margins
+    from talktime.engine.compile import UnsupportedPolicy
+    from talktime.io.records_io import write_records
+    from talktime.simulate.margin_grouped import GROUPED_BY, TooLarge, grouped_view
+    from talktime.simulate.margin_run import margin_supported, margin_vectorised
+
+    if engine is MarginEngine.reference:
+        return margin_view(session_margins(records_of(history), costs, prices), by), ""
+    require_one(history, " (with --tenant)")
+    why = margin_supported(costs, prices)
+    if why is None:
+        try:
+            with tempfile.TemporaryDirectory(prefix="talktime-margin-") as folder:
+                path = history.records
+                if path is None:
+                    path = Path(folder) / "history.parquet"
+                    write_records(path, records_of(HistorySource(None, history.store, history.tenant)))
+                if by in GROUPED_BY:
+                    try:
+                        return grouped_view(path, costs, prices, by), ""
+                    except TooLarge:
+                        pass  # an amount past the engine's 128-bit integers: each call's own report
+                return margin_view(margin_vectorised(path, costs, prices), by), ""
+        except UnsupportedPolicy as error:
+            if engine is MarginEngine.duckdb:
+                raise
+            why = str(error)
+    elif engine is MarginEngine.duckdb:
+        raise InputError(f"--engine duckdb cannot rate these cards: {why}; use --engine reference")
+    report = session_margins(records_of(history), costs, prices)
+    return margin_view(report, by), f"used the reference: {why}"
+
+
+def uncosted_message(ids: tuple[str, ...], kinds: set[str], miss: str = "") -> str:
+    """The records no cost entry takes (the first five), their modalities, and why the first is not taken."""
+    shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+    named = f" ({', '.join(sorted(kinds))}, by their kind)" if kinds else ""
+    return (
+        f"{len(ids)} record(s) matched no cost entry (cost unknown, not zero){named}: {shown}; an entry "
+        "takes a record when its provider, product, kind and attr.<name> match (see docs/pricing.md)"
+        + (f"; {miss}" if miss else "")
+    )
+
+
+def first_miss(ids: tuple[str, ...], history: HistorySource, costs: Path | CostCard) -> str:
+    """Why no cost entry takes the first uncosted record (the closest entry and the fields it fails)."""
+    if not ids:
+        return ""
+    from talktime.core.rating.unmatched import why_uncosted
+    from talktime.io.records_io import RecordFile
+
+    found: Iterable[UsageRecord] = (
+        RecordFile(history.records)
+        if history.records is not None
+        else records_of(HistorySource(None, history.store, history.tenant))
+    )
+    record = next((r for r in found if r.id == ids[0]), None)
+    return "" if record is None else why_uncosted(record, cost_card(costs))
+
+
+def modalities(rows: Iterable[object]) -> set[str]:
+    """The modalities of the uncosted records, from the sessions or view rows that carry them."""
+    found: set[str] = set()
+    for row in rows:
+        value = (
+            row.get("uncosted_modalities")
+            if isinstance(row, dict)
+            else getattr(row, "uncosted_modalities", ())
+        )
+        found.update(str(m) for m in value or ())
+    return found

@@ -1,0 +1,107 @@
+"""The import rules of the application layer (docs/adr/0007-application-layer.md), read from the source:
+
+* ``talktime.app`` draws nothing and parses no command line or request: it imports no typer, rich, click,
+  fastapi, starlette or uvicorn, and no face (``talktime.cli``, ``talktime.api``). One declared exception,
+  strict: the store read still lives in ``talktime.cli.history`` (another change owns it); when it moves
+  into ``talktime.app.history`` this test fails until the entry goes.
+* The faces moved onto the layer (``cli/main.py``'s meter, explain and policies; ``cli/whatif.py``'s
+  simulate, compare and methodology; ``cli/billing.py``'s margin and invoice; ``cli/reconcile.py``) reach
+  no engine, meter, policy or card loader, record reader, rating, invoicing or reconciliation logic
+  directly: they call ``talktime.app`` and render. Renderers stay theirs (``talktime.simulate.report`` and
+  ``charts``, ``talktime.io.results``, ``talktime.io.invoices``' render, ``talktime.core.reconcile.render``,
+  ``talktime.io.reconcile_html``, ``talktime.core.decimals``). Imports under ``if TYPE_CHECKING`` only
+  name types and are not counted.
+
+Still to move, and so not checked yet: export (cli/export.py), demo (cli/demo.py), measure, proxy and
+webhooks (cli/measure.py, cli/proxy.py, cli/webhooks.py), the store reads (cli/history.py, cli/served.py),
+the keys and serve commands of cli/main.py, and the HTTP API's usage, record and invoice reads
+(api/service.py, api/invoices.py, api/records_export.py).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[2] / "src" / "talktime"
+
+UI = ("typer", "rich", "click", "fastapi", "starlette", "uvicorn", "talktime.cli", "talktime.api")
+PENDING = {("talktime.app.history", "talktime.cli.history")}
+
+LOGIC = (
+    "talktime.engine",
+    "talktime.core.metering.meter",
+    "talktime.core.metering.policy",
+    "talktime.core.metering.describe",
+    "talktime.core.simulate",
+    "talktime.providers",
+    "talktime.io.records_io",
+    "talktime.simulate.run",
+    "talktime.simulate.switch_run",
+    "talktime.simulate.passes",
+    "talktime.simulate.generate",
+)
+LOOKING_BACK = (*LOGIC, "talktime.io.ratecards", "talktime.io.guards", "talktime.core.plausibility")
+MOVED_FACES = {
+    "cli/whatif.py": LOOKING_BACK,
+    "cli/main.py": LOGIC,  # its serve command still loads a price card (the API's own change owns it)
+    "cli/billing.py": (
+        *LOOKING_BACK,
+        "talktime.core.invoicing",
+        "talktime.core.rating",
+        "talktime.simulate.margin_run",
+        "talktime.simulate.margin_grouped",
+    ),
+    "cli/reconcile.py": (
+        *LOOKING_BACK,
+        "talktime.importers",
+        "talktime.core.reconcile.model",
+        "talktime.core.reconcile.money",
+    ),
+}
+
+
+def _type_checking(node: ast.If) -> bool:
+    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def imports(path: Path) -> Iterator[str]:
+    """Every module ``path`` imports, at the top or inside a function, outside ``if TYPE_CHECKING``."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    stack: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _type_checking(node):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the importing package
+                package = module.rsplit(".", node.level)[0]
+                base = f"{package}.{base}" if base else package
+            yield base
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def test_the_application_layer_imports_no_face_and_no_ui_library() -> None:
+    found = set()
+    for path in sorted((PACKAGE / "app").glob("*.py")):
+        module = f"talktime.app.{path.stem}"
+        found |= {(module, name) for name in imports(path) if _under(name, UI)}
+    assert found == PENDING
+
+
+@pytest.mark.parametrize("face", sorted(MOVED_FACES))
+def test_moved_faces_call_the_application_layer(face: str) -> None:
+    reached = sorted({name for name in imports(PACKAGE / face) if _under(name, MOVED_FACES[face])})
+    assert reached == [], f"{face} reaches past talktime.app: {reached}"
+    assert any(_under(name, ("talktime.app",)) for name in imports(PACKAGE / face))
