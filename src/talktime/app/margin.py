@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gc
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +23,7 @@ from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a use case runs, so `talktime meter` starts quickly
     from talktime.core.rating.cards import CostCard, PriceCard
+    from talktime.core.rating.margin import MarginReport as CoreMarginReport
     from talktime.core.rating.margin import MarginView
     from talktime.core.records import UsageRecord
 
@@ -95,37 +97,65 @@ def _margin_view(
     """The margin rows on the chosen engine, and a note when ``auto`` fell back to the reference. Rows
     added up per customer month or period come from DuckDB without an object per call; by session or
     provider each call's report is made first (the rows need each call's own amounts)."""
-    from talktime.core.rating.margin import margin_view, session_margins
+    from talktime.core.rating.margin import margin_view
     from talktime.engine.compile import UnsupportedPolicy
-    from talktime.io.records_io import write_records
     from talktime.simulate.margin_grouped import GROUPED_BY, TooLarge, grouped_view
+    from talktime.simulate.margin_run import margin_supported
+
+    if by in GROUPED_BY and engine is not MarginEngine.reference and margin_supported(costs, prices) is None:
+        require_one(history, " (with --tenant)")
+        try:
+            with _history_file(history) as path:
+                return grouped_view(path, costs, prices, by), ""
+        except (TooLarge, UnsupportedPolicy):
+            pass  # past the engine's 128-bit integers, or a policy it cannot compile: each call's report
+    report, fallback = session_report(history, costs, prices, engine)
+    return margin_view(report, by), fallback
+
+
+@contextmanager
+def _history_file(history: HistorySource) -> Iterator[Path]:
+    """The history as a file the engines scan: the record file, or the store's records written to a
+    temporary Parquet file for as long as the block runs."""
+    from talktime.io.records_io import write_records
+
+    if history.records is not None:
+        yield history.records
+        return
+    with tempfile.TemporaryDirectory(prefix="talktime-margin-") as folder:
+        path = Path(folder) / "history.parquet"
+        write_records(path, records_of(HistorySource(None, history.store, history.tenant)))
+        yield path
+
+
+def session_report(
+    history: HistorySource,
+    costs: CostCard,
+    prices: PriceCard,
+    engine: MarginEngine = MarginEngine.auto,
+) -> tuple[CoreMarginReport, str]:
+    """Every call's cost by provider and modality, price and margin (the report ``--by session`` and
+    ``--by provider`` show, and the dashboard's calls), on the chosen engine; with a note when ``auto``
+    fell back to the reference, saying why. Both engines give the same report, Decimal for Decimal."""
+    from talktime.core.rating.margin import session_margins
+    from talktime.engine.compile import UnsupportedPolicy
     from talktime.simulate.margin_run import margin_supported, margin_vectorised
 
     if engine is MarginEngine.reference:
-        return margin_view(session_margins(records_of(history), costs, prices), by), ""
+        return session_margins(records_of(history), costs, prices), ""
     require_one(history, " (with --tenant)")
     why = margin_supported(costs, prices)
     if why is None:
         try:
-            with tempfile.TemporaryDirectory(prefix="talktime-margin-") as folder:
-                path = history.records
-                if path is None:
-                    path = Path(folder) / "history.parquet"
-                    write_records(path, records_of(HistorySource(None, history.store, history.tenant)))
-                if by in GROUPED_BY:
-                    try:
-                        return grouped_view(path, costs, prices, by), ""
-                    except TooLarge:
-                        pass  # an amount past the engine's 128-bit integers: each call's own report
-                return margin_view(margin_vectorised(path, costs, prices), by), ""
+            with _history_file(history) as path:
+                return margin_vectorised(path, costs, prices), ""
         except UnsupportedPolicy as error:
             if engine is MarginEngine.duckdb:
                 raise
             why = str(error)
     elif engine is MarginEngine.duckdb:
         raise InputError(f"--engine duckdb cannot rate these cards: {why}; use --engine reference")
-    report = session_margins(records_of(history), costs, prices)
-    return margin_view(report, by), f"used the reference: {why}"
+    return session_margins(records_of(history), costs, prices), f"used the reference: {why}"
 
 
 def uncosted_message(ids: tuple[str, ...], kinds: set[str], miss: str = "") -> str:

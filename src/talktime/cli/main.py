@@ -33,6 +33,7 @@ from talktime.app.meter import MeteredRecord, Totals, metering
 from talktime.app.methodology import describe, profiles
 from talktime.app.methodology import policy as load_policy
 from talktime.cli.billing import invoice_app, margin
+from talktime.cli.dashboard import dashboard
 from talktime.cli.export import export_app
 from talktime.cli.guard import guarded
 from talktime.cli.measure import measure
@@ -70,6 +71,7 @@ app.command("methodology")(methodology_page)
 app.command()(reconcile)
 app.command()(measure)
 app.command()(proxy)
+app.command()(dashboard)
 
 T = TypeVar("T")
 

@@ -1,0 +1,44 @@
+"""``talktime dashboard``: the operator's pages over a record file, in a browser.
+
+The file is rated once when the command starts (every call's margin, the usage per day); the pages then
+read from memory. The web app is :mod:`talktime.web`; the numbers come from :mod:`talktime.app`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from talktime.cli.guard import guarded
+
+
+def dashboard(
+    records: Path = typer.Option(..., "--records", "-r", help="Usage records: .csv, .jsonl or .parquet."),
+    costs: Path = typer.Option(..., "--costs", help="Cost card TOML (or costs-informative.toml)."),
+    prices: Path = typer.Option(..., "--prices", help="Price card TOML (or plan-call-minute.toml)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8050, "--port", help="Port to listen on."),
+) -> None:
+    """Operator dashboard: usage over time (actual beside billable), every call's cost stack, price and
+    margin (sortable, filterable, LOSS and INCOMPLETE marked), each call's records with their explain
+    trails, and the methodology of every policy on the cards. Ctrl-C stops it."""
+
+    def run() -> None:
+        import uvicorn
+
+        from talktime.web.app import create_app
+        from talktime.web.data import load
+
+        print(f"rating {records} ...", file=sys.stderr, flush=True)
+        board = load(records, costs, prices)
+        print(
+            f"{len(board.rows):,} calls rated in {board.load_seconds:.1f} s; "
+            f"dashboard at http://{host}:{port}/ (Ctrl-C stops it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        uvicorn.run(create_app(board), host=host, port=port, log_level="warning")
+
+    guarded(run)

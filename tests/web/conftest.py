@@ -1,0 +1,76 @@
+"""The dashboard's browser tests: a real ``talktime dashboard`` on a free loopback port over a generated
+month, driven by Playwright with Debian's chromium (``apt-get install chromium``; CI installs it from
+``.ci/apt-packages``). Without Playwright or chromium they are skipped on a developer's machine with the
+reason, and fail in CI (``CI=true``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from talktime.io.records_io import write_records
+from talktime.synth import synthetic_month
+from web.kit import CHROMIUM, INCOMPLETE_CALL, UNKNOWN_CARRIER, need, start_dashboard
+
+
+@pytest.fixture(scope="session")
+def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 whole calls over October 2026, and one leg of an unknown carrier in call 3."""
+    records = list(synthetic_month(300, seed=7, whole_call=True))
+    leg = next(r for r in records if r.session == INCOMPLETE_CALL and r.kind == "leg")
+    records.append(dataclasses.replace(leg, id=f"{leg.id}-transfer", provider=UNKNOWN_CARRIER))
+    path = tmp_path_factory.mktemp("month") / "month.parquet"
+    write_records(path, records)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dashboard(month: Path) -> Iterator[str]:
+    server, url = start_dashboard(month)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    need(importlib.util.find_spec("playwright") is not None, "the browser tests need playwright (dev extra)")
+    need(CHROMIUM.exists(), f"the browser tests need chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page; any console error or uncaught exception in it fails the test."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield opened
+        assert errors == [], f"console errors: {errors}"
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: ``TALKTIME_SCREENSHOTS`` (docs/images to refresh the docs), else a temp dir."""
+    chosen = os.environ.get("TALKTIME_SCREENSHOTS")
+    return Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")

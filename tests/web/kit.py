@@ -1,0 +1,56 @@
+"""What the dashboard's browser tests share: the generated month's constants, the server and the skip rule."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("TALKTIME_CHROMIUM", "/usr/bin/chromium"))
+COSTS = "costs-informative.toml"
+PRICES = "plan-call-minute.toml"
+#: A carrier no cost entry on the informative card prices: its leg makes its call INCOMPLETE.
+UNKNOWN_CARRIER = "acme-carrier"
+INCOMPLETE_CALL = "call-000003"
+
+
+def need(ready: bool, why: str) -> None:
+    if ready:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_dashboard(records: Path, *, timeout: float = 120) -> tuple[subprocess.Popen[bytes], str]:
+    """``talktime dashboard`` over ``records`` on a free loopback port, once its first page answers."""
+    port = _free_port()
+    command = [sys.executable, "-m", "talktime", "dashboard", "--records", str(records)]
+    command += ["--costs", COSTS, "--prices", PRICES, "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(
+                f"the dashboard stopped: {server.stderr.read().decode() if server.stderr else ''}"
+            )
+        try:
+            with urllib.request.urlopen(url + "/methodology", timeout=2):
+                return server, url
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("the dashboard did not answer in time")
