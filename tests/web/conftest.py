@@ -16,15 +16,20 @@ import pytest
 
 from talktime.io.records_io import write_records
 from talktime.synth import synthetic_month
-from web.kit import CHROMIUM, INCOMPLETE_CALL, UNKNOWN_CARRIER, need, start_dashboard
+from web.kit import CHROMIUM, HELD_CALL, INCOMPLETE_CALL, UNKNOWN_CARRIER, need, start_dashboard
 
 
 @pytest.fixture(scope="session")
 def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """300 whole calls over October 2026, and one leg of an unknown carrier in call 3."""
+    """300 whole calls over October 2026, one leg of an unknown carrier in call 3, and in call 5 a second
+    stream whose speech is longer than its audio (implausible: held back from the invoice)."""
     records = list(synthetic_month(300, seed=7, whole_call=True))
     leg = next(r for r in records if r.session == INCOMPLETE_CALL and r.kind == "leg")
     records.append(dataclasses.replace(leg, id=f"{leg.id}-transfer", provider=UNKNOWN_CARRIER))
+    stream = next(r for r in records if r.session == HELD_CALL and r.kind == "stream")
+    assert stream.audio_seconds is not None
+    speech = stream.audio_seconds + 30
+    records.append(dataclasses.replace(stream, id=f"{stream.id}-echo", speech_seconds=speech))
     path = tmp_path_factory.mktemp("month") / "month.parquet"
     write_records(path, records)
     return path

@@ -18,6 +18,8 @@ PRICES = "plan-call-minute.toml"
 #: A carrier no cost entry on the informative card prices: its leg makes its call INCOMPLETE.
 UNKNOWN_CARRIER = "acme-carrier"
 INCOMPLETE_CALL = "call-000003"
+#: A call with a stream whose speech is longer than its audio: the guards hold it back from the invoice.
+HELD_CALL = "call-000005"
 
 
 def need(ready: bool, why: str) -> None:
@@ -28,17 +30,19 @@ def need(ready: bool, why: str) -> None:
     pytest.skip(why)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def start_dashboard(records: Path, *, timeout: float = 120) -> tuple[subprocess.Popen[bytes], str]:
+def start_dashboard(
+    records: Path, *options: str, timeout: float = 120
+) -> tuple[subprocess.Popen[bytes], str]:
     """``talktime dashboard`` over ``records`` on a free loopback port, once its first page answers."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "talktime", "dashboard", "--records", str(records)]
-    command += ["--costs", COSTS, "--prices", PRICES, "--port", str(port)]
+    command += ["--costs", COSTS, "--prices", PRICES, "--port", str(port), *options]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from talktime.app.cards import cost_card, price_card, required_price_card
 from talktime.app.explain import trail_lines
@@ -20,17 +21,19 @@ from talktime.app.margin import session_report
 from talktime.core.metering.meter import meter_records
 from talktime.core.rating.cards import CostCard, Entry, PriceCard
 from talktime.core.rating.margin import NO_CUSTOMER, MarginReport, MarginView, margin_view
-from talktime.core.records import UsageRecord
+from talktime.core.records import UsageRecord, parse_record
 
 __all__ = [
     "CallKey",
     "CallMargins",
+    "CallRecords",
     "MeterTrail",
     "RecordTrails",
     "added_up",
     "call_margins",
     "call_trails",
     "calls_index",
+    "scannable_copy",
 ]
 
 #: A call as the margin report keys it: (customer, session).
@@ -122,3 +125,72 @@ def added_up(margins: CallMargins, by: str) -> MarginView:
     """The calls added up ``by`` customer (each customer's month), provider or period: the rows of
     ``talktime margin --by <by>``."""
     return margin_view(margins.report, by)
+
+
+def scannable_copy(records: Path, folder: Path) -> Path:
+    """``records`` as a Parquet file the engines scan as it is: the file itself when it already is one, else
+    the records read once (record-format errors name the file, line and field) and written into ``folder``,
+    so that every later pass reads Parquet instead of parsing the text again."""
+    from talktime.engine.sources import scannable
+    from talktime.io.records_io import read_records, write_records
+
+    if scannable(records) is not None:
+        return records
+    target = folder / "records.parquet"
+    write_records(target, read_records(records))
+    return target
+
+
+class CallRecords:
+    """The records of a Parquet record file kept as one Arrow table (not a Python object per record), with
+    the rows of each call (keyed as the margin report keys it) and of each customer; records are made for
+    the rows asked for only, in file order."""
+
+    def __init__(self, path: Path) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute
+        import pyarrow.parquet as pq
+
+        pc: Any = pyarrow.compute  # its stubs type these calls over chunked arrays too narrowly
+        self.table = pq.read_table(path)
+        customer = self.table.column("customer")
+        blank = pc.fill_null(pc.equal(customer, pa.scalar("")), True)
+        customers = pc.if_else(blank, NO_CUSTOMER, customer)
+        session = self.table.column("session")
+        own = pc.binary_join_element_wise(pa.scalar("record:"), self.table.column("id"), pa.scalar(""))
+        sessions = pc.if_else(pc.is_null(session), own, session)
+        rows = pa.array(np.arange(self.table.num_rows, dtype=np.int64))
+        keys = pa.table({"c": customers, "s": sessions, "i": rows})
+        grouped = keys.group_by(["c", "s"], use_threads=False).aggregate([("i", "list")])
+        lists = cast("pa.ListArray[Any]", grouped.column("i_list").combine_chunks())
+        self._offsets = lists.offsets.to_numpy()
+        self._rows = lists.values.to_numpy()
+        names = zip(grouped.column("c").to_pylist(), grouped.column("s").to_pylist(), strict=True)
+        self._calls = {(str(c), str(s)): i for i, (c, s) in enumerate(names)}
+        self._customers = customers
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def _records(self, rows: Any) -> list[UsageRecord]:
+        import pyarrow as pa
+
+        chosen = self.table.take(pa.array(rows, type=pa.int64()))
+        return [parse_record({k: v for k, v in r.items() if v is not None}) for r in chosen.to_pylist()]
+
+    def of_call(self, key: CallKey) -> list[UsageRecord]:
+        """The records of one call, in file order (none for a call the file does not hold)."""
+        group = self._calls.get(key)
+        if group is None:
+            return []
+        return self._records(self._rows[self._offsets[group] : self._offsets[group + 1]])
+
+    def of_customer(self, customer: str) -> list[UsageRecord]:
+        """The records of one customer (every month), in file order."""
+        import pyarrow as pa
+        import pyarrow.compute
+
+        pc: Any = pyarrow.compute
+        found = pc.indices_nonzero(pc.equal(self._customers, pa.scalar(customer)))
+        return self._records(found)

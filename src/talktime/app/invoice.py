@@ -18,6 +18,7 @@ from talktime.app.history import HistorySource, records_of
 if TYPE_CHECKING:
     from talktime.core.invoicing.invoice import Invoice
     from talktime.core.rating.cards import PriceCard
+    from talktime.core.records import UsageRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,24 +43,17 @@ def invoice(
 ) -> Invoice:
     """The invoice of ``customer`` for ``period`` (YYYY-MM) as of ``now``; ``guards`` names the limits file
     (None: the safe defaults), read for the history's tenant."""
-    from talktime.core.invoicing.invoice import build_invoice, check_known_customer
-    from talktime.core.invoicing.periods import month_period
-    from talktime.core.plausibility import Guards, hold_back
-    from talktime.io.guards import load_guards
-    from talktime.io.invoices import read_ledger
-
-    usage = records_of(history)
-    card = required_price_card(prices)
-    check_known_customer(usage, card, customer)
-    billed = read_ledger(ledger, customer) if ledger is not None else []
-    if allow_flagged:
-        return build_invoice(usage, card, customer, period, billed)
-    limits = (Guards() if guards is None else load_guards(guards)).limits_for(history.tenant)
-    # A month being billed is judged as of its end, or now if it has not ended: a record of the month can
-    # then be "ahead" only in the month still running, and billing an old month is not "long ago".
-    as_of = min(now, month_period(period, card.customer(customer).timezone).end)
-    kept, held = hold_back(usage, limits, as_of)
-    return build_invoice(kept, card, customer, period, billed, held)
+    return invoice_of_records(
+        records_of(history),
+        prices,
+        customer,
+        period,
+        tenant=history.tenant,
+        ledger=ledger,
+        guards=guards,
+        allow_flagged=allow_flagged,
+        now=now,
+    )
 
 
 def finalize(
@@ -83,3 +77,37 @@ def finalize(
     )
     path, final = store_finalised(ledger, finalise(draft, at))
     return Finalised(draft, final, path)
+
+
+def invoice_of_records(
+    usage: list[UsageRecord],
+    prices: Path | PriceCard,
+    customer: str,
+    period: str,
+    *,
+    tenant: str | None = None,
+    ledger: Path | None = None,
+    guards: Path | None = None,
+    allow_flagged: bool = False,
+    now: datetime,
+) -> Invoice:
+    """:func:`invoice` over records already read (the customer's own are enough: every rule of an invoice
+    looks at one customer's records, one record at a time), for a face that keeps them; ``tenant`` picks
+    the guards' limits."""
+    from talktime.core.invoicing.invoice import build_invoice, check_known_customer
+    from talktime.core.invoicing.periods import month_period
+    from talktime.core.plausibility import Guards, hold_back
+    from talktime.io.guards import load_guards
+    from talktime.io.invoices import read_ledger
+
+    card = required_price_card(prices)
+    check_known_customer(usage, card, customer)
+    billed = read_ledger(ledger, customer) if ledger is not None else []
+    if allow_flagged:
+        return build_invoice(usage, card, customer, period, billed)
+    limits = (Guards() if guards is None else load_guards(guards)).limits_for(tenant)
+    # A month being billed is judged as of its end, or now if it has not ended: a record of the month can
+    # then be "ahead" only in the month still running, and billing an old month is not "long ago".
+    as_of = min(now, month_period(period, card.customer(customer).timezone).end)
+    kept, held = hold_back(usage, limits, as_of)
+    return build_invoice(kept, card, customer, period, billed, held)

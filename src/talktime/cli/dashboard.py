@@ -1,7 +1,8 @@
 """``talktime dashboard``: the operator's pages over a record file, in a browser.
 
 The file is rated once when the command starts (every call's margin, the usage per day); the pages then
-read from memory. The web app is :mod:`talktime.web`; the numbers come from :mod:`talktime.app`.
+read from memory. The invoices and what-if runs are computed in the background after it starts. The web
+app is :mod:`talktime.web`; the numbers come from :mod:`talktime.app`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ def dashboard(
     prices: Path = typer.Option(..., "--prices", help="Price card TOML (or plan-call-minute.toml)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8050, "--port", help="Port to listen on."),
+    ledger: Path | None = typer.Option(
+        None, "--ledger", help="Directory of finalised invoices: listed on the invoices page."
+    ),
 ) -> None:
     """Operator dashboard: usage over time (actual beside billable), every call's cost stack, price and
     margin (sortable, filterable, LOSS and INCOMPLETE marked), each call's records with their explain
-    trails, and the methodology of every policy on the cards. Ctrl-C stops it."""
+    trails, each customer's invoices (drafts, finalised ones with --ledger, PDF), what-if (rounding impact
+    and provider switches) and the methodology of every policy on the cards. Ctrl-C stops it."""
 
     def run() -> None:
         import uvicorn
@@ -32,9 +37,9 @@ def dashboard(
         from talktime.web.data import load
 
         print(f"rating {records} ...", file=sys.stderr, flush=True)
-        board = load(records, costs, prices)
+        board = load(records, costs, prices, ledger=ledger)
         print(
-            f"{len(board.rows):,} calls rated in {board.load_seconds:.1f} s; "
+            f"{board.calls.count:,} calls rated in {board.load_seconds:.1f} s; "
             f"dashboard at http://{host}:{port}/ (Ctrl-C stops it)",
             file=sys.stderr,
             flush=True,

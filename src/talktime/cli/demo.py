@@ -210,3 +210,8 @@ def run_demo(out: Path, seed: int) -> None:
         f"Every call's cost stack: {program} margin --records {path} --costs {_COSTS} --prices {_PRICES} "
         "--by session"
     )
+    console.print(
+        f"See the month in a browser: {program} dashboard --records {path} --costs {_COSTS} "
+        f"--prices {_PRICES}   (then open http://127.0.0.1:8050/; Ctrl-C stops it)",
+        soft_wrap=True,
+    )

@@ -19,21 +19,14 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from talktime.app.calls import added_up
 from talktime.app.methodology import PageFormat
 from talktime.app.methodology import page as methodology_page
 from talktime.errors import InputError, TalktimeError
 from talktime.web import numbers
-from talktime.web.calls_table import (
-    NUMBER_COLUMNS,
-    TEXT_COLUMNS,
-    CallsQuery,
-    customers_of,
-    providers_of,
-    select,
-)
+from talktime.web.calls_table import CallsQuery
 from talktime.web.data import Dashboard
 from talktime.web.overview import by_key_figure, minutes_figure, usage_rows
+from talktime.web.pages import add_invoice_pages, add_whatif_pages, queue_work
 
 MODALITY_NAMES = {
     "telephony": "telephony",
@@ -87,9 +80,8 @@ def create_app(board: Dashboard) -> FastAPI:
     app = FastAPI(title="talktime dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     static = files("talktime.web").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    columns = board.margins.view.columns
-    stack = tuple(c for c in columns if c.startswith("cost_") and c != "cost_per_minute")
-    sortable = (*TEXT_COLUMNS, "minutes", *stack, *NUMBER_COLUMNS[1:])
+    stack = board.calls.stack
+    sortable = board.calls.sortable
 
     def render(name: str, **context: object) -> HTMLResponse:
         base = {"board": board, "currency": board.currency, "source": board.source}
@@ -107,11 +99,11 @@ def create_app(board: Dashboard) -> FastAPI:
             "overview.html",
             page="overview",
             totals=board.totals(),
-            calls=len(board.rows),
-            loss_calls=sum(1 for r in board.rows if r["loss"]),
-            incomplete_calls=sum(1 for r in board.rows if r["incomplete"]),
-            customers=added_up(board.margins, "customer"),
-            providers=added_up(board.margins, "provider"),
+            calls=board.calls.count,
+            loss_calls=board.calls.loss_calls,
+            incomplete_calls=board.calls.incomplete_calls,
+            customers=board.customers,
+            providers=board.providers,
             customer_usage=usage_rows(usage.by_customer, with_meter=False),
             provider_usage=usage_rows(usage.by_provider, with_meter=True),
             sold_chart=minutes_figure(usage.by_customer, "Minutes sold per day: actual and billable"),
@@ -145,22 +137,22 @@ def create_app(board: Dashboard) -> FastAPI:
             dir == "desc",
             page,
         )
-        found = select(board.rows, query, sortable)
+        found = board.calls.select(query)
         context = {
             "page": "calls",
             "query": query,
             "found": found,
             "stack": stack,
             "sortable": sortable,
-            "customers": customers_of(board.rows),
-            "providers": providers_of(board.rows),
+            "customers": board.calls.customers,
+            "providers": board.calls.providers,
         }
         partial = request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "calls"
         return render("calls_table.html" if partial else "calls.html", **context)
 
     @app.get("/call", response_class=HTMLResponse)
     def call(customer: str, session: str) -> HTMLResponse:
-        row = board.row((customer, session))
+        row = board.calls.row(customer, session)
         if row is None:
             raise HTTPException(404, f"no call {session!r} of customer {customer!r} in {board.source}")
         return render(
@@ -170,6 +162,15 @@ def create_app(board: Dashboard) -> FastAPI:
             stack=stack,
             records=board.trails((customer, session)),
         )
+
+    add_invoice_pages(app, board, render)
+    add_whatif_pages(app, board, render)
+    queue_work(board)
+
+    @app.get("/jobs", include_in_schema=False)
+    def jobs() -> dict[str, str]:
+        """Each background job's state (queued, running, done, failed): for scripts and the benchmark."""
+        return board.jobs.states()
 
     @app.get("/methodology", response_class=HTMLResponse)
     def methodology_list() -> HTMLResponse:

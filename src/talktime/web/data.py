@@ -1,19 +1,37 @@
-"""What the dashboard shows, computed once when it loads a record file: every call's margin row, the usage
-series, and each call's records (for its page). All of it from :mod:`talktime.app`."""
+"""What the dashboard shows, computed once when it loads a record file: every call's margin row (kept as
+columns, with its sort orders), the month per customer and the cost per provider, the usage series, and the
+records as one Arrow table for the call and invoice pages. All of it from :mod:`talktime.app`.
+
+The slower questions (the what-if runs, each customer's invoices) are queued on :class:`Jobs` when the
+pages start serving; their pages show each answer when it is ready.
+"""
 
 from __future__ import annotations
 
+import gc
+import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from talktime.app.calls import CallKey, CallMargins, RecordTrails, call_margins, call_trails, calls_index
+from talktime.app.calls import (
+    CallKey,
+    CallRecords,
+    RecordTrails,
+    added_up,
+    call_margins,
+    call_trails,
+    scannable_copy,
+)
 from talktime.app.cards import cost_card, price_card
 from talktime.app.usage_series import UsageSeries, usage_series
+from talktime.app.what_if import WhatIfChoices, what_if_choices
 from talktime.core.rating.cards import CostCard, PriceCard
-from talktime.core.records import UsageRecord
-from talktime.io.records_io import read_records
+from talktime.core.rating.margin import MarginView
+from talktime.web.calls_table import CallsTable
+from talktime.web.jobs import Jobs
 
 
 @dataclass(slots=True)
@@ -21,18 +39,22 @@ class Dashboard:
     """A record file with its cards, rated once: the pages read from here."""
 
     source: str
+    scan: Path  # the records as Parquet (the file itself, or a copy made once)
     costs: CostCard
     prices: PriceCard
-    margins: CallMargins
+    note: str  # why the reference rated the cards instead of DuckDB; empty when DuckDB did
+    currency: str
+    calls: CallsTable
+    customers: MarginView
+    providers: MarginView
     usage: UsageSeries
-    calls: dict[CallKey, list[UsageRecord]]
-    rows: tuple[dict[str, object], ...]
+    records: CallRecords
+    choices: WhatIfChoices
     load_seconds: float
-    row_index: dict[CallKey, int] = field(default_factory=dict)
-
-    @property
-    def currency(self) -> str:
-        return self.margins.view.currency
+    ledger: Path | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    jobs: Jobs = field(default_factory=Jobs)
+    folder: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def policies(self) -> list[str]:
@@ -40,36 +62,62 @@ class Dashboard:
         found = [e.policy.id for e in (*self.costs.entries, *self.prices.components)]
         return list(dict.fromkeys(found))
 
-    def row(self, key: CallKey) -> dict[str, object] | None:
-        index = self.row_index.get(key)
-        return None if index is None else self.rows[index]
+    @property
+    def months(self) -> list[tuple[str, str]]:
+        """Each customer's months in the file (customer, YYYY-MM), as the margin report has them."""
+        return [(str(r["customer"]), str(r["period"])) for r in self.customers.rows]
 
     def trails(self, key: CallKey) -> list[RecordTrails]:
-        return call_trails(self.calls.get(key, []), self.costs, self.prices)
+        return call_trails(self.records.of_call(key), self.costs, self.prices)
 
     def totals(self) -> dict[str, Decimal]:
         """Minutes sold, cost, price and margin over every call (exact)."""
-        out = {"minutes": Decimal(0), "cost": Decimal(0), "price": Decimal(0)}
-        for row in self.rows:
-            for name in out:
-                value = row[name]
-                assert isinstance(value, Decimal)
-                out[name] += value
-        out["margin"] = out["price"] - out["cost"]
-        return out
+        return self.calls.totals
 
 
-def load(records: Path, costs: Path | CostCard, prices: Path | PriceCard) -> Dashboard:
-    """Rate the record file once: margins and usage on DuckDB, the records of each call indexed."""
+def load(
+    records: Path, costs: Path | CostCard, prices: Path | PriceCard, *, ledger: Path | None = None
+) -> Dashboard:
+    """Rate the record file once: margins and usage on DuckDB, the calls table's orders, the records kept as
+    an Arrow table. A CSV or JSON Lines file is read once into a Parquet copy that every step then scans."""
     began = time.perf_counter()
     card = cost_card(costs)
     plan = price_card(prices)
     assert plan is not None
-    margins = call_margins(records, card, plan)
-    usage = usage_series(records, card, plan)
-    calls = calls_index(read_records(records))
-    rows = margins.view.rows
-    index = {(str(r["customer"]), str(r["session"])): i for i, r in enumerate(rows)}
+    folder = tempfile.TemporaryDirectory(prefix="talktime-dashboard-")
+    # The report holds a few objects per call and no cycles: the cycle collector would only scan its
+    # millions of objects again and again while it is made (as `talktime margin` does, see app.margin).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        scan = scannable_copy(records, Path(folder.name))
+        margins = call_margins(scan, card, plan)
+        customers = added_up(margins, "customer")
+        providers = added_up(margins, "provider")
+        calls = CallsTable(margins.view.rows, margins.view.columns)
+        note, currency = margins.note, margins.view.currency
+        del margins  # every call's report: the table above keeps what the pages show
+        usage = usage_series(scan, card, plan)
+        kept = CallRecords(scan)
+    finally:
+        if collecting:
+            gc.enable()
+    gc.collect()
+    used = [str(r["provider"]) for r in providers.rows]
     return Dashboard(
-        str(records), card, plan, margins, usage, calls, rows, time.perf_counter() - began, index
+        str(records),
+        scan,
+        card,
+        plan,
+        note,
+        currency,
+        calls,
+        customers,
+        providers,
+        usage,
+        kept,
+        what_if_choices(card, used),
+        time.perf_counter() - began,
+        ledger,
+        folder=folder,
     )

@@ -85,7 +85,7 @@ def minutes_figure(points: tuple[UsagePoint, ...], title: str) -> str:
             "hovertemplate": "%{x}<br>billable %{y:,.1f} min<extra></extra>",
         },
     ]
-    return _figure(traces, title, "minutes", barmode="group")
+    return figure(traces, title, "minutes", barmode="group")
 
 
 def by_key_figure(points: tuple[UsagePoint, ...], title: str) -> str:
@@ -108,10 +108,10 @@ def by_key_figure(points: tuple[UsagePoint, ...], title: str) -> str:
         }
         for i, (key, values) in enumerate(sorted(per_key.items()))
     ]
-    return _figure(traces, title, "billable minutes")
+    return figure(traces, title, "billable minutes")
 
 
-def _figure(traces: list[dict[str, object]], title: str, y_title: str, **layout: object) -> str:
+def figure(traces: list[dict[str, object]], title: str, y_title: str, **layout: object) -> str:
     body = {
         "data": traces,
         "layout": {
