@@ -543,3 +543,48 @@ def test_a_call_costing_a_few_cents_shows_its_digits_in_the_table(folder: Path) 
     assert amount_text(Decimal("0.0739964"), 5) == "0.07400"
     assert amount_text(Decimal("1234.5678"), 2) == "1234.57"
     assert column_places([Decimal("-0.00004")], 4) == 6
+
+
+# --- each pass's records carry their session in their row number --------------------------------------------
+
+
+def test_sessions_that_share_a_hash_are_told_apart_by_their_keys(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions are joined by a 64-bit hash of customer and key; when two sessions share one, by the keys
+    themselves. Forced here by a hash every session shares."""
+    from talktime.simulate import margin_passes
+
+    monkeypatch.setattr(margin_passes, "_HASHED", "CAST(1 AS UBIGINT)")
+    cost_card, price_card = _cards(folder, "tiered.toml", "plan.toml")
+    path = folder / "history.parquet"
+    reference = session_margins(read_records(path), cost_card, price_card)
+    _same(reference, margin_vectorised(path, cost_card, price_card))
+    _same_rows(margin_view(reference, "customer"), grouped_view(path, cost_card, price_card, "customer"))
+
+
+def test_a_bad_record_in_a_pass_is_the_first_in_the_file_as_the_reference_names_it(tmp_path: Path) -> None:
+    """A pass's row numbers hold each record's session; the error still names the first bad record in the
+    file (not the first session's), with its row, as the reference does."""
+    records = list(synthetic_month(40, seed=5, whole_call=True))
+    llm = [i for i, r in enumerate(records) if r.kind == "llm"]
+    for index in (llm[3], llm[-2]):
+        records[index] = replace(records[index], input_tokens=None, cached_input_tokens=None)
+    path = tmp_path / "late-first.parquet"
+    write_records(path, list(reversed(records)))  # the later call's record comes first in the file
+    costs, prices = (
+        load_cost_card(Path("costs-informative.toml")),
+        load_price_card(Path("plan-call-minute.toml")),
+    )
+    with pytest.raises(Exception) as reference:
+        session_margins(read_records(path), costs, prices)
+    for run in (
+        lambda: margin_vectorised(path, costs, prices),
+        lambda: grouped_view(path, costs, prices, "customer"),
+    ):
+        with pytest.raises(Exception) as vectorised:
+            run()
+        assert type(vectorised.value) is type(reference.value)
+        named = str(reference.value).split(":")[0]  # record '<id>'
+        assert named == f"record {records[llm[-2]].id!r}"
+        assert f"{path} row {len(records) - llm[-2]}, {named}" in str(vectorised.value)

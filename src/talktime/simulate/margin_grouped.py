@@ -42,9 +42,10 @@ from talktime.core.rating.margin import (
     shown_modalities,
 )
 from talktime.engine.sources import canonical_parquet
-from talktime.simulate.margin_run import METERED, MarginRun, charge_kind, margin_supported, month_cuts
-from talktime.simulate.passes import Passes, card_attrs, lit, match_sql, taken_sql
-from talktime.simulate.passes import version_sql as version_of
+from talktime.simulate.card_sql import card_attrs, lit, taken_sql, uncosted_sql
+from talktime.simulate.margin_passes import SessionPasses
+from talktime.simulate.margin_run import MarginRun, charge_kind, margin_supported
+from talktime.simulate.rate_groups import version_sql as version_of
 
 __all__ = ["GROUPED_BY", "grouped_view"]
 
@@ -52,6 +53,8 @@ __all__ = ["GROUPED_BY", "grouped_view"]
 GROUPED_BY: Final = ("customer", "period")
 #: Session margins in SQL are integers of 10^-SCALE of the currency.
 SCALE: Final = 20
+#: On 64 bits first, at 10^-FAST_SCALE (a margin of 9 million units fits; past it, 128 bits).
+FAST_SCALE: Final = 12
 #: A term that is no small fraction at that scale is rounded to 10^-EXTRA of a unit of it.
 EXTRA: Final = 12
 _SMALL: Final = 10**24
@@ -111,7 +114,7 @@ def grouped_view(
     attrs = card_attrs(costs, prices)
     step("reading history")
     with canonical_parquet(path, attrs) as source:
-        engine = Passes(source, attrs)
+        engine = SessionPasses(source, attrs)
         try:
             return _Grouped(engine, costs, prices, step, by).view()
         except (duckdb.OutOfRangeException, duckdb.ConversionException) as error:
@@ -122,7 +125,7 @@ def grouped_view(
 
 class _Grouped(MarginRun):
     def __init__(
-        self, engine: Passes, costs: CostCard, prices: PriceCard, step: Callable[[str], None], by: str
+        self, engine: SessionPasses, costs: CostCard, prices: PriceCard, step: Callable[[str], None], by: str
     ) -> None:
         super().__init__(engine, costs, prices, step)
         self.by = by
@@ -142,16 +145,14 @@ class _Grouped(MarginRun):
         costs, prices = self.costs, self.prices
         taken = {first.group: where for first, where in taken_sql(costs)}
         priced = self.priced_groups()
-        if costs.entries:
-            self.engine.check_formats(costs.entries[0].policy)  # the reference reads every record
-            self.engine.screen_ids(costs.entries[0].policy)
+        self.check_records()
         cost_month = self.engine.months(costs.period_timezone)
         for entry in costs.entries:
             self.step(f"costing {entry.id}")
             if entry.group in priced:
-                cuts = month_cuts(entry, cost_month)
-                scale = self.engine.meter_into("_m", entry.policy, taken[entry.group], cuts, METERED)
-                self.add_pass(entry, "cost", scale)
+                ordered = _ordered(entry)
+                scale, month = self.meter(entry, "cost", taken[entry.group], cost_month, ordered=ordered)
+                self.add_pass(entry, "cost", scale, month)
         customers = sorted(
             {str(c) for (c,) in self.run("SELECT DISTINCT c FROM _sessions") if c != NO_CUSTOMER}
             | set(prices.customers)
@@ -159,26 +160,29 @@ class _Grouped(MarginRun):
         own_month = self.engine.customer_months(prices, customers)
         for component in prices.components:
             self.step(f"pricing {component.id}")
-            where = f"customer IS NOT NULL AND customer <> '' AND ({match_sql(component.match)})"
-            cuts = month_cuts(component, own_month)
-            scale = self.engine.meter_into("_m", component.policy, where, cuts, METERED)
-            self.add_pass(component, "price", scale)
+            where = self.price_where(component)
+            scale, month = self.meter(component, "price", where, own_month, ordered=_ordered(component))
+            self.add_pass(component, "price", scale, month)
 
-    def add_pass(self, entry: Entry, side: str, scale: int) -> None:
-        """The records metered into ``_m``, added up per session and term into ``_x`` (one query: the join
-        with each record's session streams into the sums)."""
+    def add_pass(self, entry: Entry, side: str, scale: int, month: str) -> None:
+        """The records metered into ``_m``, added up per session and term into ``_x`` (each record's
+        session is in its ``_row``; ``month``: SQL for its rating month)."""
         self.check_versions(entry)
         index = len(self.passes)
         self.passes.append(_Pass(entry, side, scale))
         kinds = [charge_kind(v.model) for v in entry.versions]
         group = ["month", "meter", "ver", *(["cust"] if side == "price" else [])]
         rated = self.rated_sql(entry, scale, group)
-        columns = ["r.sid", "m._billable AS b", f"{version_of(entry)} AS ver"]
+        columns = [
+            f"{self.engine.sid_sql('m._row')} AS sid",
+            "m._billable AS b",
+            f"{version_of(entry)} AS ver",
+        ]
         if "group" in kinds or rated != "b":  # the rated group's keys
-            columns += ["right(m.session, 7) AS month", "CAST(m._meter AS VARCHAR) AS meter"]
+            columns += [f"{month} AS month", "CAST(m._meter AS VARCHAR) AS meter"]
             columns += ["m.customer AS cust"] if side == "price" else []
         source = f"(SELECT {', '.join(columns)}{', m.id, m._start' if rated != 'b' else ''} FROM _m AS m "
-        source += "JOIN _rs AS r USING (_row))"
+        source += ")"
         if rated != "b":
             window = f"PARTITION BY {', '.join(group)} ORDER BY _start, id"
             after = f"SUM(b) OVER ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
@@ -306,19 +310,48 @@ class _Grouped(MarginRun):
             by_key[key].loss_sessions = losses
         ordered = sorted(by_key.values(), key=lambda r: (r.key, r.period))
         uncosted = self.columns(
-            f"SELECT h.id FROM (SELECT _row, id FROM {self.history}) AS h "
-            "JOIN (SELECT _row FROM _rs WHERE g IS NULL) USING (_row) ORDER BY _row"
+            f"SELECT id FROM {self.history} WHERE {uncosted_sql(self.costs)} ORDER BY _row"
         )["id"]
         modalities = shown_modalities(used)
         return rows_view(self.by, self.prices.currency, ordered, modalities, tuple(uncosted))
 
+    def margins(self, scale: int, integer: str) -> bool:
+        """``_margins``: each session's margin in integers of 10^-``scale`` of the currency (each term's
+        amount floored) and the bound on what the flooring can change (``e``); False when a term does not
+        fit ``integer``."""
+        values = []
+        largest = _HUGEINT if integer == "HUGEINT" else 2**63
+        for (p, ver, term), worth in self.terms.items():
+            num, den, rounded = _fraction(worth.value * 10**SCALE)
+            if max(num, den) >= _HUGEINT:  # on either path: past 128 bits at 10^-SCALE, each call on its own
+                raise TooLarge(f"{self.passes[p].entry.id}: an amount past 128 bits")
+            num, den, rounded = _fraction(worth.value * 10**scale)
+            if max(num, den) >= largest:
+                return False
+            sign = 1 if self.passes[p].side == "price" else -1
+            big = f"CAST('{num}' AS {integer}), CAST('{den}' AS {integer})"
+            values.append(f"({p}, {ver}, {lit(term)}, {sign}, {big}, {rounded}, {worth.by_count})")
+        self.run(
+            "CREATE OR REPLACE TEMP TABLE _w AS SELECT * FROM (VALUES "
+            + ", ".join(values)
+            + ") AS w(p, ver, term, sign, num, den, rounded, by_count)"
+        )
+        self.run(
+            "CREATE OR REPLACE TEMP TABLE _margins AS SELECT sid, sum(sign * v) AS m, sum(e) AS e FROM ("
+            f"SELECT sid, sign, (num * CAST(q AS {integer})) // den AS v, "
+            "CASE WHEN q = 0 THEN 0 WHEN rounded THEN q // den + 2 ELSE 1 END AS e "
+            "FROM (SELECT _x.*, CASE WHEN w.by_count THEN n ELSE x END AS q, w.* EXCLUDE (p, ver, term) "
+            "FROM _x JOIN _w AS w USING (p, ver, term))) GROUP BY sid"
+        )
+        return True
+
     def uncosted_by(self, rows: dict[str, MarginRow]) -> None:
         """Each row's records no cost entry takes: how many, in how many sessions, of which modalities."""
         kinds = " ".join(f"WHEN {lit(kind)} THEN {lit(modality)}" for kind, modality in KIND_MODALITY.items())
+        modality = f"CASE lower(trim(kind)) {kinds} ELSE 'other' END AS modality"
         found = self.run(
-            f"SELECT key, count(DISTINCT sid), count(*), list(DISTINCT CASE lower(trim(h.kind)) {kinds} "
-            f"ELSE 'other' END) FROM (SELECT _row, kind FROM {self.history}) AS h "
-            "JOIN (SELECT _row, sid FROM _rs WHERE g IS NULL) USING (_row) JOIN _k USING (sid) GROUP BY key"
+            f"SELECT key, count(DISTINCT sid), count(*), list(DISTINCT modality) FROM "
+            f"({self.uncosted_sql(modality)}) JOIN _k USING (sid) GROUP BY key"
         )
         for key, sessions, records, modalities in found:
             row = rows[str(key)]
@@ -327,33 +360,20 @@ class _Grouped(MarginRun):
 
     def loss_sessions(self) -> dict[str, int]:
         """Per row, the sessions whose margin is below zero: in SQL where the floored margin is clear of
-        zero by more than its bound, exactly in Python for the rest."""
-        values = []
-        for (p, ver, term), worth in self.terms.items():
-            scaled = worth.value * 10**SCALE
-            sign = 1 if self.passes[p].side == "price" else -1
-            if scaled.denominator <= _SMALL and scaled.numerator <= _SMALL:
-                num, den, rounded = scaled.numerator, scaled.denominator, False
-            else:
-                num, den, rounded = round(scaled * 10**EXTRA), 10**EXTRA, True
-            if max(num, den) >= _HUGEINT:
-                raise TooLarge(f"{self.passes[p].entry.id}: an amount past 128 bits")
-            big = f"CAST('{num}' AS HUGEINT), CAST('{den}' AS HUGEINT)"
-            values.append(f"({p}, {ver}, {lit(term)}, {sign}, {big}, {rounded}, {worth.by_count})")
-        if not values:
+        zero by more than its bound, exactly in Python for the rest. Margins are integers of 10^-12 of the
+        currency on 64 bits first (several times faster than 128); a value past them raises, and the
+        margins are made again on 128 bits at 10^-SCALE."""
+        import duckdb
+
+        if not self.terms:
             return {}
-        self.run(
-            "CREATE OR REPLACE TEMP TABLE _w AS SELECT * FROM (VALUES "
-            + ", ".join(values)
-            + ") AS w(p, ver, term, sign, num, den, rounded, by_count)"
-        )
-        self.run(
-            "CREATE OR REPLACE TEMP TABLE _margins AS SELECT sid, sum(sign * v) AS m, sum(e) AS e FROM ("
-            "SELECT sid, sign, (num * CAST(q AS HUGEINT)) // den AS v, "
-            "CASE WHEN q = 0 THEN 0 WHEN rounded THEN q // den + 2 ELSE 1 END AS e "
-            "FROM (SELECT _x.*, CASE WHEN w.by_count THEN n ELSE x END AS q, w.* EXCLUDE (p, ver, term) "
-            "FROM _x JOIN _w AS w USING (p, ver, term))) GROUP BY sid"
-        )
+        for scale, integer in ((min(SCALE, FAST_SCALE), "BIGINT"), (SCALE, "HUGEINT")):
+            try:
+                if self.margins(scale, integer):
+                    break
+            except (duckdb.OutOfRangeException, duckdb.ConversionException):
+                if integer == "HUGEINT":
+                    raise
         counts: dict[str, int] = {
             str(key): int(n)
             for key, n in self.run(
@@ -375,6 +395,18 @@ class _Grouped(MarginRun):
             if margin < 0:
                 counts[key] = counts.get(key, 0) + 1
         return counts
+
+
+def _fraction(scaled: Fraction) -> tuple[int, int, bool]:
+    """A term at its scale as ``num / den``: exact when small, else rounded to 10^-EXTRA (True)."""
+    if scaled.denominator <= _SMALL and scaled.numerator <= _SMALL:
+        return scaled.numerator, scaled.denominator, False
+    return round(scaled * 10**EXTRA), 10**EXTRA, True
+
+
+def _ordered(entry: Entry) -> bool:
+    """Whether rating ``entry`` needs its records in start and id order (an included quota's running sum)."""
+    return any(isinstance(v.model, Included) for v in entry.versions)
 
 
 def _decimal(value: Fraction) -> Decimal:

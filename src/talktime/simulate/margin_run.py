@@ -5,8 +5,9 @@ records. ``talktime margin`` runs here unless a card needs the reference (``--en
 Owns: the report's passes (every session with its first start and period; each cost entry over the records it
 prices, per provider month; each price component per customer month; the records no entry takes) and adding
 each record's amount to its session in the reference's order. Does not own: metering (``talktime.engine``),
-which records an entry takes (``passes.py``), the charge arithmetic (``talktime.core.rating.charges``) or the
-report's shape and views (``talktime.core.rating.margin``).
+which records an entry takes (``card_sql.py``), numbering sessions (``margin_passes.py``), the charge
+arithmetic (``talktime.core.rating.charges``) or the report's shape and views
+(``talktime.core.rating.margin``).
 
 Exactness. The reference adds Decimals of 28 significant digits record by record, so a session's amount
 depends on the order of the additions (a third of a minute is not exact). This module keeps that order
@@ -45,17 +46,25 @@ from talktime.core.rating.cards import CostCard, Entry, PriceCard
 from talktime.core.rating.charges import FlatFee, Graduated, Included, Package, PerAttempt, PerUnit, Volume
 from talktime.core.rating.margin import KIND_MODALITY, NO_CUSTOMER, MarginReport, SessionMargin
 from talktime.core.rating.money import MoneyError
+from talktime.engine.dialects import DUCKDB
 from talktime.engine.sources import canonical_parquet
 from talktime.errors import InputError, MeteringError
-from talktime.simulate.passes import Passes, card_attrs, cut_sql, group_firsts, lit, match_sql, taken_sql
-from talktime.simulate.passes import version_sql as version_of
+from talktime.simulate.card_sql import (
+    card_attrs,
+    cut_sql,
+    group_firsts,
+    lit,
+    match_sql,
+    taken_sql,
+    uncosted_sql,
+)
+from talktime.simulate.margin_passes import SessionPasses
+from talktime.simulate.rate_groups import version_sql as version_of
 
 ZERO: Final = Decimal(0)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _PRO_RATA: Final = (Graduated, Volume, Package, FlatFee)
 _BIGINT: Final = 2**63 - 1
-_CUSTOMER: Final = f"COALESCE(NULLIF(customer, ''), {lit(NO_CUSTOMER)})"
-_SESSION: Final = "COALESCE(session, 'record:' || id)"
 #: The columns of a metering pass this module reads.
 METERED: Final = ("_row", "id", "customer", "session", "_meter", "_start", "_billable")
 
@@ -109,7 +118,7 @@ def margin_vectorised(
     step("reading history")
     collecting = gc.isenabled()
     with canonical_parquet(path, attrs) as source:
-        engine = Passes(source, attrs)
+        engine = SessionPasses(source, attrs)
         try:
             # Millions of small objects (amounts, each session's dicts) and no cycles among them: the cycle
             # collector would scan them again and again as they are made, for nothing.
@@ -185,7 +194,7 @@ class _Rater:
 
 class MarginRun:
     def __init__(
-        self, engine: Passes, costs: CostCard, prices: PriceCard, step: Callable[[str], None]
+        self, engine: SessionPasses, costs: CostCard, prices: PriceCard, step: Callable[[str], None]
     ) -> None:
         self.engine, self.costs, self.prices, self.step = engine, costs, prices, step
         self.history = engine.history()
@@ -206,52 +215,45 @@ class MarginRun:
         """:meth:`session_tables`, then each session's customer, key, period and first start in Python."""
         self.session_tables()
         found = self.columns("SELECT c, k, period, epoch_us(st) AS us FROM _sessions ORDER BY sid")
-        self.run("DROP TABLE _sessions")
         self.customers, self.keys, self.periods = found["c"], found["k"], found["period"]
         self.starts = [_EPOCH + timedelta(microseconds=us) for us in found["us"]]
         self.count = len(self.keys)
 
     def session_tables(self) -> None:
-        """Every session (customer ``c``, session key ``k``) in order of its first start (``sid``, in
-        ``_sessions``): its period in the customer's zone and whether its records fall in two cost months
-        (``cf``) or customer months (``pf``); and for each record (``_rs``) its session, the card entry that
-        is first to take it (``g``, NULL for none) and the additional entries that match it (bits of
-        ``extra``)."""
-        engine = self.engine
-        customers = [str(c) for (c,) in self.run(f"SELECT DISTINCT {_CUSTOMER} FROM {self.history}")]
+        """Every session numbered in order of its first start (``_sessions``, see
+        :meth:`SessionPasses.number_sessions`); from then on each pass's records carry their session."""
+        self.engine.number_sessions(self.costs.period_timezone, self.prices)
 
-        def spans(key: str) -> None:
-            clash = f"max({_CUSTOMER}) <> min({_CUSTOMER}) OR max({_SESSION}) <> min({_SESSION})"
-            self.run(
-                f"CREATE OR REPLACE TEMP TABLE _spans AS SELECT {key} AS h, min({_CUSTOMER}) AS c, "
-                f"min({_SESSION}) AS k, min(started_at) AS st, max(started_at) AS la, {clash} AS clash "
-                f"FROM {self.history} GROUP BY h"
-            )
+    def check_records(self) -> None:
+        """The reference reads every record: every format and every id checked once."""
+        if self.costs.entries:
+            self.engine.check_records(self.costs.entries[0].policy)
 
-        key = f"hash({_CUSTOMER}, {_SESSION})"  # grouping by a hash is cheaper than by two strings
-        spans(key)
-        if self.run("SELECT 1 FROM _spans WHERE clash LIMIT 1"):  # two sessions share a hash: by the keys
-            key = f"struct_pack(c := {_CUSTOMER}, k := {_SESSION})"
-            spans(key)
-        cost = [engine.months(self.costs.period_timezone, m) for m in ("st", "la")]
-        own = [engine.customer_months(self.prices, customers, m, "c") for m in ("st", "la")]
-        self.run(
-            "CREATE OR REPLACE TEMP TABLE _sessions AS SELECT h, c, k, st, "
-            f"row_number() OVER (ORDER BY st, c, k) - 1 AS sid, {own[0]} AS period, "
-            f"{cost[0]} <> {cost[1]} AS cf, {own[0]} <> {own[1]} AS pf FROM _spans"
-        )
-        whens = " ".join(f"WHEN {match_sql(e.match)} THEN {i}" for i, e in enumerate(self.firsts))
-        first = f"CASE {whens} END" if whens else "NULL"
-        bits = [
-            f"(CASE WHEN {match_sql(e.match)} THEN {1 << i} ELSE 0 END)" for i, e in enumerate(self.extra)
-        ]
-        extra = " + ".join(bits) if bits and len(bits) < 63 else "0"
-        self.run(
-            "CREATE OR REPLACE TEMP TABLE _rs AS SELECT _row, sid, cf, pf, g, extra FROM (SELECT _row, "
-            f"{key} AS h, {first} AS g, CAST({extra} AS BIGINT) AS extra FROM {self.history}) "
-            "JOIN _sessions USING (h)"
-        )
-        self.run("DROP TABLE _spans")
+    def meter(self, entry: Entry, side: str, where: str, month: str, *, ordered: bool) -> tuple[int, str]:
+        """Meter ``entry``'s records (``where``) into ``_m``, each with its session in ``_row``: the
+        billable scale, and SQL for a metered record's rating month (``month`` over ``started_at``). Only
+        the columns the rating reads (strings cost most): ``id`` when ``ordered`` (start and id order);
+        the customer on the price side; the session key cut at the month when the policy rounds per
+        session or period (else the month comes from the start)."""
+        engine, columns = self.engine, ["_row", "_meter", "_start", "_billable"]
+        columns += ["id"] if ordered else []
+        if side == "cost" and all(v.params.scope == "record" for v in entry.policy.versions):
+            scale = engine.meter_into("_m", entry.policy, where, {}, columns)
+            return scale, engine.months_us(self.costs.period_timezone, "m._start")
+        columns += ["customer", "session"] if side == "price" else ["session"]
+        scale = engine.meter_into("_m", entry.policy, where, month_cuts(entry, month), columns)
+        return scale, "right(m.session, 7)"
+
+    @staticmethod
+    def price_where(component: Entry) -> str:
+        """SQL true for the records a price component meters: a customer's, of the component's match."""
+        return f"customer IS NOT NULL AND customer <> '' AND ({match_sql(component.match)})"
+
+    def uncosted_sql(self, columns: str) -> str:
+        """SQL for the records no cost entry takes, with their session (``sid``) and ``columns``, in file
+        order."""
+        records = f"(SELECT * FROM {self.history} WHERE {uncosted_sql(self.costs)})"
+        return f"SELECT sid, {columns} FROM {self.engine.session_of(records)} ORDER BY _row"
 
     def rank(self, side: str, sid: int, month: str) -> int:
         """Where a month comes in the reference's order (first seen in the input first): provider months on
@@ -276,8 +278,15 @@ class MarginRun:
     def check_versions(self, entry: Entry) -> None:
         """The reference's error for the first record metered into ``_m`` (start, then id) that starts
         before ``entry`` has a charge version."""
+        before = f"({version_of(entry)}) IS NULL"
+        if not self.run(f"SELECT 1 FROM _m WHERE {before} LIMIT 1"):
+            return
+        # a pass may leave ids out: each record's id (as the metering trims it) from its row in the file
+        file_row, record_id = f"m._row % {self.engine.stride}", DUCKDB.trim.format(x="h.id")
         missing = self.run(
-            f"SELECT id, _start FROM _m WHERE ({version_of(entry)}) IS NULL ORDER BY _start, id LIMIT 1"
+            f"SELECT id, _start FROM (SELECT {record_id} AS id, m._start FROM (SELECT * FROM _m WHERE "
+            f"{before}) AS m JOIN (SELECT _row, id FROM {self.history}) AS h ON h._row = {file_row}) "
+            "ORDER BY _start, id LIMIT 1"
         )
         if missing:
             started = (_EPOCH + timedelta(microseconds=int(missing[0][1]))).isoformat()
@@ -286,14 +295,16 @@ class MarginRun:
                 f"(from {entry.versions[0].label})"
             )
 
-    def items(self, entry: Entry, scale: int, side: str) -> _Items:
+    def items(self, entry: Entry, scale: int, side: str, month: str) -> _Items:
         """The records metered into ``_m`` rated under ``entry``: each item's amount and its quantity in the
-        entry's unit (cost side) or billable seconds (price side), per session."""
-        flag = "cf" if side == "cost" else "pf"
+        entry's unit (cost side) or billable seconds (price side), per session (``month``: SQL for a
+        metered record's rating month)."""
+        sid, late = self.engine.sid_sql("m._row"), self.engine.late_sql(side, "m._row")
+        cust = "m.customer" if side == "price" else "NULL"
         self.run(
-            f"CREATE OR REPLACE TEMP VIEW _items AS SELECT r.sid, r.{flag} AS late, m._row, m.id, m._start, "
-            "m.customer AS cust, right(m.session, 7) AS month, CAST(m._meter AS VARCHAR) AS meter, "
-            f"{version_of(entry)} AS ver, m._billable AS b FROM _m AS m JOIN _rs AS r USING (_row)"
+            f"CREATE OR REPLACE TEMP VIEW _items AS SELECT {sid} AS sid, {late} AS late, m._row, m.id, "
+            f"m._start, {cust} AS cust, {month} AS month, CAST(m._meter AS VARCHAR) AS meter, "
+            f"{version_of(entry)} AS ver, m._billable AS b FROM _m AS m"
         )
         self.check_versions(entry)
         (largest,) = self.run("SELECT max(_billable) FROM _m")[0]
@@ -432,18 +443,14 @@ class MarginRun:
         late_costs: dict[int, list[_Late]] = defaultdict(list)
         taken = {first.group: where for first, where in taken_sql(costs)}
         priced = self.priced_groups()
-        if costs.entries:
-            self.engine.check_formats(costs.entries[0].policy)  # the reference reads every record
-            self.engine.screen_ids(costs.entries[0].policy)
+        self.check_records()
         cost_month = self.engine.months(costs.period_timezone)
         for index, entry in enumerate(costs.entries):
             self.step(f"costing {entry.id}")
             if entry.group not in priced:
                 continue
-            scale = self.engine.meter_into(
-                "_m", entry.policy, taken[entry.group], month_cuts(entry, cost_month), METERED
-            )
-            found = self.items(entry, scale, "cost")
+            scale, month = self.meter(entry, "cost", taken[entry.group], cost_month, ordered=True)
+            found = self.items(entry, scale, "cost", month)
             eid = entry.id
             for sid, items in found.multi.items():
                 total, qty = items[0]
@@ -463,11 +470,9 @@ class MarginRun:
         own_month = self.engine.customer_months(prices, customers)
         for index, component in enumerate(prices.components):
             self.step(f"pricing {component.id}")
-            where = f"customer IS NOT NULL AND customer <> '' AND ({match_sql(component.match)})"
-            scale = self.engine.meter_into(
-                "_m", component.policy, where, month_cuts(component, own_month), METERED
-            )
-            found = self.items(component, scale, "price")
+            where = self.price_where(component)
+            scale, month = self.meter(component, "price", where, own_month, ordered=True)
+            found = self.items(component, scale, "price", month)
             for sid, amount, second in zip(found.sids, found.amounts, found.values, strict=True):
                 price[sid] += amount
                 seconds[sid] += second
@@ -482,9 +487,7 @@ class MarginRun:
             _add_late(sid, late_costs, late_prices, cost_values, quantities, price, seconds)
         kinds = " ".join(f"WHEN {lit(kind)} THEN {lit(modality)}" for kind, modality in KIND_MODALITY.items())
         found_uncosted = self.columns(
-            f"SELECT r.sid, h.id, CASE lower(trim(h.kind)) {kinds} ELSE 'other' END AS modality "
-            f"FROM (SELECT _row, id, kind FROM {self.history}) AS h "
-            "JOIN (SELECT _row, sid FROM _rs WHERE g IS NULL) AS r USING (_row) ORDER BY _row"
+            self.uncosted_sql(f"id, CASE lower(trim(kind)) {kinds} ELSE 'other' END AS modality")
         )
         uncosted: dict[int, tuple[list[str], set[str]]] = {}
         for sid, record_id, modality in zip(*found_uncosted.values(), strict=True):
@@ -497,7 +500,16 @@ class MarginRun:
     def priced_groups(self) -> set[str]:
         """The card entries that price some record (the others need no pass): each record's first entry,
         and the additional entries that match a record some entry prices."""
-        rows = self.run("SELECT g, bit_or(extra) FROM _rs WHERE g IS NOT NULL GROUP BY g")
+        whens = " ".join(f"WHEN {match_sql(e.match)} THEN {i}" for i, e in enumerate(self.firsts))
+        first = f"CASE {whens} END" if whens else "NULL"
+        flags = [
+            f"(CASE WHEN {match_sql(e.match)} THEN {1 << i} ELSE 0 END)" for i, e in enumerate(self.extra)
+        ]
+        extra = " + ".join(flags) if flags and len(flags) < 63 else "0"
+        rows = self.run(
+            f"SELECT g, bit_or(extra) FROM (SELECT {first} AS g, CAST({extra} AS BIGINT) AS extra "
+            f"FROM {self.history}) WHERE g IS NOT NULL GROUP BY g"
+        )
         found = {self.firsts[int(g)].group for g, _ in rows}
         bits = 0
         for _, extra in rows:
