@@ -181,10 +181,11 @@ class Compiled:
 
 
 class _Builder:
-    def __init__(self, policy: Policy, dialect: Dialect, relation: str) -> None:
+    def __init__(self, policy: Policy, dialect: Dialect, relation: str, carry: tuple[str, ...] = ()) -> None:
         self.policy = policy
         self.d = dialect
         self.relation = relation
+        self.carry = carry
         self.variants = variants(policy)
         self.layers: list[str] = []
         self.errors: list[str] = []  # error-code columns, in the order the scalar meter meets them
@@ -247,6 +248,7 @@ class _Builder:
             cols.append(f"{d.seconds_us.format(x=d.ident(name))} AS {alias}")
         for attr in self.attrs():
             cols.append(f"{d.trim.format(x=d.ident(attr))} AS {self.attr_alias(attr)}")
+        cols += [d.ident(name) for name in self.carry]
         return f"SELECT {', '.join(cols)} FROM {self.relation}"
 
     def attrs(self) -> list[str]:
@@ -745,13 +747,14 @@ class _Builder:
             final = f"SELECT *, _c AS _billable FROM {last}"
         qty = self.quantity("_billable", billable_scale)
         body = f"{per_record}, _final AS ({final})"
+        carried = "".join(f", {d.ident(name)}" for name in self.carry)
         measures = (
             "_meter, COUNT(*) AS records, SUM(_actual) AS actual, SUM(_reported) AS reported, "
             "COUNT(_reported) AS reported_records, SUM(_billable) AS billable"
         )
         records = (
             f"{body} SELECT _row, id, customer, provider, session, _meter, _v, _start, _actual, _reported, "
-            f"_billable, {qty} AS _quantity FROM _final ORDER BY _row"
+            f"_billable, {qty} AS _quantity{carried} FROM _final ORDER BY _row"
         )
         totals = f"{body} SELECT {measures} FROM _final GROUP BY _meter"
         checked_totals = (
@@ -863,6 +866,7 @@ class _Builder:
             f"ELSE 0 END)"
         )
         columns = "_row, id, customer, provider, session, _meter, _v, _start, _actual, _reported, _error"
+        columns += "".join(f", {d.ident(name)}" for name in self.carry)
         final = (
             f"WITH _keyed AS ({keyed}), _win AS ({windowed}), "
             f"_shared AS (SELECT *, {delta} AS _gdelta FROM _win) "
@@ -890,17 +894,21 @@ class _Builder:
         return f"(CASE WHEN {value} < 0 THEN -{rounded} ELSE {rounded} END)"
 
 
-def compile_policy(policy: Policy, dialect: Dialect, relation: str) -> Compiled:
+def compile_policy(
+    policy: Policy, dialect: Dialect, relation: str, *, carry: tuple[str, ...] = ()
+) -> Compiled:
     """The queries metering ``relation`` (canonical record columns plus ``_row``) under ``policy``.
 
-    A policy with parts is compiled by :func:`compile_parts`; compiling the policy itself would meter none
-    of its parts.
+    ``carry`` names more columns of ``relation`` that the per-record rows (:attr:`Compiled.records`) pass
+    through unchanged, after their own (a record's session key, say, so its caller need not join the
+    metered records back to their calls). A policy with parts is compiled by :func:`compile_parts`;
+    compiling the policy itself would meter none of its parts.
     """
     if policy.parts:
         raise UnsupportedPolicy(
             f"policy {policy.id!r} meters {len(policy.parts)} parts of each record: use compile_parts"
         )
-    return _Builder(policy, dialect, relation).build()
+    return _Builder(policy, dialect, relation, carry).build()
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,9 +132,13 @@ class _Grouped(MarginRun):
         self.passes: list[_Pass] = []
         self.terms: dict[tuple[int, int, str], _Term] = {}
         self.run(
-            "CREATE OR REPLACE TEMP TABLE _x (p INTEGER, sid BIGINT, ver INTEGER, term VARCHAR, "
+            "CREATE OR REPLACE TEMP TABLE _x (p INTEGER, sid UBIGINT, ver INTEGER, term VARCHAR, "
             "x BIGINT, b BIGINT, n INTEGER)"  # a call's sums fit 64 bits (past them: TooLarge)
         )
+
+    def session_tables(self) -> None:
+        """Every session with its customer and period; its number is its key's hash (no order needed)."""
+        self.engine.number_sessions(self.costs.period_timezone, self.prices, numbered=False)
 
     def key_sql(self) -> str:
         return "c || chr(31) || period" if self.by == "customer" else "period"
@@ -174,7 +178,7 @@ class _Grouped(MarginRun):
         group = ["month", "meter", "ver", *(["cust"] if side == "price" else [])]
         rated = self.rated_sql(entry, scale, group)
         columns = [
-            f"{self.engine.sid_sql('m._row')} AS sid",
+            f"{self.engine.session_sql('m')} AS sid",
             "m._billable AS b",
             f"{version_of(entry)} AS ver",
         ]

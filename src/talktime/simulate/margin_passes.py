@@ -1,5 +1,5 @@
 """The margin report's passes: every session numbered once, and each pass's records metered with their
-session's number, so no pass joins its metered records back to their calls.
+session's number (or key), so no pass joins its metered records back to their calls.
 
 Owns: the sessions table (``_sessions``: each session's customer ``c``, key ``k``, first start ``st``,
 number ``sid`` in order of its first start, period in its customer's zone, and whether its records fall in
@@ -13,6 +13,12 @@ records an entry takes (``card_sql.py``) or rating (``margin_run.py``, ``margin_
 (it only orders by it), so the metered table has each record's session without a join. When a pass finds a
 bad record, the pass is compiled again over the file's own rows, so the error names the first bad record in
 file order, as every engine does.
+
+Rows added up per customer or period need no session order: there (``numbered=False``) a session's number
+is its key's 64-bit hash (``sid = h``), which each pass computes from the record itself and carries through
+the metering as ``_key``: no pass joins the sessions at all (the join was about half of a pass), ``_row``
+stays the file's row, and the sessions are not sorted. When two sessions of the file share a hash, the
+sessions are numbered as above instead.
 
 Checks: the reference reads every record before rating any, so every record's format is checked once up
 front and every id screened once (:meth:`SessionPasses.check_records`); the passes then leave the format
@@ -55,15 +61,19 @@ class SessionPasses(Passes):
     def __init__(self, source: Scannable, attrs: Sequence[str] = ()) -> None:
         super().__init__(source, attrs)
         self.key = _HASHED
-        #: Rows per session code (the file's records + 1); 0 until the sessions are numbered.
+        #: Rows per session code (the file's records + 1); 0 until the sessions are numbered, and when
+        #: each session's number is its key's hash.
         self.stride = 0
+        #: Each session's number is its key's hash, carried by each pass as ``_key``.
+        self.hashed = False
 
     # --- the sessions
 
-    def number_sessions(self, cost_zone: str, prices: PriceCard) -> None:
+    def number_sessions(self, cost_zone: str, prices: PriceCard, *, numbered: bool = True) -> None:
         """Build ``_sessions``: every session in order of its first start (then customer and key), its
         period in its customer's zone and whether its records fall in two cost months (``cost_zone``) or
-        two customer months."""
+        two customer months. Not ``numbered``: each session's number is its key's hash (unless two share
+        one), and only its customer, key and period are kept."""
         history = self.history()
         customers = [str(c) for (c,) in self.fetch(f"SELECT DISTINCT {CUSTOMER} FROM {history}")]
 
@@ -80,6 +90,15 @@ class SessionPasses(Passes):
         if self.fetch("SELECT 1 FROM _spans WHERE clash LIMIT 1"):  # two sessions share a hash: by the keys
             self.key = _BOTH
             spans(self.key)
+        if not numbered and self.key == _HASHED:
+            period = self.customer_months(prices, customers, "st", "c")
+            self.fetch(
+                f"CREATE OR REPLACE TEMP TABLE _sessions AS SELECT h, c, k, st, h AS sid, {period} AS period "
+                "FROM _spans"
+            )
+            self.fetch("DROP TABLE _spans")
+            self.hashed, self.stride, self.carry = True, 0, ("_key",)
+            return
         cost = [self.months(cost_zone, m) for m in ("st", "la")]
         own = [self.customer_months(prices, customers, m, "c") for m in ("st", "la")]
         self.fetch(
@@ -98,8 +117,16 @@ class SessionPasses(Passes):
         self.stride = int(records) + 1
 
     def sid_sql(self, row: str = "_row") -> str:
-        """SQL for the session number of a metered record (its ``row``)."""
+        """SQL for the session number of a metered record (its ``row``; numbered sessions)."""
         return f"({row} // {_CODES * self.stride})"
+
+    def session_sql(self, alias: str) -> str:
+        """SQL for the session number of a metered record (``alias``: its table)."""
+        return f"{alias}._key" if self.hashed else self.sid_sql(f"{alias}._row")
+
+    def file_row_sql(self, row: str) -> str:
+        """SQL for the file row of a metered record (its ``row``)."""
+        return f"({row} % {self.stride})" if self.stride else row
 
     def late_sql(self, side: str, row: str = "_row") -> str:
         """SQL true for a metered record whose session falls in two cost months (``side`` ``cost``) or two
@@ -108,7 +135,10 @@ class SessionPasses(Passes):
         return f"(({row} // {bit * self.stride}) % 2 = 1)"
 
     def session_of(self, relation: str) -> str:
-        """``relation`` (with the record columns) joined to its sessions: every column and ``sid``."""
+        """``relation`` (with the record columns) joined to its sessions: every column and ``sid`` (the
+        key's hash needs no join)."""
+        if self.hashed:
+            return f"(SELECT *, {self.key} AS sid FROM {relation} AS _r)"
         return f"(SELECT _r.*, _s.sid FROM {relation} AS _r JOIN _sessions AS _s ON _s.h = {self.key})"
 
     def fetch(self, sql: str) -> list[Any]:
@@ -117,6 +147,8 @@ class SessionPasses(Passes):
     # --- a pass's relation
 
     def _keyed(self, base: str) -> str:
+        if self.hashed:
+            return f"(SELECT *, {self.key} AS _key FROM {base}) AS _keyed"
         if not self.stride:
             return base
         row = f"_s.code * {self.stride} + _r._row"

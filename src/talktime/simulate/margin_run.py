@@ -235,7 +235,7 @@ class MarginRun:
         the columns the rating reads (strings cost most): ``id`` when ``ordered`` (start and id order);
         the customer on the price side; the session key cut at the month when the policy rounds per
         session or period (else the month comes from the start)."""
-        engine, columns = self.engine, ["_row", "_meter", "_start", "_billable"]
+        engine, columns = self.engine, ["_row", "_meter", "_start", "_billable", *self.engine.carry]
         columns += ["id"] if ordered else []
         if side == "cost" and all(v.params.scope == "record" for v in entry.policy.versions):
             scale = engine.meter_into("_m", entry.policy, where, {}, columns)
@@ -282,7 +282,7 @@ class MarginRun:
         if not self.run(f"SELECT 1 FROM _m WHERE {before} LIMIT 1"):
             return
         # a pass may leave ids out: each record's id (as the metering trims it) from its row in the file
-        file_row, record_id = f"m._row % {self.engine.stride}", DUCKDB.trim.format(x="h.id")
+        file_row, record_id = self.engine.file_row_sql("m._row"), DUCKDB.trim.format(x="h.id")
         missing = self.run(
             f"SELECT id, _start FROM (SELECT {record_id} AS id, m._start FROM (SELECT * FROM _m WHERE "
             f"{before}) AS m JOIN (SELECT _row, id FROM {self.history}) AS h ON h._row = {file_row}) "

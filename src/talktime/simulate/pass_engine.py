@@ -63,6 +63,8 @@ class Passes(DuckDBEngine):
         #: Every record's format was checked (:meth:`check_formats` over the whole file): passes leave the
         #: format checks out of their metering queries.
         self.formats_checked = False
+        #: Columns of the pass's relation a metering pass carries through to its rows (``compile_policy``).
+        self.carry: tuple[str, ...] = ()
 
     def _relation(self, stack: ExitStack, file: Path, attrs: list[str]) -> str:
         base = self._keyed(super()._relation(stack, file, sorted({*attrs, *self.attrs})))
@@ -216,7 +218,7 @@ class Passes(DuckDBEngine):
 
         with ExitStack() as stack:
             relation = self._relation(stack, self.source.path, attr_columns(policy))
-            compiled = compile_policy(policy, self.dialect, relation)
+            compiled = compile_policy(policy, self.dialect, relation, carry=self.carry)
             together = None if self.trusted else _with_errors(compiled.records)
             if together is not None and self.formats_checked:
                 together = _without_formats(together, compiled)
