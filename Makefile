@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit lock clean bench bench-ingest bench-reconcile bench-compare bench-margin bench-proxy
+.PHONY: demo test lint typecheck unit lock clean bench bench-ingest bench-reconcile bench-compare bench-margin bench-proxy bench-serve
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +62,8 @@ bench-proxy: $(STAMP)
 # whole-call records, the Python reference on a sample; seconds and peak memory (benchmarks/).
 bench-margin: $(STAMP)
 	$(BIN)/python benchmarks/bench_margin.py --records $${N:-1000000,10000000}
+
+# Reads while serving: usage for a customer-month and a whole tenant, record look-ups, and ingest beside them,
+# over a store of N events (10M by default; N=1000000 for a quick run) (benchmarks/).
+bench-serve: $(STAMP)
+	$(BIN)/python benchmarks/bench_serve.py --events $${N:-10000000}

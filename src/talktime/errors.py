@@ -8,11 +8,13 @@
     │   ├── RequestError               an HTTP request refused whole: malformed JSON, wrong shape (API: 400)
     │   │   └── PayloadTooLargeError   a body over the size limit or too many events (API: 413)
     │   ├── UnsupportedMediaError      a body in a content type the API does not read (API: 415)
+    │   ├── ConflictError              at odds with what is stored: rotating a revoked key (API: 409)
     │   ├── RateCardError              a cost or price card is invalid (names card, key; core.rating.cards)
     │   └── UnknownModel, UnknownProvider   a model or provider not in the LLM price catalog, with the
     │                                  closest names (talktime.catalog)
     ├── MeteringError (ValueError)     a valid record that a valid policy cannot meter (names record, field)
     ├── AuthError (PermissionError)    no API key, or one the store does not know (API: 401)
+    │   └── ForbiddenError             a known key used for what its role may not do (API: 403)
     ├── NotFoundError (LookupError)    no such record for this tenant, another tenant's included (API: 404)
     └── StoreError (RuntimeError)      the event store cannot be opened or written (API: 503)
 
@@ -79,6 +81,10 @@ class RequestError(InputError):
     """An HTTP request the API refuses whole (nothing of it is stored): says what is wrong with the body."""
 
 
+class ConflictError(InputError):
+    """A request at odds with what is stored, e.g. rotating a key already revoked."""
+
+
 class PayloadTooLargeError(RequestError):
     """A request body over the size limit, or a batch with more events than allowed."""
 
@@ -89,6 +95,10 @@ class UnsupportedMediaError(InputError):
 
 class AuthError(TalktimeError, PermissionError):
     """A request without an API key, or with a key the store does not know."""
+
+
+class ForbiddenError(AuthError):
+    """A valid key used where its role may not go: a tenant key on the admin routes, or the reverse."""
 
 
 class NotFoundError(TalktimeError, LookupError):

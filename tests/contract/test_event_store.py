@@ -22,7 +22,7 @@ def raw(i: int, source: str = "/a", **overrides: object) -> RawEvent:
     values: dict[str, object] = {
         "source": source,
         "id": f"e{i}",
-        "type": "talktime.connection.opened",
+        "type": "talktime.audio.sent",  # valid data: the store derives records from what it keeps
         "subject": f"call-{i}",
         "time": T0 + timedelta(seconds=i),
         "data": '{"customer": "acme", "seconds": 46.9}',

@@ -1,7 +1,10 @@
 """The FastAPI app: ``POST /v1/events``, ``GET /v1/usage``, ``GET /v1/records/{id}``, /openapi.json.
 
-Every route needs ``Authorization: Bearer KEY``; the key's tenant is the only one the request sees. Blocking
-work (validation, the store, metering) runs in the thread pool, so the event loop keeps accepting.
+Every route needs ``Authorization: Bearer KEY``; the key's tenant is the only one the request sees. The key
+is looked up in the store on every request (no cache), so a revoked key is refused at once, whichever
+process revoked it (``talktime.api.keys``). Blocking work (validation, the store, metering) runs in the
+thread pool, so the event loop keeps accepting. The OpenAPI document states every body, parameter and
+answer (``talktime.api.schemas``); one access line per request is logged (``talktime.api.access_log``).
 """
 
 from __future__ import annotations
@@ -19,23 +22,31 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response, Security
+from fastapi import Path as InPath
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from talktime.api import service
+from talktime.api import schemas, service
+from talktime.api.access_log import AccessLog
+from talktime.api.admin import add_admin_routes
 from talktime.api.errors import install, json_response
 from talktime.api.invoices import add_invoice_routes
+from talktime.api.records_export import add_export_routes
+from talktime.api.review import add_review_routes
 from talktime.api.webhooks import add_webhook_routes
+from talktime.core.plausibility import Guards
 from talktime.core.rating.cards import PriceCard
 from talktime.errors import (
     AuthError,
+    ForbiddenError,
     InputError,
     PayloadTooLargeError,
 )
 from talktime.ingest.batch import BATCH_TYPE, prepare_body
 from talktime.ingest.events import parse_time
 from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT
-from talktime.store.base import EventStore, hash_key
+from talktime.store.base import ApiKey, EventStore, hash_key
 
 MAX_EVENTS: Final = 10_000
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
@@ -64,22 +75,48 @@ def _moment(name: str, value: str | None) -> datetime | None:
         raise InputError(f"query parameter {name!r}: {error}") from None
 
 
-def tenant(request: Request) -> str:
-    """The tenant of the request's Bearer key (cached by hash after the first look-up), or AuthError."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+#: Declares Bearer authentication in the OpenAPI document; the dependencies below do the checking.
+BEARER: Final = HTTPBearer(auto_error=False, description="an API key: `talktime keys create TENANT`")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+
+
+def api_key(request: Request, credentials: Credentials) -> ApiKey:
+    """The request's Bearer key as the store knows it now (never cached: a revocation counts at once)."""
+    if credentials is None or not credentials.credentials.strip():
         raise AuthError("send Authorization: Bearer KEY (make one with `talktime keys create TENANT`)")
-    digest = hash_key(key.strip())
-    cache: dict[str, str] = request.app.state.key_cache
-    found = cache.get(digest) or request.app.state.store.tenant_of(digest)
+    found: ApiKey | None = request.app.state.store.key_of(hash_key(credentials.credentials.strip()))
     if found is None:
         raise AuthError("the API key is not known")
-    cache[digest] = found
-    return str(found)
+    if found.revoked_at is not None:
+        raise AuthError(f"the API key {found.id} was revoked at {found.revoked_at.isoformat()}")
+    request.state.tenant = found.tenant
+    return found
+
+
+def tenant(request: Request, credentials: Credentials) -> str:
+    """The tenant of the request's Bearer key, or AuthError (401); an admin key here is ForbiddenError."""
+    found = api_key(request, credentials)
+    if found.admin:
+        raise ForbiddenError("an admin key manages keys (/v1/admin/keys) and reads no tenant's usage")
+    return found.tenant
+
+
+def admin(request: Request, credentials: Credentials) -> ApiKey:
+    """The request's admin key, or AuthError (401); a tenant key here is ForbiddenError (403)."""
+    found = api_key(request, credentials)
+    if not found.admin:
+        raise ForbiddenError("the admin routes need an admin key (talktime keys create --admin)")
+    return found
 
 
 Tenant = Annotated[str, Depends(tenant)]
+PolicyId = Annotated[
+    str,
+    Query(
+        description="a built-in profile id (`talktime policies`)",
+        json_schema_extra={"enum": list(schemas.POLICY_IDS)},
+    ),
+]
 
 
 def tune_gc_for_serving() -> None:
@@ -133,6 +170,7 @@ def create_app(
     prices: PriceCard | None = None,
     ledger: Path | None = None,
     workers: int = 0,
+    guards: Guards | None = None,
 ) -> FastAPI:
     """An app serving one store. ``clock`` is "now" for the idle timeout (tests pass a fixed one).
 
@@ -140,6 +178,7 @@ def create_app(
     process, the store's only writer, stores them; 0: all in this process's thread pool.
     """
     pool = _worker_pool(workers) if workers > 0 else None
+    limits = Guards() if guards is None else guards  # plausibility guards: safe defaults unless given
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -154,19 +193,29 @@ def create_app(
         lifespan=lifespan,
     )
     install(app)
+    app.add_middleware(AccessLog)
     app.state.store = store
-    app.state.key_cache = {}
 
     @app.post(
         "/v1/events",
         summary="Store a batch of CloudEvents (up to 10,000); per event: accepted, duplicate or rejected",
+        openapi_extra={"requestBody": schemas.events_body()},
         responses={
-            200: {"description": "at least one event accepted or duplicate; per-event results"},
-            400: {"description": "malformed JSON or a body that is not an event or an array of events"},
-            401: {"description": "no API key or an unknown one"},
-            413: {"description": "body over the size limit, or more than 10,000 events"},
-            415: {"description": "a content type other than CloudEvents JSON"},
-            422: {"description": "every event was rejected; per-event results say why"},
+            **schemas.ok("at least one event accepted or duplicate; per-event results", schemas.BATCH_RESULT),
+            **schemas.errors(
+                400,
+                401,
+                403,
+                413,
+                415,
+                _400="malformed JSON, or a body that is not an event or an array of events, or an empty one",
+                _413=f"body over {max_body_bytes} bytes, or more than {max_events} events",
+                _415="a content type other than CloudEvents JSON or application/json",
+            ),
+            422: {
+                "description": "every event was rejected; per-event results say why",
+                "content": {"application/json": {"schema": schemas.BATCH_RESULT}},
+            },
         },
     )
     async def post_events(request: Request, who: Tenant) -> Response:
@@ -182,41 +231,90 @@ def create_app(
         status = 422 if result.rejected == prepared.count else 200
         return json_response(result.as_dict(), status)
 
-    @app.get("/v1/usage", summary="Metered usage: actual, provider-reported and billable totals")
+    @app.get(
+        "/v1/usage",
+        summary="Metered usage: actual, provider-reported and billable totals",
+        responses={
+            **schemas.ok("totals over the records that started in [from, to)", schemas.USAGE),
+            **schemas.errors(
+                401, 403, 409, 422, _409=schemas.CANNOT_METER, _422="an unknown policy or a bad time"
+            ),
+        },
+    )
     async def get_usage(
         who: Tenant,
-        policy: Annotated[str, Query(description="a built-in profile id, e.g. twilio-voice")],
-        customer: Annotated[str | None, Query()] = None,
+        policy: PolicyId,
+        customer: Annotated[str | None, Query(description="only this customer's records")] = None,
         start: Annotated[
-            str | None, Query(alias="from", description="ISO 8601 with offset, inclusive")
+            str | None,
+            Query(
+                alias="from", description="ISO 8601 with offset, inclusive", json_schema_extra=schemas.TIME
+            ),
         ] = None,
-        end: Annotated[str | None, Query(alias="to", description="ISO 8601 with offset, exclusive")] = None,
+        end: Annotated[
+            str | None,
+            Query(alias="to", description="ISO 8601 with offset, exclusive", json_schema_extra=schemas.TIME),
+        ] = None,
     ) -> Response:
         chosen = service.policy_by_id(policy)
         begin, finish = _moment("from", start), _moment("to", end)
 
         def run() -> dict[str, Any]:
-            sessions = service.session_records(store, who, clock(), idle_timeout)
-            return service.usage(sessions, chosen, customer, begin, finish)
+            return service.read_usage(
+                store, who, chosen, customer, begin, finish, clock(), idle_timeout, limits
+            )
 
         return json_response(await run_in_threadpool(run))
 
-    @app.get("/v1/records/{record_id:path}", summary="One record, metered, with its explain trail and flags")
+    @app.get(
+        "/v1/records/{record_id:path}",
+        summary="One record, metered, with its explain trail and flags",
+        responses={
+            **schemas.ok(
+                "the record metered, its explain trail, flags, events and fields", schemas.RECORD_ANSWER
+            ),
+            **schemas.errors(
+                401,
+                403,
+                404,
+                409,
+                422,
+                _404="no such record for this tenant (another tenant's included)",
+                _409=schemas.CANNOT_METER,
+            ),
+        },
+    )
     async def get_record(
         who: Tenant,
-        record_id: str,
-        policy: Annotated[str, Query(description="a built-in profile id")],
+        record_id: Annotated[str, InPath(min_length=1, description="the record's id; may contain /")],
+        policy: PolicyId,
     ) -> Response:
         chosen = service.policy_by_id(policy)
 
         def run() -> dict[str, Any]:
-            sessions = service.session_records(store, who, clock(), idle_timeout)
-            return service.explain_record(sessions, chosen, record_id)
+            return service.read_record(store, who, chosen, record_id, clock(), idle_timeout)
 
         return json_response(await run_in_threadpool(run))
 
     add_invoice_routes(
-        app, store, tenant, prices=prices, ledger=ledger, clock=clock, idle_timeout=idle_timeout
+        app,
+        store,
+        tenant,
+        prices=prices,
+        ledger=ledger,
+        clock=clock,
+        idle_timeout=idle_timeout,
+        guards=limits,
     )
+    add_review_routes(app, store, tenant, guards=limits, clock=clock, idle_timeout=idle_timeout)
     add_webhook_routes(app, store, clock=clock)
+    add_export_routes(app, store, tenant, clock=clock, idle_timeout=idle_timeout)
+    add_admin_routes(app, store, admin, clock)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = schemas.tidy(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

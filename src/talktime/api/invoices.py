@@ -3,7 +3,8 @@
 Same authentication and tenant rules as every route: the Bearer key's tenant is the only one whose records
 (and ledger, ``LEDGER/<tenant>/``) the request sees. The server's price card and ledger are configured when
 the app is made (``create_app(..., prices=..., ledger=...)``); without a price card the routes answer 404.
-Records still open are left out until they close (the invoice notes how many).
+Records still open are left out until they close (the invoice notes how many); records the tenant's guards
+flag are held back, as from ``GET /v1/usage``, until a person accepts or corrects them (``api/review.py``).
 """
 
 from __future__ import annotations
@@ -16,18 +17,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
+from fastapi import Path as InPath
 from starlette.concurrency import run_in_threadpool
 
-from talktime.api import service
+from talktime.api import schemas, service
 from talktime.api.errors import json_response
 from talktime.core.invoicing.invoice import Invoice, build_invoice
 from talktime.core.invoicing.serialize import invoice_dict
+from talktime.core.plausibility import Guards
 from talktime.core.rating.cards import PriceCard
 from talktime.errors import InputError, NotFoundError
 from talktime.io.invoices import read_ledger, to_pdf
+from talktime.store import usage as stored_usage
 from talktime.store.base import EventStore
+from talktime.store.usage import Scope
 
 _ID = re.compile(r"^(?P<customer>.+)-(?P<period>\d{4}-\d{2})$")
+#: A billing month the contract (and the calendar code) takes: YYYY-MM, years 1900-2999.
+PERIOD = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$"
 
 
 def add_invoice_routes(
@@ -39,29 +46,65 @@ def add_invoice_routes(
     ledger: Path | None,
     clock: Callable[[], datetime],
     idle_timeout: timedelta,
+    guards: Guards | None = None,
 ) -> None:
-    """Register the invoice routes on ``app``; ``tenant`` is the app's authentication dependency."""
+    """Register the invoice routes on ``app``; ``tenant`` is the app's authentication dependency; records
+    ``guards`` flag (default: the safe defaults) are held back, named on the draft."""
+    guards = Guards() if guards is None else guards
     authenticated = Depends(tenant)
 
     def invoice_for(who: str, customer: str, period: str) -> Invoice:
         if prices is None:
             raise NotFoundError("this server has no price card; start it with one to serve invoices")
-        sessions = service.session_records(store, who, clock(), idle_timeout)
-        records = [s.record for s in sessions if s.record.status != "open"]
-        still_open = sum(1 for s in sessions if s.record.status == "open" and s.record.customer == customer)
+        now = clock()
+        current = service.current_records(store, who, now, idle_timeout)  # the records the store keeps
+        records = [c.record for c in current if c.record.status != "open"]
+        still_open = sum(1 for c in current if c.record.status == "open" and c.record.customer == customer)
         if not any(r.customer == customer for r in records) and not still_open:
             raise NotFoundError(f"no records for customer {customer!r}")
         history = read_ledger(ledger / who, customer) if ledger is not None else []
-        invoice = build_invoice(records, prices, customer, period, history)
+        # Held back as /v1/usage holds them back: flagged by the tenant's guards, not accepted by a person.
+        judged = stored_usage.judged(
+            store,  # type: ignore[arg-type]  # both stores implement RecordStore
+            Scope(who, customer),
+            now,
+            idle_timeout,
+            guards.limits_for(who),
+        )
+        held = {j.record.id: j for j in judged if j.held and j.record.status != "open"}
+        kept = [r for r in records if r.id not in held]
+        invoice = build_invoice(
+            kept, prices, customer, period, history, [(j.record, j.reasons) for j in held.values()]
+        )
         if still_open and invoice.status == "draft":
             note = f"{still_open} record(s) still open are not on this draft yet"
             invoice = replace(invoice, notes=(*invoice.notes, note))
         return invoice
 
-    @app.get("/v1/invoices", summary="A customer's invoice for a month: finalised if it is, else a draft")
+    @app.get(
+        "/v1/invoices",
+        summary="A customer's invoice for a month: finalised if it is, else a draft",
+        responses={
+            **schemas.ok("the invoice", schemas.INVOICE),
+            **schemas.errors(
+                401,
+                403,
+                404,
+                409,
+                422,
+                _404="no price card on this server, or no records for the customer",
+                _409=schemas.CANNOT_METER,
+            ),
+        },
+    )
     async def get_invoice(
         customer: Annotated[str, Query(description="customer id, as in the records")],
-        period: Annotated[str, Query(description="billing month, YYYY-MM, in the customer's time zone")],
+        period: Annotated[
+            str,
+            Query(
+                pattern=PERIOD, description="billing month, YYYY-MM (1900-2999), in the customer's time zone"
+            ),
+        ],
         who: str = authenticated,
     ) -> Response:
         def run() -> dict[str, Any]:
@@ -69,8 +112,29 @@ def add_invoice_routes(
 
         return json_response(await run_in_threadpool(run))
 
-    @app.get("/v1/invoices/{invoice_id}.pdf", summary="The invoice as a PDF; the id is CUSTOMER-YYYY-MM")
-    async def get_invoice_pdf(invoice_id: str, who: str = authenticated) -> Response:
+    @app.get(
+        "/v1/invoices/{invoice_id}.pdf",
+        summary="The invoice as a PDF; the id is CUSTOMER-YYYY-MM",
+        responses={
+            200: {
+                "description": "the invoice",
+                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **schemas.errors(
+                401,
+                403,
+                404,
+                409,
+                422,
+                _404="no price card on this server, or no records for the customer",
+                _409=schemas.CANNOT_METER,
+            ),
+        },
+    )
+    async def get_invoice_pdf(
+        invoice_id: Annotated[str, InPath(pattern="^.+-" + PERIOD[1:], description="CUSTOMER-YYYY-MM")],
+        who: str = authenticated,
+    ) -> Response:
         found = _ID.match(invoice_id)
         if found is None:
             raise InputError(f"invoice id {invoice_id!r} is not CUSTOMER-YYYY-MM")

@@ -1,7 +1,9 @@
 """The use cases behind the routes: take a batch of events in, read usage, explain one record. No HTTP here.
 
-Reading sessionizes all of a tenant's events on each request (clear before fast; the event count a
-tenant can have before this needs an incremental view is a known limit, see ``docs/ingest.md``).
+Reads use the records the store keeps current as events arrive (``talktime.store.records``): usage is one
+compiled query over them (``talktime.store.usage``), a record one indexed look-up. :func:`session_records`,
+:func:`usage` and :func:`explain_record` are the same answers made the slow way, by sessionizing every
+event of the tenant: the reference the stored reads are tested against.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ import pyarrow as pa
 
 from talktime.core.metering.meter import meter_records, summarize
 from talktime.core.metering.policy import Policy
+from talktime.core.plausibility import Guards
 from talktime.core.records import UsageRecord, record_to_row
 from talktime.errors import InputError, NotFoundError
 from talktime.ingest.batch import Prepared, prepare_items
 from talktime.ingest.events import Event, Issue, validate_event
-from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT, SessionRecord, sessionize
+from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT, SessionRecord, idle_closed, sessionize
 from talktime.io.results import record_dict, totals_dict
 from talktime.providers import builtin
+from talktime.store import usage as stored_usage
 from talktime.store.base import EventStore, RawEvent
+from talktime.store.records import typed_event
+from talktime.store.reviews import CORRECTION, corrected
+from talktime.store.usage import Current, RecordStore, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +143,17 @@ def _event(raw: RawEvent) -> Event:
 def session_records(
     store: EventStore, tenant: str, as_of: datetime, idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT
 ) -> list[SessionRecord]:
-    """Every usage record of the tenant, sessionized as of ``as_of``."""
-    return sessionize((_event(raw) for raw in store.events(tenant)), as_of=as_of, idle_timeout=idle_timeout)
+    """Every usage record of the tenant, sessionized from all of its events as of ``as_of`` (the reference
+    for the stored records: :func:`current_records` must give the same records)."""
+    raws = store.events(tenant)
+    sessions = sessionize(
+        (_event(raw) for raw in raws if raw.type != CORRECTION), as_of=as_of, idle_timeout=idle_timeout
+    )
+    fixes: dict[str, list[tuple[datetime | None, str, str]]] = {}
+    for raw in raws:
+        if raw.type == CORRECTION and raw.subject is not None:
+            fixes.setdefault(raw.subject, []).append((raw.time, raw.id, raw.data))
+    return [corrected(s, fixes[s.record.id]) if s.record.id in fixes else s for s in sessions]
 
 
 def policy_by_id(policy_id: str) -> Policy:
@@ -180,6 +196,7 @@ def usage(
         "totals": totals_dict(totals),
         "open": [s.record.id for s in chosen if not _closable(s.record, policy)],
         "flagged": [s.record.id for s in chosen if s.flags],
+        "held": [],  # the reference applies no guards: read_usage without guards, the same answer
     }
 
 
@@ -210,3 +227,112 @@ def explain_record(sessions: Sequence[SessionRecord], policy: Policy, record_id:
 
 def issues_text(issues: Sequence[Issue]) -> str:
     return "; ".join(f"{i.field or 'event'}: {i.reason}" for i in issues)
+
+
+# --- reads from the stored records ------------------------------------------------------------------------
+
+
+def current_records(
+    store: EventStore, tenant: str, as_of: datetime, idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT
+) -> list[Current]:
+    """Every usage record of the tenant as of ``as_of``, by id, from the records the store keeps."""
+    return stored_usage.current_records(_records_of(store), Scope(tenant), as_of, idle_timeout)
+
+
+def _records_of(store: EventStore) -> RecordStore:
+    if not hasattr(store, "records_dialect"):
+        raise TypeError(f"{type(store).__name__} keeps no records table")
+    return store  # type: ignore[return-value]  # both stores implement RecordStore
+
+
+def read_usage(
+    store: EventStore,
+    tenant: str,
+    policy: Policy,
+    customer: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    as_of: datetime,
+    idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
+    guards: Guards | None = None,
+) -> dict[str, Any]:
+    """:func:`usage` over the stored records: the same answer, from one compiled query. With ``guards``,
+    the records the tenant's limits flag are left out of the totals (unless a person accepted them) and
+    listed under ``held`` with their reasons."""
+    records, scope = _records_of(store), Scope(tenant, customer, start, end)
+    held: list[dict[str, Any]] = []
+    hold = None
+    if guards is not None:
+        limits = guards.limits_for(tenant)
+        judged = stored_usage.judged(records, scope, as_of, idle_timeout, limits)
+        hold = stored_usage.hold_of(judged, limits, as_of)
+        held = [{"id": j.record.id, "reasons": list(j.reasons)} for j in judged if j.held]
+    found = stored_usage.usage(records, policy, scope, as_of, idle_timeout, hold)
+    return {
+        "policy": policy.id,
+        "customer": customer,
+        "from": None if start is None else start.isoformat(),
+        "to": None if end is None else end.isoformat(),
+        "totals": totals_dict(found.totals),
+        "open": found.open,
+        "flagged": found.flagged,
+        "held": held,
+    }
+
+
+def _record_scoped(policy: Policy) -> bool:
+    """True when every version (and rule) rounds each record on its own: a record is then metered alone."""
+    return all(
+        version.params.scope == "record" and not any("scope" in rule.set for rule in version.params.rules)
+        for component in policy.components()
+        for version in component.versions
+    )
+
+
+def read_record(
+    store: EventStore,
+    tenant: str,
+    policy: Policy,
+    record_id: str,
+    as_of: datetime,
+    idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
+) -> dict[str, Any]:
+    """:func:`explain_record` from the stored record: its row, and its events only when the idle timeout
+    closes it now (the flag then names the timeout, which only a read knows)."""
+    records = _records_of(store)
+    stored = records.stored_record(tenant, record_id)
+    if stored is None:
+        raise NotFoundError(f"no record {record_id!r}")
+    found = stored.session
+    if stored.record.status == "open" and idle_closed(stored.idle_from, as_of, idle_timeout):
+        stored_events = records.record_events(tenant, record_id)
+        events = [
+            typed_event(e.source, e.id, e.type, e.subject, e.time, e.data)
+            for e in stored_events
+            if e.type != CORRECTION  # a person's corrections apply after the fold (store.reviews)
+        ]
+        folded = sessionize(events, as_of=as_of, idle_timeout=idle_timeout)
+        found = next(s for s in folded if s.record.id == record_id)
+        fixes = [(e.time, e.id, e.data) for e in stored_events if e.type == CORRECTION]
+        if fixes:
+            found = corrected(found, fixes)
+    if not _closable(found.record, policy):
+        raise InputError(
+            f"record {record_id!r} is still open and policy {policy.id!r} has no open_cap_seconds to close it"
+        )
+    company = [found.record]
+    if not _record_scoped(policy):  # the records it may be rounded with (its customer's), as explain_record
+        everyone = stored_usage.current_records(records, Scope(tenant), as_of, idle_timeout)
+        company = [
+            c.record
+            for c in everyone
+            if c.record.customer == found.record.customer and _closable(c.record, policy)
+        ]
+    metered = next(m for m in meter_records(company, policy) if m.id == record_id)
+    return {
+        **record_dict(metered),
+        "status": found.record.status,
+        "flags": list(found.flags),
+        "events": found.events,
+        "fields": record_to_row(found.record),
+    }

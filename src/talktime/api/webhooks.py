@@ -22,10 +22,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from talktime.api import service
+from talktime.api import schemas, service
 from talktime.api.errors import json_response
 from talktime.errors import InputError, NotFoundError, PayloadTooLargeError
 from talktime.ingest.batch import prepare_items
@@ -115,22 +115,28 @@ def add_webhook_routes(
     @app.post(
         "/v1/webhooks/{provider}/{tenant}",
         summary=f"A provider's call webhook ({names}), verified with the tenant's secret",
+        openapi_extra={"requestBody": schemas.WEBHOOK_BODY},
         responses={
-            200: {
-                "description": "stored (accepted or duplicate), or acknowledged with the reason it is ignored"
-            },
-            400: {"description": "a JSON provider's body is not JSON"},
-            401: {
-                "description": "the signature or secret does not verify, or no secret is set: nothing stored"
-            },
-            404: {"description": "no such provider"},
-            413: {"description": "body over the size limit"},
-            422: {"description": "a field is missing or of the wrong type: the message names it"},
+            **schemas.ok(
+                "stored (accepted or duplicate), or acknowledged with the reason it is ignored",
+                schemas.WEBHOOK_ANSWER,
+            ),
+            **schemas.errors(
+                400,
+                401,
+                404,
+                413,
+                422,
+                _400="a JSON provider's body is not JSON",
+                _401="the signature or secret does not verify, or no secret is set: nothing stored",
+                _404="no such provider",
+                _413="body over the size limit",
+            ),
         },
     )
     async def post_webhook(
-        provider: str,
-        tenant: str,
+        provider: Annotated[str, Path(json_schema_extra={"enum": sorted(PROVIDERS)})],
+        tenant: Annotated[str, Path(description="the tenant whose secret signs the callback")],
         request: Request,
         customer: Annotated[str | None, Query(description="the customer the call is billed to")] = None,
     ) -> Response:

@@ -1,5 +1,8 @@
 """Where the commands that look back (invoice, margin, reconcile, simulate, compare) get usage records:
-a record file, or the event store the API writes, sessionized as of now for one tenant.
+a record file, or the records the event store keeps for one tenant, as of now.
+
+A DuckDB store that a running ``talktime serve`` holds (DuckDB lets one process open a file for writing,
+and no other process open it at all) is read through that server instead: see :mod:`talktime.cli.served`.
 """
 
 from __future__ import annotations
@@ -21,17 +24,23 @@ TENANT_OPTION = typer.Option(None, "--tenant", help="The tenant whose events --s
 
 
 def stored_records(store: str, tenant: str | None, as_of: datetime | None = None) -> list[UsageRecord]:
-    """The tenant's usage records in the event store, its events sessionized as of ``as_of`` (now)."""
-    from talktime.api.service import session_records
+    """The tenant's usage records in the event store as of ``as_of`` (now): the records the store keeps, or
+    when ``talktime serve`` holds the store, the records that server reads from it."""
+    from talktime.api.service import current_records
+    from talktime.cli.served import held_by_server, records_from_server
     from talktime.store import open_store
 
     if not tenant:
         raise InputError("--store needs --tenant: the tenant whose events are read")
-    opened = open_store(store)
-    try:
-        found = [s.record for s in session_records(opened, tenant, as_of=as_of or datetime.now(UTC))]
-    finally:
-        opened.close()
+    server = held_by_server(store)
+    if server is not None:
+        found = records_from_server(server, store, tenant)
+    else:
+        opened = open_store(store)
+        try:
+            found = [c.record for c in current_records(opened, tenant, as_of or datetime.now(UTC))]
+        finally:
+            opened.close()
     if not found:
         raise InputError(f"--store {store!r}: tenant {tenant!r} has no usage records")
     return found

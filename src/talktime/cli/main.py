@@ -39,13 +39,14 @@ from talktime.cli.guard import guarded
 from talktime.cli.measure import measure
 from talktime.cli.proxy import proxy
 from talktime.cli.reconcile import reconcile
+from talktime.cli.records import records_app
 from talktime.cli.webhooks import webhooks_app
 from talktime.cli.whatif import compare, simulate
 from talktime.cli.whatif import methodology as methodology_page
 from talktime.core.decimals import text
 from talktime.core.metering.summary import summary_rows
-from talktime.errors import InputError
 from talktime.io.results import CSV_COLUMNS, record_dict, record_row, totals_dict
+from talktime.store.base import EventStore
 
 app = typer.Typer(
     name="talktime",
@@ -309,31 +310,127 @@ def demo(
     guarded(lambda: run_demo(out, seed))
 
 
-keys_app = typer.Typer(help="API keys for the HTTP API, one tenant each (stored hashed).")
+app.add_typer(records_app, name="records")
+keys_app = typer.Typer(
+    help="API keys for the HTTP API, one tenant each, or admin keys (stored hashed; listed by id)."
+)
 app.add_typer(keys_app, name="keys")
 STORE_HELP = "An embedded DuckDB file path, or a postgresql:// URL."
 
 
 @keys_app.command("create")
 def keys_create(
-    tenant: str = typer.Argument(..., help="The tenant the key writes and reads for."),
+    tenant: str | None = typer.Argument(None, help="The tenant the key writes and reads for."),
     store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
+    label: str | None = typer.Option(None, "--label", help="What the key is for, shown by keys list."),
+    admin: bool = typer.Option(
+        False, "--admin", help="An admin key (no TENANT): manages keys over /v1/admin/keys, reads no usage."
+    ),
 ) -> None:
-    """Make a new API key for TENANT; the key is printed once, as the last line, and stored only hashed."""
+    """Make a new API key for TENANT (or an admin key); the key is printed once, as the last line, and
+    stored only hashed."""
 
     def run() -> None:
-        from talktime.store import hash_key, new_key, open_store
+        from talktime.api.keys import create_key
 
-        if not tenant.strip():
-            raise InputError("TENANT may not be empty")
-        opened = open_store(store)
-        try:
-            key = new_key()
-            opened.add_key(tenant, hash_key(key))
-        finally:
-            opened.close()
-        print(f"API key for tenant {tenant!r} (shown once; send it as Authorization: Bearer KEY):")
-        print(key)
+        with _key_store(store) as opened:
+            made = create_key(opened, tenant, label=label, admin=admin)
+        whose = "an admin key" if admin else f"API key for tenant {tenant!r}"
+        print(f"{whose}, id {made.info.id} (shown once; send it as Authorization: Bearer KEY):")
+        print(made.key)
+
+    guarded(run)
+
+
+@contextmanager
+def _key_store(target: str) -> Iterator[EventStore]:
+    from talktime.store import open_store
+
+    opened = open_store(target)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: str | None = typer.Argument(None, help="Only this tenant's keys (all keys when omitted)."),
+    store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
+    format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv."),
+) -> None:
+    """List keys by id, tenant, label, role, when made and when revoked; never a key or its hash."""
+
+    def run() -> None:
+        from talktime.api.keys import key_dict, list_keys
+
+        with _key_store(store) as opened:
+            rows = [key_dict(k) for k in list_keys(opened, tenant)]
+        if format is OutputFormat.json:
+            print(json.dumps({"keys": rows}, indent=2))
+        elif format is OutputFormat.csv:
+            writer = csv.DictWriter(
+                sys.stdout, ["id", "tenant", "label", "admin", "created_at", "revoked_at"]
+            )
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            table = Table(title="API keys")
+            for column in ("id", "tenant", "label", "role", "created", "revoked"):
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                role = "admin" if row["admin"] else "tenant"
+                table.add_row(
+                    row["id"],
+                    row["tenant"],
+                    row["label"] or "-",
+                    role,
+                    row["created_at"],
+                    row["revoked_at"] or "-",
+                )
+            Console(width=200 if not sys.stdout.isatty() else None, highlight=False).print(table)
+
+    guarded(run)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key's id, as keys list shows it (k_...)."),
+    store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
+) -> None:
+    """Revoke a key: every server on the store refuses it (401) from its next request on. With the
+    embedded DuckDB store, whose file a running server holds, revoke through the server's admin route."""
+
+    def run() -> None:
+        from datetime import UTC, datetime
+
+        from talktime.api.keys import revoke_key
+
+        with _key_store(store) as opened:
+            revoked = revoke_key(opened, key_id, datetime.now(UTC))
+        assert revoked.revoked_at is not None
+        print(f"key {revoked.id} of {revoked.tenant!r} revoked at {revoked.revoked_at.isoformat()}")
+
+    guarded(run)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: str = typer.Argument(..., help="The key's id, as keys list shows it (k_...)."),
+    store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
+) -> None:
+    """Make a new key with the same tenant, label and role and revoke the old one, in one transaction;
+    the new key is printed once, as the last line."""
+
+    def run() -> None:
+        from datetime import UTC, datetime
+
+        from talktime.api.keys import rotate_key
+
+        with _key_store(store) as opened:
+            made = rotate_key(opened, key_id, datetime.now(UTC))
+        print(f"key {key_id} revoked; new key {made.info.id} for {made.info.tenant!r} (shown once):")
+        print(made.key)
 
     guarded(run)
 
@@ -348,23 +445,34 @@ def serve(
     workers: int = typer.Option(
         0, "--workers", min=0, help="Processes that decode and check event batches (0: in the server)."
     ),
+    guards: Path | None = typer.Option(
+        None,
+        "--guards",
+        help="Plausibility limits, per tenant (TOML; docs/guards.md). Default: safe defaults.",
+    ),
 ) -> None:
     """Serve the ingestion and usage HTTP API (OpenAPI at /openapi.json)."""
 
     def run() -> None:
         import uvicorn
 
-        from talktime.api import create_app
+        from talktime.api import access_log, create_app
         from talktime.api.app import tune_gc_for_serving
+        from talktime.cli.served import announce
+        from talktime.io.guards import load_guards
         from talktime.io.ratecards import load_price_card
         from talktime.store import open_store
 
+        access_log.configure()
         opened = open_store(store)
         try:
             card = None if prices is None else load_price_card(prices)
-            served = create_app(opened, prices=card, ledger=ledger, workers=workers)
+            limits = None if guards is None else load_guards(guards)
+            served = create_app(opened, prices=card, ledger=ledger, workers=workers, guards=limits)
             tune_gc_for_serving()
-            uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
+            access_log.log_start(store, host, port, workers)
+            with announce(store, host, port):  # a note beside a DuckDB file: the CLI reads it through us
+                uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
         finally:
             opened.close()
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 
 def plain(value: Decimal) -> Decimal:
-    """The same value with trailing zeros dropped and never in exponent form (``60.000`` -> ``60``)."""
-    normal = value.normalize()
-    if normal == 0:
-        return Decimal(0)
-    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
+    """The same value with trailing zeros dropped and never in exponent form (``60.000`` -> ``60``),
+    exact however many digits it has (the context's 28 would round, or refuse, a longer one)."""
+    _, digits, exponent = value.as_tuple()
+    with localcontext() as context:
+        if isinstance(exponent, int):
+            context.prec = max(context.prec, len(digits) + max(exponent, 0))
+        normal = value.normalize()
+        if normal == 0:
+            return Decimal(0)
+        return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
 
 
 def text(value: Decimal) -> str:
@@ -19,5 +24,9 @@ def text(value: Decimal) -> str:
 
 
 def quantize(value: Decimal, places: int) -> Decimal:
-    """Round half-even to ``places`` decimal places, then drop trailing zeros."""
-    return plain(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))
+    """Round half-even to ``places`` decimal places, then drop trailing zeros (exact at any length)."""
+    _, digits, exponent = value.as_tuple()
+    with localcontext() as context:
+        if isinstance(exponent, int):
+            context.prec = max(context.prec, len(digits) + abs(exponent) + places)
+        return plain(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))

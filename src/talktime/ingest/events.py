@@ -19,6 +19,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictStr,
@@ -49,7 +50,19 @@ PROVIDER_REPORTED: Final = "talktime.provider.reported"
 Kind = Literal["leg", "participant", "sip", "agent", "stream", "batch", "tts", "llm"]
 assert set(Kind.__args__) == KINDS  # type: ignore[attr-defined]
 Seconds = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0)]
+
+
+def _not_a_bool(value: object) -> object:
+    """A count is a number: pydantic's lax mode would read true as 1 (the record path refuses it too)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, not {str(value).lower()}")
+    return value
+
+
+#: The largest count or channel number a lifecycle event may carry: the largest integer every JSON parser
+#: reads exactly (an IEEE double's 2**53 - 1, JavaScript's Number.MAX_SAFE_INTEGER).
+MAX_COUNT: Final = 2**53 - 1
+Count = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, le=MAX_COUNT)]
 
 
 class LifecycleData(BaseModel):
@@ -83,7 +96,7 @@ class SecondsData(LifecycleData):
 
 
 class ChannelsData(LifecycleData):
-    channels: Annotated[int, Field(ge=1)]
+    channels: Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=MAX_COUNT)]
 
 
 def _within_total(value: int, info: ValidationInfo) -> int:
@@ -268,9 +281,9 @@ def validate_event(raw: object) -> Checked:
         except RecordError as error:
             issues.append(Issue(f"data.{error.field}" if error.field != "data" else "data", error.why))
     elif event_type is not None:
-        if "time" not in raw:
+        if raw.get("time") is None:  # absent or null
             issues.append(Issue("time", "is required for lifecycle events"))
-        if subject is None and "subject" not in raw:
+        if raw.get("subject") is None:  # absent or null (a wrong type is reported above)
             issues.append(Issue("subject", "is required for lifecycle events: it names the session"))
         data = {} if raw.get("data") is None else raw["data"]
         if not isinstance(data, Mapping):

@@ -27,6 +27,7 @@ from talktime.ingest.events import (
     JOINED,
     LEFT,
     LIFECYCLE_TYPES,
+    MAX_COUNT,
     PROVIDER_REPORTED,
     RECORD,
     SPEECH_ENDED,
@@ -97,7 +98,7 @@ def _seconds_ok(value: object) -> bool:
 
 
 def _count_ok(value: object, least: int) -> bool:
-    return type(value) is int and least <= value < _BIG
+    return type(value) is int and least <= value <= MAX_COUNT  # larger: the full path decides
 
 
 #: How the fast path reads each record field: "time", "seconds", "count", "channels", "kind", "status";

@@ -24,7 +24,7 @@ Owns: the fold. Does not own: validating events (``events``) or storing them (``
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final, TypeVar
@@ -53,11 +53,17 @@ _TYPE_ORDER: Final = {name: rank for rank, name in enumerate(sorted(ev.EVENT_TYP
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """A usage record made from events, with the contradictions found on the way and how many events."""
+    """A usage record made from events, with the contradictions found on the way and how many events.
+
+    ``idle_from`` is the time of the last event of a record that has no ``closed`` event (the moment its
+    idle timeout counts from), None for a record closed by its events or sent whole. It does not depend on
+    ``as_of``, so a record stored open can be closed when it is read: see :func:`close_idle`.
+    """
 
     record: UsageRecord
     flags: tuple[str, ...]
     events: int
+    idle_from: datetime | None = None
 
 
 _NEVER: Final = datetime(1, 1, 1, tzinfo=UTC)
@@ -180,6 +186,7 @@ def _fold_group(
     closing = fold.of(ev.CLOSED, ev.LEFT)
     ended = fold.one_time("closed", (ev.CLOSED, ev.LEFT), pick_last=True)
     status = "completed"
+    idle_from = None if closing else max(every)
     if closing:
         statuses = _distinct(getattr(e.payload, "status", "completed") for e in closing)
         if len(statuses) > 1:
@@ -207,19 +214,23 @@ def _fold_group(
         fold.flags.append(f"conflict: channels reported as {channel_values!r}; the largest is used")
     tokens = [e.payload for e in fold.of(ev.TOKENS) if isinstance(e.payload, ev.TokensData)]
     reported = fold.last_value(ev.PROVIDER_REPORTED, "seconds", "provider-reported seconds")
+    # in the order the flags have always come: texts, then answered and audio times
+    customer, provider, product = fold.text("customer"), fold.text("provider"), fold.text("product")
+    answered = fold.one_time("answered", (ev.ANSWERED,))
+    first_audio, last_audio = _audio_span(fold)
     record = UsageRecord(
         id=subject if leg is None else f"{subject}/{leg}",
         session=subject,
         started_at=started,
         ended_at=ended,
         status=status,
-        customer=fold.text("customer"),
-        provider=fold.text("provider"),
-        product=fold.text("product"),
+        customer=customer,
+        provider=provider,
+        product=product,
         kind=kind,
-        answered_at=fold.one_time("answered", (ev.ANSWERED,)),
-        first_audio_at=fold.one_time("first audio", (ev.AUDIO_FIRST,)),
-        last_audio_at=fold.one_time("last audio", (ev.AUDIO_LAST,), pick_last=True),
+        answered_at=answered,
+        first_audio_at=first_audio,
+        last_audio_at=last_audio,
         audio_seconds=fold.summed((ev.AUDIO_SENT,), "seconds"),
         speech_seconds=fold.speech_seconds(),
         channels=max(channel_values, default=1),
@@ -227,7 +238,21 @@ def _fold_group(
         **_counts(fold, tokens),
         attrs=fold.attrs(),
     )
-    return SessionRecord(record, tuple(fold.flags), len(fold.events))
+    return SessionRecord(record, tuple(fold.flags), len(fold.events), idle_from)
+
+
+def _audio_span(fold: _Fold) -> tuple[datetime | None, datetime | None]:
+    """First and last audio; a last audio before the first is a contradiction: flagged, and the span
+    between the two moments is used (a record may not end its audio before it starts it)."""
+    first = fold.one_time("first audio", (ev.AUDIO_FIRST,))
+    last = fold.one_time("last audio", (ev.AUDIO_LAST,), pick_last=True)
+    if first is not None and last is not None and last < first:
+        fold.flags.append(
+            f"conflict: last audio {_iso(last)} is before first audio {_iso(first)}; the span between them "
+            "is used"
+        )
+        first, last = last, first
+    return first, last
 
 
 def _counts(fold: _Fold, tokens: list[ev.TokensData]) -> dict[str, int | None]:
@@ -252,7 +277,7 @@ def _merge(found: list[tuple[tuple[int, datetime, str, str], SessionRecord]]) ->
         else f"conflict: {len(distinct)} different records under this id; the latest event's is used"
     )
     events = sum(item[1].events for item in found)
-    return SessionRecord(chosen.record, (*chosen.flags, extra), events)
+    return SessionRecord(chosen.record, (*chosen.flags, extra), events, chosen.idle_from)
 
 
 def sessionize(
@@ -276,3 +301,27 @@ def sessionize(
         by_id.setdefault(folded.record.id, []).append(((0, _NEVER, subject, leg or ""), folded))
     result = [found[0][1] if len(found) == 1 else _merge(found) for found in by_id.values()]
     return sorted(result, key=lambda item: item.record.id)
+
+
+#: An ``as_of`` before every event: nothing is closed by the idle timeout (the stored, open form).
+NEVER: Final = _NEVER
+
+
+def idle_closed(idle_from: datetime | None, as_of: datetime, idle_timeout: timedelta) -> bool:
+    """Whether a record whose last event came at ``idle_from`` (None: closed by its events) is closed by
+    the idle timeout as of ``as_of``: the same test :func:`sessionize` makes."""
+    return idle_from is not None and as_of - idle_from >= idle_timeout
+
+
+def close_idle(
+    record: UsageRecord, idle_from: datetime | None, as_of: datetime, idle: timedelta
+) -> UsageRecord:
+    """The record as :func:`sessionize` gives it as of ``as_of``, from its form as of :data:`NEVER`.
+
+    Closing by the idle timeout sets the end at the last event (every moment of the record is at or before
+    it, so nothing else of the record moves) and the status to completed. The flags are not rebuilt here:
+    the idle-timeout flag names the timeout, a setting of whoever reads.
+    """
+    if record.status != "open" or not idle_closed(idle_from, as_of, idle):
+        return record
+    return replace(record, status="completed", ended_at=idle_from)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, NamedTuple, Protocol
 
@@ -65,12 +66,30 @@ class EventStore(Protocol):
         """How many events the tenant has."""
         ...
 
-    def add_key(self, tenant: str, key_hash: str) -> None:
-        """Remember a hashed API key for the tenant."""
+    def add_key(self, tenant: str, key_hash: str, *, label: str | None = None, admin: bool = False) -> ApiKey:
+        """Remember a hashed API key for the tenant (an admin key: tenant :data:`ADMIN_TENANT`)."""
         ...
 
     def tenant_of(self, key_hash: str) -> str | None:
-        """The tenant a hashed API key belongs to, or None."""
+        """The tenant a hashed tenant key belongs to, or None (unknown, revoked, or an admin key)."""
+        ...
+
+    def key_of(self, key_hash: str) -> ApiKey | None:
+        """What is known of a hashed key, revoked or not, or None; read afresh on every call (a key
+        revoked by another process counts as revoked at once)."""
+        ...
+
+    def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        """The keys of a tenant (every key when None), revoked included, oldest first; never the hash."""
+        ...
+
+    def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Revoke a key from ``at`` on (a key revoked before keeps its first time); None if unknown."""
+        ...
+
+    def rotate_key(self, key_id: str, new_hash: str, at: datetime) -> ApiKey | None:
+        """In one transaction: a new key with the old one's tenant, label and role, and the old one
+        revoked at ``at``. The new key, or None when ``key_id`` is unknown or already revoked."""
         ...
 
     def close(self) -> None: ...
@@ -84,6 +103,31 @@ def new_key() -> str:
 def hash_key(key: str) -> str:
     """The stored form of an API key: hex sha256."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+#: The tenant of admin keys (``talktime keys create --admin``): they manage keys, and read no tenant's data.
+ADMIN_TENANT: Final = "talktime:admin"
+
+
+def key_id_of(key_hash: str) -> str:
+    """A key's public id: the first 12 hex digits of its hash (nothing to guess the key from)."""
+    return "k_" + key_hash[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key as listed: its id, tenant, label and role, never the key nor its hash."""
+
+    id: str
+    tenant: str
+    label: str | None
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 def first_seen(events: Sequence[RawEvent]) -> list[bool]:

@@ -29,7 +29,9 @@ import duckdb
 import pyarrow as pa
 
 from talktime.errors import StoreError
-from talktime.store.base import ROWS_SCHEMA, RawEvent, event_columns, first_seen
+from talktime.store.base import ROWS_SCHEMA, ApiKey, RawEvent, event_columns, first_seen, key_id_of
+from talktime.store.duckdb_records import DuckDBRecords
+from talktime.store.reviews import ACCEPTANCES_DUCKDB
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -46,7 +48,11 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash VARCHAR PRIMARY KEY,
     tenant VARCHAR NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL
+    created_at TIMESTAMPTZ NOT NULL,
+    id VARCHAR,
+    label VARCHAR,
+    admin BOOLEAN NOT NULL DEFAULT false,
+    revoked_at TIMESTAMPTZ
 );
 """
 
@@ -58,7 +64,7 @@ KEY_HASH = "md5_number(concat_ws(chr(0), {tenant}, {source}, {id}))"
 _CHECKPOINT_THRESHOLD = "64MiB"
 
 
-class DuckDBStore:
+class DuckDBStore(DuckDBRecords):
     """Events and keys in a DuckDB file (``:memory:`` for a throwaway store)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -71,7 +77,12 @@ class DuckDBStore:
             self._con.execute("SET TimeZone = 'UTC'")
             self._con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
             self._con.execute(_SCHEMA)
+            self._con.execute(ACCEPTANCES_DUCKDB)  # a person's reviews (talktime.store.reviews)
             self._add_key_hash()
+            self._open_records()
+            self._add_key_columns()
+            self._keys = self._con.cursor()  # key look-ups never wait for a batch being stored
+            self._keys_lock = threading.Lock()
         except (duckdb.Error, OSError) as error:
             raise StoreError(f"cannot open the DuckDB store {self.path}: {error}") from None
 
@@ -124,20 +135,16 @@ class DuckDBStore:
                     for (pos,) in stored:
                         fresh[row_of[pos]] = False
                 keep = pa.array(fresh, type=pa.bool_())
-                con.register("fresh_rows", rows.filter(keep))
-                new_hash = KEY_HASH.format(tenant="$tenant", source="source", id="id")
-                con.execute(
-                    "INSERT INTO events SELECT $tenant, source, id, type, subject, time, data, $now, "
-                    f"{new_hash} FROM fresh_rows",
-                    {"tenant": tenant, "now": datetime.now(UTC)},
-                )
+                self._store_batch(con, tenant, rows.filter(keep), datetime.now(UTC))  # events and records
                 con.commit()
             except duckdb.Error as error:
                 con.rollback()
                 raise StoreError(f"{self.path}: the batch was not stored: {error}") from None
+            except BaseException:
+                con.rollback()
+                raise
             finally:
                 con.unregister("batch")
-                con.unregister("fresh_rows")
         return fresh
 
     def events(self, tenant: str) -> list[RawEvent]:
@@ -160,15 +167,98 @@ class DuckDBStore:
             row = self._con.execute("SELECT count(*) FROM events WHERE tenant = ?", [tenant]).fetchone()
         return int(row[0]) if row else 0
 
-    def add_key(self, tenant: str, key_hash: str) -> None:
-        with self._lock:
-            self._con.execute("INSERT INTO api_keys VALUES (?, ?, ?)", [key_hash, tenant, datetime.now(UTC)])
+    def _add_key_columns(self) -> None:
+        """Give a file made before key ids, labels, roles and revocation those columns (ids from hashes)."""
+        columns = {row[0] for row in self._con.execute("DESCRIBE api_keys").fetchall()}
+        if "revoked_at" in columns:
+            return
+        self._con.begin()
+        for column in (
+            "id VARCHAR",
+            "label VARCHAR",
+            "admin BOOLEAN DEFAULT false",
+            "revoked_at TIMESTAMPTZ",
+        ):
+            self._con.execute(f"ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS {column}")
+        self._con.execute("UPDATE api_keys SET id = 'k_' || substr(key_hash, 1, 12), admin = false")
+        self._con.commit()
+
+    _KEY_COLUMNS = "id, tenant, label, admin, epoch_us(created_at), epoch_us(revoked_at)"
+
+    @staticmethod
+    def _api_key(row: tuple[object, ...]) -> ApiKey:
+        id_, tenant, label, admin, created, revoked = row
+        return ApiKey(
+            str(id_),
+            str(tenant),
+            None if label is None else str(label),
+            bool(admin),
+            _EPOCH + timedelta(microseconds=int(str(created))),
+            None if revoked is None else _EPOCH + timedelta(microseconds=int(str(revoked))),
+        )
+
+    def _key_rows(self, where: str, params: list[object]) -> list[ApiKey]:
+        with self._keys_lock:
+            rows = self._keys.execute(
+                f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE {where} ORDER BY created_at, id", params
+            ).fetchall()
+        return [self._api_key(row) for row in rows]
+
+    def add_key(self, tenant: str, key_hash: str, *, label: str | None = None, admin: bool = False) -> ApiKey:
+        with self._keys_lock:
+            self._keys.execute(
+                "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [key_hash, tenant, datetime.now(UTC), key_id_of(key_hash), label, admin],
+            )
+        return self._key_rows("key_hash = ?", [key_hash])[0]
 
     def tenant_of(self, key_hash: str) -> str | None:
-        with self._lock:
-            row = self._con.execute("SELECT tenant FROM api_keys WHERE key_hash = ?", [key_hash]).fetchone()
-        return None if row is None else str(row[0])
+        found = self.key_of(key_hash)
+        return found.tenant if found is not None and found.active and not found.admin else None
+
+    def key_of(self, key_hash: str) -> ApiKey | None:
+        found = self._key_rows("key_hash = ?", [key_hash])
+        return found[0] if found else None
+
+    def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        if tenant is None:
+            return self._key_rows("true", [])
+        return self._key_rows("tenant = ?", [tenant])
+
+    def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        with self._keys_lock:
+            self._keys.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [at, key_id]
+            )
+        found = self._key_rows("id = ?", [key_id])
+        return found[0] if found else None
+
+    def rotate_key(self, key_id: str, new_hash: str, at: datetime) -> ApiKey | None:
+        with self._keys_lock:
+            con = self._keys
+            try:
+                con.begin()
+                old = con.execute(
+                    "SELECT tenant, label, admin FROM api_keys WHERE id = ? AND revoked_at IS NULL", [key_id]
+                ).fetchone()
+                if old is None:
+                    con.rollback()
+                    return None
+                con.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", [at, key_id])
+                con.execute(
+                    "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [new_hash, old[0], at, key_id_of(new_hash), old[1], old[2]],
+                )
+                con.commit()
+            except duckdb.Error as error:
+                con.rollback()
+                raise StoreError(f"{self.path}: the key was not rotated: {error}") from None
+        return self._key_rows("key_hash = ?", [new_hash])[0]
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._keys_lock:
+            self._keys.close()
+            self._close_readers()
             self._con.close()

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from talktime.errors import StoreError
-from talktime.store.base import RawEvent, event_columns, first_seen
+from talktime.store.base import ApiKey, RawEvent, event_columns, first_seen, key_id_of
+from talktime.store.postgres_records import PostgresRecords
+from talktime.store.records import record_id_of
+from talktime.store.reviews import ACCEPTANCES_POSTGRES
 
 try:
     import psycopg
@@ -36,18 +40,24 @@ CREATE TABLE IF NOT EXISTS api_keys (
     tenant TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- key ids, labels, roles and revocation; a database from before them gets ids from the hashes
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS id TEXT;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS label TEXT;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS admin BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS revoked_at TIMESTAMPTZ;
+UPDATE api_keys SET id = 'k_' || substr(key_hash, 1, 12) WHERE id IS NULL;
 """
 _INSERT = """
-INSERT INTO events (tenant, source, id, type, subject, time, data)
+INSERT INTO events (tenant, source, id, type, subject, time, data, rid)
 SELECT %(tenant)s, * FROM unnest(
     %(source)s::text[], %(id)s::text[], %(type)s::text[], %(subject)s::text[],
-    %(time)s::timestamptz[], %(data)s::text[])
+    %(time)s::timestamptz[], %(data)s::text[], %(rid)s::text[])
 ON CONFLICT (tenant, source, id) DO NOTHING
 RETURNING source, id
 """
 
 
-class PostgresStore:
+class PostgresStore(PostgresRecords):
     """Events and keys in a PostgreSQL database given by URL."""
 
     def __init__(self, url: str) -> None:
@@ -59,19 +69,28 @@ class PostgresStore:
             self._con: Any = psycopg.connect(url, autocommit=True)
             with self._con.transaction():
                 self._con.execute(_SCHEMA)
+                self._con.execute(ACCEPTANCES_POSTGRES)  # a person's reviews (talktime.store.reviews)
+            self._keys: Any = psycopg.connect(url, autocommit=True)  # look-ups never wait for a batch
+            self._open_records()
         except psycopg.Error as error:
             raise StoreError(f"cannot open the PostgreSQL store: {error}") from None
+        self._keys_lock = threading.Lock()
 
     def append(self, tenant: str, events: Sequence[RawEvent]) -> list[bool]:
         fresh = first_seen(events)
         rows = [e for e, new in zip(events, fresh, strict=True) if new]
         if not rows:
             return fresh
-        params = {"tenant": tenant, **event_columns(rows)}
+        rids = [record_id_of(e.type, e.id, e.subject, e.data) for e in rows]
+        params = {"tenant": tenant, **event_columns(rows), "rid": rids}
         with self._lock:
             try:
                 with self._con.transaction():
                     inserted = set(self._con.execute(_INSERT, params).fetchall())
+                    new = [
+                        (e, rid) for e, rid in zip(rows, rids, strict=True) if (e.source, e.id) in inserted
+                    ]
+                    self._store_records(self._con, tenant, [e for e, _ in new], [rid for _, rid in new])
             except psycopg.Error as error:
                 raise StoreError(f"the batch was not stored: {error}") from None
         return [new and (e.source, e.id) in inserted for e, new in zip(events, fresh, strict=True)]
@@ -90,15 +109,66 @@ class PostgresStore:
             row = self._con.execute("SELECT count(*) FROM events WHERE tenant = %s", [tenant]).fetchone()
         return int(row[0]) if row else 0
 
-    def add_key(self, tenant: str, key_hash: str) -> None:
-        with self._lock:
-            self._con.execute("INSERT INTO api_keys (key_hash, tenant) VALUES (%s, %s)", [key_hash, tenant])
+    def _key_rows(self, where: str, params: list[object]) -> list[ApiKey]:
+        with self._keys_lock:
+            rows = self._keys.execute(
+                "SELECT id, tenant, label, admin, created_at, revoked_at FROM api_keys "
+                f"WHERE {where} ORDER BY created_at, id",
+                params,
+            ).fetchall()
+        return [ApiKey(*row) for row in rows]
+
+    def add_key(self, tenant: str, key_hash: str, *, label: str | None = None, admin: bool = False) -> ApiKey:
+        with self._keys_lock:
+            self._keys.execute(
+                "INSERT INTO api_keys (key_hash, tenant, id, label, admin) VALUES (%s, %s, %s, %s, %s)",
+                [key_hash, tenant, key_id_of(key_hash), label, admin],
+            )
+        return self._key_rows("key_hash = %s", [key_hash])[0]
 
     def tenant_of(self, key_hash: str) -> str | None:
-        with self._lock:
-            row = self._con.execute("SELECT tenant FROM api_keys WHERE key_hash = %s", [key_hash]).fetchone()
-        return None if row is None else str(row[0])
+        found = self.key_of(key_hash)
+        return found.tenant if found is not None and found.active and not found.admin else None
+
+    def key_of(self, key_hash: str) -> ApiKey | None:
+        found = self._key_rows("key_hash = %s", [key_hash])
+        return found[0] if found else None
+
+    def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        if tenant is None:
+            return self._key_rows("true", [])
+        return self._key_rows("tenant = %s", [tenant])
+
+    def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        with self._keys_lock:
+            self._keys.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s", [at, key_id]
+            )
+        found = self._key_rows("id = %s", [key_id])
+        return found[0] if found else None
+
+    def rotate_key(self, key_id: str, new_hash: str, at: datetime) -> ApiKey | None:
+        with self._keys_lock:
+            try:
+                with self._keys.transaction():
+                    old = self._keys.execute(
+                        "UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL "
+                        "RETURNING tenant, label, admin",
+                        [at, key_id],
+                    ).fetchone()
+                    if old is None:
+                        return None
+                    self._keys.execute(
+                        "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin) "
+                        "VALUES (%s, %s, %s, %s, %s, %s)",
+                        [new_hash, old[0], at, key_id_of(new_hash), old[1], old[2]],
+                    )
+            except psycopg.Error as error:
+                raise StoreError(f"the key was not rotated: {error}") from None
+        return self._key_rows("key_hash = %s", [new_hash])[0]
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._keys_lock:
+            self._keys.close()
+            self._close_readers()
             self._con.close()

@@ -1,0 +1,64 @@
+"""``GET /v1/records``: every usage record of the key's tenant as of now, as JSON Lines, streamed.
+
+Each line is one record exactly as the store keeps it (times with their offsets, decimals as written, free
+attributes under ``attrs``), in the record format (``docs/records.md``), so the answer is a ``.jsonl``
+file ``talktime meter`` reads. Records still open are included with status ``open``; the idle timeout
+closes them as it does for ``/v1/usage``. ``customer`` narrows the answer to one customer.
+
+The CLI reads a DuckDB store through this route while ``talktime serve`` holds the file
+(:mod:`talktime.cli.served`); the ``X-Talktime-Tenant`` header says whose records they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Final
+
+from fastapi import Depends, FastAPI, Query
+from fastapi.responses import StreamingResponse
+
+from talktime.api import schemas
+from talktime.store.base import EventStore
+from talktime.store.usage import RecordStore, Scope, current_docs
+
+MEDIA: Final = "application/x-ndjson"
+TENANT_HEADER: Final = "X-Talktime-Tenant"
+_LINE: Final[schemas.Schema] = {
+    "type": "string",
+    "description": "JSON Lines: one usage record per line, in the record format (docs/records.md)",
+}
+
+
+def add_export_routes(
+    app: FastAPI,
+    store: EventStore,
+    tenant: Callable[..., str],
+    *,
+    clock: Callable[[], datetime],
+    idle_timeout: timedelta,
+) -> None:
+    """Register ``GET /v1/records`` on ``app``; ``tenant`` is the app's authentication dependency."""
+    authenticated = Depends(tenant)
+    records: RecordStore = store  # type: ignore[assignment]  # both stores keep records
+
+    @app.get(
+        "/v1/records",
+        summary="Every usage record of the tenant as of now, as JSON Lines (a records file)",
+        responses={
+            **schemas.ok("one record per line, by id", _LINE, media=MEDIA),
+            **schemas.errors(401, 403, 422),
+        },
+        response_class=StreamingResponse,
+    )
+    def export_records(
+        customer: Annotated[str | None, Query(description="only this customer's records")] = None,
+        who: str = authenticated,
+    ) -> StreamingResponse:
+        lines = current_docs(records, Scope(who, customer), clock(), idle_timeout)
+
+        def body() -> Iterator[bytes]:
+            for chunk in lines:
+                yield "".join(doc + "\n" for doc in chunk).encode()
+
+        return StreamingResponse(body(), media_type=MEDIA, headers={TENANT_HEADER: who})

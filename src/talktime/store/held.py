@@ -1,0 +1,86 @@
+"""The plausibility guards as SQL over the stored records: one predicate per reason, made from the limits.
+
+:func:`talktime.core.plausibility.check` is the rule; this is the same rule written over the ``records``
+columns, so ``GET /v1/usage`` leaves flagged records out of the compiled policy's query without reading
+them into Python, and a change of limits applies at the next read. ``tests/contract/test_held.py`` holds
+each predicate to ``check`` over drawn records, on DuckDB and PostgreSQL. Reasons' text always comes from
+``check``: SQL only says which records to look at.
+
+"Now" for the time checks is the moment the store first received the record (``first_received``), or the
+read's "now" if that is earlier (a server replaying with a clock in the past): fixed for a stored record,
+so a rebuild and the batch-by-batch rows give the same answer.
+
+Owns: the predicates. Does not own: the limits (``core.plausibility``), the relation (``usage.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from talktime.core.plausibility import Limits
+from talktime.engine.dialects import POSTGRES, Dialect
+
+#: The counts ``check`` compares with ``max_tokens`` and ``max_characters``.
+TOKEN_FIELDS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+)
+CHARACTER_FIELDS: Final = ("characters", "ssml_characters", "cjk_characters")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(d: Dialect, column: str) -> str:
+    """A time column as exact epoch microseconds."""
+    if d is POSTGRES:
+        return f"(extract(epoch from {column}) * 1000000)"
+    return f"epoch_us({column})"
+
+
+def _now_us(d: Dialect, as_of: datetime) -> str:
+    """ "Now" for the time checks, in epoch microseconds: first received, or the read's now if earlier."""
+    micros = (as_of - _EPOCH) // timedelta(microseconds=1)
+    return f"least({_us(d, 'first_received')}, {micros})"
+
+
+def predicates(d: Dialect, ended: str, as_of: datetime, limits: Limits) -> dict[str, str]:
+    """Per reason code, SQL true when :func:`~talktime.core.plausibility.check` gives that code; ``ended``
+    is the end as of the read (the idle timeout applied)."""
+    max_call_us = limits.max_call_hours * 3600 * 1_000_000
+    max_call = limits.max_call_hours * 3600
+    slack_us = limits.slack_seconds * 1_000_000
+    span = f"({_us(d, ended)} - {_us(d, 'started_at')})"
+    audio = []
+    for name in ("audio_seconds", "speech_seconds"):
+        audio.append(
+            f"({name} IS NOT NULL AND (({ended} IS NOT NULL AND {name} * 1000000 > {span} + {slack_us}) "
+            f"OR ({ended} IS NULL AND {name} > {max_call})))"
+        )
+    now = _now_us(d, as_of)
+    started = _us(d, "started_at")
+    return {
+        "call-too-long": f"({ended} IS NOT NULL AND {span} > {max_call_us})",
+        "audio-longer-than-call": "(" + " OR ".join(audio) + ")",
+        "speech-longer-than-audio": (
+            "(speech_seconds IS NOT NULL AND audio_seconds IS NOT NULL AND "
+            f"speech_seconds > audio_seconds + {limits.slack_seconds})"
+        ),
+        "reported-longer-than-limit": f"(provider_reported_seconds > {max_call})",
+        "tokens-over-limit": "(" + " OR ".join(f"{n} > {limits.max_tokens}" for n in TOKEN_FIELDS) + ")",
+        "characters-over-limit": (
+            "(" + " OR ".join(f"{n} > {limits.max_characters}" for n in CHARACTER_FIELDS) + ")"
+        ),
+        "starts-in-future": f"({started} > {now} + {limits.max_future_hours * 3600 * 1_000_000})",
+        "starts-long-ago": f"({started} < {now} - {limits.max_past_days * 86400 * 1_000_000})",
+    }
+
+
+def any_reason(d: Dialect, ended: str, as_of: datetime, limits: Limits) -> str:
+    """SQL true when the record breaks some limit (NULL comparisons count as false)."""
+    return (
+        "(" + " OR ".join(f"coalesce({p}, false)" for p in predicates(d, ended, as_of, limits).values()) + ")"
+    )

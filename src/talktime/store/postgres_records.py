@@ -1,0 +1,269 @@
+"""The PostgreSQL store's ``records`` table: kept current by each batch, in the batch's transaction.
+
+What the embedded store does (``duckdb_records``), with PostgreSQL's own means: B-tree indexes find a
+record's events (``events (tenant, rid)``) and a record (its primary key), and several servers may write at
+once. Two batches touching one record must not both re-derive it from what each alone sees, so a batch
+takes a transaction-scoped advisory lock per touched record (in one order, so two batches never wait on
+each other in a circle) after inserting its events and before reading the record's events back; the
+second batch then reads the first's committed events (READ COMMITTED: each statement sees what is
+committed when it starts).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from talktime.store.base import RawEvent
+from talktime.store.records import (
+    ROW_SCHEMA,
+    Fresh,
+    RowBuilder,
+    Stored,
+    StoredRecord,
+    derive,
+    record_id_of,
+    stored_record,
+)
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_CHUNK: Final = 50_000
+_TYPES: Final = {"string": "TEXT", "bool": "BOOLEAN", "int64": "BIGINT"}
+
+
+def _sql_type(name: str) -> str:
+    field = ROW_SCHEMA.field(name)
+    if str(field.type).startswith("timestamp"):
+        return "TIMESTAMPTZ"
+    if str(field.type).startswith("decimal"):
+        return "NUMERIC(18,6)"
+    if str(field.type).startswith("map"):
+        return "TEXT"  # JSON text: json, not jsonb, keeps the attributes' order
+    return _TYPES[str(field.type)]
+
+
+RECORDS_SCHEMA: Final = (
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS rid TEXT;\n"
+    "CREATE INDEX IF NOT EXISTS events_rid ON events (tenant, rid);\n"
+    "CREATE TABLE IF NOT EXISTS records (tenant TEXT NOT NULL, "
+    + ", ".join(f"{name} {_sql_type(name)}" for name in ROW_SCHEMA.names)
+    + ", PRIMARY KEY (tenant, id));\n"
+    "CREATE INDEX IF NOT EXISTS records_started ON records (tenant, started_at);\n"
+)
+_NAMES: Final = ", ".join(ROW_SCHEMA.names)
+
+
+def _moment(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def _copy_rows(cursor: Any, tenant: str, rows: RowBuilder) -> None:
+    """COPY the rows into ``records`` (values as PostgreSQL reads them: times, decimals, JSON text)."""
+    columns = rows.columns
+    times = {f.name for f in ROW_SCHEMA if str(f.type).startswith("timestamp")}
+    with cursor.copy(f"COPY records (tenant, {_NAMES}) FROM STDIN") as copy:
+        for index in range(len(rows)):
+            values: list[Any] = [tenant]
+            for name in ROW_SCHEMA.names:
+                value = columns[name][index]
+                if name in times:
+                    value = _moment(value)
+                elif name == "attrs" and value is not None:
+                    value = json.dumps(dict(value))
+                values.append(value)
+            copy.write_row(values)
+
+
+class PostgresRecords:
+    """The records half of :class:`~talktime.store.postgres_store.PostgresStore` (its ``url``, ``_con``
+    and ``_lock``)."""
+
+    url: str
+    _con: Any
+    _lock: threading.Lock
+
+    def _open_records(self) -> None:
+        import psycopg
+
+        self._readers_lock = threading.Lock()
+        self._readers: list[Any] = []
+        self._local = threading.local()
+        self._psycopg = psycopg
+        with self._con.transaction():
+            self._con.execute("SELECT pg_advisory_xact_lock(7291)")  # two servers starting at once
+            present = self._con.execute("SELECT to_regclass('records') IS NOT NULL").fetchone()[0]
+            self._con.execute(RECORDS_SCHEMA)
+        if not present:  # a database from before the records table: derive them once
+            self.rebuild_records()
+
+    # --- writing, inside append's transaction -----------------------------------------------------------
+
+    def _store_records(
+        self, con: Any, tenant: str, inserted: Sequence[RawEvent], rids: Sequence[str | None]
+    ) -> None:
+        """Bring the records the inserted events feed up to date (in the caller's transaction)."""
+        now = con.execute("SELECT now()").fetchone()[0]
+        by_rid: dict[str, list[Fresh]] = {}
+        for event, rid in zip(inserted, rids, strict=True):
+            if rid is not None:
+                stored = Stored(
+                    event.source, event.id, event.type, event.subject, event.time, event.data, now
+                )
+                by_rid.setdefault(rid, []).append(Fresh(rid, stored, orjson.loads(event.data)))
+        if not by_rid:
+            return
+        touched = sorted(by_rid)
+        con.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s || chr(1) || r, 0)) "
+            "FROM unnest(%s::text[]) AS r ORDER BY r",
+            [tenant, touched],
+        ).fetchall()
+        existing = {
+            row[0]
+            for row in con.execute(
+                "SELECT id FROM records WHERE tenant = %s AND id = ANY(%s)", [tenant, touched]
+            ).fetchall()
+        }
+        rows = RowBuilder.empty()
+        folded: list[Stored] = []
+        lone: list[Fresh] = []  # the only event of a new record: a lone record event is its record
+        for rid, events in by_rid.items():
+            if rid in existing:
+                continue
+            if len(events) > 1:
+                folded.extend(item.event for item in events)
+            else:
+                lone.append(events[0])
+        if existing:
+            found = con.execute(
+                "SELECT source, id, type, subject, time, data, received_at FROM events "
+                "WHERE tenant = %s AND rid = ANY(%s)",
+                [tenant, sorted(existing)],
+            ).fetchall()
+            folded.extend(Stored(*row) for row in found)
+            con.execute("DELETE FROM records WHERE tenant = %s AND id = ANY(%s)", [tenant, sorted(existing)])
+        folded.extend(item.event for item in rows.add_plain(lone))
+        for session, first, last in derive(folded):
+            rows.add(session, first, last)
+        if len(rows):
+            with con.cursor() as cursor:
+                _copy_rows(cursor, tenant, rows)
+
+    # --- rebuilding ---------------------------------------------------------------------------------------
+
+    def rebuild_records(self) -> int:
+        """Re-derive every record of every tenant from the events, in one transaction; how many."""
+        with self._lock, self._con.transaction():
+            con = self._con
+            con.execute("LOCK TABLE events IN SHARE MODE")  # no batch lands while the records are remade
+            con.execute(
+                "CREATE TEMPORARY TABLE rids (tenant TEXT, source TEXT, id TEXT, rid TEXT) ON COMMIT DROP"
+            )
+            with con.cursor(name="rebuild_rids") as read, con.cursor() as write:
+                read.execute("SELECT tenant, source, id, type, subject, data FROM events")
+                while chunk := read.fetchmany(_CHUNK):  # no fetch while a COPY runs on the connection
+                    with write.copy("COPY rids FROM STDIN") as copy:
+                        for tenant, source, id_, type_, subject, data in chunk:
+                            copy.write_row((tenant, source, id_, record_id_of(type_, id_, subject, data)))
+            con.execute(
+                "UPDATE events e SET rid = r.rid FROM rids r "
+                "WHERE e.tenant = r.tenant AND e.source = r.source AND e.id = r.id"
+            )
+            con.execute("DELETE FROM records")
+            count = 0
+            for tenant, events in self._grouped_events(con):
+                rows = RowBuilder.empty()
+                for session, first, last in derive(events):
+                    rows.add(session, first, last)
+                with con.cursor() as cursor:
+                    _copy_rows(cursor, tenant, rows)
+                count += len(rows)
+        return count
+
+    @staticmethod
+    def _grouped_events(con: Any) -> Iterator[tuple[str, list[Stored]]]:
+        """Each tenant's events in chunks that never split a record."""
+        with con.cursor(name="rebuild_events") as read:
+            read.execute(
+                "SELECT tenant, rid, source, id, type, subject, time, data, received_at FROM events "
+                "WHERE rid IS NOT NULL ORDER BY tenant, rid"
+            )
+            current: tuple[str, str] | None = None
+            pending: list[Stored] = []
+            pending_tenant = ""
+            while chunk := read.fetchmany(_CHUNK):
+                for tenant, rid, *event in chunk:
+                    key = (tenant, rid)
+                    new_tenant = tenant != pending_tenant
+                    if key != current and pending and (new_tenant or len(pending) >= _CHUNK):
+                        yield pending_tenant, pending
+                        pending = []
+                    current, pending_tenant = key, tenant
+                    pending.append(Stored(*event))
+            if pending:
+                yield pending_tenant, pending
+
+    # --- reading, on connections of their own ---------------------------------------------------------------
+
+    def _reader(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._psycopg.connect(self.url, autocommit=True)
+            self._local.connection = connection
+            with self._readers_lock:
+                self._readers.append(connection)
+        return connection
+
+    def _close_readers(self) -> None:
+        with self._readers_lock:
+            for connection in self._readers:
+                connection.close()
+            self._readers.clear()
+
+    @property
+    def records_dialect(self) -> str:
+        return "postgres"
+
+    def read(self, sql: str) -> list[tuple[Any, ...]]:
+        with self._reader().cursor() as cursor:
+            cursor.execute(sql.encode())  # bytes, no parameters: a % in the SQL is the modulo operator
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+
+    def read_stream(self, sql: str) -> Iterator[list[tuple[Any, ...]]]:
+        connection = self._psycopg.connect(self.url)
+        try:
+            with connection.cursor(name="talktime_stream") as cursor:
+                cursor.execute(sql.encode())
+                while chunk := cursor.fetchmany(_CHUNK):
+                    yield chunk
+        finally:
+            connection.close()
+
+    def stored_record(self, tenant: str, rid: str) -> StoredRecord | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT doc, flags, events, idle_from FROM records WHERE tenant = %s AND id = %s",
+                [tenant, rid],
+            )
+            .fetchone()
+        )
+        return None if row is None else stored_record(*row)
+
+    def record_events(self, tenant: str, rid: str) -> list[Stored]:
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT source, id, type, subject, time, data, received_at FROM events "
+                "WHERE tenant = %s AND rid = %s",
+                [tenant, rid],
+            )
+            .fetchall()
+        )
+        return [Stored(*row) for row in rows]

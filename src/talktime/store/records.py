@@ -1,0 +1,505 @@
+"""Usage records kept in the store beside the events: which record an event feeds, and the record rows.
+
+A record is derived by :func:`talktime.ingest.sessionize.sessionize` from the events of its id alone (the
+events of a lifecycle group ``(subject, leg)`` and any ``talktime.record`` event under the same id), so a
+batch re-derives only the ids it touches, from their stored events and the batch's. Each event row keeps
+``rid``, the id of the record it feeds; the record row keeps everything a read needs:
+
+* typed columns in the engines' canonical layout (``records_table``), filtered and metered in SQL;
+* the record **as of** :data:`~talktime.ingest.sessionize.NEVER`: an open session stays ``open`` and keeps
+  ``idle_from``, its last event's time. Closing it by the idle timeout happens when it is read, in SQL
+  (:func:`status_sql`), so the stored row never depends on the clock;
+* ``doc``, the exact record as JSON (times with their offsets, decimals as written), for the reads that hand
+  records to Python (the record route, invoices, the CLI), and ``flags`` and ``events`` as sessionize gave
+  them;
+* ``exact``: False when a seconds value has more than 6 decimals or a count exceeds 64 bits, which the
+  typed columns cannot hold; reads that meet such a record meter from ``doc`` with the reference meter.
+
+Owns: the event -> record id rule, the derivation of rows, and the row <-> record conversions. Does not own:
+the tables (each store), the fold itself (``sessionize``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, NamedTuple
+
+import orjson
+import pyarrow as pa
+
+from talktime.core.records import COUNT_FIELDS, RECORD_FIELDS, UsageRecord, parse_record
+from talktime.errors import InputError
+from talktime.ingest import events as ev
+from talktime.ingest.sessionize import NEVER, SessionRecord, sessionize
+from talktime.store.reviews import CORRECTION, corrected
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_US: Final = timedelta(microseconds=1)
+_TIMES: Final = ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
+_SECONDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
+_INTS: Final = ("channels", *COUNT_FIELDS)
+_TEXTS: Final = ("id", "customer", "provider", "product", "session", "kind", "status")
+_LIMIT_SECONDS: Final = Decimal(10) ** 12
+_LIMIT_INT: Final = 2**63
+_PARTICIPANT_TYPES: Final = frozenset({ev.JOINED, ev.LEFT})
+
+#: The record rows a store writes (it adds ``tenant`` and the id hash itself).
+ROW_SCHEMA: Final = pa.schema(
+    [  # type: ignore[arg-type]  # the stubs reject a list of differently typed fields
+        *(pa.field(name, pa.string()) for name in _TEXTS),
+        *(pa.field(name, pa.timestamp("us", tz="UTC")) for name in _TIMES),
+        *(pa.field(name, pa.decimal128(18, 6)) for name in _SECONDS),
+        *(pa.field(name, pa.int64()) for name in _INTS),
+        pa.field("attrs", pa.map_(pa.string(), pa.string())),
+        pa.field("idle_from", pa.timestamp("us", tz="UTC")),
+        pa.field("flagged", pa.bool_()),
+        pa.field("exact", pa.bool_()),
+        pa.field("events", pa.int64()),
+        pa.field("first_received", pa.timestamp("us", tz="UTC")),
+        pa.field("last_received", pa.timestamp("us", tz="UTC")),
+        pa.field("flags", pa.string()),
+        pa.field("doc", pa.string()),
+    ]
+)
+#: The typed record columns, in the order of :data:`ROW_SCHEMA`.
+TYPED_COLUMNS: Final = (*_TEXTS, *_TIMES, *_SECONDS, *_INTS)
+assert set(TYPED_COLUMNS) == set(RECORD_FIELDS)
+
+
+def record_id_of(event_type: str, event_id: str, subject: str | None, data: object) -> str | None:
+    """The id of the record an event feeds, as :func:`sessionize` names it; None for a lifecycle event
+    without a subject (no record can be made of it).
+
+    ``data`` is the event's stored JSON text, or that text decoded. A ``talktime.record`` event feeds
+    ``data.id`` (trimmed, as the record format reads it), else the event's id; a lifecycle event
+    ``subject``, or ``subject/leg``
+    (the participant for joined and left events)."""
+    if event_type not in ev.EVENT_TYPES and event_type != CORRECTION:
+        return None  # not usage (a webhook secret under its reserved tenant): it feeds no record
+    payload = orjson.loads(data) if isinstance(data, str) else data
+    if event_type == ev.RECORD:
+        raw = payload.get("id", event_id) if isinstance(payload, dict) else event_id
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        return str(raw).strip()
+    if subject is None:
+        return None
+    leg = None
+    if isinstance(payload, dict):
+        leg = payload.get("participant" if event_type in _PARTICIPANT_TYPES else "leg")
+    return subject if leg is None else f"{subject}/{leg}"
+
+
+class Stored(NamedTuple):
+    """An event as a store hands it to the derivation: envelope, JSON data, and when it was stored (a
+    NamedTuple: a batch makes 10,000 of them, see ``RawEvent``)."""
+
+    source: str
+    id: str
+    type: str
+    subject: str | None
+    time: datetime | None
+    data: str
+    received_at: datetime
+
+
+def typed_event(
+    source: str, id_: str, type_: str, subject: str | None, time: datetime | None, data: str
+) -> ev.Event:
+    """A stored event as the typed event sessionize folds (every stored event was valid when it came)."""
+    item = {
+        "specversion": "1.0",
+        "id": id_,
+        "source": source,
+        "type": type_,
+        "subject": subject,
+        "time": None if time is None else time.isoformat(),
+        "data": orjson.loads(data),
+    }
+    checked = ev.validate_event(item)
+    if checked.event is None:  # a rule may have tightened since the event was stored
+        issues = "; ".join(f"{i.field}: {i.reason}" for i in checked.issues)
+        raise InputError(f"stored event {source}/{id_} no longer validates: {issues}")
+    return checked.event
+
+
+def _typed(
+    stored: Stored,
+    known: tuple[Any, ev.LifecycleData] | None,
+    seen: dict[tuple[str, str], tuple[Any, ev.LifecycleData]],
+) -> ev.Event:
+    """:func:`typed_event`, checking the data of each lifecycle (type, data) once per derivation.
+
+    A lifecycle payload depends on its type and data alone, and lifecycle data repeats (``{}`` for answered
+    and closed, a customer's opened data): validating it is most of a lifecycle event's cost. An event whose
+    (type, data) was seen gets that payload when its envelope is one validation would pass as it is;
+    anything else (a record event, a first sight, an envelope to refuse) is validated whole."""
+    if known is not None and (
+        stored.source
+        and stored.id
+        and stored.subject
+        and stored.time is not None
+        and type(stored.source) is type(stored.id) is type(stored.subject) is str
+    ):
+        return ev.Event(stored.source, stored.id, stored.type, stored.time, stored.subject, known[1])
+    event = typed_event(stored.source, stored.id, stored.type, stored.subject, stored.time, stored.data)
+    if isinstance(event.payload, ev.LifecycleData):
+        seen[(stored.type, stored.data)] = (orjson.loads(stored.data), event.payload)
+    return event
+
+
+def derive(events: Iterable[Stored]) -> list[tuple[SessionRecord, datetime, datetime]]:
+    """The records fed by ``events`` (all the events of each of their ids), as of :data:`NEVER`, with the
+    first and last time one of their events was stored, sorted by id."""
+    received: dict[str, list[datetime]] = {}
+    typed: list[ev.Event] = []
+    fixes: dict[str, list[tuple[datetime | None, str, str]]] = {}  # a person's corrections (reviews.py)
+    seen: dict[tuple[str, str], tuple[Any, ev.LifecycleData]] = {}  # see _typed
+    for stored in events:
+        known = seen.get((stored.type, stored.data))
+        rid = record_id_of(stored.type, stored.id, stored.subject, stored.data if known is None else known[0])
+        if rid is None:
+            continue
+        received.setdefault(rid, []).append(stored.received_at)
+        if stored.type == CORRECTION:
+            fixes.setdefault(rid, []).append((stored.time, stored.id, stored.data))
+            continue
+        typed.append(_typed(stored, known, seen))
+    result = []
+    for session in sessionize(typed, as_of=NEVER):
+        times = received[session.record.id]
+        if session.record.id in fixes:
+            session = corrected(session, fixes[session.record.id])
+        result.append((session, min(times), max(times)))
+    return result
+
+
+# --- the exact record as JSON, and back -------------------------------------------------------------------
+
+
+def record_doc(record: UsageRecord) -> str:
+    """The record as JSON that :func:`record_from_doc` turns back into an equal record: times keep their
+    offsets, decimals their digits, text its spaces."""
+    return _doc({name: getattr(record, name) for name in RECORD_FIELDS}, record.attrs)
+
+
+def _doc(values: Mapping[str, Any], attrs: Mapping[str, str]) -> str:
+    doc: dict[str, Any] = {}
+    for name in RECORD_FIELDS:
+        value = values[name]
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            doc[name] = value.isoformat()
+        elif isinstance(value, Decimal):
+            doc[name] = str(value)
+        else:
+            doc[name] = value
+    if attrs:
+        doc["attrs"] = dict(attrs)
+    return orjson.dumps(doc).decode()
+
+
+# --- parse_record's conversions, value by value (for the plain path of RowBuilder.add_plain) ------------
+
+
+def _text(value: Any) -> str | None:
+    """``_parse_text``: blank is None, else the text stripped."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, dict | list):  # never in a valid record's text fields
+        raise _NotPlain
+    return str(value).strip()
+
+
+class _NotPlain(Exception):
+    """A value the plain path does not convert (the typed way then decides)."""
+
+
+def _time(value: Any) -> datetime | None:
+    """``_parse_time`` of a valid value: blank is None, else ISO 8601 (datetimes come from Parquet only)."""
+    if not isinstance(value, str):
+        raise _NotPlain
+    text = value.strip()
+    return datetime.fromisoformat(text) if text else None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """``_parse_decimal`` of a valid value: a float through its shortest text, an int as it is."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        text = value.strip()
+        return Decimal(text) if text else None
+    if type(value) is not int:  # bool, list, object: never in a valid record
+        raise _NotPlain
+    return Decimal(value)
+
+
+def _int(value: Any) -> int | None:
+    parsed = _decimal(value)
+    return None if parsed is None else int(parsed)
+
+
+_PLAIN: Final[dict[str, Any]] = {
+    **dict.fromkeys(_TEXTS, _text),
+    **dict.fromkeys(_TIMES, _time),
+    **dict.fromkeys(_SECONDS, _decimal),
+    **dict.fromkeys(_INTS, _int),
+}
+_PLAIN_KEYS: Final = frozenset(_PLAIN)
+
+
+def _plain_columns(plain: list[Fresh]) -> dict[str, list[Any]]:
+    """The typed columns, ``attrs``, received times and docs of lone record events, as
+    :meth:`RowBuilder.add_plain` describes; raises :class:`_NotPlain` (or the conversion's error) for a
+    value of a shape the conversions do not take."""
+    payloads = [f.payload for f in plain]
+    present = set().union(*payloads)
+    count = len(plain)
+    columns: dict[str, list[Any]] = {}
+    for name in RECORD_FIELDS:
+        if name not in present:
+            columns[name] = [None] * count
+            continue
+        convert = _PLAIN[name]
+        columns[name] = [None if (v := p.get(name)) is None else convert(v) for p in payloads]
+    if "id" not in present or any("id" not in p for p in payloads):
+        columns["id"] = [
+            _text(p["id"]) if "id" in p else _text(f.event.id) for p, f in zip(payloads, plain, strict=True)
+        ]
+    columns["session"] = (
+        [
+            (None if (given := p["session"]) is None else _text(given))
+            if "session" in p
+            else (None if f.event.subject is None else _text(f.event.subject))
+            for p, f in zip(payloads, plain, strict=True)
+        ]
+        if any(f.event.subject is not None for f in plain) or "session" in present
+        else columns["session"]
+    )
+    columns["kind"] = [k.lower() if k else None for k in columns["kind"]]
+    columns["status"] = [v.lower() if v else "completed" for v in columns["status"]]
+    columns["channels"] = [1 if c is None else c for c in columns["channels"]]
+    for name in _TIMES:
+        columns[name] = [None if t is None else (t - _EPOCH) // _US for t in columns[name]]
+    received = [(f.event.received_at - _EPOCH) // _US for f in plain]
+    columns["first_received"] = received
+    columns["last_received"] = received
+    columns["attrs"] = [None] * count  # no free attributes: a NULL map, as RowBuilder.add writes it
+    dumps = orjson.dumps
+    columns["doc"] = [
+        f'{{"data":{f.event.data},"event":{dumps(f.event.id).decode()},'
+        f'"subject":{dumps(f.event.subject).decode()}}}'
+        for f in plain
+    ]
+    return columns
+
+
+def record_from_doc(text: str) -> UsageRecord:
+    """The record :func:`record_doc` wrote, or (``{"data": ...}``) the record ``parse_record`` makes of a
+    lone ``talktime.record`` event's data, as sessionize made it (:meth:`RowBuilder.add_plain`)."""
+    doc: dict[str, Any] = orjson.loads(text)
+    if "data" in doc:  # a lone record event: its data, its id and subject (what parse_record was given)
+        values = dict(doc["data"])
+        values.setdefault("id", doc["event"])
+        if doc["subject"] is not None:
+            values.setdefault("session", doc["subject"])
+        return parse_record(values)
+    for name in _TIMES:
+        if name in doc:
+            doc[name] = datetime.fromisoformat(doc[name])
+    for name in _SECONDS:
+        if name in doc:
+            doc[name] = Decimal(doc[name])
+    doc.setdefault("ended_at", None)
+    return UsageRecord(**doc)
+
+
+def exact_doc(doc: str) -> str:
+    """A stored doc in :func:`record_doc`'s form (a lone record event's is kept as its data)."""
+    return record_doc(record_from_doc(doc)) if doc.startswith('{"data":') else doc
+
+
+# --- rows ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RowBuilder:
+    """Record rows collected column by column, then one Arrow table (:data:`ROW_SCHEMA`)."""
+
+    columns: dict[str, list[Any]]
+
+    @classmethod
+    def empty(cls) -> RowBuilder:
+        return cls({name: [] for name in ROW_SCHEMA.names})
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+    def add(self, session: SessionRecord, first: datetime, last: datetime) -> None:
+        record = session.record
+        values = {name: getattr(record, name) for name in RECORD_FIELDS}
+        flags = orjson.dumps(list(session.flags)).decode()
+        doc = _doc(values, record.attrs)
+        self._append(values, record.attrs, session.idle_from, flags, session.events, first, last, doc)
+
+    def add_plain(self, lone: list[Fresh]) -> list[Fresh]:
+        """Add the records of lone ``talktime.record`` events straight from their data, column by column,
+        converting each value as ``parse_record`` does (each event was valid, so it would succeed). Returns
+        the events left for the typed way: any other type, free attributes, a value of another shape.
+
+        Column by column because this is the whole cost of keeping records for whole-record ingest: one
+        list comprehension per field over the batch costs a fraction of one dict per record."""
+        plain: list[Fresh] = []
+        rest: list[Fresh] = []
+        for fresh in lone:
+            data = fresh.payload
+            if fresh.event.type == ev.RECORD and type(data) is dict and data.keys() <= _PLAIN_KEYS:
+                plain.append(fresh)
+            else:
+                rest.append(fresh)
+        if not plain:
+            return rest
+        try:
+            converted = _plain_columns(plain)
+        except (_NotPlain, ValueError, ArithmeticError):  # some value of an unusual shape: one at a time
+            return rest + [f for f in plain if not self._add_plain_one(f)]
+        self._extend(converted, len(plain))
+        return rest
+
+    def _add_plain_one(self, fresh: Fresh) -> bool:
+        try:
+            converted = _plain_columns([fresh])
+        except (_NotPlain, ValueError, ArithmeticError):
+            return False
+        self._extend(converted, 1)
+        return True
+
+    def _extend(self, converted: dict[str, list[Any]], count: int) -> None:
+        columns = self.columns
+        exact = [True] * count
+        for name in _SECONDS:
+            values = converted[name]
+            for index, seconds in enumerate(values):
+                if seconds is not None:
+                    exponent = seconds.as_tuple().exponent
+                    if not (isinstance(exponent, int) and exponent >= -6 and abs(seconds) < _LIMIT_SECONDS):
+                        values[index], exact[index] = None, False
+        for name in _INTS:
+            values = converted[name]
+            for index, whole in enumerate(values):
+                if whole is not None and not -_LIMIT_INT <= whole < _LIMIT_INT:
+                    values[index], exact[index] = None, False
+        for name in TYPED_COLUMNS:
+            columns[name].extend(converted[name])
+        for name in ("attrs", "first_received", "last_received", "doc"):
+            columns[name].extend(converted[name])
+        columns["idle_from"].extend([None] * count)
+        columns["flagged"].extend([False] * count)
+        columns["exact"].extend(exact)
+        columns["events"].extend([1] * count)
+        columns["flags"].extend(["[]"] * count)
+
+    def _append(
+        self,
+        values: dict[str, Any],
+        attrs: Mapping[str, str],
+        idle_from: datetime | None,
+        flags: str,
+        events: int,
+        first: datetime,
+        last: datetime,
+        doc: str,
+    ) -> None:
+        # One pass per kind of column, each value checked inline: this runs once per record of a batch.
+        columns = self.columns
+        exact = True
+        for name in _TEXTS:
+            columns[name].append(values[name])
+        for name in _TIMES:
+            moment = values[name]
+            columns[name].append(None if moment is None else (moment - _EPOCH) // _US)
+        for name in _SECONDS:
+            seconds = values[name]
+            if seconds is not None:
+                exponent = seconds.as_tuple().exponent
+                if not (isinstance(exponent, int) and exponent >= -6 and abs(seconds) < _LIMIT_SECONDS):
+                    seconds, exact = None, False
+            columns[name].append(seconds)
+        for name in _INTS:
+            whole = values[name]
+            if whole is not None and not -_LIMIT_INT <= whole < _LIMIT_INT:
+                whole, exact = None, False
+            columns[name].append(whole)
+        columns["attrs"].append(list(attrs.items()) if attrs else None)
+        columns["idle_from"].append(None if idle_from is None else (idle_from - _EPOCH) // _US)
+        columns["flagged"].append(flags != "[]")
+        columns["exact"].append(exact)
+        columns["events"].append(events)
+        columns["first_received"].append((first - _EPOCH) // _US)
+        columns["last_received"].append((last - _EPOCH) // _US)
+        columns["flags"].append(flags)
+        columns["doc"].append(doc)
+
+    def table(self) -> pa.Table:
+        arrays = []
+        for field in ROW_SCHEMA:
+            values = self.columns[field.name]
+            if pa.types.is_timestamp(field.type):
+                arrays.append(pa.array(values, pa.int64()).cast(field.type))
+            else:
+                arrays.append(pa.array(values, field.type))
+        return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)
+
+
+def record_rows(derived: Iterable[tuple[SessionRecord, datetime, datetime]]) -> pa.Table:
+    """Derived records as rows of :data:`ROW_SCHEMA`."""
+    rows = RowBuilder.empty()
+    for session, first, last in derived:
+        rows.add(session, first, last)
+    return rows.table()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record read back from the store: the record as of :data:`NEVER` and what sessionize said of it."""
+
+    record: UsageRecord
+    flags: tuple[str, ...]
+    events: int
+    idle_from: datetime | None
+
+    @property
+    def session(self) -> SessionRecord:
+        return SessionRecord(self.record, self.flags, self.events, self.idle_from)
+
+
+def stored_record(doc: str, flags: str, events: int, idle_from: datetime | None) -> StoredRecord:
+    return StoredRecord(record_from_doc(doc), tuple(orjson.loads(flags)), int(events), idle_from)
+
+
+class Fresh(NamedTuple):
+    """An event of the batch being stored: the record it feeds, the event, and its data decoded."""
+
+    rid: str | None
+    event: Stored
+    payload: Any
+
+
+def batch_events(rows: pa.Table, received_at: datetime) -> list[Fresh]:
+    """The rows of a batch (:data:`~talktime.store.base.ROWS_SCHEMA`) as stored events with their record
+    ids, in the batch's order."""
+    columns = [rows.column(name).to_pylist() for name in ("source", "id", "type", "subject", "data")]
+    micros = rows.column("time").cast(pa.int64()).to_pylist()
+    found = []
+    loads = orjson.loads
+    for source, id_, type_, subject, data, us in zip(*columns, micros, strict=True):
+        time = None if us is None else _EPOCH + timedelta(microseconds=us)
+        payload = loads(data)
+        stored = Stored(source, id_, type_, subject, time, data, received_at)
+        found.append(Fresh(record_id_of(type_, id_, subject, payload), stored, payload))
+    return found

@@ -1,0 +1,209 @@
+"""A person's review of records the plausibility guards flag: accepted as they are, or corrected.
+
+* **A correction is an event** (:data:`CORRECTION`, subject the record id, ``data`` ``{"fields", "note"}``)
+  stored through the store's ordinary batch path, so the record is re-derived in the same transaction and
+  a rebuild derives it again: :func:`~talktime.store.records.derive` applies a record's corrections, in
+  order, after ``sessionize``. The events stay (append-only, auditable); the record carries a ``corrected:``
+  flag saying what changed, when and why. A correction that no longer fits the record (later events moved
+  it) is not applied and flagged ``correction-not-applied:``; nothing fails. ``/v1/events`` never takes this
+  type: only the review route (and ``talktime records correct``) makes one.
+* **An acceptance is a row** of ``acceptances`` (tenant, record, when, the reasons accepted, note): it
+  accepts those reasons, word for word, not the record forever. A record stays accepted while every reason
+  :func:`~talktime.core.plausibility.check` gives is among the reasons of its latest acceptance; a change
+  that breaks another limit, or the same limit by another amount, holds it back again.
+
+Owns: the correction events and their application, the acceptances table, which records are held back.
+Does not own: the limits and their check (``core.plausibility``), the SQL predicates (``held.py``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from talktime.core.plausibility import Limits, check
+from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS, UsageRecord, parse_record, record_to_row
+from talktime.errors import InputError
+from talktime.ingest.sessionize import SessionRecord
+
+#: The event type of a correction (made by the review route only; ingest refuses it).
+CORRECTION: Final = "talktime.record.corrected"
+#: The ``source`` of correction events.
+SOURCE: Final = "/talktime/review"
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+ACCEPTANCES_DUCKDB: Final = """
+CREATE TABLE IF NOT EXISTS acceptances (
+    tenant VARCHAR NOT NULL, rid VARCHAR NOT NULL, accepted_at TIMESTAMPTZ NOT NULL, reasons VARCHAR NOT NULL,
+    note VARCHAR
+);
+"""
+ACCEPTANCES_POSTGRES: Final = """
+CREATE TABLE IF NOT EXISTS acceptances (
+    tenant TEXT NOT NULL, rid TEXT NOT NULL, accepted_at TIMESTAMPTZ NOT NULL, reasons TEXT NOT NULL,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS acceptances_rid ON acceptances (tenant, rid);
+"""
+
+
+# --- corrections (pure) -------------------------------------------------------------------------------------
+
+
+def correction_data(fields: Mapping[str, Any], note: str | None) -> dict[str, Any]:
+    """The ``data`` of a correction event; refuses a field that is not a record field or the id."""
+    problems = []
+    for name, value in fields.items():
+        if name == "id":
+            problems.append("fields.id: a record's id cannot be corrected")
+        elif name not in RECORD_FIELDS and not name.startswith(ATTR_PREFIX):
+            problems.append(f"fields.{name}: is not a record field ({', '.join(RECORD_FIELDS[1:])})")
+        elif isinstance(value, dict | list | bool):
+            problems.append(f"fields.{name}: must be text, a number or null")
+    if not fields:
+        problems.append("fields: name at least one field to correct")
+    if problems:
+        raise InputError("; ".join(problems))
+    return {"fields": dict(fields), "note": note}
+
+
+def apply_fields(record: UsageRecord, fields: Mapping[str, Any]) -> UsageRecord:
+    """The record with ``fields`` set as the record format reads them (null or blank: absent). A record
+    still open that is given an end is completed, unless the fields set a status."""
+    row: dict[str, Any] = record_to_row(record)
+    for name, value in fields.items():
+        row[name] = "" if value is None else value
+    if record.status == "open" and fields.get("ended_at") and "status" not in fields:
+        row["status"] = "completed"
+    return parse_record(row)
+
+
+def _change(before: UsageRecord, after: UsageRecord, fields: Iterable[str]) -> str:
+    parts = []
+    for name in fields:
+        old, new = before.value_of(name), after.value_of(name)
+        shown = [
+            v.isoformat() if isinstance(v, datetime) else ("-" if v is None else str(v)) for v in (old, new)
+        ]
+        parts.append(f"{name} {shown[0]} -> {shown[1]}")
+    return ", ".join(parts)
+
+
+def corrected(
+    session: SessionRecord, corrections: Sequence[tuple[datetime | None, str, str]]
+) -> SessionRecord:
+    """The record with its corrections (time, event id, data text) applied in order of time, then id."""
+    record, flags = session.record, list(session.flags)
+    for moment, event_id, data in sorted(corrections, key=lambda c: (c[0] or _EPOCH, c[1])):
+        payload = orjson.loads(data)
+        fields: dict[str, Any] = payload.get("fields", {})
+        when = "" if moment is None else f" at {moment.isoformat()}"
+        try:
+            fixed = apply_fields(record, fields)
+        except (InputError, ValueError, TypeError) as error:
+            flags.append(f"correction-not-applied: {event_id}{when}: {error}")
+            continue
+        note = payload.get("note")
+        flags.append(f"corrected: {_change(record, fixed, fields)}{when}" + (f" ({note})" if note else ""))
+        record = fixed
+    idle_from = session.idle_from if record.status == "open" else None
+    return SessionRecord(record, tuple(flags), session.events, idle_from)
+
+
+def correction_event_id(record_id: str, at: datetime) -> str:
+    """A fresh id for a correction event, in the order they are made (corrections of one moment apply in
+    the order of their ids)."""
+    return f"{record_id}@{at.isoformat()}#{time.time_ns():020d}{secrets.token_hex(2)}"
+
+
+# --- acceptances -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    record_id: str
+    at: datetime
+    reasons: tuple[str, ...]
+    note: str | None
+
+
+def _lit(text: str | None) -> str:
+    return "NULL" if text is None else "'" + text.replace("'", "''") + "'"
+
+
+def _moment(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+def accept(
+    store: Any, tenant: str, record_id: str, reasons: Sequence[str], note: str | None, at: datetime
+) -> None:
+    """Keep an acceptance of ``reasons`` for the record (one statement: it is there or not)."""
+    moment = at.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")
+    store.read(
+        "INSERT INTO acceptances (tenant, rid, accepted_at, reasons, note) VALUES "
+        f"({_lit(tenant)}, {_lit(record_id)}, CAST({_lit(moment)} AS TIMESTAMPTZ), "
+        f"{_lit(orjson.dumps(list(reasons)).decode())}, {_lit(note)}) RETURNING rid"
+    )
+
+
+def acceptances(store: Any, tenant: str, record_ids: Iterable[str]) -> dict[str, Acceptance]:
+    """The latest acceptance of each of the records that has one."""
+    wanted = sorted(set(record_ids))
+    if not wanted:
+        return {}
+    at = "epoch_us(accepted_at)" if store.records_dialect == "duckdb" else "accepted_at"
+    found: dict[str, Acceptance] = {}
+    for start in range(0, len(wanted), 1000):
+        ids = ", ".join(_lit(r) for r in wanted[start : start + 1000])
+        rows = store.read(
+            f"SELECT rid, {at}, reasons, note FROM acceptances "
+            f"WHERE tenant = {_lit(tenant)} AND rid IN ({ids})"
+        )
+        for rid, moment, reasons, note in rows:
+            made = Acceptance(str(rid), _moment(moment), tuple(orjson.loads(reasons)), note)
+            if rid not in found or made.at >= found[rid].at:
+                found[rid] = made
+    return found
+
+
+# --- what is held back --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A record some limit flags: its reasons now, and the acceptance that lets it count (if any)."""
+
+    record: UsageRecord
+    reasons: tuple[str, ...]
+    acceptance: Acceptance | None
+
+    @property
+    def held(self) -> bool:
+        return self.acceptance is None or not set(self.reasons) <= set(self.acceptance.reasons)
+
+
+def judge(
+    found: Iterable[tuple[UsageRecord, datetime]],
+    limits: Limits,
+    as_of: datetime,
+    lookup: Callable[[list[str]], Mapping[str, Acceptance]],
+) -> list[Judged]:
+    """The records (each with its first received time) that break a limit, judged as of their first
+    receipt (or ``as_of`` if that is earlier), with their latest acceptance (``lookup`` by ids)."""
+    flagged = []
+    for record, first_received in found:
+        reasons = check(record, limits, min(first_received, as_of))
+        if reasons:
+            flagged.append((record, reasons))
+    accepted = lookup([record.id for record, _ in flagged])
+    return [Judged(record, reasons, accepted.get(record.id)) for record, reasons in flagged]
