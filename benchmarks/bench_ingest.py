@@ -86,7 +86,7 @@ def cpu_seconds(pid: int) -> float:
 
 def in_process_profile(size: int) -> dict[str, float]:
     """Seconds per stage for one batch of ``size`` events, in this process (no HTTP), on a warm store."""
-    from talktime.api import service
+    from talktime.app import service
     from talktime.ingest.fastpath import quick_check
     from talktime.store import open_store
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from support.events import event
 from support.fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from talktime.api import service
+from talktime.app import service
 from talktime.core.plausibility import REASONS, Limits, check, reason_code
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT

@@ -22,7 +22,7 @@ from support.contract_checks import snapshot
 from support.event_strategies import T0, event_batches
 from support.events import event, record_event
 from support.fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from talktime.api import service
+from talktime.app import service
 from talktime.core.records import record_to_row
 from talktime.errors import InputError
 from talktime.providers import builtin

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from talktime.api import service
+from talktime.app import service
 from talktime.core.records import COUNT_FIELDS, RECORD_FIELDS
 from talktime.ingest.events import EVENT_TYPES, LIFECYCLE_TYPES, RECORD, validate_event
 from talktime.ingest.fastpath import quick_check

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from talktime.api import service
+from talktime.app import service
 from talktime.core.records import record_to_row
 from talktime.store import EventStore
 from talktime.store.records import ROW_SCHEMA, record_from_doc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from talktime.api import service
+from talktime.app import service
 from talktime.core.records import UsageRecord, record_to_row
 from talktime.store import open_store
 

@@ -27,7 +27,7 @@ from fastapi import Path as InPath
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from talktime.api import schemas, service
+from talktime.api import schemas
 from talktime.api.access_log import AccessLog
 from talktime.api.admin import add_admin_routes
 from talktime.api.errors import install, json_response
@@ -35,6 +35,7 @@ from talktime.api.invoices import add_invoice_routes
 from talktime.api.records_export import add_export_routes
 from talktime.api.review import add_review_routes
 from talktime.api.webhooks import add_webhook_routes
+from talktime.app import service
 from talktime.core.plausibility import Guards
 from talktime.core.rating.cards import PriceCard
 from talktime.errors import (

@@ -20,8 +20,9 @@ from fastapi import Depends, FastAPI, Query, Response
 from fastapi import Path as InPath
 from starlette.concurrency import run_in_threadpool
 
-from talktime.api import schemas, service
+from talktime.api import schemas
 from talktime.api.errors import json_response
+from talktime.app import service
 from talktime.core.invoicing.invoice import Invoice, build_invoice
 from talktime.core.invoicing.serialize import invoice_dict
 from talktime.core.plausibility import Guards

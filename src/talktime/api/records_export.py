@@ -6,7 +6,7 @@ file ``talktime meter`` reads. Records still open are included with status ``ope
 closes them as it does for ``/v1/usage``. ``customer`` narrows the answer to one customer.
 
 The CLI reads a DuckDB store through this route while ``talktime serve`` holds the file
-(:mod:`talktime.cli.served`); the ``X-Talktime-Tenant`` header says whose records they are.
+(:mod:`talktime.app.served`); the ``X-Talktime-Tenant`` header says whose records they are.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ from typing import Annotated, Any, Final
 from fastapi import FastAPI, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from talktime.api import schemas, service
+from talktime.api import schemas
 from talktime.api.errors import json_response
+from talktime.app import service
 from talktime.errors import InputError, NotFoundError, PayloadTooLargeError
 from talktime.ingest.batch import prepare_items
 from talktime.ingest.webhooks import PROVIDERS, Provider, SignatureError, SignedRequest

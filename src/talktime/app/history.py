@@ -8,6 +8,7 @@ given is here, so every face refuses the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from talktime.core.records import UsageRecord
@@ -33,12 +34,28 @@ class HistorySource:
         return str(self.records if self.records is not None else self.store)
 
 
-def stored_records(store: str, tenant: str | None) -> list[UsageRecord]:
-    """The tenant's records in the event store (read through ``talktime serve`` when it holds the store)."""
-    # Still in the CLI package (another change owns it); it moves here when that change is in.
-    from talktime.cli.history import stored_records as read_store
+def stored_records(store: str, tenant: str | None, as_of: datetime | None = None) -> list[UsageRecord]:
+    """The tenant's usage records in the event store as of ``as_of`` (now): the records the store keeps, or
+    when ``talktime serve`` holds the store, the records that server reads from it
+    (:mod:`talktime.app.served`)."""
+    from talktime.app.served import held_by_server, records_from_server
+    from talktime.app.service import current_records
+    from talktime.store import open_store
 
-    return read_store(store, tenant)
+    if not tenant:
+        raise InputError("--store needs --tenant: the tenant whose events are read")
+    server = held_by_server(store)
+    if server is not None:
+        found = records_from_server(server, store, tenant)
+    else:
+        opened = open_store(store)
+        try:
+            found = [c.record for c in current_records(opened, tenant, as_of or datetime.now(UTC))]
+        finally:
+            opened.close()
+    if not found:
+        raise InputError(f"--store {store!r}: tenant {tenant!r} has no usage records")
+    return found
 
 
 def store_history(store: str, tenant: str | None, target: Path) -> Path:

@@ -458,7 +458,7 @@ def serve(
 
         from talktime.api import access_log, create_app
         from talktime.api.app import tune_gc_for_serving
-        from talktime.cli.served import announce
+        from talktime.app.served import announce
         from talktime.io.guards import load_guards
         from talktime.io.ratecards import load_price_card
         from talktime.store import open_store

@@ -22,7 +22,7 @@ def rebuild(store: str = typer.Option(..., "--store", help=STORE_HELP)) -> None:
     batch by batch are the same; this is for a store whose rules changed, or to check)."""
 
     def run() -> None:
-        from talktime.cli.served import held_by_server
+        from talktime.app.served import held_by_server
         from talktime.errors import InputError
         from talktime.store import open_store
 
@@ -58,7 +58,7 @@ def _through_server(url: str, store: str, tenant: str, method: str, path: str, b
     import urllib.parse
     import urllib.request
 
-    from talktime.cli.served import KEY_VARIABLE
+    from talktime.app.served import KEY_VARIABLE
     from talktime.errors import InputError
 
     key = os.environ.get(KEY_VARIABLE, "").strip()
@@ -103,7 +103,7 @@ def _review(
     from datetime import UTC, datetime
 
     from talktime.api.review import review
-    from talktime.cli.served import held_by_server
+    from talktime.app.served import held_by_server
     from talktime.core.plausibility import Guards
     from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT
     from talktime.io.guards import load_guards
@@ -155,7 +155,7 @@ def flagged_command(
         from datetime import UTC, datetime
 
         from talktime.api.review import flagged
-        from talktime.cli.served import held_by_server
+        from talktime.app.served import held_by_server
         from talktime.core.plausibility import Guards
         from talktime.errors import InputError
         from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT
