@@ -95,6 +95,21 @@ def test_a_runaway_call_is_held_back_until_accepted_or_corrected(store: str, tmp
         # The other tenant's guards allow calls of any length: both of its records count.
         assert usage(served.url, other)["totals"]["records"] == 2
         assert usage(served.url, other)["held"] == []
+        # The record's own page says it is held, and why, beside its (implausible) billable seconds.
+        shown = httpx.get(
+            f"{served.url}/v1/records/runaway",
+            params={"policy": "twilio-voice"},
+            headers=bearer(key),
+            timeout=60,
+        ).json()
+        assert (shown["held"], shown["reasons"]) == (True, [RUNAWAY_REASON])
+        normal = httpx.get(
+            f"{served.url}/v1/records/normal",
+            params={"policy": "twilio-voice"},
+            headers=bearer(key),
+            timeout=60,
+        ).json()
+        assert (normal["held"], normal["reasons"]) == (False, [])
     assert rebuilt(store, tmp_path, guards, key) == (before, flagged)
 
     with serve(store, tmp_path / "serve2.log", "--guards", str(guards)) as served:
@@ -106,6 +121,13 @@ def test_a_runaway_call_is_held_back_until_accepted_or_corrected(store: str, tmp
         )
         assert answer.status_code == 200, answer.text
         assert answer.json()["held"] is False and answer.json()["reasons"] == [RUNAWAY_REASON]
+        shown = httpx.get(
+            f"{served.url}/v1/records/runaway",
+            params={"policy": "twilio-voice"},
+            headers=bearer(key),
+            timeout=60,
+        ).json()
+        assert (shown["held"], shown["reasons"]) == (False, [RUNAWAY_REASON])  # accepted: counted
         accepted, flagged = state(served.url, key)
         # Counted as it is: 315,532,795 s answered (10:00:05 to ten years later), 60/60 up.
         assert accepted["totals"]["records"] == 2

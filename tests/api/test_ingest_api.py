@@ -148,7 +148,12 @@ def test_usage_query_errors_are_4xx(client: TestClient) -> None:
         "/v1/usage", params={"policy": "twilio-voice", "from": "2025-03-01"}, headers=auth()
     )
     assert bad_time.status_code == 422 and "offset" in bad_time.json()["error"]["message"]
-    assert client.get("/v1/usage", params={"policy": "no-such"}, headers=auth()).status_code == 422
+    unknown = client.get("/v1/usage", params={"policy": "no-such"}, headers=auth())
+    message = unknown.json()["error"]["message"]
+    assert unknown.status_code == 422 and message.startswith("query parameter 'policy': 'no-such'")
+    assert "twilio-voice" in message and ".toml" not in message  # the API reads no policy files
+    record = client.get("/v1/records/r1", params={"policy": "twilio"}, headers=auth())
+    assert record.status_code == 422 and "'policy'" in record.json()["error"]["message"]
     assert client.get("/v1/usage", headers=auth()).status_code == 422
 
 

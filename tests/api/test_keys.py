@@ -5,6 +5,7 @@ names method, path, status, duration and tenant, and never a key."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -164,6 +165,35 @@ def test_the_keys_command_lists_revokes_and_rotates(tmp_path: Path) -> None:
         assert opened.tenant_of(hash_key(new_key)) == "acme" and opened.tenant_of(hash_key(key)) is None
     finally:
         opened.close()
+
+
+def test_the_keys_command_on_a_store_a_server_holds_names_the_admin_route(tmp_path: Path) -> None:
+    """A DuckDB file a running server holds cannot be opened (DuckDB's error says only "lock"): the
+    keys commands say which server holds it and how to manage keys through it."""
+    store = tmp_path / "held.duckdb"
+    note = tmp_path / "held.duckdb.serve.json"
+    note.write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": os.getpid()}), encoding="utf-8")
+    runner = CliRunner()
+    for args in (["create", "acme"], ["list"], ["revoke", "k_000000000000"], ["rotate", "k_000000000000"]):
+        refused = runner.invoke(cli, ["keys", *args, "--store", str(store)])
+        assert refused.exit_code == 2, (args, refused.output)
+        said = " ".join(refused.output.split())
+        assert "held by talktime serve at http://127.0.0.1:9" in said, said
+        assert "/v1/admin/keys" in said and "keys create --admin" in said
+    assert not store.exists()  # nothing opened
+
+
+def test_a_server_stopped_by_sigterm_removes_its_note_and_exits_0(tmp_path: Path) -> None:
+    """uvicorn raises SIGTERM again after its graceful stop: under the default handler the process died
+    there (exit -15), leaving ``STORE.serve.json`` behind and the store unclosed."""
+    store = tmp_path / "events.duckdb"
+    note = tmp_path / "events.duckdb.serve.json"
+    with serve(str(store), tmp_path / "serve.log") as served:
+        assert note.exists()
+        served.process.terminate()  # SIGTERM: systemd, docker stop, kill PID
+        assert served.process.wait(30) == 0, served.log()
+    assert not note.exists()
+    talktime("keys", "list", "--store", str(store))  # the file is free again
 
 
 @pytest.mark.slow

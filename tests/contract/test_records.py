@@ -80,6 +80,8 @@ def check_reads(store: EventStore, tenant: str) -> None:
                 alone = [s] if service._record_scoped(policy) else sessions
                 expected = outcome(lambda: service.explain_record(alone, policy, rid))  # noqa: B023
                 got = outcome(lambda: service.read_record(store, tenant, policy, rid, as_of))  # noqa: B023
+                if isinstance(got, dict):  # read without guards (as read_usage above): nothing is held
+                    assert (got.pop("held"), got.pop("reasons")) == (False, []), (policy_id, rid)
                 assert got == expected, (policy_id, rid, as_of)
 
 

@@ -293,7 +293,7 @@ def create_app(
         chosen = service.policy_by_id(policy)
 
         def run() -> dict[str, Any]:
-            return service.read_record(store, who, chosen, record_id, clock(), idle_timeout)
+            return service.read_record(store, who, chosen, record_id, clock(), idle_timeout, limits)
 
         return json_response(await run_in_threadpool(run))
 

@@ -327,11 +327,17 @@ USAGE: Final[Schema] = {
 RECORD_ANSWER: Final[Schema] = {
     "type": "object",
     "description": "the record as `talktime meter --format json` prints it, plus its sessionization",
-    "required": ["id", "status", "flags", "events", "fields"],
+    "required": ["id", "status", "flags", "held", "reasons", "events", "fields"],
     "properties": {
         "id": {"type": "string"},
         "status": {"type": "string", "enum": sorted(STATUSES)},
         "flags": {"type": "array", "items": {"type": "string"}},
+        "held": {
+            "type": "boolean",
+            "description": "true: the plausibility guards keep it out of usage and invoices until a person "
+            "accepts or corrects it",
+        },
+        "reasons": {"type": "array", "items": {"type": "string"}, "description": "every limit it breaks"},
         "events": {},
         "fields": {"type": "object", "additionalProperties": {"type": "string"}},
     },

@@ -25,7 +25,7 @@ from talktime.ingest.batch import Prepared, prepare_items
 from talktime.ingest.events import Event, Issue, validate_event
 from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT, SessionRecord, idle_closed, sessionize
 from talktime.io.results import record_dict, totals_dict
-from talktime.providers import builtin
+from talktime.providers import builtin, builtin_ids
 from talktime.store import usage as stored_usage
 from talktime.store.base import EventStore, RawEvent
 from talktime.store.records import typed_event
@@ -157,7 +157,13 @@ def session_records(
 
 
 def policy_by_id(policy_id: str) -> Policy:
-    """A built-in profile (the API never reads policy files from the server's disk)."""
+    """A built-in profile (the API never reads policy files from the server's disk); an unknown id is
+    refused naming the query parameter and the ids there are (never "a .toml file": none is read)."""
+    known = builtin_ids()
+    if policy_id not in known:
+        raise InputError(
+            f"query parameter 'policy': {policy_id!r} is not a built-in policy id; known: {', '.join(known)}"
+        )
     return builtin(policy_id)
 
 
@@ -296,9 +302,12 @@ def read_record(
     record_id: str,
     as_of: datetime,
     idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
+    guards: Guards | None = None,
 ) -> dict[str, Any]:
     """:func:`explain_record` from the stored record: its row, and its events only when the idle timeout
-    closes it now (the flag then names the timeout, which only a read knows)."""
+    closes it now (the flag then names the timeout, which only a read knows). With ``guards``, ``held``
+    says whether the tenant's limits keep it out of usage and invoices and ``reasons`` lists every limit it
+    breaks (an accepted record breaks them and is not held); without, nothing is held, as in read_usage."""
     records = _records_of(store)
     stored = records.stored_record(tenant, record_id)
     if stored is None:
@@ -329,10 +338,18 @@ def read_record(
             if c.record.customer == found.record.customer and _closable(c.record, policy)
         ]
     metered = next(m for m in meter_records(company, policy) if m.id == record_id)
+    mine = None
+    if guards is not None:  # as read_usage: without guards nothing is held
+        limits = guards.limits_for(tenant)
+        scope = Scope(tenant, found.record.customer)
+        judged = stored_usage.judged(records, scope, as_of, idle_timeout, limits)
+        mine = next((j for j in judged if j.record.id == record_id), None)
     return {
         **record_dict(metered),
         "status": found.record.status,
         "flags": list(found.flags),
+        "held": mine is not None and mine.held,
+        "reasons": [] if mine is None else list(mine.reasons),
         "events": found.events,
         "fields": record_to_row(found.record),
     }

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import IO, TypeVar
 
 import typer
@@ -45,6 +47,7 @@ from talktime.cli.whatif import compare, simulate
 from talktime.cli.whatif import methodology as methodology_page
 from talktime.core.decimals import text
 from talktime.core.metering.summary import summary_rows
+from talktime.errors import InputError
 from talktime.io.results import CSV_COLUMNS, record_dict, record_row, totals_dict
 from talktime.store.base import EventStore
 
@@ -344,8 +347,17 @@ def keys_create(
 
 @contextmanager
 def _key_store(target: str) -> Iterator[EventStore]:
+    from talktime.app.served import held_by_server
     from talktime.store import open_store
 
+    server = held_by_server(target)
+    if server is not None:  # DuckDB: the server holds the file, even DuckDB's error would only say "lock"
+        raise InputError(
+            f"--store {target!r} is held by talktime serve at {server}: manage keys through its admin "
+            f"routes with an admin key (GET /v1/admin/keys, POST /v1/admin/keys, "
+            f"POST /v1/admin/keys/KEY_ID/revoke or /rotate), or stop the server; make the admin key "
+            f"before starting it (talktime keys create --admin --store {target})"
+        )
     opened = open_store(target)
     try:
         yield opened
@@ -435,6 +447,14 @@ def keys_rotate(
     guarded(run)
 
 
+class _Terminated(Exception):
+    """SIGTERM reached ``talktime serve`` (uvicorn raises it again after its graceful shutdown)."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 @app.command()
 def serve(
     store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
@@ -471,8 +491,16 @@ def serve(
             served = create_app(opened, prices=card, ledger=ledger, workers=workers, guards=limits)
             tune_gc_for_serving()
             access_log.log_start(store, host, port, workers)
-            with announce(store, host, port):  # a note beside a DuckDB file: the CLI reads it through us
-                uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
+            # uvicorn stops gracefully on SIGTERM, then raises it again under the handler it found: with
+            # the default one the process would die there, leaving its note and the store unclosed
+            previous = signal.signal(signal.SIGTERM, _terminated)
+            try:
+                with announce(store, host, port):  # a note beside a DuckDB file: the CLI reads it through us
+                    uvicorn.run(served, host=host, port=port, log_level="warning", access_log=False)
+            except _Terminated:
+                pass  # stopped (systemd, docker stop, kill PID): the note goes, the store is closed, exit 0
+            finally:
+                signal.signal(signal.SIGTERM, previous)
         finally:
             opened.close()
 
