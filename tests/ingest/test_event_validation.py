@@ -64,6 +64,21 @@ def test_bad_fields_are_named(change: dict[str, object], field: str, words: str)
     assert words in found[field]
 
 
+def test_reasons_are_in_our_words_and_say_what_came() -> None:
+    """A developer reads the reason and the value sent, never pydantic's internals."""
+    opened = event("talktime.connection.opened")
+    no_version = {k: v for k, v in opened.items() if k != "specversion"}
+    assert issues(no_version)["specversion"] == "is required: '1.0' (CloudEvents 1.0)"
+    bad_seconds = issues({**opened, "type": "talktime.audio.sent", "data": {"seconds": "abc"}})
+    assert bad_seconds["data.seconds"] == "Input should be a valid decimal, got 'abc'"
+    missing = issues({**opened, "type": "talktime.audio.sent", "data": {}})
+    assert missing["data.seconds"] == "is required"
+    tokens = {"input_tokens": 10, "cached_input_tokens": 11}
+    parts = issues({**opened, "type": "talktime.tokens", "data": tokens})
+    assert parts["data.cached_input_tokens"] == "11 is more than input_tokens 10, which it is part of"
+    assert not any("Value error" in reason for reason in parts.values())
+
+
 def test_every_problem_is_reported_at_once() -> None:
     raw = {**event("talktime.channels", data={"channels": 0}), "time": "yesterday", "source": ""}
     assert set(issues(raw)) == {"time", "source", "data.channels"}

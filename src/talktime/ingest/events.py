@@ -227,11 +227,16 @@ def _pydantic_issues(error: ValidationError, prefix: str) -> list[Issue]:
     issues = []
     for item in error.errors(include_url=False):
         path = ".".join(str(part) for part in (prefix, *item["loc"]))
-        reason = item["msg"]
-        if item["type"] == "extra_forbidden":
+        kind = item["type"]
+        reason = item["msg"].removeprefix("Value error, ")  # our own validators' words, without pydantic's
+        if kind == "extra_forbidden":
             reason = "is not a field of this event type; put free attributes in data.attrs"
-        elif item["type"] == "literal_error":
+        elif kind == "literal_error":
             reason = f"{item['input']!r} is not allowed: {item['msg']}"
+        elif kind == "missing":
+            reason = "is required"
+        elif kind != "value_error" and "input" in item:  # a type or range problem: say what came
+            reason = f"{reason}, got {item['input']!r}"
         issues.append(Issue(path, reason))
     return issues
 
@@ -252,10 +257,10 @@ def validate_event(raw: object) -> Checked:
     if not isinstance(raw, Mapping):
         return Checked(None, (Issue("", f"an event must be a JSON object, got {type(raw).__name__}"),))
     issues: list[Issue] = []
-    if raw.get("specversion") != "1.0":
-        issues.append(
-            Issue("specversion", f"must be '1.0' (CloudEvents 1.0), got {raw.get('specversion')!r}")
-        )
+    if "specversion" not in raw:
+        issues.append(Issue("specversion", "is required: '1.0' (CloudEvents 1.0)"))
+    elif raw["specversion"] != "1.0":
+        issues.append(Issue("specversion", f"must be '1.0' (CloudEvents 1.0), got {raw['specversion']!r}"))
     event_id = _text(raw, "id", issues, required=True)
     source = _text(raw, "source", issues, required=True)
     event_type = _text(raw, "type", issues, required=True)
