@@ -94,9 +94,8 @@ def invoice_of_records(
     """:func:`invoice` over records already read (the customer's own are enough: every rule of an invoice
     looks at one customer's records, one record at a time), for a face that keeps them; ``tenant`` picks
     the guards' limits."""
-    from talktime.core.invoicing.invoice import build_invoice, check_known_customer
-    from talktime.core.invoicing.periods import month_period
-    from talktime.core.plausibility import Guards, hold_back
+    from talktime.core.invoicing.invoice import build_invoice, check_known_customer, guarded_invoice
+    from talktime.core.plausibility import Guards
     from talktime.io.guards import load_guards
     from talktime.io.invoices import read_ledger
 
@@ -106,8 +105,4 @@ def invoice_of_records(
     if allow_flagged:
         return build_invoice(usage, card, customer, period, billed)
     limits = (Guards() if guards is None else load_guards(guards)).limits_for(tenant)
-    # A month being billed is judged as of its end, or now if it has not ended: a record of the month can
-    # then be "ahead" only in the month still running, and billing an old month is not "long ago".
-    as_of = min(now, month_period(period, card.customer(customer).timezone).end)
-    kept, held = hold_back(usage, limits, as_of)
-    return build_invoice(kept, card, customer, period, billed, held)
+    return guarded_invoice(usage, card, customer, period, billed, limits, now)

@@ -29,10 +29,16 @@ from decimal import Decimal
 from typing import Final
 
 from talktime.core.decimals import quantize
-from talktime.core.invoicing.invoice import Invoice, InvoiceLine, build_invoice, check_known_customer
+from talktime.core.invoicing.invoice import (
+    Invoice,
+    InvoiceLine,
+    build_invoice,
+    check_known_customer,
+    guarded_invoice,
+)
 from talktime.core.invoicing.periods import Period, month_period, period_label
 from talktime.core.metering.describe import one_line
-from talktime.core.plausibility import Limits, hold_back
+from talktime.core.plausibility import Limits
 from talktime.core.rating.cards import CostCard, Entry, PriceCard
 from talktime.core.rating.rate import RatedGroup, rate_entry
 from talktime.core.records import UsageRecord
@@ -200,11 +206,8 @@ def period_invoices(
         billed = [inv for inv in ledger if inv.customer == customer]
         if limits is None:
             invoices.append(build_invoice(records, card, customer, period, billed))
-            continue
-        mine = [r for r in records if r.customer == customer]
-        end = month_period(period, card.customer(customer).timezone).end
-        kept, held = hold_back(mine, limits, end if now is None else min(now, end))
-        invoices.append(build_invoice(kept, card, customer, period, billed, held))
+        else:
+            invoices.append(guarded_invoice(records, card, customer, period, billed, limits, now))
     return invoices
 
 

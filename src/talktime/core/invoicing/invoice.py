@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from talktime.core.decimals import text
 from talktime.core.invoicing.periods import Period, month_period
 from talktime.core.metering.describe import one_line
-from talktime.core.plausibility import reason_code
+from talktime.core.plausibility import Limits, hold_back, reason_code
 from talktime.core.rating.cards import PriceCard, Seller
 from talktime.core.rating.charges import ChargeStep
 from talktime.core.rating.money import Money, Rounded, total
@@ -314,6 +314,25 @@ def build_invoice(
         seller=card.seller,
         payment_terms_days=card.terms_days(customer),
     )
+
+
+def guarded_invoice(
+    records: Iterable[UsageRecord],
+    card: PriceCard,
+    customer: str,
+    period: str,
+    ledger: Sequence[Invoice],
+    limits: Limits,
+    now: datetime | None = None,
+) -> Invoice:
+    """:func:`build_invoice` with the records the plausibility ``limits`` flag held back and named.
+
+    A month being billed is judged as of its end, or ``now`` if it has not ended: a record of the month can
+    then be "ahead" only in the month still running, and billing an old month is not "long ago"."""
+    end = month_period(period, card.customer(customer).timezone).end
+    mine = [r for r in records if r.customer == customer]
+    kept, held = hold_back(mine, limits, end if now is None else min(now, end))
+    return build_invoice(kept, card, customer, period, ledger, held)
 
 
 def check_known_customer(records: Iterable[UsageRecord], card: PriceCard, customer: str) -> None:
