@@ -151,7 +151,7 @@ def test_an_open_session_closes_by_the_idle_timeout_when_read(store: EventStore)
     assert soon["open"] == ["call-9"] and soon["totals"]["records"] == 0
     later_at = T0 + timedelta(hours=1, seconds=5)
     later = service.read_usage(store, tenant, policy, None, None, None, later_at)
-    assert later["open"] == [] and later["flagged"] == ["call-9"] and later["totals"]["records"] == 1
+    assert later["open"] == [] and later["with_flags"] == ["call-9"] and later["totals"]["records"] == 1
     record = service.read_record(store, tenant, policy, "call-9", later_at)
     assert record["status"] == "completed" and record["flags"][0].startswith("no opened") is False
     assert any(flag.startswith("idle-timeout") for flag in record["flags"])

@@ -300,7 +300,7 @@ _TOTALS: Final[Schema] = {
 }
 USAGE: Final[Schema] = {
     "type": "object",
-    "required": ["policy", "customer", "from", "to", "totals", "open", "flagged", "held"],
+    "required": ["policy", "customer", "from", "to", "totals", "open", "with_flags", "held"],
     "properties": {
         "policy": {"type": "string", "enum": list(POLICY_IDS)},
         "customer": {"type": ["string", "null"]},
@@ -308,7 +308,12 @@ USAGE: Final[Schema] = {
         "to": {"type": ["string", "null"]},
         "totals": _TOTALS,
         "open": {"type": "array", "items": {"type": "string"}},
-        "flagged": {"type": "array", "items": {"type": "string"}},
+        "with_flags": {
+            "type": "array",
+            "description": "records counted in the totals whose events sessionize flagged (contradicting "
+            "values, closed by the idle timeout): GET /v1/records/{id} shows the flags",
+            "items": {"type": "string"},
+        },
         "held": {
             "type": "array",
             "description": "records the tenant's plausibility guards flag, left out of the totals until a "
@@ -388,6 +393,10 @@ KEY_INFO: Final[Schema] = {
         "admin": {"type": "boolean"},
         "created_at": {"type": "string", "format": "date-time"},
         "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+        "customer": {
+            "type": ["string", "null"],
+            "description": "a customer-scoped key: reads only this customer's usage, records and invoices",
+        },
     },
 }
 KEY_LIST: Final[Schema] = {

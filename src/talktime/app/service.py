@@ -201,7 +201,7 @@ def usage(
         "to": None if end is None else end.isoformat(),
         "totals": totals_dict(totals),
         "open": [s.record.id for s in chosen if not _closable(s.record, policy)],
-        "flagged": [s.record.id for s in chosen if s.flags],
+        "with_flags": [s.record.id for s in chosen if s.flags],
         "held": [],  # the reference applies no guards: read_usage without guards, the same answer
     }
 
@@ -281,7 +281,7 @@ def read_usage(
         "to": None if end is None else end.isoformat(),
         "totals": totals_dict(found.totals),
         "open": found.open,
-        "flagged": found.flagged,
+        "with_flags": found.flagged,
         "held": held,
     }
 
