@@ -80,3 +80,15 @@ def test_many_bad_rows_show_fifty_and_count_the_rest(tmp_path: Path) -> None:
     assert len(problems) == 51 and all("is not a finished status" in p for p in problems[:50])
     assert "line 3: field 'status'" in problems[0] and "line 52: field 'status'" in problems[49]
     assert problems[50] == "7 more bad rows not shown"
+
+
+def test_a_duration_of_years_reads_exactly_and_one_past_64_bits_names_the_row(tmp_path: Path) -> None:
+    """A call "ending" in 2035 (283,996,794 s) is a line like any other, to the microsecond (reconcile then
+    flags it); a duration past 64-bit microseconds is a bad row, never a database traceback."""
+    path = tmp_path / "calls.csv"
+    path.write_text(HEADER + GOOD + f"CA2,,completed,outbound-api,{START},,283996794.5,,USD\n")
+    lines = read_statement(path)
+    assert lines.column("duration_us").to_pylist() == [80_000_000, 283_996_794_500_000]
+    path.write_text(HEADER + GOOD + f"CA3,,completed,outbound-api,{START},,{'9' * 23},,USD\n")
+    with pytest.raises(StatementError, match=r"calls.csv line 3: field 'duration': '9{23}' is not a non-neg"):
+        read_statement(path)

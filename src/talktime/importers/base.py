@@ -151,9 +151,11 @@ def _micros(column: str, unit: Decimal, blank: Callable[[str], str] = _blank) ->
         raise ValueError(f"unit {unit} is finer than a microsecond")
     parsed = (
         f"(CASE WHEN regexp_matches({text}, {_lit(_DECIMAL)}) "
-        f"THEN CAST(CAST({text} AS DECIMAL(18, 6)) * {int(scaled)} AS HUGEINT) END)"
+        f"THEN TRY_CAST(CAST({text} AS DECIMAL(38, 6)) * {int(scaled)} AS HUGEINT) END)"
     )
-    return f"CAST({parsed} AS BIGINT)", "'is not a non-negative decimal number of seconds (6 places at most)'"
+    # Too large for microseconds in 64 bits (about 292,000 years) is null here, so the row is named.
+    why = "'is not a non-negative decimal number of seconds (6 places at most) under 292,000 years'"
+    return f"TRY_CAST({parsed} AS BIGINT)", why
 
 
 #: Raw text columns every row is parsed from (``line`` aside).
