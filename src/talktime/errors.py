@@ -10,6 +10,7 @@
     │   ├── UnsupportedMediaError      a body in a content type the API does not read (API: 415)
     │   ├── ConflictError              at odds with what is stored: rotating a revoked key (API: 409)
     │   ├── RateCardError              a cost or price card is invalid (names card, key; core.rating.cards)
+    │   ├── AlertConfigError           an alert configuration is invalid (names the key; core.alerts.config)
     │   └── UnknownModel, UnknownProvider   a model or provider not in the LLM price catalog, with the
     │                                  closest names (talktime.catalog)
     ├── MeteringError (ValueError)     a valid record that a valid policy cannot meter (names record, field)

@@ -66,6 +66,7 @@ def test_a_key_revoked_through_the_admin_route_is_refused_at_once(
         "admin": False,
         "created_at": entry["created_at"],
         "revoked_at": None,
+        "customer": None,
     }
     assert tenant.key not in listed.text
     revoked = client.post(f"/v1/admin/keys/{tenant.info.id}/revoke", headers=bearer(admin.key))

@@ -58,3 +58,26 @@ def start_dashboard(
             time.sleep(0.2)
     server.kill()
     raise RuntimeError("the dashboard did not answer in time")
+
+
+def start_serve(store: str, *options: str, timeout: float = 120) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``talktime serve --costs --prices`` on ``store`` (the dashboard served beside the API) on a free
+    loopback port, once the API answers; its standard error (the access lines) goes to a log file beside
+    the store."""
+    port = free_port()
+    command = [sys.executable, "-m", "talktime", "serve", "--store", store, "--port", str(port)]
+    command += ["--costs", COSTS, "--prices", PRICES, *options]
+    log = Path(f"{store}.log")
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"talktime serve stopped: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/openapi.json", timeout=2):
+                return server, url, log
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("talktime serve did not answer in time")

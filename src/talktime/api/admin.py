@@ -41,6 +41,12 @@ _NEW_KEY_BODY: dict[str, Any] = {
                         "pattern": r"^[^\n]*$",
                         "description": "what the key is for, shown when keys are listed",
                     },
+                    "customer": {
+                        "type": ["string", "null"],
+                        "pattern": keys.CUSTOMER_PATTERN,
+                        "description": "a customer-scoped key: reads only this customer's usage, records "
+                        "and invoices (the customer's own view)",
+                    },
                 },
             }
         }
@@ -48,7 +54,7 @@ _NEW_KEY_BODY: dict[str, Any] = {
 }
 
 
-def _new_key_request(content_type: str, body: bytes) -> tuple[str, str | None]:
+def _new_key_request(content_type: str, body: bytes) -> tuple[str, str | None, str | None]:
     if content_type.split(";", 1)[0].strip().lower() != "application/json":
         raise UnsupportedMediaError(f"content type {content_type or '(none)'!r}: send application/json")
     if len(body) > MAX_ADMIN_BODY:
@@ -59,15 +65,18 @@ def _new_key_request(content_type: str, body: bytes) -> tuple[str, str | None]:
         raise RequestError(f"the body is not valid JSON: {error}") from None
     if not isinstance(decoded, dict):
         raise RequestError('the body must be one JSON object: {"tenant": "...", "label": "..."}')
-    extra = sorted(set(decoded) - {"tenant", "label"})
+    extra = sorted(set(decoded) - {"tenant", "label", "customer"})
     if extra:
-        raise InputError(f"{extra[0]}: is not a field of a key request (tenant, label)")
-    tenant, label = decoded.get("tenant"), decoded.get("label")
+        raise InputError(f"{extra[0]}: is not a field of a key request (tenant, label, customer)")
+    tenant, label, customer = decoded.get("tenant"), decoded.get("label"), decoded.get("customer")
     if not isinstance(tenant, str):
         raise InputError(f"tenant: is required, a string (got {tenant!r})")
     if label is not None and not isinstance(label, str):
         raise InputError(f"label: must be a string (got {label!r})")
-    return keys.check_tenant(tenant), keys.check_label(label)
+    if customer is not None and not isinstance(customer, str):
+        raise InputError(f"customer: must be a string (got {customer!r})")
+    scoped = None if customer is None else keys.check_customer(customer)
+    return keys.check_tenant(tenant), keys.check_label(label), scoped
 
 
 KeyId = Annotated[
@@ -114,8 +123,10 @@ def add_admin_routes(
         },
     )
     async def post_key(request: Request, _admin: ApiKey = authorised) -> Response:
-        tenant, label = _new_key_request(request.headers.get("content-type", ""), await request.body())
-        made = await run_in_threadpool(lambda: keys.create_key(store, tenant, label=label))
+        tenant, label, customer = _new_key_request(
+            request.headers.get("content-type", ""), await request.body()
+        )
+        made = await run_in_threadpool(lambda: keys.create_key(store, tenant, label=label, customer=customer))
         return json_response(made.as_dict(), 201)
 
     @app.post(

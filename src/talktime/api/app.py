@@ -1,6 +1,7 @@
 """The FastAPI app: ``POST /v1/events``, ``GET /v1/usage``, ``GET /v1/records/{id}``, /openapi.json.
 
-Every route needs ``Authorization: Bearer KEY``; the key's tenant is the only one the request sees. The key
+Every route needs ``Authorization: Bearer KEY``; the key's tenant is the only one the request sees, and a
+customer-scoped key's customer the only customer (``talktime.api.scope``, ADR 0008). The key
 is looked up in the store on every request (no cache), so a revoked key is refused at once, whichever
 process revoked it (``talktime.api.keys``). Blocking work (validation, the store, metering) runs in the
 thread pool, so the event loop keeps accepting. The OpenAPI document states every body, parameter and
@@ -20,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi import Path as InPath
@@ -34,6 +35,7 @@ from talktime.api.errors import install, json_response
 from talktime.api.invoices import add_invoice_routes
 from talktime.api.records_export import add_export_routes
 from talktime.api.review import add_review_routes
+from talktime.api.scope import Reader
 from talktime.api.webhooks import add_webhook_routes
 from talktime.app import service
 from talktime.core.plausibility import Guards
@@ -42,12 +44,16 @@ from talktime.errors import (
     AuthError,
     ForbiddenError,
     InputError,
+    NotFoundError,
     PayloadTooLargeError,
 )
 from talktime.ingest.batch import BATCH_TYPE, prepare_body
 from talktime.ingest.events import parse_time
 from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT
 from talktime.store.base import ApiKey, EventStore, hash_key
+
+if TYPE_CHECKING:
+    from talktime.web.served import ServedDashboard
 
 MAX_EVENTS: Final = 10_000
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
@@ -94,11 +100,24 @@ def api_key(request: Request, credentials: Credentials) -> ApiKey:
     return found
 
 
-def tenant(request: Request, credentials: Credentials) -> str:
-    """The tenant of the request's Bearer key, or AuthError (401); an admin key here is ForbiddenError."""
+def reader(request: Request, credentials: Credentials) -> Reader:
+    """Whose usage the request's Bearer key reads: its tenant, and its customer for a customer-scoped key;
+    AuthError (401) without a key; an admin key here is ForbiddenError (403)."""
     found = api_key(request, credentials)
     if found.admin:
         raise ForbiddenError("an admin key manages keys (/v1/admin/keys) and reads no tenant's usage")
+    return Reader(found.tenant, found.customer)
+
+
+def tenant(request: Request, credentials: Credentials) -> str:
+    """The tenant of the request's Bearer key, for the routes only a tenant key may use (sending events,
+    reviews): AuthError (401) without a key; an admin or a customer-scoped key is ForbiddenError (403)."""
+    found = reader(request, credentials)
+    if found.customer is not None:
+        raise ForbiddenError(
+            f"this key belongs to customer {found.customer!r}: it reads that customer's usage, records "
+            "and invoices only (GET /v1/usage, /v1/records, /v1/invoices)"
+        )
     return found.tenant
 
 
@@ -111,6 +130,7 @@ def admin(request: Request, credentials: Credentials) -> ApiKey:
 
 
 Tenant = Annotated[str, Depends(tenant)]
+Scoped = Annotated[Reader, Depends(reader)]
 PolicyId = Annotated[
     str,
     Query(
@@ -172,11 +192,13 @@ def create_app(
     ledger: Path | None = None,
     workers: int = 0,
     guards: Guards | None = None,
+    dashboard: ServedDashboard | None = None,
 ) -> FastAPI:
     """An app serving one store. ``clock`` is "now" for the idle timeout (tests pass a fixed one).
 
     ``workers`` > 0: that many processes decode and check event batches (:func:`prepare_body`) while this
-    process, the store's only writer, stores them; 0: all in this process's thread pool.
+    process, the store's only writer, stores them; 0: all in this process's thread pool. ``dashboard``:
+    the browser pages (:mod:`talktime.web.served`), answering every path outside the API's own.
     """
     pool = _worker_pool(workers) if workers > 0 else None
     limits = Guards() if guards is None else guards  # plausibility guards: safe defaults unless given
@@ -186,6 +208,8 @@ def create_app(
         yield
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if dashboard is not None:
+            dashboard.shutdown()
 
     app = FastAPI(
         title="talktime ingestion API",
@@ -243,7 +267,7 @@ def create_app(
         },
     )
     async def get_usage(
-        who: Tenant,
+        who: Scoped,
         policy: PolicyId,
         customer: Annotated[str | None, Query(description="only this customer's records")] = None,
         start: Annotated[
@@ -259,10 +283,11 @@ def create_app(
     ) -> Response:
         chosen = service.policy_by_id(policy)
         begin, finish = _moment("from", start), _moment("to", end)
+        narrowed = who.customer_asked(customer)
 
         def run() -> dict[str, Any]:
             return service.read_usage(
-                store, who, chosen, customer, begin, finish, clock(), idle_timeout, limits
+                store, who.tenant, chosen, narrowed, begin, finish, clock(), idle_timeout, limits
             )
 
         return json_response(await run_in_threadpool(run))
@@ -286,21 +311,25 @@ def create_app(
         },
     )
     async def get_record(
-        who: Tenant,
+        who: Scoped,
         record_id: Annotated[str, InPath(min_length=1, description="the record's id; may contain /")],
         policy: PolicyId,
     ) -> Response:
         chosen = service.policy_by_id(policy)
 
         def run() -> dict[str, Any]:
-            return service.read_record(store, who, chosen, record_id, clock(), idle_timeout, limits)
+            if who.customer is not None:  # another customer's record is as unknown as another tenant's
+                found = store.stored_record(who.tenant, record_id)  # type: ignore[attr-defined]
+                if found is None or not who.sees(found.record.customer):
+                    raise NotFoundError(f"no record {record_id!r}")
+            return service.read_record(store, who.tenant, chosen, record_id, clock(), idle_timeout, limits)
 
         return json_response(await run_in_threadpool(run))
 
     add_invoice_routes(
         app,
         store,
-        tenant,
+        reader,
         prices=prices,
         ledger=ledger,
         clock=clock,
@@ -309,7 +338,7 @@ def create_app(
     )
     add_review_routes(app, store, tenant, guards=limits, clock=clock, idle_timeout=idle_timeout)
     add_webhook_routes(app, store, clock=clock)
-    add_export_routes(app, store, tenant, clock=clock, idle_timeout=idle_timeout)
+    add_export_routes(app, store, reader, clock=clock, idle_timeout=idle_timeout)
     add_admin_routes(app, store, admin, clock)
 
     def openapi() -> dict[str, Any]:
@@ -318,4 +347,6 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if dashboard is not None:  # last: the API's routes (and /openapi.json, /docs) are matched first
+        app.mount("/", dashboard, name="dashboard")
     return app

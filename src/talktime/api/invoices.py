@@ -1,8 +1,10 @@
 """Invoice routes: ``GET /v1/invoices?customer=C&period=YYYY-MM`` (JSON) and ``GET /v1/invoices/{id}.pdf``.
 
 Same authentication and tenant rules as every route: the Bearer key's tenant is the only one whose records
-(and ledger, ``LEDGER/<tenant>/``) the request sees. The server's price card and ledger are configured when
-the app is made (``create_app(..., prices=..., ledger=...)``); without a price card the routes answer 404.
+(and ledger, ``LEDGER/<tenant>/``) the request sees, and a customer-scoped key's customer the only
+customer whose invoices it sees (``talktime.api.scope``). The server's price card and ledger are configured
+when the app is made (``create_app(..., prices=..., ledger=...)``); without a price card the routes
+answer 404.
 Records still open are left out until they close (the invoice notes how many); records the tenant's guards
 flag are held back, as from ``GET /v1/usage``, until a person accepts or corrects them (``api/review.py``).
 """
@@ -22,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from talktime.api import schemas
 from talktime.api.errors import json_response
+from talktime.api.scope import Reader
 from talktime.app import service
 from talktime.core.invoicing.invoice import Invoice, build_invoice
 from talktime.core.invoicing.serialize import invoice_dict
@@ -41,7 +44,7 @@ PERIOD = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$"
 def add_invoice_routes(
     app: FastAPI,
     store: EventStore,
-    tenant: Callable[..., str],
+    reader: Callable[..., Reader],
     *,
     prices: PriceCard | None,
     ledger: Path | None,
@@ -49,12 +52,14 @@ def add_invoice_routes(
     idle_timeout: timedelta,
     guards: Guards | None = None,
 ) -> None:
-    """Register the invoice routes on ``app``; ``tenant`` is the app's authentication dependency; records
+    """Register the invoice routes on ``app``; ``reader`` is the app's authentication dependency; records
     ``guards`` flag (default: the safe defaults) are held back, named on the draft."""
     guards = Guards() if guards is None else guards
-    authenticated = Depends(tenant)
+    authenticated = Depends(reader)
 
-    def invoice_for(who: str, customer: str, period: str) -> Invoice:
+    def invoice_for(scoped: Reader, customer: str, period: str) -> Invoice:
+        scoped.customer_asked(customer)  # a customer-scoped key: its own customer's invoices only (403)
+        who = scoped.tenant
         if prices is None:
             raise NotFoundError("this server has no price card; start it with one to serve invoices")
         now = clock()
@@ -106,7 +111,7 @@ def add_invoice_routes(
                 pattern=PERIOD, description="billing month, YYYY-MM (1900-2999), in the customer's time zone"
             ),
         ],
-        who: str = authenticated,
+        who: Reader = authenticated,
     ) -> Response:
         def run() -> dict[str, Any]:
             return invoice_dict(invoice_for(who, customer, period))
@@ -134,7 +139,7 @@ def add_invoice_routes(
     )
     async def get_invoice_pdf(
         invoice_id: Annotated[str, InPath(pattern="^.+-" + PERIOD[1:], description="CUSTOMER-YYYY-MM")],
-        who: str = authenticated,
+        who: Reader = authenticated,
     ) -> Response:
         found = _ID.match(invoice_id)
         if found is None:

@@ -2,8 +2,10 @@
 
 A key is ``tt_`` and 32 random bytes, shown once when it is made; the store keeps only its sha256 (see
 ``talktime.store.base``) and a public id (``k_`` and 12 hex digits of the hash) to list and revoke it by.
-Two roles: a tenant key reads and writes that tenant's usage; an admin key (``--admin``, tenant
-:data:`~talktime.store.base.ADMIN_TENANT`) manages every tenant's keys and reads no usage.
+Three roles: a tenant key reads and writes that tenant's usage; a customer-scoped key (``--tenant T
+--customer C``) reads only customer C's usage, records and invoices of tenant T (the customer's own view,
+ADR 0008), and writes nothing; an admin key (``--admin``, tenant :data:`~talktime.store.base.ADMIN_TENANT`)
+manages every tenant's keys and reads no usage.
 
 Revocation takes effect at once: the server looks a key up in the store on every request (no cache of
 keys), so a key revoked by any process sharing the store (the CLI on a PostgreSQL store, another server,
@@ -54,6 +56,21 @@ def check_tenant(tenant: str) -> str:
     return tenant
 
 
+#: A customer of a customer-scoped key: 1-200 characters, no control characters or line breaks (spelled
+#: out, as :data:`TENANT_PATTERN`, for the OpenAPI document's regular expressions too).
+CUSTOMER_PATTERN: Final = rf"^[^{_CONTROL}]{{1,200}}$"
+_CUSTOMER: Final = re.compile(CUSTOMER_PATTERN)
+
+
+def check_customer(customer: str) -> str:
+    """A customer id as the records carry it: 1-200 characters on one line, without control characters."""
+    if not _CUSTOMER.fullmatch(customer):
+        raise InputError(
+            f"customer {customer!r}: must be 1-200 characters, without control characters or line breaks"
+        )
+    return customer
+
+
 def check_label(label: str | None) -> str | None:
     if label is not None and (len(label) > LABEL_MAX or "\n" in label):
         raise InputError(f"label: at most {LABEL_MAX} characters on one line")
@@ -61,19 +78,29 @@ def check_label(label: str | None) -> str | None:
 
 
 def create_key(
-    store: EventStore, tenant: str | None, *, label: str | None = None, admin: bool = False
+    store: EventStore,
+    tenant: str | None,
+    *,
+    label: str | None = None,
+    admin: bool = False,
+    customer: str | None = None,
 ) -> NewKey:
-    """A new key for ``tenant`` (or an admin key: ``admin`` and no tenant)."""
+    """A new key for ``tenant`` (or an admin key: ``admin`` and no tenant; or a key of one ``customer`` of
+    the tenant)."""
     if admin:
         if tenant is not None:
             raise InputError("an admin key belongs to no tenant: give --admin or a TENANT, not both")
+        if customer is not None:
+            raise InputError("an admin key belongs to no customer: give --admin or --customer, not both")
         owner = ADMIN_TENANT
     elif tenant is None:
         raise InputError("give the TENANT the key is for (or --admin for an admin key)")
     else:
         owner = check_tenant(tenant)
+    scoped = None if customer is None else check_customer(customer)
     key = new_key()
-    return NewKey(key, store.add_key(owner, hash_key(key), label=check_label(label), admin=admin))
+    made = store.add_key(owner, hash_key(key), label=check_label(label), admin=admin, customer=scoped)
+    return NewKey(key, made)
 
 
 def list_keys(store: EventStore, tenant: str | None = None) -> list[ApiKey]:
@@ -96,7 +123,8 @@ def revoke_key(store: EventStore, key_id: str, now: datetime) -> ApiKey:
 
 
 def rotate_key(store: EventStore, key_id: str, now: datetime) -> NewKey:
-    """A new key for the same tenant, label and role, and the old one revoked, in one transaction."""
+    """A new key for the same tenant, label, role and customer, and the old one revoked, in one
+    transaction."""
     key = new_key()
     made = store.rotate_key(key_id, hash_key(key), now)
     if made is None:
@@ -114,4 +142,5 @@ def key_dict(key: ApiKey) -> dict[str, Any]:
         "admin": key.admin,
         "created_at": key.created_at.isoformat(),
         "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+        "customer": key.customer,
     }

@@ -3,7 +3,8 @@
 Each line is one record exactly as the store keeps it (times with their offsets, decimals as written, free
 attributes under ``attrs``), in the record format (``docs/records.md``), so the answer is a ``.jsonl``
 file ``talktime meter`` reads. Records still open are included with status ``open``; the idle timeout
-closes them as it does for ``/v1/usage``. ``customer`` narrows the answer to one customer.
+closes them as it does for ``/v1/usage``. ``customer`` narrows the answer to one customer; a
+customer-scoped key reads its own customer's only (``talktime.api.scope``).
 
 The CLI reads a DuckDB store through this route while ``talktime serve`` holds the file
 (:mod:`talktime.app.served`); the ``X-Talktime-Tenant`` header says whose records they are.
@@ -19,6 +20,7 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
 
 from talktime.api import schemas
+from talktime.api.scope import Reader
 from talktime.store.base import EventStore
 from talktime.store.usage import RecordStore, Scope, current_docs
 
@@ -33,13 +35,13 @@ _LINE: Final[schemas.Schema] = {
 def add_export_routes(
     app: FastAPI,
     store: EventStore,
-    tenant: Callable[..., str],
+    reader: Callable[..., Reader],
     *,
     clock: Callable[[], datetime],
     idle_timeout: timedelta,
 ) -> None:
-    """Register ``GET /v1/records`` on ``app``; ``tenant`` is the app's authentication dependency."""
-    authenticated = Depends(tenant)
+    """Register ``GET /v1/records`` on ``app``; ``reader`` is the app's authentication dependency."""
+    authenticated = Depends(reader)
     records: RecordStore = store  # type: ignore[assignment]  # both stores keep records
 
     @app.get(
@@ -53,12 +55,13 @@ def add_export_routes(
     )
     def export_records(
         customer: Annotated[str | None, Query(description="only this customer's records")] = None,
-        who: str = authenticated,
+        who: Reader = authenticated,
     ) -> StreamingResponse:
-        lines = current_docs(records, Scope(who, customer), clock(), idle_timeout)
+        scope = Scope(who.tenant, who.customer_asked(customer))
+        lines = current_docs(records, scope, clock(), idle_timeout)
 
         def body() -> Iterator[bytes]:
             for chunk in lines:
                 yield "".join(doc + "\n" for doc in chunk).encode()
 
-        return StreamingResponse(body(), media_type=MEDIA, headers={TENANT_HEADER: who})
+        return StreamingResponse(body(), media_type=MEDIA, headers={TENANT_HEADER: who.tenant})

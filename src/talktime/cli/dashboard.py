@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from talktime.app.statements import STATEMENT_HELP
 from talktime.cli.guard import guarded
 
 
@@ -24,6 +25,19 @@ def dashboard(
     ledger: Path | None = typer.Option(
         None, "--ledger", help="Directory of finalised invoices: listed on the invoices page."
     ),
+    statement: list[str] = typer.Option([], "--statement", help=STATEMENT_HELP),
+    guards: Path | None = typer.Option(
+        None,
+        "--guards",
+        help="Plausibility limits (TOML, docs/guards.md) the invoices and the flagged page apply; "
+        "default: the safe defaults.",
+    ),
+    alerts: Path | None = typer.Option(
+        None,
+        "--alerts",
+        help="Alert configuration TOML (docs/alerts.md): the alerts page lists the open alerts and how "
+        "their delivery went.",
+    ),
 ) -> None:
     """Operator dashboard: usage over time (actual beside billable), every call's cost stack, price and
     margin (sortable, filterable, LOSS and INCOMPLETE marked), each call's records with their explain
@@ -33,17 +47,24 @@ def dashboard(
     def run() -> None:
         import uvicorn
 
+        from talktime.app.statements import parse_statements
+        from talktime.web.alerts import alerts_setup, enable_alerts
         from talktime.web.app import create_app
         from talktime.web.data import load
 
+        chosen = parse_statements(statement)
+        setup = alerts_setup(alerts) if alerts is not None else None  # a bad key fails before the rating
         print(f"rating {records} ...", file=sys.stderr, flush=True)
-        board = load(records, costs, prices, ledger=ledger)
+        board = load(records, costs, prices, ledger=ledger, statements=chosen, guards=guards)
         print(
             f"{board.calls.count:,} calls rated in {board.load_seconds:.1f} s; "
             f"dashboard at http://{host}:{port}/ (Ctrl-C stops it)",
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run(create_app(board), host=host, port=port, log_level="warning")
+        web_app = create_app(board)
+        if setup is not None:
+            enable_alerts(web_app, board, setup)
+        uvicorn.run(web_app, host=host, port=port, log_level="warning")
 
     guarded(run)

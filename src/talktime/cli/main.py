@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,6 +34,7 @@ from talktime.app.explain import trail_lines
 from talktime.app.meter import MeteredRecord, Totals, metering
 from talktime.app.methodology import describe, profiles
 from talktime.app.methodology import policy as load_policy
+from talktime.cli.alerts import alerts_app
 from talktime.cli.billing import invoice_app, margin
 from talktime.cli.dashboard import dashboard
 from talktime.cli.export import export_app
@@ -51,6 +52,10 @@ from talktime.errors import InputError
 from talktime.io.results import CSV_COLUMNS, record_dict, record_row, totals_dict
 from talktime.store.base import EventStore
 
+if TYPE_CHECKING:
+    from talktime.core.rating.cards import PriceCard
+    from talktime.web.served import ServedDashboard
+
 app = typer.Typer(
     name="talktime",
     help="Meter Voice AI usage under declarative provider policies; every billed number explains itself.",
@@ -65,6 +70,7 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(invoice_app, name="invoice")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(export_app, name="export")
+app.add_typer(alerts_app, name="alerts")
 app.command(
     epilog="Exit codes: 0 the report is written (rows with uncosted records marked INCOMPLETE); 2 bad "
     "input, or with --strict any record no cost entry takes."
@@ -324,21 +330,38 @@ STORE_HELP = "An embedded DuckDB file path, or a postgresql:// URL."
 @keys_app.command("create")
 def keys_create(
     tenant: str | None = typer.Argument(None, help="The tenant the key writes and reads for."),
+    tenant_option: str | None = typer.Option(
+        None, "--tenant", help="The tenant, as an option (the same as TENANT; with --customer)."
+    ),
+    customer: str | None = typer.Option(
+        None,
+        "--customer",
+        help="A customer-scoped key: reads only this customer's usage, calls and invoices of the tenant "
+        "(its own dashboard view), writes nothing.",
+    ),
     store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
     label: str | None = typer.Option(None, "--label", help="What the key is for, shown by keys list."),
     admin: bool = typer.Option(
         False, "--admin", help="An admin key (no TENANT): manages keys over /v1/admin/keys, reads no usage."
     ),
 ) -> None:
-    """Make a new API key for TENANT (or an admin key); the key is printed once, as the last line, and
-    stored only hashed."""
+    """Make a new API key for TENANT (or an admin key, or with --customer a key of one customer of the
+    tenant); the key is printed once, as the last line, and stored only hashed."""
 
     def run() -> None:
         from talktime.api.keys import create_key
 
+        if tenant is not None and tenant_option is not None and tenant != tenant_option:
+            raise InputError(f"TENANT {tenant!r} and --tenant {tenant_option!r} differ: give one")
+        owner = tenant if tenant is not None else tenant_option
         with _key_store(store) as opened:
-            made = create_key(opened, tenant, label=label, admin=admin)
-        whose = "an admin key" if admin else f"API key for tenant {tenant!r}"
+            made = create_key(opened, owner, label=label, admin=admin, customer=customer)
+        if admin:
+            whose = "an admin key"
+        elif customer is not None:
+            whose = f"API key for customer {customer!r} of tenant {owner!r}"
+        else:
+            whose = f"API key for tenant {owner!r}"
         print(f"{whose}, id {made.info.id} (shown once; send it as Authorization: Bearer KEY):")
         print(made.key)
 
@@ -371,7 +394,8 @@ def keys_list(
     store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv."),
 ) -> None:
-    """List keys by id, tenant, label, role, when made and when revoked; never a key or its hash."""
+    """List keys by id, tenant, customer (a customer-scoped key), label, role, when made and when revoked;
+    never a key or its hash."""
 
     def run() -> None:
         from talktime.api.keys import key_dict, list_keys
@@ -382,19 +406,20 @@ def keys_list(
             print(json.dumps({"keys": rows}, indent=2))
         elif format is OutputFormat.csv:
             writer = csv.DictWriter(
-                sys.stdout, ["id", "tenant", "label", "admin", "created_at", "revoked_at"]
+                sys.stdout, ["id", "tenant", "customer", "label", "admin", "created_at", "revoked_at"]
             )
             writer.writeheader()
             writer.writerows(rows)
         else:
             table = Table(title="API keys")
-            for column in ("id", "tenant", "label", "role", "created", "revoked"):
+            for column in ("id", "tenant", "customer", "label", "role", "created", "revoked"):
                 table.add_column(column, overflow="fold")
             for row in rows:
-                role = "admin" if row["admin"] else "tenant"
+                role = "admin" if row["admin"] else "customer" if row["customer"] else "tenant"
                 table.add_row(
                     row["id"],
                     row["tenant"],
+                    row["customer"] or "-",
                     row["label"] or "-",
                     role,
                     row["created_at"],
@@ -447,6 +472,34 @@ def keys_rotate(
     guarded(run)
 
 
+def _served_dashboard(
+    opened: EventStore,
+    store: str,
+    costs: Path,
+    prices: PriceCard,
+    ledger: Path | None,
+    guards: Path | None,
+    months: int,
+    refresh: float,
+) -> ServedDashboard:
+    from datetime import timedelta
+
+    from talktime.api.access_log import store_label
+    from talktime.app.cards import cost_card
+    from talktime.web.served import ServedDashboard, ServedOptions
+
+    options = ServedOptions(
+        cost_card(costs),
+        prices,
+        store_label(store),
+        ledger=ledger,
+        guards=guards,
+        months=months,
+        refresh=timedelta(seconds=refresh),
+    )
+    return ServedDashboard(opened, options)
+
+
 class _Terminated(Exception):
     """SIGTERM reached ``talktime serve`` (uvicorn raises it again after its graceful shutdown)."""
 
@@ -460,7 +513,24 @@ def serve(
     store: str = typer.Option("talktime-events.duckdb", "--store", help=STORE_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    prices: Path | None = typer.Option(None, "--prices", help="Price card for GET /v1/invoices."),
+    prices: Path | None = typer.Option(
+        None, "--prices", help="Price card for GET /v1/invoices (and the dashboard, with --costs)."
+    ),
+    costs: Path | None = typer.Option(
+        None,
+        "--costs",
+        help="Cost card: also serve the dashboard (sign in at /signin with a tenant or customer key); "
+        "needs --prices and plotly (the dashboard extra).",
+    ),
+    dashboard_months: int = typer.Option(
+        3, "--dashboard-months", min=1, help="The dashboard shows records started in this many UTC months."
+    ),
+    dashboard_refresh: float = typer.Option(
+        60.0,
+        "--dashboard-refresh",
+        min=1.0,
+        help="Seconds a dashboard snapshot is kept before a page asks whether newer records are stored.",
+    ),
     ledger: Path | None = typer.Option(None, "--ledger", help="Finalised invoices, LEDGER/<tenant>/."),
     workers: int = typer.Option(
         0, "--workers", min=0, help="Processes that decode and check event batches (0: in the server)."
@@ -471,7 +541,8 @@ def serve(
         help="Plausibility limits, per tenant (TOML; docs/guards.md). Default: safe defaults.",
     ),
 ) -> None:
-    """Serve the ingestion and usage HTTP API (OpenAPI at /openapi.json)."""
+    """Serve the ingestion and usage HTTP API (OpenAPI at /openapi.json); with --costs and --prices, also
+    the dashboard in a browser (http://HOST:PORT/, signed in with a tenant or a customer key)."""
 
     def run() -> None:
         import uvicorn
@@ -484,11 +555,20 @@ def serve(
         from talktime.store import open_store
 
         access_log.configure()
+        if costs is not None and prices is None:
+            raise InputError("--costs serves the dashboard, which also needs --prices (the price card)")
         opened = open_store(store)
         try:
             card = None if prices is None else load_price_card(prices)
             limits = None if guards is None else load_guards(guards)
-            served = create_app(opened, prices=card, ledger=ledger, workers=workers, guards=limits)
+            board = None
+            if costs is not None and card is not None:
+                board = _served_dashboard(
+                    opened, store, costs, card, ledger, guards, dashboard_months, dashboard_refresh
+                )
+            served = create_app(
+                opened, prices=card, ledger=ledger, workers=workers, guards=limits, dashboard=board
+            )
             tune_gc_for_serving()
             access_log.log_start(store, host, port, workers)
             # uvicorn stops gracefully on SIGTERM, then raises it again under the handler it found: with

@@ -66,8 +66,17 @@ class EventStore(Protocol):
         """How many events the tenant has."""
         ...
 
-    def add_key(self, tenant: str, key_hash: str, *, label: str | None = None, admin: bool = False) -> ApiKey:
-        """Remember a hashed API key for the tenant (an admin key: tenant :data:`ADMIN_TENANT`)."""
+    def add_key(
+        self,
+        tenant: str,
+        key_hash: str,
+        *,
+        label: str | None = None,
+        admin: bool = False,
+        customer: str | None = None,
+    ) -> ApiKey:
+        """Remember a hashed API key for the tenant (an admin key: tenant :data:`ADMIN_TENANT`; a
+        customer-scoped key: one ``customer`` of the tenant)."""
         ...
 
     def tenant_of(self, key_hash: str) -> str | None:
@@ -88,7 +97,7 @@ class EventStore(Protocol):
         ...
 
     def rotate_key(self, key_id: str, new_hash: str, at: datetime) -> ApiKey | None:
-        """In one transaction: a new key with the old one's tenant, label and role, and the old one
+        """In one transaction: a new key with the old one's tenant, label, role and customer, and the old one
         revoked at ``at``. The new key, or None when ``key_id`` is unknown or already revoked."""
         ...
 
@@ -116,7 +125,9 @@ def key_id_of(key_hash: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """An API key as listed: its id, tenant, label and role, never the key nor its hash."""
+    """An API key as listed: its id, tenant, label and role, never the key nor its hash. ``customer``: a
+    customer-scoped key (``talktime keys create --tenant T --customer C``) reads only that customer's
+    usage, records and invoices of the tenant; None for a tenant key (or an admin key)."""
 
     id: str
     tenant: str
@@ -124,6 +135,7 @@ class ApiKey:
     admin: bool
     created_at: datetime
     revoked_at: datetime | None
+    customer: str | None = None
 
     @property
     def active(self) -> bool:

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     id VARCHAR,
     label VARCHAR,
     admin BOOLEAN NOT NULL DEFAULT false,
-    revoked_at TIMESTAMPTZ
+    revoked_at TIMESTAMPTZ,
+    customer VARCHAR
 );
 """
 
@@ -168,8 +169,11 @@ class DuckDBStore(DuckDBRecords):
         return int(row[0]) if row else 0
 
     def _add_key_columns(self) -> None:
-        """Give a file made before key ids, labels, roles and revocation those columns (ids from hashes)."""
+        """Give a file made before key ids, labels, roles, revocation and customer scopes those columns (ids
+        from hashes; every key kept is a tenant or admin key, as it was)."""
         columns = {row[0] for row in self._con.execute("DESCRIBE api_keys").fetchall()}
+        if "customer" not in columns:
+            self._con.execute("ALTER TABLE api_keys ADD COLUMN customer VARCHAR")
         if "revoked_at" in columns:
             return
         self._con.begin()
@@ -183,11 +187,11 @@ class DuckDBStore(DuckDBRecords):
         self._con.execute("UPDATE api_keys SET id = 'k_' || substr(key_hash, 1, 12), admin = false")
         self._con.commit()
 
-    _KEY_COLUMNS = "id, tenant, label, admin, epoch_us(created_at), epoch_us(revoked_at)"
+    _KEY_COLUMNS = "id, tenant, label, admin, epoch_us(created_at), epoch_us(revoked_at), customer"
 
     @staticmethod
     def _api_key(row: tuple[object, ...]) -> ApiKey:
-        id_, tenant, label, admin, created, revoked = row
+        id_, tenant, label, admin, created, revoked, customer = row
         return ApiKey(
             str(id_),
             str(tenant),
@@ -195,6 +199,7 @@ class DuckDBStore(DuckDBRecords):
             bool(admin),
             _EPOCH + timedelta(microseconds=int(str(created))),
             None if revoked is None else _EPOCH + timedelta(microseconds=int(str(revoked))),
+            None if customer is None else str(customer),
         )
 
     def _key_rows(self, where: str, params: list[object]) -> list[ApiKey]:
@@ -204,12 +209,20 @@ class DuckDBStore(DuckDBRecords):
             ).fetchall()
         return [self._api_key(row) for row in rows]
 
-    def add_key(self, tenant: str, key_hash: str, *, label: str | None = None, admin: bool = False) -> ApiKey:
+    def add_key(
+        self,
+        tenant: str,
+        key_hash: str,
+        *,
+        label: str | None = None,
+        admin: bool = False,
+        customer: str | None = None,
+    ) -> ApiKey:
         with self._keys_lock:
             self._keys.execute(
-                "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [key_hash, tenant, datetime.now(UTC), key_id_of(key_hash), label, admin],
+                "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin, customer) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [key_hash, tenant, datetime.now(UTC), key_id_of(key_hash), label, admin, customer],
             )
         return self._key_rows("key_hash = ?", [key_hash])[0]
 
@@ -240,16 +253,17 @@ class DuckDBStore(DuckDBRecords):
             try:
                 con.begin()
                 old = con.execute(
-                    "SELECT tenant, label, admin FROM api_keys WHERE id = ? AND revoked_at IS NULL", [key_id]
+                    "SELECT tenant, label, admin, customer FROM api_keys WHERE id = ? AND revoked_at IS NULL",
+                    [key_id],
                 ).fetchone()
                 if old is None:
                     con.rollback()
                     return None
                 con.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", [at, key_id])
                 con.execute(
-                    "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [new_hash, old[0], at, key_id_of(new_hash), old[1], old[2]],
+                    "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin, customer) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [new_hash, old[0], at, key_id_of(new_hash), old[1], old[2], old[3]],
                 )
                 con.commit()
             except duckdb.Error as error:

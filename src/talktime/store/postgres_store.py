@@ -45,6 +45,8 @@ ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS id TEXT;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS label TEXT;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS admin BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS revoked_at TIMESTAMPTZ;
+-- customer-scoped keys (NULL: a tenant or admin key, as every key made before the column)
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS customer TEXT;
 UPDATE api_keys SET id = 'k_' || substr(key_hash, 1, 12) WHERE id IS NULL;
 """
 _INSERT = """
@@ -112,17 +114,26 @@ class PostgresStore(PostgresRecords):
     def _key_rows(self, where: str, params: list[object]) -> list[ApiKey]:
         with self._keys_lock:
             rows = self._keys.execute(
-                "SELECT id, tenant, label, admin, created_at, revoked_at FROM api_keys "
+                "SELECT id, tenant, label, admin, created_at, revoked_at, customer FROM api_keys "
                 f"WHERE {where} ORDER BY created_at, id",
                 params,
             ).fetchall()
         return [ApiKey(*row) for row in rows]
 
-    def add_key(self, tenant: str, key_hash: str, *, label: str | None = None, admin: bool = False) -> ApiKey:
+    def add_key(
+        self,
+        tenant: str,
+        key_hash: str,
+        *,
+        label: str | None = None,
+        admin: bool = False,
+        customer: str | None = None,
+    ) -> ApiKey:
         with self._keys_lock:
             self._keys.execute(
-                "INSERT INTO api_keys (key_hash, tenant, id, label, admin) VALUES (%s, %s, %s, %s, %s)",
-                [key_hash, tenant, key_id_of(key_hash), label, admin],
+                "INSERT INTO api_keys (key_hash, tenant, id, label, admin, customer) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [key_hash, tenant, key_id_of(key_hash), label, admin, customer],
             )
         return self._key_rows("key_hash = %s", [key_hash])[0]
 
@@ -153,15 +164,15 @@ class PostgresStore(PostgresRecords):
                 with self._keys.transaction():
                     old = self._keys.execute(
                         "UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL "
-                        "RETURNING tenant, label, admin",
+                        "RETURNING tenant, label, admin, customer",
                         [at, key_id],
                     ).fetchone()
                     if old is None:
                         return None
                     self._keys.execute(
-                        "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)",
-                        [new_hash, old[0], at, key_id_of(new_hash), old[1], old[2]],
+                        "INSERT INTO api_keys (key_hash, tenant, created_at, id, label, admin, customer) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        [new_hash, old[0], at, key_id_of(new_hash), old[1], old[2], old[3]],
                     )
             except psycopg.Error as error:
                 raise StoreError(f"the key was not rotated: {error}") from None

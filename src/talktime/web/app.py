@@ -23,10 +23,12 @@ from talktime.app.methodology import PageFormat
 from talktime.app.methodology import page as methodology_page
 from talktime.errors import InputError, TalktimeError
 from talktime.web import numbers
+from talktime.web.alerts import add_alerts_pages
 from talktime.web.calls_table import CallsQuery
 from talktime.web.data import Dashboard
 from talktime.web.overview import by_key_figure, minutes_figure, usage_rows
 from talktime.web.pages import add_invoice_pages, add_whatif_pages, queue_work
+from talktime.web.review_pages import add_review_pages
 
 MODALITY_NAMES = {
     "telephony": "telephony",
@@ -166,6 +168,8 @@ def create_app(board: Dashboard) -> FastAPI:
     add_invoice_pages(app, board, render)
     add_whatif_pages(app, board, render)
     queue_work(board)
+    add_review_pages(app, board, render)  # /reconcile, /flagged: queued after the pages' work above
+    add_alerts_pages(app, board, render)  # /alerts: checked when the CLI enables them (--alerts)
 
     @app.get("/jobs", include_in_schema=False)
     def jobs() -> dict[str, str]:
@@ -180,8 +184,9 @@ def create_app(board: Dashboard) -> FastAPI:
     def methodology(policy_id: str) -> HTMLResponse:
         if policy_id not in board.policies:
             raise HTTPException(404, f"no policy {policy_id!r} on these cards")
-        try:
-            body = _body(methodology_page(policy_id, PageFormat.html))
+        on_cards = {e.policy.id: e.policy for e in (*board.costs.entries, *board.prices.components)}
+        try:  # the card's own policy object: a card may define one inline (plan-call-minute's call-minute)
+            body = _body(methodology_page(on_cards[policy_id], PageFormat.html))
         except TalktimeError as error:
             raise HTTPException(404, str(error)) from None
         return render("methodology.html", page="methodology", policy_id=policy_id, body=body)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 from talktime.app.calls import (
     CallKey,
@@ -26,12 +27,20 @@ from talktime.app.calls import (
     scannable_copy,
 )
 from talktime.app.cards import cost_card, price_card
+from talktime.app.statements import StatementSpec
 from talktime.app.usage_series import UsageSeries, usage_series
 from talktime.app.what_if import WhatIfChoices, what_if_choices
 from talktime.core.rating.cards import CostCard, PriceCard
 from talktime.core.rating.margin import MarginView
 from talktime.web.calls_table import CallsTable
 from talktime.web.jobs import Jobs
+
+
+class Served(Protocol):
+    """What a page says of a served dashboard's data (``talktime serve --costs --prices``): whose records,
+    of which window, as of when, and whether a newer snapshot is being made (:mod:`talktime.web.served`)."""
+
+    def line(self) -> str: ...
 
 
 @dataclass(slots=True)
@@ -52,9 +61,12 @@ class Dashboard:
     choices: WhatIfChoices
     load_seconds: float
     ledger: Path | None = None
+    statements: tuple[StatementSpec, ...] = ()  # --statement: provider statements for /reconcile
+    guards: Path | None = None  # --guards: the limits /flagged and /invoices apply
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     jobs: Jobs = field(default_factory=Jobs)
     folder: tempfile.TemporaryDirectory[str] | None = None
+    served: Served | None = None  # set when the records are a snapshot of a tenant's in the store
 
     @property
     def policies(self) -> list[str]:
@@ -76,11 +88,22 @@ class Dashboard:
 
 
 def load(
-    records: Path, costs: Path | CostCard, prices: Path | PriceCard, *, ledger: Path | None = None
+    records: Path,
+    costs: Path | CostCard,
+    prices: Path | PriceCard,
+    *,
+    ledger: Path | None = None,
+    statements: tuple[StatementSpec, ...] | list[StatementSpec] = (),
+    guards: Path | None = None,
+    source: str | None = None,
+    as_of: datetime | None = None,
 ) -> Dashboard:
     """Rate the record file once: margins and usage on DuckDB, the calls table's orders, the records kept as
-    an Arrow table. A CSV or JSON Lines file is read once into a Parquet copy that every step then scans."""
+    an Arrow table. A CSV or JSON Lines file is read once into a Parquet copy that every step then scans.
+    ``source`` names the records on the pages (default: the file); ``as_of`` is "now" for the invoices'
+    guards (default: when loading starts)."""
     began = time.perf_counter()
+    started = as_of or datetime.now(UTC)
     card = cost_card(costs)
     plan = price_card(prices)
     assert plan is not None
@@ -105,7 +128,7 @@ def load(
     gc.collect()
     used = [str(r["provider"]) for r in providers.rows]
     return Dashboard(
-        str(records),
+        str(records) if source is None else source,
         scan,
         card,
         plan,
@@ -119,5 +142,8 @@ def load(
         what_if_choices(card, used),
         time.perf_counter() - began,
         ledger,
+        statements=tuple(statements),
+        guards=guards,
+        started=started,
         folder=folder,
     )

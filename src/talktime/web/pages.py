@@ -85,6 +85,7 @@ def _invoices_of(board: Dashboard, customer: str, periods: list[str]) -> Callabl
             customer,
             periods,
             ledger=board.ledger,
+            guards=board.guards,
             now=board.started,
         )
 

@@ -1,0 +1,330 @@
+"""Benchmark: the dashboard served by ``talktime serve --costs --prices`` over a store holding many events.
+
+Loads ``--events`` talktime.record events into a DuckDB store (``talktime.synth`` whole calls, about 5.2
+records a call, spread over the last ``--history`` months up to now, through the store's ``append_rows`` as
+``bench_serve.py`` does), starts the real server on loopback, signs in over the form (an operator's tenant
+key, a customer's key) and prints, each against the 300 ms goal where it has one:
+
+* the first snapshot: seconds until the first page answered, and the server's CPU-seconds for it;
+* p50/p99 of every operator and customer page, answered from the snapshot (background work done);
+* p50/p99 of two pages while a newer snapshot is made in the background (after a batch is stored), and
+  how long that took: a page never waits for it, but shares two cores with it.
+
+    .venv/bin/python benchmarks/bench_dashboard_served.py --events 1000000 [--months 3] [--requests 40]
+
+``--store PATH`` keeps the loaded store (loaded only when PATH does not exist yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pyarrow as pa
+
+from talktime.core.records import UsageRecord, record_to_row
+from talktime.synth import synthetic_month
+
+RECORDS_PER_CALL = 5.2
+TENANT = "bench"
+CUSTOMER = "blue-bank"
+GOAL_MS = 300.0
+_TIMES = ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
+
+
+def _months_back(moment: datetime, months: int) -> datetime:
+    index = moment.year * 12 + moment.month - 1 - months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def _calls(events: int, history: int, now: datetime) -> Iterator[UsageRecord]:
+    """Whole calls over the last ``history`` months (the current one up to an hour ago), about ``events``
+    records in all, month by month; each call moved as a whole, ids unique over the months."""
+    per_month = max(1, round(events / RECORDS_PER_CALL / history))
+    this = _months_back(now, 0)
+    for back in range(history - 1, -1, -1):
+        start = _months_back(now, back)
+        end = _months_back(now, back - 1) if back else now - timedelta(hours=1)
+        squeeze = (end - start) / timedelta(days=31)
+        made = list(synthetic_month(per_month, seed=7 + back, month=start, whole_call=True))
+        firsts: dict[str, datetime] = {}
+        for r in made:
+            key = r.session or r.id
+            firsts[key] = min(firsts.get(key, r.started_at), r.started_at)
+        for r in made:
+            first = firsts[r.session or r.id]
+            shift = (start + (first - start) * squeeze) - first
+            moved = {n: getattr(r, n) + shift for n in _TIMES if getattr(r, n) is not None}
+            tag = f"m{back}-"
+            session = None if r.session is None else tag + r.session
+            record = dataclasses.replace(r, id=tag + r.id, session=session, **moved)
+            if start <= record.started_at and (back or record.started_at < this + (now - this)):
+                yield record
+
+
+def _rows(records: list[UsageRecord], first: int) -> pa.Table:
+    from talktime.store.base import ROWS_SCHEMA
+
+    datas = [orjson.dumps({k: v for k, v in record_to_row(r).items() if v != ""}).decode() for r in records]
+    count = len(records)
+    return pa.Table.from_arrays(
+        [
+            pa.array(range(count), pa.int64()),
+            pa.array(["/bench/platform"] * count, pa.string()),
+            pa.array([f"ev-{first + i}" for i in range(count)], pa.string()),
+            pa.array(["talktime.record"] * count, pa.string()),
+            pa.array([None] * count, pa.string()),
+            pa.array([r.started_at for r in records], pa.timestamp("us", tz="UTC")),
+            pa.array(datas, pa.string()),
+        ],
+        schema=ROWS_SCHEMA,
+    )
+
+
+def load(store_path: str, events: int, history: int, batch: int = 100_000) -> int:
+    from talktime.store import open_store
+
+    store = open_store(store_path)
+    began = time.perf_counter()
+    done = 0
+    pending: list[UsageRecord] = []
+    try:
+        for record in _calls(events, history, datetime.now(UTC)):
+            pending.append(record)
+            if len(pending) == batch:
+                store.append_rows(TENANT, _rows(pending, done))  # type: ignore[attr-defined]
+                done += len(pending)
+                pending = []
+                if done % (batch * 10) == 0:
+                    rate = done / (time.perf_counter() - began)
+                    print(f"  loaded {done:,} events ({rate:,.0f}/s)", file=sys.stderr)
+        if pending:
+            store.append_rows(TENANT, _rows(pending, done))  # type: ignore[attr-defined]
+            done += len(pending)
+    finally:
+        store.close()
+    return done
+
+
+def _keys(store_path: str) -> tuple[str, str]:
+    from talktime.api.keys import create_key
+    from talktime.store import open_store
+
+    store = open_store(store_path)
+    try:
+        return create_key(store, TENANT).key, create_key(store, TENANT, customer=CUSTOMER).key
+    finally:
+        store.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _signed_in(base: str, key: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=600)
+    answer = client.post("/signin", data={"key": key})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def _ready(client: httpx.Client) -> None:
+    while "<title>Preparing" in client.get("/").text:
+        time.sleep(0.5)
+
+
+def _times(client: httpx.Client, path: str, requests: int) -> list[float]:
+    client.get(path)
+    found = []
+    for _ in range(requests):
+        began = time.perf_counter()
+        answer = client.get(path)
+        found.append((time.perf_counter() - began) * 1000)
+        assert answer.status_code == 200, (path, answer.status_code)
+    return found
+
+
+def _p(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def _line(name: str, times: list[float]) -> dict[str, Any]:
+    p50, p99 = _p(times)
+    verdict = "PASS" if p99 < GOAL_MS else "MISS"
+    print(f"  {name:<40}{p50:>9.1f}{p99:>9.1f}   goal < {GOAL_MS:.0f} ms: {verdict}")
+    return {"p50_ms": round(p50, 1), "p99_ms": round(p99, 1), "met": p99 < GOAL_MS}
+
+
+def bench(store_path: str, events: int, months: int, requests: int) -> dict[str, Any]:
+    tenant_key, customer_key = _keys(store_path)
+    port = free_port()
+    log = Path(store_path).with_suffix(".dashboard.log")
+    command = [sys.executable, "-m", "talktime", "serve", "--store", store_path, "--port", str(port)]
+    command += ["--costs", "costs-informative.toml", "--prices", "plan-call-minute.toml"]
+    command += ["--dashboard-months", str(months), "--dashboard-refresh", "2"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    base = f"http://127.0.0.1:{port}"
+    result: dict[str, Any] = {"events": events, "months": months}
+    try:
+        while True:
+            try:
+                httpx.get(base + "/openapi.json", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        operator = _signed_in(base, tenant_key)
+        cpu0, began = _cpu_seconds(server.pid), time.perf_counter()
+        _ready(operator)
+        first = time.perf_counter() - began
+        result["first_snapshot"] = {
+            "seconds": round(first, 1),
+            "server_cpu_seconds": round(_cpu_seconds(server.pid) - cpu0, 1),
+        }
+        header = re.search(r"Tenant bench · ([\d,]+) records", operator.get("/").text)
+        shown = header.group(1) if header else "?"
+        while True:
+            states = operator.get("/jobs").json()
+            if all(s in ("done", "failed") for s in states.values()):
+                break
+            time.sleep(1)
+        background = time.perf_counter() - began - first
+        print(f"{events:,} events stored; the dashboard's window: {months} month(s), {shown} records")
+        cpu = result["first_snapshot"]["server_cpu_seconds"]
+        print(f"  first snapshot: {first:.1f} s until the first page answered, server CPU {cpu} s")
+        print(f"  background work (invoices, what-if) {background:.1f} s more; jobs {states}")
+        calls = operator.get("/calls?customer=" + CUSTOMER).text
+        call = re.search(r'href="(/call\?customer=[^"]+)"', calls)
+        assert call is not None
+        one_call = call.group(1).replace("&amp;", "&")
+        period = datetime.now(UTC).strftime("%Y-%m")
+        pages = {
+            "operator: overview": "/",
+            "operator: calls": "/calls",
+            "operator: calls sorted by margin": "/calls?sort=margin&dir=desc",
+            "operator: calls of a customer, LOSS only": f"/calls?customer={CUSTOMER}&loss=1",
+            "operator: calls page 50": "/calls?page=50",
+            "operator: one call": one_call,
+            "operator: invoices": "/invoices",
+            "operator: what-if": "/whatif",
+            "operator: methodology": "/methodology/call-minute",
+        }
+        customer = _signed_in(base, customer_key)
+        customer_pages = {
+            "customer: usage this period": "/",
+            "customer: calls this period": f"/calls?period={period}",
+            "customer: invoices": "/invoices",
+            "customer: methodology": "/methodology/call-minute",
+        }
+        print(f"  {'page':<40}{'p50 ms':>9}{'p99 ms':>9}")
+        figures: dict[str, Any] = {}
+        for name, path in pages.items():
+            figures[name] = _line(name, _times(operator, path, requests))
+        for name, path in customer_pages.items():
+            figures[name] = _line(name, _times(customer, path, requests))
+        result["pages"] = figures
+
+        # a newer snapshot: store one more call, let the refresh interval pass, ask for a page
+        more = list(_calls(60, 1, datetime.now(UTC)))[:20]
+        body = [
+            {
+                "specversion": "1.0",
+                "id": f"late-{r.id}",
+                "source": "/bench/late",
+                "type": "talktime.record",
+                "data": {
+                    k: v
+                    for k, v in record_to_row(dataclasses.replace(r, id=f"late-{r.id}")).items()
+                    if v != ""
+                },
+            }
+            for r in more
+        ]
+        sent = httpx.post(
+            base + "/v1/events", json=body, headers={"Authorization": f"Bearer {tenant_key}"}, timeout=60
+        )
+        assert sent.status_code == 200, sent.text
+        time.sleep(2.5)
+        before = re.search(r"as of ([^·<]+UTC)", operator.get("/").text)
+        began = time.perf_counter()
+        during: dict[str, list[float]] = {
+            "operator: calls sorted by margin": [],
+            "customer: usage this period": [],
+        }
+        while True:
+            page = customer.get("/")
+            if "newer records are being rated" not in page.text and time.perf_counter() - began > 3:
+                break
+            for name, client, path in (
+                ("operator: calls sorted by margin", operator, "/calls?sort=margin&dir=desc"),
+                ("customer: usage this period", customer, "/"),
+            ):
+                t0 = time.perf_counter()
+                client.get(path)
+                during[name].append((time.perf_counter() - t0) * 1000)
+            time.sleep(0.2)
+        rebuilt = time.perf_counter() - began
+        after = re.search(r"as of ([^·<]+UTC)", operator.get("/").text)
+        old, new = (found.group(1) if found else "?" for found in (before, after))
+        print(f"  a newer snapshot after a stored batch: {rebuilt:.1f} s (as of {old} -> {new}); meanwhile:")
+        result["rebuild_seconds"] = round(rebuilt, 1)
+        result["pages_during_rebuild"] = {
+            name: _line(name + " (rebuilding)", t) for name, t in during.items() if t
+        }
+        result["peak_mb"] = round(_peak_mb(server.pid))
+        print(f"  peak memory of the server: {result['peak_mb']:,} MB")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events stored before serving")
+    parser.add_argument("--history", type=int, default=12, help="months the events are spread over")
+    parser.add_argument("--months", type=int, default=3, help="the dashboard's window (--dashboard-months)")
+    parser.add_argument("--requests", type=int, default=40, help="requests per page")
+    parser.add_argument("--store", help="a store file to keep (loaded only if it does not exist yet)")
+    args = parser.parse_args()
+    store_path = args.store or str(Path(tempfile.mkdtemp(prefix="talktime-bench-served-")) / "events.duckdb")
+    if not Path(store_path).exists():
+        began = time.perf_counter()
+        loaded = load(store_path, args.events, args.history)
+        print(f"loaded {loaded:,} events in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+    print(json.dumps(bench(store_path, args.events, args.months, args.requests), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""``alerts``: the alerts open over a record file rated with its cards: spend and billable minutes per
+customer period above their thresholds, calls far longer than the customer's usual, LLM tokens per minute far
+above its norm, calls left open (the rules: :mod:`talktime.core.alerts`; docs/alerts.md).
+
+It reads the configuration file (TOML, floats as exact decimals), rates the records the way ``talktime
+margin --by session`` does (:func:`talktime.app.calls.call_margins`) for each customer period's spend and
+minutes, and reads each call's span, LLM tokens and open or long records from the same file on DuckDB. A
+face that has rated the file already (the dashboard) passes its rows to :func:`alerts_of_rated`. Delivery is
+:mod:`talktime.app.alert_delivery`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from talktime.core.alerts.check import open_alerts
+from talktime.core.alerts.config import AlertConfig, AlertConfigError, parse_config
+from talktime.core.alerts.model import Alert, CallFacts, PeriodUsage, RecordSpan
+from talktime.errors import InputError
+
+if TYPE_CHECKING:
+    from talktime.core.rating.cards import CostCard, PriceCard
+
+__all__ = [
+    "AlertCheck",
+    "Facts",
+    "alerts_of_rated",
+    "check_alerts",
+    "load_config",
+    "periods_of",
+    "record_facts",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def load_config(path: Path) -> AlertConfig:
+    """The alert configuration in the TOML file ``path``; every bad key named (:class:`AlertConfigError`)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such alert configuration file") from None
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as error:
+        raise AlertConfigError(str(path), [f"not valid TOML: {error}"]) from None
+    return parse_config(data, str(path))
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the anomaly rules read from the records: every call, the records open or long, and the latest
+    time the records mention (the check's time when none is given)."""
+
+    calls: tuple[CallFacts, ...]
+    spans: tuple[RecordSpan, ...]
+    latest: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCheck:
+    """The alerts open at ``now`` over ``source``, with what they were drawn from."""
+
+    alerts: tuple[Alert, ...]
+    now: datetime
+    currency: str
+    source: str
+    calls: int
+    periods: tuple[PeriodUsage, ...]
+    config: AlertConfig
+
+
+def _time(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def record_facts(scan: Path, config: AlertConfig) -> Facts:
+    """Each call's span and LLM tokens, and the records open or longer than the shortest ``max_minutes`` of
+    any customer, from the Parquet record file ``scan`` (the canonical layout), on DuckDB."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    present = set(pq.ParquetFile(scan).schema_arrow.names)
+
+    def column(name: str, kind: str) -> str:
+        return f'"{name}"' if name in present else f"CAST(NULL AS {kind})"
+
+    customer = f"coalesce(nullif({column('customer', 'VARCHAR')}, ''), '-')"
+    session = f"coalesce({column('session', 'VARCHAR')}, 'record:' || id)"
+    status = f"coalesce({column('status', 'VARCHAR')}, 'completed')"
+    start, end = "epoch_us(started_at)", f"epoch_us({column('ended_at', 'TIMESTAMPTZ')})"
+    tokens = " + ".join(f"coalesce({column(n, 'BIGINT')}, 0)" for n in ("input_tokens", "output_tokens"))
+    rules = [config.defaults, *config.customers.values()]
+    longest = min(r.stuck_call.max_minutes for r in rules) * 60_000_000
+    source = "read_parquet(?)"
+    connection = duckdb.connect()
+    try:
+        calls = connection.execute(
+            f"SELECT {customer} AS c, {session} AS s, min({start}), max({end}), "
+            f"bool_or({end} IS NULL OR {status} = 'open'), CAST(sum({tokens}) AS HUGEINT) "
+            f"FROM {source} GROUP BY c, s",
+            [str(scan)],
+        ).fetchall()
+        spans = connection.execute(
+            f"SELECT id, {customer}, {session}, {column('kind', 'VARCHAR')}, "
+            f"{column('provider', 'VARCHAR')}, {status}, {start}, {end} FROM {source} "
+            f"WHERE {end} IS NULL OR {status} = 'open' OR {end} - {start} > ?",
+            [str(scan), int(longest)],
+        ).fetchall()
+        latest = connection.execute(
+            f"SELECT max(greatest({start}, coalesce({end}, {start}))) FROM {source}", [str(scan)]
+        ).fetchone()
+    finally:
+        connection.close()
+    return Facts(
+        tuple(
+            CallFacts(str(c), str(s), _time(first), None if still_open else last - first, int(used or 0))
+            for c, s, first, last, still_open, used in calls
+        ),
+        tuple(
+            RecordSpan(
+                str(i), str(c), str(s), k or "", p or "", str(st), _time(a), None if b is None else _time(b)
+            )
+            for i, c, s, k, p, st, a, b in spans
+        ),
+        None if latest is None or latest[0] is None else _time(int(latest[0])),
+    )
+
+
+def periods_of(rows: Iterable[Mapping[str, object]]) -> tuple[PeriodUsage, ...]:
+    """Each customer period's spend (the calls' price) and billable minutes, added up from the rows of
+    ``talktime margin --by session``; calls without a customer are nobody's spend and are left out."""
+    spend: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    minutes: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    calls: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        customer = str(row["customer"])
+        if customer == "-":
+            continue
+        key = (customer, str(row["period"]))
+        price, sold = row["price"], row["minutes"]
+        assert isinstance(price, Decimal) and isinstance(sold, Decimal)
+        spend[key] += price
+        minutes[key] += sold
+        calls[key] += 1
+    return tuple(PeriodUsage(c, p, spend[(c, p)], minutes[(c, p)], calls[(c, p)]) for c, p in sorted(calls))
+
+
+def alerts_of_rated(
+    rows: Iterable[Mapping[str, object]],
+    scan: Path,
+    config: AlertConfig,
+    currency: str,
+    *,
+    source: str = "",
+    now: datetime | None = None,
+) -> AlertCheck:
+    """The alerts over records already rated: ``rows`` are the rows of ``talktime margin --by session`` over
+    the Parquet file ``scan``. ``now`` defaults to the latest time the records mention."""
+    periods = periods_of(rows)
+    facts = record_facts(scan, config)
+    at = now or facts.latest or datetime.now(UTC)
+    if at.tzinfo is None:
+        raise InputError(f"the check's time {at.isoformat()} needs a UTC offset (Z or +02:00)")
+    found = open_alerts(config, periods, facts.calls, facts.spans, currency, at)
+    return AlertCheck(found, at, currency, source or str(scan), len(facts.calls), periods, config)
+
+
+def check_alerts(
+    records: Path,
+    costs: Path | CostCard,
+    prices: Path | PriceCard,
+    config: Path | AlertConfig,
+    *,
+    now: datetime | None = None,
+) -> AlertCheck:
+    """The alerts over the record file ``records`` (CSV, JSON Lines or Parquet), rated with the cards as
+    ``talktime margin --by session`` rates it."""
+    from talktime.app.calls import call_margins, scannable_copy
+
+    chosen = load_config(config) if isinstance(config, Path) else config
+    with tempfile.TemporaryDirectory(prefix="talktime-alerts-") as folder:
+        scan = scannable_copy(records, Path(folder))
+        margins = call_margins(scan, costs, prices)
+        return alerts_of_rated(
+            margins.view.rows, scan, chosen, margins.view.currency, source=str(records), now=now
+        )

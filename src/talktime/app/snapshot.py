@@ -1,0 +1,101 @@
+"""``snapshot``: a tenant's recent usage records read from the event store into one Parquet record file, for
+a face that rates them the way it rates a record file (the served dashboard, ``talktime serve --costs
+--prices``), and a cheap mark that changes whenever a batch changes those records.
+
+The records are the ones the store keeps (ADR 0006) as of a moment: the idle timeout closes a session whose
+last event is old enough, exactly as ``GET /v1/records`` and ``GET /v1/usage`` close it. Records still open
+at that moment have no end yet and cannot be rated: they are left out of the file and counted
+(:attr:`Snapshot.still_open`), so a face can say how many calls are not shown yet. The window starts on the
+first day of a UTC month: a record belongs to it when it started on or after that day.
+
+Owns: which records a snapshot holds and the mark. Does not own: the rating (``talktime.app.calls``,
+``usage_series``, ``month_invoices``, over the file), the store's tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from talktime.core.records import UsageRecord
+from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
+from talktime.errors import InputError
+from talktime.io.records_io import write_records
+from talktime.store.base import EventStore
+from talktime.store.records import record_from_doc
+from talktime.store.usage import RecordStore, Scope, current_docs
+
+__all__ = ["Snapshot", "records_mark", "take_snapshot", "window_start"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A tenant's records started on or after ``since``, as of ``as_of``, written to ``path`` (Parquet)."""
+
+    tenant: str
+    path: Path
+    since: date
+    as_of: datetime
+    records: int  # written to the file
+    still_open: int  # started in the window, still open at ``as_of``: not in the file
+    mark: tuple[int, str]  # :func:`records_mark` when the records were read
+
+
+def window_start(as_of: datetime, months: int) -> date:
+    """The first day of the UTC month ``months - 1`` months before ``as_of``'s (1: this month only).
+
+    >>> window_start(datetime(2026, 3, 15, tzinfo=UTC), 3)
+    datetime.date(2026, 1, 1)
+    >>> window_start(datetime(2026, 1, 31, 23, tzinfo=UTC), 2)
+    datetime.date(2025, 12, 1)
+    """
+    if months < 1:
+        raise InputError(f"the dashboard's window must be at least 1 month (got {months})")
+    moment = as_of.astimezone(UTC)
+    index = moment.year * 12 + moment.month - 1 - (months - 1)
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _records(store: EventStore) -> RecordStore:
+    if not hasattr(store, "records_dialect"):
+        raise TypeError(f"{type(store).__name__} keeps no records table")
+    return store  # type: ignore[return-value]  # both stores implement RecordStore
+
+
+def records_mark(store: EventStore, tenant: str) -> tuple[int, str]:
+    """How many records the tenant has and when the last event reached one: any stored batch that touches
+    the tenant's records changes it (a new record, or an event received later than any before)."""
+    kept = _records(store)
+    dialect = POSTGRES if kept.records_dialect == "postgres" else DUCKDB_WIDE
+    last = "max(last_received)" if dialect is POSTGRES else "epoch_us(max(last_received))"
+    rows = kept.read(f"SELECT count(*), {last} FROM records WHERE tenant = {dialect.str_lit(tenant)}")
+    count, last = rows[0] if rows else (0, None)
+    return int(count or 0), "" if last is None else str(last)
+
+
+def take_snapshot(
+    store: EventStore,
+    tenant: str,
+    target: Path,
+    *,
+    as_of: datetime,
+    months: int,
+    idle_timeout: timedelta,
+) -> Snapshot:
+    """The tenant's records of the window (the last ``months`` UTC months, as of ``as_of``) written to
+    ``target``; the records still open are counted, not written."""
+    since = window_start(as_of, months)
+    mark = records_mark(store, tenant)  # before the read: a batch between the two makes the next mark differ
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC)
+    kept: list[UsageRecord] = []
+    still_open = 0
+    for chunk in current_docs(_records(store), Scope(tenant, None, start), as_of, idle_timeout):
+        for doc in chunk:
+            record = record_from_doc(doc)
+            if record.status == "open":
+                still_open += 1
+            else:
+                kept.append(record)
+    write_records(target, kept)
+    return Snapshot(tenant, target, since, as_of, len(kept), still_open, mark)

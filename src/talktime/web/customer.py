@@ -1,0 +1,260 @@
+"""The customer's own pages (a customer-scoped key signed in to ``talktime serve``'s dashboard): its usage
+this period, its calls with actual and billable duration, its invoices and the methodology of its minute.
+
+Every number is from the customer's invoices (``talktime invoice``'s, :mod:`talktime.app.month_invoices`,
+computed over the tenant's snapshot, :mod:`talktime.web.served`): each line's actual and billable quantity,
+and the calls behind each line. Nothing here reads a cost, a margin, a provider's price or another
+customer's record: the pages only see the customer's own invoices, the price card's policies and its own
+usage points. Any other path (the operator's pages included) is a 403 page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from talktime.app.methodology import PageFormat
+from talktime.app.methodology import page as methodology_page
+from talktime.errors import TalktimeError
+from talktime.io.invoices import call_count, calls_csv, render
+from talktime.web.overview import minutes_figure
+from talktime.web.pages import APPENDIX_LIMIT
+
+if TYPE_CHECKING:
+    from talktime.core.invoicing.invoice import Invoice
+    from talktime.core.metering.policy import Policy
+    from talktime.web.jobs import Job
+    from talktime.web.served import Snapshots, TenantView
+
+PAGE_ROWS: Final = 100
+ZERO: Final = Decimal(0)
+
+
+@dataclass(slots=True)
+class CustomerCall:
+    """One call of the customer in a month: when it started, each minute line's actual and billable
+    seconds, and what it adds to the invoice (its share of every line's amount)."""
+
+    session: str
+    started_at: datetime
+    records: set[str] = field(default_factory=set)
+    seconds: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # meter -> actual, billable
+    amount: Decimal = ZERO
+
+
+def calls_of(invoice: Invoice) -> tuple[list[str], list[CustomerCall]]:
+    """The meters of the invoice's minute lines, and its calls (from each line's calls), by start."""
+    meters = [line.meter for line in invoice.lines if line.base_unit == "s" and line.calls]
+    calls: dict[str, CustomerCall] = {}
+    for line in invoice.lines:
+        for item in line.calls:
+            key = item.session or item.record
+            call = calls.setdefault(key, CustomerCall(key, item.started_at))
+            call.started_at = min(call.started_at, item.started_at)
+            call.records.add(item.record)
+            call.amount += item.amount
+            if line.base_unit == "s":
+                actual, billable = call.seconds.get(line.meter, (ZERO, ZERO))
+                call.seconds[line.meter] = (actual + item.actual_base, billable + item.billable_base)
+    return meters, sorted(calls.values(), key=lambda c: (c.started_at, c.session))
+
+
+def _view(request: Request) -> tuple[TenantView, str]:
+    state: Any = request.state
+    return state.view, state.customer
+
+
+def _periods(view: TenantView, customer: str) -> list[str]:
+    return [p for c, p in view.board.months if c == customer]
+
+
+def _job(view: TenantView, customer: str) -> Job | None:
+    return view.board.jobs.get(f"invoices:{customer}")
+
+
+def _this_period(view: TenantView) -> str:
+    return view.as_of.astimezone(UTC).strftime("%Y-%m")
+
+
+def create_customer_app(snapshots: Snapshots) -> FastAPI:
+    """The customer pages; :class:`~talktime.web.served.ServedDashboard` puts the tenant's view and the
+    key's customer in the request's state before calling it."""
+    from talktime.web.app import _environment
+
+    env = _environment()
+    app = FastAPI(title="talktime customer view", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def render_page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+        view, customer = _view(request)
+        base = {
+            "view": view,
+            "customer": customer,
+            "currency": view.board.currency,
+            "as_of": view.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "updating": snapshots.updating(view.tenant),
+            "utc": UTC,
+            "page_rows": PAGE_ROWS,
+        }
+        return HTMLResponse(env.get_template(name).render(**base, **context), status_code=status)
+
+    def invoice_of(request: Request, period: str) -> tuple[Invoice | None, Job | None]:
+        view, customer = _view(request)
+        job = _job(view, customer)
+        if job is None or not job.done or job.result is None:
+            return None, job
+        found: Invoice | None = job.result.get(period)
+        return found, job
+
+    @app.get("/", response_class=HTMLResponse)
+    def usage(request: Request) -> HTMLResponse:
+        view, customer = _view(request)
+        period = _this_period(view)
+        invoice, job = invoice_of(request, period)
+        points = tuple(
+            p for p in view.board.usage.by_customer if p.key == customer and p.day.strftime("%Y-%m") == period
+        )
+        time_lines = [] if invoice is None else [line for line in invoice.lines if line.base_unit == "s"]
+        return render_page(
+            request,
+            "customer_usage.html",
+            page="usage",
+            period=period,
+            invoice=invoice,
+            job=job,
+            known=period in _periods(view, customer),
+            actual=sum((line.actual_base or ZERO for line in time_lines), ZERO) / 60,
+            billable=sum((line.billable_base or ZERO for line in time_lines), ZERO) / 60,
+            chart=minutes_figure(points, f"Your minutes per day in {period}: actual and billable")
+            if points
+            else "",
+        )
+
+    @app.get("/calls", response_class=HTMLResponse)
+    def calls(request: Request, period: str = "", page: int = 1) -> HTMLResponse:
+        view, customer = _view(request)
+        months = _periods(view, customer)
+        chosen = period if period in months else _this_period(view)
+        invoice, job = invoice_of(request, chosen)
+        meters, rows = calls_of(invoice) if invoice is not None else ([], [])
+        pages = max(1, -(-len(rows) // PAGE_ROWS))
+        page = min(max(page, 1), pages)
+        return render_page(
+            request,
+            "customer_calls.html",
+            page="calls",
+            period=chosen,
+            months=months,
+            invoice=invoice,
+            job=job,
+            meters=meters,
+            rows=rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS],
+            count=len(rows),
+            current=page,
+            pages=pages,
+        )
+
+    @app.get("/invoices", response_class=HTMLResponse)
+    def invoices(request: Request) -> HTMLResponse:
+        view, customer = _view(request)
+        job = _job(view, customer)
+        return render_page(
+            request,
+            "customer_invoices.html",
+            page="invoices",
+            periods={customer: _periods(view, customer)},
+            jobs={customer: job},
+            ledger=None,
+            ledger_dir=None,
+            pending=job is not None and not job.done,
+            call_count=call_count,
+            limit=APPENDIX_LIMIT,
+            customer_view=True,  # no operator's command on the customer's page
+        )
+
+    def own_invoice(request: Request, customer: str, period: str) -> Invoice:
+        _, mine = _view(request)
+        if customer != mine:
+            raise HTTPException(
+                403, f"This key belongs to customer {mine!r}: it sees only that customer's invoices."
+            )
+        invoice, job = invoice_of(request, period)
+        if invoice is None:
+            if job is not None and not job.done:
+                raise HTTPException(409, "your invoices are still being computed; try again shortly")
+            raise HTTPException(404, f"no invoice for {period!r}")
+        return invoice
+
+    drawn: dict[tuple[int, str], bytes | str] = {}
+
+    @app.get("/invoices/{customer}/{period}.pdf")
+    def invoice_pdf(request: Request, customer: str, period: str) -> Response:
+        invoice = own_invoice(request, customer, period)
+        listing = f"{invoice.id}.calls.csv" if call_count(invoice) > APPENDIX_LIMIT else None
+        key = (id(invoice), period)
+        if key not in drawn:
+            drawn.clear()  # one at a time: a customer looks at one PDF, the next snapshot makes new ones
+            drawn[key] = render(invoice, "pdf", listing, APPENDIX_LIMIT)
+        headers = {"Content-Disposition": f'inline; filename="{invoice.number or invoice.id}.pdf"'}
+        return Response(drawn[key], media_type="application/pdf", headers=headers)
+
+    @app.get("/invoices/{customer}/{period}.calls.csv")
+    def invoice_calls(request: Request, customer: str, period: str) -> Response:
+        invoice = own_invoice(request, customer, period)
+        headers = {"Content-Disposition": f'attachment; filename="{invoice.id}.calls.csv"'}
+        return Response(calls_csv(invoice), media_type="text/csv", headers=headers)
+
+    def policies(request: Request) -> dict[str, Policy]:
+        """The policies of the customer's plan (the price card), by id: how its minute is billed."""
+        view, _ = _view(request)
+        return {c.policy.id: c.policy for c in view.board.prices.components}
+
+    @app.get("/methodology", response_class=HTMLResponse)
+    def methodology_list(request: Request) -> HTMLResponse:
+        return render_page(
+            request, "customer_methodology_list.html", page="methodology", policies=list(policies(request))
+        )
+
+    @app.get("/methodology/{policy_id}", response_class=HTMLResponse)
+    def methodology(request: Request, policy_id: str) -> HTMLResponse:
+        chosen = policies(request).get(policy_id)
+        if chosen is None:
+            raise HTTPException(404, f"no policy {policy_id!r} on your plan")
+        try:
+            body = _body(methodology_page(chosen, PageFormat.html))
+        except TalktimeError as error:
+            raise HTTPException(404, str(error)) from None
+        return render_page(
+            request, "customer_methodology.html", page="methodology", policy_id=policy_id, body=body
+        )
+
+    @app.api_route("/{rest:path}", methods=["GET", "POST", "HEAD"], include_in_schema=False)
+    def operators_only(request: Request, rest: str) -> HTMLResponse:
+        raise HTTPException(
+            403,
+            "This page is for the platform's operators. Your key shows your own usage, calls and invoices.",
+        )
+
+    @app.exception_handler(HTTPException)
+    def refused(request: Request, error: HTTPException) -> Response:
+        titles = {403: "Not yours to see", 404: "Not found", 409: "Not ready yet"}
+        return render_page(
+            request,
+            "customer_error.html",
+            status=error.status_code,
+            page="",
+            title=titles.get(error.status_code, "Error"),
+            message=error.detail,
+        )
+
+    return app
+
+
+def _body(page: str) -> str:
+    from talktime.web.app import _body as body_of
+
+    return body_of(page)

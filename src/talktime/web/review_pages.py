@@ -1,0 +1,179 @@
+"""The review pages: reconciliation (``/reconcile``: each provider statement given with ``--statement``
+against the records, as ``talktime reconcile`` reports it) and the flagged records (``/flagged``: the
+records the plausibility guards hold back from each customer's invoices, with their reasons, what they
+would bill, and how a person accepts or corrects them).
+
+Both are computed on the dashboard's background worker (queued after the other pages' work, or on a
+page's first request) and fill in by themselves, like the invoices page. A page renders values only:
+:class:`talktime.app.statements.StatementReport` and :class:`talktime.app.held_records.HeldMonth`, so a
+face that keeps records in a store feeds it the same values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from talktime.app.held_records import HeldMonth, held_records
+from talktime.app.statements import StatementReport, StatementSpec, statement_report
+from talktime.core.reconcile.model import shown
+from talktime.core.reconcile.render import html_values
+from talktime.web.data import Dashboard
+from talktime.web.jobs import Job
+from talktime.web.review_data import (
+    ReviewInputs,
+    accept_commands,
+    cause_figure,
+    correct_hint,
+    store_commands,
+)
+
+Render = Callable[..., HTMLResponse]
+#: Rows a page lists of one statement's flagged lines, and of one month's held records; it says how many more.
+ROW_LIMIT = 200
+
+
+def _inputs(board: Dashboard) -> ReviewInputs:
+    """The dashboard's statements and guards, and its files as given (for the commands the pages print); in
+    served mode the store and tenant too (the commands there review a stored record)."""
+    costs, prices = getattr(board, "card_files", ("", ""))
+    tenant = str(getattr(board.served, "tenant", "")) if board.served is not None else ""
+    options = getattr(getattr(board.served, "snapshots", None), "options", None)
+    store = str(getattr(options, "store_label", "")) if tenant else ""
+    return ReviewInputs(
+        board.statements,
+        board.guards,
+        board.source,
+        costs or "COSTS.toml",
+        prices or "PRICES.toml",
+        store=store or ("STORE" if tenant else ""),
+        tenant=tenant,
+    )
+
+
+def _customers(board: Dashboard) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    for customer, period in board.months:
+        found[customer].append(period)
+    return dict(found)
+
+
+def queue_review_work(board: Dashboard) -> None:
+    """Queue each statement's reconciliation, then each customer's held records (a key queued already keeps
+    its job)."""
+    inputs = _inputs(board)
+    for number, spec in enumerate(inputs.statements):
+        board.jobs.submit(f"reconcile:{number}", f"reconcile {spec.label}", _reconcile_of(board, spec))
+    for customer, periods in _customers(board).items():
+        board.jobs.submit(
+            f"held:{customer}", f"{customer}'s held records", _held_of(board, customer, periods)
+        )
+
+
+def _reconcile_of(board: Dashboard, spec: StatementSpec) -> Callable[[], StatementReport]:
+    return lambda: statement_report(spec, board.scan, board.costs)
+
+
+def _held_of(board: Dashboard, customer: str, periods: list[str]) -> Callable[[], list[HeldMonth]]:
+    def work() -> list[HeldMonth]:
+        return held_records(
+            board.records.of_customer(customer),
+            board.prices,
+            customer,
+            periods,
+            ledger=board.ledger,
+            guards=_inputs(board).guards,
+            now=board.started,
+        )
+
+    return work
+
+
+def _partial(request: Request, target: str) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == target
+
+
+def statement_view(report: StatementReport, limit: int = ROW_LIMIT) -> dict[str, Any]:
+    """What the page shows of one statement: the report's HTML values (``talktime reconcile --format
+    html``'s) with its first ``limit`` flagged lines, the chart, and each line's call when the records hold
+    it."""
+    shown_lines = report.flagged[:limit]
+    values = html_values(report.summary, shown_lines)
+    money = report.summary.money
+    currency = values["currency"]
+    places = None if money is None else money["places"]
+    # every line given is flagged, so html_values keeps their order (it sorts flagged lines first)
+    for row, line in zip(values["lines"], shown_lines, strict=True):
+        row["call"] = report.calls.get(row["record_id"])
+        row["over"] = _over(line, places)
+    return {
+        **values,
+        "report": report,
+        "chart": cause_figure(report.summary, report.money_causes, currency),
+        "places": places,
+    }
+
+
+def _over(line: dict[str, Any], places: int | None) -> str:
+    """What a line was charged above our metering at the rate (``amount - expected_amount``), at the
+    statement's precision with its sign."""
+    if line.get("amount") is None or line.get("expected_amount") is None:
+        return ""
+    over = Decimal(line["amount"]) - Decimal(line["expected_amount"])
+    written = shown(str(over), places)
+    return f"+{written}" if over > 0 else written
+
+
+def add_review_pages(app: FastAPI, board: Dashboard, render_page: Render) -> None:
+    """Register ``/reconcile`` and ``/flagged`` and queue their work."""
+    inputs = _inputs(board)
+    customers = _customers(board)
+    queue_review_work(board)
+    drawn: dict[int, dict[str, Any]] = {}  # a statement's view is the same until the dashboard restarts
+
+    def view(number: int, job: Job | None) -> dict[str, Any] | None:
+        if job is None or not job.done or job.error:
+            return None
+        if number not in drawn:
+            drawn[number] = statement_view(job.result)
+        return drawn[number]
+
+    @app.get("/reconcile", response_class=HTMLResponse)
+    def reconcile_page(request: Request) -> HTMLResponse:
+        jobs = [board.jobs.get(f"reconcile:{n}") for n in range(len(inputs.statements))]
+        views = [view(number, job) for number, job in enumerate(jobs)]
+        context = {
+            "page": "reconcile",
+            "statements": list(zip(inputs.statements, jobs, views, strict=True)),
+            "pending": any(job is not None and not job.done for job in jobs),
+            "inputs": inputs,
+            "limit": ROW_LIMIT,
+        }
+        partial = _partial(request, "reconcile")
+        return render_page("reconcile_body.html" if partial else "reconcile.html", **context)
+
+    @app.get("/flagged", response_class=HTMLResponse)
+    def flagged_page(request: Request) -> HTMLResponse:
+        jobs: dict[str, Job | None] = {c: board.jobs.get(f"held:{c}") for c in customers}
+        done = [job for job in jobs.values() if job is not None and job.done and not job.error]
+        months: list[HeldMonth] = [month for job in done for month in job.result]
+        context = {
+            "page": "flagged",
+            "jobs": jobs,
+            "months": months,
+            "held_count": sum(len(m.records) for m in months),
+            "pending": any(job is None or not job.done for job in jobs.values()),
+            "failed": {c: job.error for c, job in jobs.items() if job is not None and job.error},
+            "inputs": inputs,
+            "accept_commands": lambda month: accept_commands(inputs, month, board.ledger),
+            "correct_hint": correct_hint,
+            "store_commands": lambda held: store_commands(inputs, held),
+            "limit": ROW_LIMIT,
+        }
+        partial = _partial(request, "flagged")
+        return render_page("flagged_body.html" if partial else "flagged.html", **context)

@@ -1,0 +1,454 @@
+"""The dashboard served by ``talktime serve --costs CARD --prices CARD``: sign-in, each tenant's snapshot of
+recent records (rated as a record file is), and who sees which pages (ADR 0008).
+
+* **Sign-in.** ``/signin`` takes an API key in a form (POST: never in a URL, so never in a log or a
+  browser's history) and answers with a cookie naming a session: a random token, HttpOnly, SameSite=Strict,
+  Secure over HTTPS. The session holds the key's hash, and the key is looked up in the store on every
+  request, as the API looks up a Bearer key: a revoked key signs its sessions out at once.
+* **Snapshots.** An operator (a tenant key) sees the file-mode pages (:func:`talktime.web.app.create_app`)
+  over a snapshot of the tenant's records of the last ``months`` UTC months (:mod:`talktime.app.snapshot`),
+  rated by the same code as ``talktime dashboard``. Snapshots are made on one background thread, one at a
+  time; a page answers from the snapshot it has and never waits for one: the first look at a tenant shows
+  a "being prepared" page until its first snapshot is ready. When a page is asked for and the snapshot is
+  older than ``refresh``, the thread checks the store's mark (:func:`~talktime.app.snapshot.records_mark`)
+  and makes a new snapshot if a batch changed the tenant's records (or the old one is older than
+  ``max_age``, for records the idle timeout closes without a new event); the new one replaces the old one
+  when it is ready. Each page says "as of" when its records were read.
+* **Customers.** A customer-scoped key sees the customer pages (:mod:`talktime.web.customer`) over the same
+  snapshot: its own usage, calls, invoices and methodology, never another customer, never a cost or a
+  margin; an operator page is 403.
+
+Pages register for served mode by being routes of :func:`talktime.web.app.create_app` (operator pages:
+they get the tenant's :class:`~talktime.web.data.Dashboard`, whose ``served`` says where it came from and
+whose :attr:`Snapshots.store` is the tenant's store) or of :func:`talktime.web.customer.create_customer_app`.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from talktime.core.rating.cards import CostCard, PriceCard
+from talktime.store.base import ApiKey, EventStore, hash_key
+from talktime.web.data import Dashboard
+
+COOKIE: Final = "talktime_session"
+SESSION_HOURS: Final = 12
+MAX_FORM_BYTES: Final = 4096
+#: A replaced snapshot's file is removed this long after (the next check of any tenant removes it).
+RETIRED_SECONDS: Final = 600.0
+#: Paths every visitor may load without signing in: the sign-in page and the static assets it uses.
+_PUBLIC: Final = ("/signin", "/static/")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedOptions:
+    """How ``talktime serve`` shows the dashboard: the cards, the ledger, the window and the refresh."""
+
+    costs: CostCard
+    prices: PriceCard
+    store_label: str
+    ledger: Path | None = None
+    guards: Path | None = None  # serve's --guards file, for the pages that apply limits
+    months: int = 3
+    refresh: timedelta = timedelta(seconds=60)
+    max_age: timedelta = timedelta(minutes=15)
+    idle_timeout: timedelta = timedelta(hours=1)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(slots=True)
+class TenantView:
+    """A tenant's rated snapshot: the board, the operator pages over it, and what the pages say of it."""
+
+    tenant: str
+    board: Dashboard
+    app: ASGIApp | None  # None only while the view is being made
+    as_of: datetime
+    since: str  # YYYY-MM-DD, the window's first day
+    records: int
+    still_open: int
+    mark: tuple[int, str]
+    seconds: float  # how long reading and rating took
+    snapshots: Snapshots
+    folder: Any = None  # the snapshot file's temporary folder: removed with the view
+
+    def line(self) -> str:
+        """The header line of every page: whose records, since when, as of when."""
+        moment = self.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        text = f"Tenant {self.tenant} · {self.records:,} records started since {self.since}, as of {moment}"
+        if self.still_open:
+            text += f" ({self.still_open:,} still open, not shown until they end)"
+        return text
+
+
+@dataclass(slots=True)
+class _State:
+    view: TenantView | None = None
+    checked: float = 0.0  # monotonic time of the last look at the store's mark
+    building_since: float | None = None
+    error: str = ""
+
+
+class Snapshots:
+    """Every tenant's current :class:`TenantView`, made and replaced on one background thread."""
+
+    def __init__(self, store: EventStore, options: ServedOptions) -> None:
+        self.store = store
+        self.options = options
+        self._states: dict[str, _State] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="talktime-snapshots")
+        self._retired: list[tuple[float, TenantView]] = []  # replaced views, their files removed later
+
+    def view(self, tenant: str) -> TenantView | None:
+        """The tenant's current view (None before its first), never waiting: when it is older than
+        ``refresh`` (or there is none), a check for newer records is queued."""
+        with self._lock:
+            state = self._states.setdefault(tenant, _State())
+            now = time.monotonic()
+            due = state.view is None or now - state.checked >= self.options.refresh.total_seconds()
+            if due and state.building_since is None and not (state.view is None and state.error):
+                state.checked = now
+                state.building_since = now
+                self._pool.submit(self._refresh, tenant)
+            return state.view
+
+    def updating(self, tenant: str) -> bool:
+        state = self._states.get(tenant)
+        return state is not None and state.building_since is not None and state.view is not None
+
+    def waiting(self, tenant: str) -> tuple[float, str]:
+        """Seconds the tenant's first snapshot has been in the making, and the error that stopped it."""
+        state = self._states.get(tenant)
+        if state is None:
+            return 0.0, ""
+        since = state.building_since
+        return (0.0 if since is None else time.monotonic() - since), state.error
+
+    def retry(self, tenant: str) -> None:
+        with self._lock:
+            state = self._states.get(tenant)
+            if state is not None:
+                state.error = ""
+
+    def _refresh(self, tenant: str) -> None:
+        from talktime.app.snapshot import records_mark
+
+        state = self._states[tenant]
+        self._remove_retired()
+        try:
+            old = state.view
+            if old is not None:
+                fresh = records_mark(self.store, tenant) == old.mark
+                young = self.options.clock() - old.as_of < self.options.max_age
+                if fresh and young:
+                    return
+            view = self._build(tenant)
+            with self._lock:
+                state.view, state.error = view, ""
+            if old is not None:
+                old.board.jobs.shutdown()
+                self._retired.append((time.monotonic(), old))
+        except Exception as error:  # shown on the page instead of a snapshot that never comes
+            state.error = f"{type(error).__name__}: {error}"
+        finally:
+            with self._lock:
+                state.building_since = None
+                state.checked = time.monotonic()
+
+    def _remove_retired(self, grace: float = RETIRED_SECONDS) -> None:
+        """Remove the files of views replaced more than ``grace`` seconds ago (a request that began on one
+        has long ended; its background jobs were cancelled when it was replaced)."""
+        now = time.monotonic()
+        for retired, view in [item for item in self._retired if now - item[0] >= grace]:
+            self._retired.remove((retired, view))
+            view.board.served = None  # no cycle left: the board and its pages go with the last reference
+            if view.folder is not None:
+                view.folder.cleanup()
+
+    def _build(self, tenant: str) -> TenantView:
+        import tempfile
+
+        from talktime.app.snapshot import take_snapshot
+        from talktime.web.app import create_app
+        from talktime.web.data import load
+        from talktime.web.pages import _invoices_of, _periods
+
+        began = time.perf_counter()
+        options = self.options
+        as_of = options.clock()
+        folder = tempfile.TemporaryDirectory(prefix="talktime-snapshot-")
+        taken = take_snapshot(
+            self.store,
+            tenant,
+            Path(folder.name) / "records.parquet",
+            as_of=as_of,
+            months=options.months,
+            idle_timeout=options.idle_timeout,
+        )
+        ledger = None if options.ledger is None else options.ledger / tenant
+        board = load(
+            taken.path,
+            options.costs,
+            options.prices,
+            ledger=ledger,
+            guards=options.guards,
+            source=f"{options.store_label} (tenant {tenant})",
+            as_of=as_of,
+        )
+        view = TenantView(
+            tenant,
+            board,
+            None,
+            as_of,
+            taken.since.isoformat(),
+            taken.records,
+            taken.still_open,
+            taken.mark,
+            0.0,
+            self,
+            folder,
+        )
+        board.served = view  # before the pages are made: the overview is drawn once, with this line
+        for customer, periods in _periods(board).items():  # first: the customer pages read them
+            board.jobs.submit(
+                f"invoices:{customer}", f"{customer}'s invoices", _invoices_of(board, customer, periods)
+            )
+        view.app = create_app(board)  # queues the rest of the work (a job queued above is kept)
+        view.seconds = time.perf_counter() - began
+        return view
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for state in self._states.values():
+            if state.view is not None:
+                state.view.board.jobs.shutdown()
+
+
+@dataclass(slots=True)
+class _Session:
+    key_hash: str
+    expires: float
+
+
+class Sessions:
+    """Signed-in browsers: a random token (the cookie) -> the key's hash, for ``SESSION_HOURS``."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key_hash: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            now = time.monotonic()
+            self._sessions = {t: s for t, s in self._sessions.items() if s.expires > now}
+            self._sessions[token] = _Session(key_hash, now + SESSION_HOURS * 3600)
+        return token
+
+    def key_hash(self, token: str | None) -> str | None:
+        if not token:
+            return None
+        with self._lock:
+            found = self._sessions.get(token)
+        if found is None or found.expires <= time.monotonic():
+            return None
+        return found.key_hash
+
+    def end(self, token: str | None) -> None:
+        if token:
+            with self._lock:
+                self._sessions.pop(token, None)
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A page outside the dashboard's layout (sign-in, waiting, refused), plain and self-contained."""
+    return HTMLResponse(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{html.escape(title)} · talktime</title><link rel="icon" href="data:,">'
+        '<link rel="stylesheet" href="/static/dashboard.css"></head>'
+        f'<body><main id="main" class="signin">{body}</main></body></html>',
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _signin_form(message: str = "") -> HTMLResponse:
+    """The form; a refused key gets it again with the reason (200: the form is the answer, and the browser
+    keeps its console clean)."""
+    error = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
+    return _page(
+        "Sign in",
+        "<h1>talktime: sign in</h1>"
+        "<p>Paste your API key: a tenant key opens the operator's pages, a customer key your own usage, "
+        "calls and invoices. The key is sent once, in this form's body; the browser then keeps only a "
+        f"session cookie.</p>{error}"
+        '<form method="post" action="/signin">'
+        '<label for="key">API key</label>'
+        '<input id="key" name="key" type="password" autocomplete="off" required spellcheck="false">'
+        '<p><button type="submit">Sign in</button></p></form>',
+    )
+
+
+class ServedDashboard:
+    """The ASGI app ``talktime serve`` mounts under its API: every path the API does not answer."""
+
+    def __init__(self, store: EventStore, options: ServedOptions) -> None:
+        from talktime.web.app import plotly_js
+        from talktime.web.customer import create_customer_app
+
+        self._plotly = plotly_js()  # a missing plotly stops serve before it starts, as it stops dashboard
+        self.store = store
+        self.options = options
+        self.snapshots = Snapshots(store, options)
+        self.sessions = Sessions()
+        self._customer_app = create_customer_app(self.snapshots)
+        self._static: ASGIApp | None = None
+
+    def _static_app(self) -> ASGIApp:
+        if self._static is None:
+            from importlib.resources import files
+
+            from starlette.staticfiles import StaticFiles
+
+            self._static = StaticFiles(directory=str(files("talktime.web").joinpath("static")))
+        return self._static
+
+    def signed_in(self, request: Request) -> ApiKey | None:
+        """The signed-in key as the store knows it now, or None (no session, unknown or revoked key)."""
+        key_hash = self.sessions.key_hash(request.cookies.get(COOKIE))
+        if key_hash is None:
+            return None
+        found = self.store.key_of(key_hash)
+        if found is None or found.revoked_at is not None or found.admin:
+            return None
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        request = Request(scope, receive)
+        if forbidden_api_path(path):  # the API's paths are the API's: an unknown one is its JSON 404
+            body = b'{"error":{"category":"not_found","message":"Not Found"}}'
+            await Response(body, 404, media_type="application/json")(scope, receive, send)
+            return
+        if path.startswith("/static/"):
+            scope = {**scope, "path": path.removeprefix("/static"), "root_path": ""}
+            await self._static_app()(scope, receive, send)
+            return
+        if path == "/static-lib/plotly.min.js":  # Plotly's bundle, as file mode serves it
+            bundle = FileResponse(
+                self._plotly, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
+            )
+            await bundle(scope, receive, send)
+            return
+        if path == "/signin":
+            answer = await self._signin(request)
+        elif path == "/signout":
+            answer = self._signout(request)
+        else:
+            key = self.signed_in(request)
+            if key is None:
+                answer = RedirectResponse("/signin", status_code=303)
+            else:
+                scope.setdefault("state", {})["tenant"] = key.tenant  # the access line names it
+                await self._signed_in(key, scope, receive, send)
+                return
+        await answer(scope, receive, send)
+
+    async def _signed_in(self, key: ApiKey, scope: Scope, receive: Receive, send: Send) -> None:
+        view = self.snapshots.view(key.tenant)
+        if view is None:
+            await self._preparing(key.tenant)(scope, receive, send)
+        elif key.customer is not None:
+            scope["state"]["view"] = view
+            scope["state"]["customer"] = key.customer
+            await self._customer_app(scope, receive, send)
+        else:
+            assert view.app is not None
+            await view.app(scope, receive, send)
+
+    def _preparing(self, tenant: str) -> Response:
+        seconds, error = self.snapshots.waiting(tenant)
+        if error:
+            self.snapshots.retry(tenant)
+            return _page(
+                "Not ready",
+                f"<h1>The dashboard could not be prepared</h1><p class='error'>{html.escape(error)}</p>"
+                "<p>Reload the page to try again.</p>",
+            )
+        months = self.options.months
+        body = (
+            '<h1>Preparing the dashboard</h1><p role="status">Reading and rating your records of the last '
+            f"{months} month{'s' if months != 1 else ''} from the store: {seconds:.0f} s so far. This page "
+            "reloads by itself every 2 seconds; after this first time, pages answer from the last rating "
+            "while newer records are rated in the background.</p>"
+        )
+        answer = _page("Preparing", body)
+        answer.headers["Refresh"] = "2"
+        return answer
+
+    async def _signin(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _signin_form()
+        if request.method != "POST":
+            return Response(status_code=405, headers={"Allow": "GET, POST"})
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return _signin_form("That is not an API key (too long).")
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        key = (fields.get("key") or [""])[0].strip()
+        found = self.store.key_of(hash_key(key)) if key else None
+        if found is None or found.revoked_at is not None:
+            return _signin_form("This key is not known, or it was revoked.")
+        if found.admin:
+            return _signin_form(
+                "An admin key manages keys and reads no tenant's usage: sign in with a tenant or a customer "
+                "key."
+            )
+        answer = RedirectResponse("/", status_code=303)
+        answer.set_cookie(
+            COOKIE,
+            self.sessions.start(hash_key(key)),
+            max_age=SESSION_HOURS * 3600,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return answer
+
+    def _signout(self, request: Request) -> Response:
+        if request.method != "POST":
+            return Response(status_code=405, headers={"Allow": "POST"})
+        self.sessions.end(request.cookies.get(COOKIE))
+        answer = RedirectResponse("/signin", status_code=303)
+        answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return answer
+
+    def shutdown(self) -> None:
+        self.snapshots.shutdown()
+
+
+def forbidden_api_path(path: str) -> bool:
+    """Paths of the API's own (``/v1/...``): never the dashboard's, so an unknown one stays a JSON 404."""
+    return path == "/v1" or path.startswith("/v1/")
+
+
+__all__ = ["COOKIE", "ServedDashboard", "ServedOptions", "Snapshots", "TenantView"]
