@@ -3,7 +3,8 @@ pre-serialised CloudEvents batches by a few keep-alive clients. Bounded in time 
 
 Prints sustained accepted events/s (durable store, dedup on: every batch is committed before the answer),
 p50/p99 latency per batch, and the server's peak memory (VmHWM). Then, in-process, where the time of one
-batch goes (parse, validate, store).
+batch goes (parse, validate, store), and the memory of the store's in-memory hash sets at ``--hashes-at``
+stored events (10 million by default), with the CPU to build them and to check one batch.
 
     .venv/bin/python benchmarks/bench_ingest.py --seconds 20 --max-events 2000000 --batch 10000 --clients 2
 """
@@ -108,6 +109,31 @@ def in_process_profile(size: int) -> dict[str, float]:
     return {"parse": t1 - t0, "fast_check": t2 - t1, "ingest_with_store": t3 - t2, "answer_json": t4 - t3}
 
 
+def hashes_in_memory(count: int) -> dict[str, float]:
+    """The embedded store's hash sets (talktime.store.hash_set) at ``count`` stored events, each one record:
+    memory, and the CPU to build them (at the first batch after a start) and to check a 10,000-event batch."""
+    import numpy as np
+
+    from talktime.store.hash_set import HashSet
+
+    rng = np.random.default_rng(1)
+    began = time.process_time()
+    sets = [HashSet(rng.integers(0, 2**64, count, dtype=np.uint64)) for _ in ("events", "records")]
+    built = time.process_time() - began
+    batch = rng.integers(0, 2**64, 10_000, dtype=np.uint64)
+    began = time.process_time()
+    for _ in range(10):
+        for known in sets:
+            known.contains(batch)
+    checked = (time.process_time() - began) / 10
+    return {
+        "stored_events": count,
+        "memory_mib": round(sum(known.nbytes for known in sets) / 2**20, 1),
+        "build_cpu_s": round(built, 2),
+        "check_per_10k_batch_ms": round(checked * 1000, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="stop after this long")
@@ -115,6 +141,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000, help="events per request")
     parser.add_argument("--clients", type=int, default=2, help="concurrent keep-alive connections")
     parser.add_argument("--workers", type=int, default=0, help="talktime serve --workers")
+    parser.add_argument(
+        "--hashes-at",
+        type=int,
+        default=10_000_000,
+        help="print the in-memory hash sets' size at this many events",
+    )
     args = parser.parse_args()
 
     batches = max(1, args.max_events // args.batch)
@@ -217,6 +249,7 @@ def main() -> None:
         "load_generator_cores_busy": round(own_cpu / elapsed, 2),
         "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "one_batch_in_process_s": {k: round(v, 4) for k, v in in_process_profile(args.batch).items()},
+        "hash_sets": hashes_in_memory(args.hashes_at),
     }
     print(json.dumps(result, indent=2))
 

@@ -2,9 +2,10 @@
 
 :func:`prepare_body` is everything of ``POST /v1/events`` that needs only the bytes: decode the JSON, check
 every event (the fast path, else the full validation, see :mod:`talktime.ingest.fastpath`), drop repeats
-inside the batch, and lay the valid events out as one Arrow table. It is a pure function of its
-arguments, so ``talktime serve --workers N`` runs it in worker processes (the server's one process is
-otherwise bound by the GIL) while the store, the only writer, stays in the server process. A
+inside the batch, and lay the valid events out as one Arrow table, with the record each event feeds and a
+record event's record row (work a store would otherwise do after decoding the data again). It is a pure
+function of its arguments, so ``talktime serve --workers N`` runs it in worker processes (the server's one
+process is otherwise bound by the GIL) while the store, the only writer, stays in the server process. A
 :class:`Prepared` pickles cheaply: the rows travel as Arrow buffers.
 """
 
@@ -22,12 +23,18 @@ from talktime.errors import PayloadTooLargeError, RequestError, UnsupportedMedia
 from talktime.ingest.events import validate_event
 from talktime.ingest.fastpath import quick_check
 from talktime.store.base import ROWS_SCHEMA
+from talktime.store.records import PLAIN_ROW, record_columns
 
 BATCH_TYPE: Final = "application/cloudevents-batch+json"
 SINGLE_TYPE: Final = "application/cloudevents+json"
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
+
+
+#: :data:`~talktime.store.base.ROWS_SCHEMA` and what a store would otherwise derive from each event's data,
+#: here where the data is decoded already (:func:`talktime.store.records.record_columns`).
+PREPARED_SCHEMA: Final = ROWS_SCHEMA.append(pa.field("rid", pa.string())).append(pa.field("plain", PLAIN_ROW))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,7 @@ def prepare_items(items: Sequence[Any]) -> Prepared:
     subjects: list[str | None] = []
     times: list[int | None] = []
     datas: list[str] = []
+    payloads: list[Any] = []
     repeats: list[tuple[int, str, str]] = []
     rejected: list[Rejected] = []
     seen: set[tuple[str, str]] = set()
@@ -129,7 +137,10 @@ def prepare_items(items: Sequence[Any]) -> Prepared:
         types.append(event_type)
         subjects.append(subject)
         times.append(None if time is None else (time - _EPOCH) // _MICROSECOND)
-        datas.append(dumps(item.get("data")).decode())
+        payload = item.get("data")
+        payloads.append(payload)
+        datas.append(dumps(payload).decode())
+    rids, plain = record_columns(types, ids, subjects, datas, payloads)
     rows = pa.Table.from_arrays(
         [
             pa.array(pos, pa.int64()),
@@ -139,8 +150,10 @@ def prepare_items(items: Sequence[Any]) -> Prepared:
             pa.array(subjects, pa.string()),
             pa.array(times, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
             pa.array(datas, pa.string()),
+            rids,
+            plain,
         ],
-        schema=ROWS_SCHEMA,
+        schema=PREPARED_SCHEMA,
     )
     return Prepared(len(items), rows, repeats, rejected)
 

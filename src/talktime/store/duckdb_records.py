@@ -1,12 +1,16 @@
 """The embedded store's ``records`` table: kept current by each batch, in the batch's transaction.
 
-A batch's fresh events get ``rid`` (the record they feed, :func:`~talktime.store.records.record_id_of`) and
-``rh``, a 64-bit hash of (tenant, rid). Then, before the commit:
+A batch's fresh events carry ``rid`` (the record they feed, :func:`~talktime.store.records.record_id_of`)
+and, for a ``talktime.record`` event, its record row (``plain``), both made by ingest where the data was
+decoded (:func:`~talktime.store.records.with_record_columns` makes them for rows without); each event
+row also gets ``rh``, a 64-bit hash of (tenant, rid). Then, before the commit:
 
-1. *Which touched records exist?* One semi-join of the batch's hashes against ``records.rh`` (a fixed-width
-   column, about 2.6 ns per stored record).
-2. *New records* are made from the batch alone: a lone ``talktime.record`` event is its record; anything
-   else is folded by ``sessionize``.
+1. *Which touched records exist?* The hashes of the stored records are in memory (the store's
+   :class:`~talktime.store.hash_set.HashSet`); only the touched ones found there are looked up in SQL (a
+   semi-join on ``records.rh``, about 2.6 ns per stored record, paid only by a batch that touches
+   existing records).
+2. *New records* are made from the batch alone: a lone ``talktime.record`` event is its ``plain`` row;
+   anything else is folded by ``sessionize``.
 3. *Existing records* are re-derived from all their events, read back with ``rh`` and a time bound: every
    event of a record was stored between its ``first_received`` and now, and ``received_at`` grows with the
    table, so DuckDB's zone maps skip the row groups before the oldest touched record.
@@ -21,24 +25,27 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from talktime.errors import StoreError
+from talktime.store.hash_set import Hashes, HashSet
 from talktime.store.records import (
     ROW_SCHEMA,
-    Fresh,
     RowBuilder,
     Stored,
     StoredRecord,
-    batch_events,
     derive,
+    plain_table,
     record_id_of,
+    stored_events,
     stored_record,
+    with_record_columns,
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -108,12 +115,12 @@ class DuckDBRecords:
     # --- writing, inside append_rows' transaction -------------------------------------------------------
 
     def _store_batch(
-        self, con: duckdb.DuckDBPyConnection, tenant: str, fresh: pa.Table, now: datetime
-    ) -> None:
-        """Insert a batch's fresh events and bring the records they touch up to date (no commit here)."""
-        batch = batch_events(fresh, now)
-        rids = pa.array([item.rid for item in batch], pa.string())
-        con.register("fresh_rows", fresh.append_column("rid", rids))
+        self, con: duckdb.DuckDBPyConnection, tenant: str, fresh: pa.Table, now: datetime, known: HashSet
+    ) -> Hashes:
+        """Insert a batch's fresh events and bring the records they touch up to date (no commit here);
+        the hashes of the records that may be new (``known`` holds every stored record's hash)."""
+        fresh = with_record_columns(fresh)
+        con.register("fresh_rows", fresh)
         try:
             from talktime.store.duckdb_store import KEY_HASH
 
@@ -126,42 +133,29 @@ class DuckDBRecords:
             )
         finally:
             con.unregister("fresh_rows")
-        self._refresh(con, tenant, batch, now)
+        return self._refresh(con, tenant, fresh, now, known)
 
     def _refresh(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        tenant: str,
-        batch: Sequence[Fresh],
-        now: datetime,
-    ) -> None:
-        by_rid: dict[str, list[Fresh]] = {}
-        for item in batch:
-            if item.rid is not None:
-                by_rid.setdefault(item.rid, []).append(item)
+        self, con: duckdb.DuckDBPyConnection, tenant: str, fresh: pa.Table, now: datetime, known: HashSet
+    ) -> Hashes:
+        by_rid: dict[str, list[int]] = {}
+        for row, rid in enumerate(fresh.column("rid").to_pylist()):
+            if rid is not None:
+                by_rid.setdefault(rid, []).append(row)
         if not by_rid:
-            return
-        con.register("touched", pa.table({"rid": list(by_rid)}))
-        try:
-            found = con.execute(
-                "SELECT rowid, id, epoch_us(first_received) FROM records "
-                f"WHERE rh IN (SELECT {RECORD_HASH.format(tenant='$tenant', rid='rid')} FROM touched) "
-                "AND tenant = $tenant",
-                {"tenant": tenant},
-            ).fetchall()
-        finally:
-            con.unregister("touched")
-        existing = {rid: (rowid, first) for rowid, rid, first in found if rid in by_rid}
-        rows = RowBuilder.empty()
-        folded: list[Stored] = []
-        lone: list[Fresh] = []  # the only event of a new record: a lone record event is its record
-        for rid, events in by_rid.items():
-            if rid in existing:
+            return np.zeros(0, dtype=np.uint64)
+        new, existing = self._existing(con, tenant, list(by_rid), known)
+        plain = fresh.column("plain").is_valid().to_pylist()
+        lone: list[int] = []  # a new record's only event, a plain record event: its row is ready
+        folding: list[int] = []
+        for rid, at in by_rid.items():
+            if rid in existing:  # re-derived from all its events, this batch's included (read back below)
                 continue
-            if len(events) > 1:
-                folded.extend(item.event for item in events)
+            if len(at) == 1 and plain[at[0]]:
+                lone.append(at[0])
             else:
-                lone.append(events[0])
+                folding.extend(at)
+        folded = stored_events(fresh.take(folding), now) if folding else []
         if existing:
             oldest = min(first for _, first in existing.values())
             folded.extend(
@@ -171,11 +165,48 @@ class DuckDBRecords:
                 "DELETE FROM records WHERE rowid IN (SELECT unnest($rows))",
                 {"rows": [rowid for rowid, _ in existing.values()]},
             )
-        folded.extend(item.event for item in rows.add_plain(lone))
+        rows = RowBuilder.empty()
         for session, first, last in derive(folded):
             rows.add(session, first, last)
+        tables = [plain_table(fresh.take(lone), now)] if lone else []
         if len(rows):
-            self._insert_rows(con, tenant, rows.table())
+            tables.append(rows.table())
+        if tables:
+            self._insert_rows(con, tenant, pa.concat_tables(tables))
+        return new
+
+    @staticmethod
+    def _existing(
+        con: duckdb.DuckDBPyConnection, tenant: str, rids: list[str], known: HashSet
+    ) -> tuple[Hashes, dict[str, tuple[int, int]]]:
+        """The hashes of the records ``rids`` that are certainly new, and of those stored their ``rowid``
+        and first receipt (epoch µs). Only the hashes ``known`` holds are looked up in SQL (a scan of the
+        records' hashes)."""
+        touched = pa.table({"rid": rids})
+        hashed = RECORD_HASH.format(tenant="$tenant", rid="rid")
+        con.register("touched", touched)
+        try:
+            hashes = np.asarray(
+                con.execute(f"SELECT {hashed} AS k FROM touched", {"tenant": tenant}).fetchnumpy()["k"],
+                dtype=np.uint64,
+            )
+        finally:
+            con.unregister("touched")
+        doubtful = known.contains(hashes)
+        if not doubtful.any():
+            return hashes, {}
+        new: Hashes = hashes[~doubtful]
+        con.register("touched", touched.filter(pa.array(doubtful)))
+        try:
+            found = con.execute(
+                "SELECT rowid, id, epoch_us(first_received) FROM records "
+                f"WHERE rh IN (SELECT {hashed} FROM touched) AND tenant = $tenant",
+                {"tenant": tenant},
+            ).fetchall()
+        finally:
+            con.unregister("touched")
+        wanted = set(rids)
+        return new, {rid: (rowid, first) for rowid, rid, first in found if rid in wanted}
 
     @staticmethod
     def _insert_rows(con: duckdb.DuckDBPyConnection, tenant: str, table: pa.Table) -> None:

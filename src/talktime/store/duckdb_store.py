@@ -6,12 +6,13 @@ commit happens before ``append`` returns, so an answered "accepted" survives ``k
 
 Dedup without a unique index: an ART primary key on (tenant, source, id) cost about 7 µs per event to
 maintain (most of the store's time). Each row carries ``h``, the MD5 of ``tenant NUL source NUL id`` as a
-128-bit number; a batch first asks which of its ``h`` are stored (a scan of one fixed-width column), and
-only when some are does it compare (tenant, source, id) exactly, so a hash collision can never drop an
-event. Check and insert run in one transaction under one lock, on the only connection (DuckDB allows a
-single writing process per file), so nothing can slip in between. The scan grows with the table (about
-6 ns per stored row per batch); see ``docs/ingest.md``. Files made before ``h`` existed get the column
-filled on open and keep their primary key.
+128-bit number. The store keeps the upper 64 bits of every stored ``h`` in memory
+(:class:`~talktime.store.hash_set.HashSet`, loaded at the first batch, grown after each commit); a batch
+asks it which of its keys may be stored, and compares only those on (tenant, source, id) exactly in SQL,
+so a hash collision can never drop an event (a scan of the stored hashes per batch cost about 6 ns per
+stored row: 60 ms at 10 million). Check and insert run in one transaction under one lock, on the only
+connection (DuckDB allows a single writing process per file), so nothing can slip in between. Files made
+before ``h`` existed get the column filled on open and keep their primary key.
 
 Checkpoints (WAL folded into the database file) run every 64 MiB of WAL instead of DuckDB's 16 MiB: each
 one rewrites the table's last, partial row group, so fewer, larger ones cost less than half as much in
@@ -20,17 +21,24 @@ all; a restart after ``kill -9`` replays at most that much WAL.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from talktime.errors import StoreError
 from talktime.store.base import ROWS_SCHEMA, ApiKey, RawEvent, event_columns, first_seen, key_id_of
 from talktime.store.duckdb_records import DuckDBRecords
+from talktime.store.hash_set import Hashes, HashSet
 from talktime.store.reviews import ACCEPTANCES_DUCKDB
 
 _SCHEMA = """
@@ -62,7 +70,35 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The dedup hash of a row, as SQL over columns tenant, source and id (NUL never occurs in JSON text
 #: unescaped, and an escaped one is still unambiguous: the exact comparison decides anyway).
 KEY_HASH = "md5_number(concat_ws(chr(0), {tenant}, {source}, {id}))"
+#: The 64 bits of :data:`KEY_HASH` kept in memory (``md5_number_lower`` is ``md5_number >> 64``), of a new
+#: row and of a stored one.
+EVENT_KEY = "md5_number_lower(concat_ws(chr(0), {tenant}, {source}, {id}))"
+STORED_EVENT_KEY = "(h >> 64)::UBIGINT"
 _CHECKPOINT_THRESHOLD = "64MiB"
+_log = logging.getLogger("talktime.store")
+
+#: Batches committed per database file by the stores of this process. Two stores of one file in one
+#: process share DuckDB's database (no other process can open it meanwhile), so a store whose hash sets
+#: saw fewer commits than this reloads them.
+_COMMITS: dict[str, int] = {}
+_COMMITS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """The hashes a store holds in memory: its events' (:data:`EVENT_KEY`) and its records' (``rh``)."""
+
+    events: HashSet
+    records: HashSet
+
+    @property
+    def nbytes(self) -> int:
+        return self.events.nbytes + self.records.nbytes
+
+
+def uint64s(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None) -> Hashes:
+    """The column ``k`` of a query as unsigned 64-bit integers."""
+    return np.asarray(con.execute(sql, params).fetchnumpy()["k"], dtype=np.uint64)
 
 
 class DuckDBStore(DuckDBRecords):
@@ -71,6 +107,9 @@ class DuckDBStore(DuckDBRecords):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
+        self._file = f":memory:{id(self)}" if self.path == ":memory:" else os.path.realpath(self.path)
+        self._known: Known | None = None  # loaded at the first batch
+        self._known_commits = 0
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -119,24 +158,24 @@ class DuckDBStore(DuckDBRecords):
         with self._lock:
             con = self._con
             try:
+                known = self._known_hashes()
+            except duckdb.Error as error:
+                raise StoreError(f"{self.path}: the batch was not stored: {error}") from None
+            try:
                 con.begin()
                 con.register("batch", rows)
-                hashed = KEY_HASH.format(tenant="$tenant", source="b.source", id="b.id")
-                ((maybe,),) = con.execute(
-                    f"SELECT count(*) FROM events WHERE h IN (SELECT {hashed} FROM batch b)",
+                keys = uint64s(
+                    con,
+                    f"SELECT {EVENT_KEY.format(tenant='$tenant', source='source', id='id')} AS k FROM batch",
                     {"tenant": tenant},
-                ).fetchall()
-                if maybe:  # some may be stored: decide on the exact key
-                    stored = con.execute(
-                        "SELECT b.pos FROM batch b JOIN events e "
-                        f"ON e.h = {hashed} AND e.tenant = $tenant AND e.source = b.source AND e.id = b.id",
-                        {"tenant": tenant},
-                    ).fetchall()
-                    row_of = {pos: row for row, pos in enumerate(rows.column("pos").to_pylist())}
-                    for (pos,) in stored:
-                        fresh[row_of[pos]] = False
+                )
+                doubtful = known.events.contains(keys)
+                if doubtful.any():  # some may be stored: decide on the exact key
+                    self._mark_stored(con, tenant, rows, doubtful, fresh)
                 keep = pa.array(fresh, type=pa.bool_())
-                self._store_batch(con, tenant, rows.filter(keep), datetime.now(UTC))  # events and records
+                new_records = self._store_batch(
+                    con, tenant, rows.filter(keep), datetime.now(UTC), known.records
+                )
                 con.commit()
             except duckdb.Error as error:
                 con.rollback()
@@ -146,7 +185,81 @@ class DuckDBStore(DuckDBRecords):
                 raise
             finally:
                 con.unregister("batch")
+            self._remember(known, keys[np.array(fresh, dtype=np.bool_)], new_records)
         return fresh
+
+    @staticmethod
+    def _mark_stored(
+        con: duckdb.DuckDBPyConnection,
+        tenant: str,
+        rows: pa.Table,
+        doubtful: npt.NDArray[np.bool_],
+        fresh: list[bool],
+    ) -> None:
+        """Set ``fresh`` False for the ``doubtful`` rows stored before, compared on (tenant, source, id)
+        exactly (a scan of the events' hashes)."""
+        con.register("doubtful", rows.filter(pa.array(doubtful)))
+        try:
+            hashed = KEY_HASH.format(tenant="$tenant", source="b.source", id="b.id")
+            stored = con.execute(
+                "SELECT b.pos FROM doubtful b JOIN events e "
+                f"ON e.h = {hashed} AND e.tenant = $tenant AND e.source = b.source AND e.id = b.id",
+                {"tenant": tenant},
+            ).fetchall()
+        finally:
+            con.unregister("doubtful")
+        if stored:
+            row_of = {pos: row for row, pos in enumerate(rows.column("pos").to_pylist())}
+            for (pos,) in stored:
+                fresh[row_of[pos]] = False
+
+    def _known_hashes(self) -> Known:
+        """The hashes of the stored events and records, loaded at the first batch (and again when another
+        store of this process wrote to the same file, or a write failed half-way: see :meth:`_remember`)."""
+        commits = _COMMITS.get(self._file, 0)
+        if self._known is None or self._known_commits != commits:
+            self._known = self._load_known()
+            self._known_commits = commits
+        return self._known
+
+    def _load_known(self) -> Known:
+        con = self._con
+        began = time.perf_counter()
+        events = uint64s(con, f"SELECT {STORED_EVENT_KEY} AS k FROM events")
+        records = uint64s(con, "SELECT rh AS k FROM records")
+        known = Known(HashSet(events), HashSet(records))
+        _log.info(
+            "%s: %d event and %d record hashes in memory (%.1f MiB), loaded in %.2f s",
+            self.path,
+            len(known.events),
+            len(known.records),
+            known.nbytes / 2**20,
+            time.perf_counter() - began,
+        )
+        return known
+
+    def _remember(self, known: Known, events: Hashes, records: Hashes) -> None:
+        """After a commit: the new hashes join the sets, and this file's commit count grows."""
+        with _COMMITS_LOCK:
+            _COMMITS[self._file] = commits = _COMMITS.get(self._file, 0) + 1
+        try:
+            known.events.add(events)
+            known.records.add(records)
+            self._known_commits = commits
+        except Exception:  # e.g. out of memory: never trust a set that missed a commit; reload it
+            self._known = None
+
+    def known_hashes(self) -> dict[str, int]:
+        """How many event and record hashes this store holds in memory, and their bytes (benchmarks)."""
+        with self._lock:
+            known = self._known_hashes()
+            return {"events": len(known.events), "records": len(known.records), "bytes": known.nbytes}
+
+    def rebuild_records(self) -> int:
+        count = super().rebuild_records()
+        with _COMMITS_LOCK:  # the records' hashes are new: every store of the file reloads its sets
+            _COMMITS[self._file] = _COMMITS.get(self._file, 0) + 1
+        return count
 
     def events(self, tenant: str) -> list[RawEvent]:
         with self._lock:

@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import orjson
+import pyarrow as pa
 
-from talktime.store.base import RawEvent
 from talktime.store.records import (
     ROW_SCHEMA,
-    Fresh,
     RowBuilder,
     Stored,
     StoredRecord,
     derive,
+    plain_table,
     record_id_of,
+    stored_events,
     stored_record,
 )
 
@@ -79,6 +79,17 @@ def _copy_rows(cursor: Any, tenant: str, rows: RowBuilder) -> None:
             copy.write_row(values)
 
 
+def _builder_of(table: pa.Table) -> RowBuilder:
+    """Record rows from Arrow (:data:`ROW_SCHEMA`) as :func:`_copy_rows` takes them (times in µs)."""
+    columns: dict[str, list[Any]] = {}
+    for field in ROW_SCHEMA:
+        column = table.column(field.name)
+        if pa.types.is_timestamp(field.type):
+            column = column.cast(pa.int64())
+        columns[field.name] = column.to_pylist()
+    return RowBuilder(columns)
+
+
 class PostgresRecords:
     """The records half of :class:`~talktime.store.postgres_store.PostgresStore` (its ``url``, ``_con``
     and ``_lock``)."""
@@ -103,18 +114,14 @@ class PostgresRecords:
 
     # --- writing, inside append's transaction -----------------------------------------------------------
 
-    def _store_records(
-        self, con: Any, tenant: str, inserted: Sequence[RawEvent], rids: Sequence[str | None]
-    ) -> None:
-        """Bring the records the inserted events feed up to date (in the caller's transaction)."""
+    def _store_records(self, con: Any, tenant: str, inserted: pa.Table) -> None:
+        """Bring the records the inserted rows feed up to date (in the caller's transaction); the rows
+        carry ``rid`` and ``plain`` (:func:`~talktime.store.records.with_record_columns`)."""
         now = con.execute("SELECT now()").fetchone()[0]
-        by_rid: dict[str, list[Fresh]] = {}
-        for event, rid in zip(inserted, rids, strict=True):
+        by_rid: dict[str, list[int]] = {}
+        for row, rid in enumerate(inserted.column("rid").to_pylist()):
             if rid is not None:
-                stored = Stored(
-                    event.source, event.id, event.type, event.subject, event.time, event.data, now
-                )
-                by_rid.setdefault(rid, []).append(Fresh(rid, stored, orjson.loads(event.data)))
+                by_rid.setdefault(rid, []).append(row)
         if not by_rid:
             return
         touched = sorted(by_rid)
@@ -129,16 +136,17 @@ class PostgresRecords:
                 "SELECT id FROM records WHERE tenant = %s AND id = ANY(%s)", [tenant, touched]
             ).fetchall()
         }
-        rows = RowBuilder.empty()
-        folded: list[Stored] = []
-        lone: list[Fresh] = []  # the only event of a new record: a lone record event is its record
-        for rid, events in by_rid.items():
-            if rid in existing:
+        plain = inserted.column("plain").is_valid().to_pylist()
+        lone: list[int] = []  # a new record's only event, a plain record event: its row is ready
+        folding: list[int] = []
+        for rid, at in by_rid.items():
+            if rid in existing:  # re-derived from all its events, this batch's included (read back below)
                 continue
-            if len(events) > 1:
-                folded.extend(item.event for item in events)
+            if len(at) == 1 and plain[at[0]]:
+                lone.append(at[0])
             else:
-                lone.append(events[0])
+                folding.extend(at)
+        folded = stored_events(inserted.take(folding), now) if folding else []
         if existing:
             found = con.execute(
                 "SELECT source, id, type, subject, time, data, received_at FROM events "
@@ -147,7 +155,7 @@ class PostgresRecords:
             ).fetchall()
             folded.extend(Stored(*row) for row in found)
             con.execute("DELETE FROM records WHERE tenant = %s AND id = ANY(%s)", [tenant, sorted(existing)])
-        folded.extend(item.event for item in rows.add_plain(lone))
+        rows = _builder_of(plain_table(inserted.take(lone), now)) if lone else RowBuilder.empty()
         for session, first, last in derive(folded):
             rows.add(session, first, last)
         if len(rows):

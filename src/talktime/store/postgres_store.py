@@ -3,19 +3,27 @@
 A batch is one ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING``: the unique key
 (tenant, source, id) decides what is new, atomically, even with several servers writing, and the returned
 keys say which events were inserted. The transaction commits before ``append`` returns.
+
+``append_rows`` takes ingest's Arrow rows as they are: each event's record id and a record event's row
+come with them (made where the data was decoded, :mod:`talktime.ingest.batch`), so a lone record event's
+row is copied without its data being decoded again. No hashes in memory here (the embedded store's
+:mod:`~talktime.store.hash_set`): several servers may write one database, and the unique key and the
+records' primary key are indexes, not scans.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import pyarrow as pa
 
 from talktime.errors import StoreError
-from talktime.store.base import ApiKey, RawEvent, event_columns, first_seen, key_id_of
+from talktime.store.base import ROWS_SCHEMA, ApiKey, RawEvent, event_columns, first_seen, key_id_of
 from talktime.store.postgres_records import PostgresRecords
-from talktime.store.records import record_id_of
+from talktime.store.records import with_record_columns
 from talktime.store.reviews import ACCEPTANCES_POSTGRES
 
 try:
@@ -49,6 +57,7 @@ ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS revoked_at TIMESTAMPTZ;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS customer TEXT;
 UPDATE api_keys SET id = 'k_' || substr(key_hash, 1, 12) WHERE id IS NULL;
 """
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _INSERT = """
 INSERT INTO events (tenant, source, id, type, subject, time, data, rid)
 SELECT %(tenant)s, * FROM unnest(
@@ -57,6 +66,22 @@ SELECT %(tenant)s, * FROM unnest(
 ON CONFLICT (tenant, source, id) DO NOTHING
 RETURNING source, id
 """
+
+
+def _rows_of(events: Sequence[RawEvent]) -> pa.Table:
+    """Events as rows of :data:`~talktime.store.base.ROWS_SCHEMA`."""
+    return pa.table({"pos": list(range(len(events))), **event_columns(events)}, schema=ROWS_SCHEMA)
+
+
+def _raw_events(rows: pa.Table) -> list[RawEvent]:
+    micros = rows.column("time").cast(pa.int64()).to_pylist()
+    columns = [rows.column(name).to_pylist() for name in ("source", "id", "type", "subject", "data")]
+    return [
+        RawEvent(
+            source, id_, type_, subject, None if us is None else _EPOCH + timedelta(microseconds=us), data
+        )
+        for source, id_, type_, subject, data, us in zip(*columns, micros, strict=True)
+    ]
 
 
 class PostgresStore(PostgresRecords):
@@ -83,19 +108,30 @@ class PostgresStore(PostgresRecords):
         rows = [e for e, new in zip(events, fresh, strict=True) if new]
         if not rows:
             return fresh
-        rids = [record_id_of(e.type, e.id, e.subject, e.data) for e in rows]
-        params = {"tenant": tenant, **event_columns(rows), "rid": rids}
+        stored = self._append(tenant, with_record_columns(_rows_of(rows)))
+        found = iter(stored)
+        return [new and next(found) for new in fresh]
+
+    def append_rows(self, tenant: str, rows: pa.Table) -> list[bool]:
+        """Store Arrow rows (:data:`~talktime.store.base.ROWS_SCHEMA`, no two with the same source and id,
+        with ``rid`` and ``plain`` when ingest made them) in one transaction; per row, True if new."""
+        if not rows.num_rows:
+            return []
+        return self._append(tenant, with_record_columns(rows))
+
+    def _append(self, tenant: str, rows: pa.Table) -> list[bool]:
+        events = _raw_events(rows)
+        rids: list[str | None] = rows.column("rid").to_pylist()
+        params = {"tenant": tenant, **event_columns(events), "rid": rids}
         with self._lock:
             try:
                 with self._con.transaction():
                     inserted = set(self._con.execute(_INSERT, params).fetchall())
-                    new = [
-                        (e, rid) for e, rid in zip(rows, rids, strict=True) if (e.source, e.id) in inserted
-                    ]
-                    self._store_records(self._con, tenant, [e for e, _ in new], [rid for _, rid in new])
+                    new = [(e.source, e.id) in inserted for e in events]
+                    self._store_records(self._con, tenant, rows.filter(pa.array(new, pa.bool_())))
             except psycopg.Error as error:
                 raise StoreError(f"the batch was not stored: {error}") from None
-        return [new and (e.source, e.id) in inserted for e, new in zip(events, fresh, strict=True)]
+        return new
 
     def events(self, tenant: str) -> list[RawEvent]:
         with self._lock:

@@ -21,7 +21,7 @@ the tables (each store), the fold itself (``sessionize``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +29,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from talktime.core.records import COUNT_FIELDS, RECORD_FIELDS, UsageRecord, parse_record
 from talktime.errors import InputError
@@ -253,10 +254,45 @@ _PLAIN: Final[dict[str, Any]] = {
 _PLAIN_KEYS: Final = frozenset(_PLAIN)
 
 
-def _plain_columns(plain: list[Fresh]) -> dict[str, list[Any]]:
-    """The typed columns, ``attrs``, received times and docs of lone record events, as
-    :meth:`RowBuilder.add_plain` describes; raises :class:`_NotPlain` (or the conversion's error) for a
-    value of a shape the conversions do not take."""
+class Plain(NamedTuple):
+    """A ``talktime.record`` event as the plain path reads it: its id, subject, data text and data."""
+
+    id: str
+    subject: str | None
+    data: str
+    payload: dict[str, Any]
+
+
+def _is_plain(event_type: str, payload: Any) -> bool:
+    """Whether the plain path may convert this event (it still falls back when a value surprises it)."""
+    return event_type == ev.RECORD and type(payload) is dict and payload.keys() <= _PLAIN_KEYS
+
+
+#: ISO 8601 times that Arrow's cast reads exactly as ``datetime.fromisoformat`` does (checked against it);
+#: anything else (spaces, other separators, a date alone, seconds in the offset) goes through Python.
+_ISO_TIME: Final = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][01][0-9]:[0-5][0-9])$"
+)
+_MICROS: Final = pa.timestamp("us", tz="UTC")
+
+
+def _micros(values: list[Any]) -> list[int | None]:
+    """Times given as text (``_parse_time``), as epoch microseconds: in Arrow when every one has the
+    plain form of :data:`_ISO_TIME`, else one by one in Python."""
+    try:
+        texts = pa.array(values, pa.string())
+        if pc.all(pc.match_substring_regex(texts, _ISO_TIME)).as_py() is not False:
+            micros: list[int | None] = texts.cast(_MICROS).cast(pa.int64()).to_pylist()
+            return micros
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    return [None if v is None or (t := _time(v)) is None else (t - _EPOCH) // _US for v in values]
+
+
+def _plain_columns(plain: Sequence[Plain]) -> dict[str, list[Any]]:
+    """The typed columns, ``attrs`` and docs of lone record events, as :meth:`RowBuilder.add_plain`
+    describes; raises :class:`_NotPlain` (or the conversion's error) for a value of a shape the conversions
+    do not take."""
     payloads = [f.payload for f in plain]
     present = set().union(*payloads)
     count = len(plain)
@@ -264,39 +300,101 @@ def _plain_columns(plain: list[Fresh]) -> dict[str, list[Any]]:
     for name in RECORD_FIELDS:
         if name not in present:
             columns[name] = [None] * count
-            continue
-        convert = _PLAIN[name]
-        columns[name] = [None if (v := p.get(name)) is None else convert(v) for p in payloads]
+        elif name in _TIMES:
+            columns[name] = _micros([p.get(name) for p in payloads])
+        elif name in _TEXTS:  # _text inline: most values are text already stripped
+            columns[name] = [
+                (v.strip() or None) if type(v := p.get(name)) is str else None if v is None else _text(v)
+                for p in payloads
+            ]
+        else:
+            convert = _PLAIN[name]
+            columns[name] = [None if (v := p.get(name)) is None else convert(v) for p in payloads]
     if "id" not in present or any("id" not in p for p in payloads):
         columns["id"] = [
-            _text(p["id"]) if "id" in p else _text(f.event.id) for p, f in zip(payloads, plain, strict=True)
+            _text(p["id"]) if "id" in p else _text(f.id) for p, f in zip(payloads, plain, strict=True)
         ]
     columns["session"] = (
         [
             (None if (given := p["session"]) is None else _text(given))
             if "session" in p
-            else (None if f.event.subject is None else _text(f.event.subject))
+            else (None if f.subject is None else _text(f.subject))
             for p, f in zip(payloads, plain, strict=True)
         ]
-        if any(f.event.subject is not None for f in plain) or "session" in present
+        if any(f.subject is not None for f in plain) or "session" in present
         else columns["session"]
     )
     columns["kind"] = [k.lower() if k else None for k in columns["kind"]]
     columns["status"] = [v.lower() if v else "completed" for v in columns["status"]]
     columns["channels"] = [1 if c is None else c for c in columns["channels"]]
-    for name in _TIMES:
-        columns[name] = [None if t is None else (t - _EPOCH) // _US for t in columns[name]]
-    received = [(f.event.received_at - _EPOCH) // _US for f in plain]
-    columns["first_received"] = received
-    columns["last_received"] = received
     columns["attrs"] = [None] * count  # no free attributes: a NULL map, as RowBuilder.add writes it
     dumps = orjson.dumps
     columns["doc"] = [
-        f'{{"data":{f.event.data},"event":{dumps(f.event.id).decode()},'
-        f'"subject":{dumps(f.event.subject).decode()}}}'
+        f'{{"data":{f.data},"event":{dumps(f.id).decode()},"subject":{dumps(f.subject).decode()}}}'
         for f in plain
     ]
     return columns
+
+
+def _converted(plain: Sequence[Plain]) -> tuple[list[int], dict[str, list[Any]] | None]:
+    """Which of ``plain`` the plain path converts (their indexes) and their columns; all at once, else
+    (a value of an unusual shape somewhere) one by one, leaving out those it cannot convert."""
+    try:
+        return list(range(len(plain))), _plain_columns(plain)
+    except (_NotPlain, ValueError, ArithmeticError):
+        pass
+    taken: list[int] = []
+    columns: dict[str, list[Any]] | None = None
+    for index, one in enumerate(plain):
+        try:
+            converted = _plain_columns([one])
+        except (_NotPlain, ValueError, ArithmeticError):
+            continue
+        taken.append(index)
+        if columns is None:
+            columns = converted
+        else:
+            for name, values in converted.items():
+                columns[name].extend(values)
+    return taken, columns
+
+
+#: The record row of a plain ``talktime.record`` event, without the store's receipt times.
+PLAIN_ROW: Final = pa.struct([f for f in ROW_SCHEMA if f.name not in ("first_received", "last_received")])
+
+
+def record_columns(
+    types: Sequence[str],
+    ids: Sequence[str],
+    subjects: Sequence[str | None],
+    datas: Sequence[str],
+    payloads: Sequence[Any],
+) -> tuple[pa.Array[Any], pa.Array[Any]]:
+    """Per event of a batch (its fields, data text and data decoded): ``rid``, the record it feeds
+    (:func:`record_id_of`), and ``plain``, a plain ``talktime.record`` event's record row
+    (:data:`PLAIN_ROW`, converted as ``parse_record`` would; null for any other event).
+
+    Ingest computes both where it has the data decoded (:mod:`talktime.ingest.batch`, in a worker process
+    with ``serve --workers``); a store given rows without them computes them itself. Whether a plain row
+    is used is the store's decision: only for a record's only event, when the record is new."""
+    rids = [
+        record_id_of(type_, id_, subject, payload)
+        for type_, id_, subject, payload in zip(types, ids, subjects, payloads, strict=True)
+    ]
+    where = [i for i, (t, p) in enumerate(zip(types, payloads, strict=True)) if _is_plain(t, p)]
+    plain = [Plain(ids[i], subjects[i], datas[i], payloads[i]) for i in where]
+    taken, columns = _converted(plain)
+    rows = RowBuilder.empty()
+    if columns is not None:
+        rows._extend(columns, len(taken), [None] * len(taken))
+    table = rows.table()
+    struct = pa.StructArray.from_arrays(
+        [table.column(f.name).combine_chunks() for f in PLAIN_ROW], fields=list(PLAIN_ROW)
+    )
+    at: list[int | None] = [None] * len(types)
+    for row, index in enumerate(taken):
+        at[where[index]] = row
+    return pa.array(rids, pa.string()), struct.take(pa.array(at, pa.int64()))
 
 
 def record_from_doc(text: str) -> UsageRecord:
@@ -357,29 +455,18 @@ class RowBuilder:
         plain: list[Fresh] = []
         rest: list[Fresh] = []
         for fresh in lone:
-            data = fresh.payload
-            if fresh.event.type == ev.RECORD and type(data) is dict and data.keys() <= _PLAIN_KEYS:
-                plain.append(fresh)
-            else:
-                rest.append(fresh)
+            (plain if _is_plain(fresh.event.type, fresh.payload) else rest).append(fresh)
         if not plain:
             return rest
-        try:
-            converted = _plain_columns(plain)
-        except (_NotPlain, ValueError, ArithmeticError):  # some value of an unusual shape: one at a time
-            return rest + [f for f in plain if not self._add_plain_one(f)]
-        self._extend(converted, len(plain))
-        return rest
+        taken, columns = _converted(
+            [Plain(f.event.id, f.event.subject, f.event.data, f.payload) for f in plain]
+        )
+        if columns is not None:
+            self._extend(columns, len(taken), [plain[i].event.received_at for i in taken])
+        kept = set(taken)
+        return rest + [f for i, f in enumerate(plain) if i not in kept]
 
-    def _add_plain_one(self, fresh: Fresh) -> bool:
-        try:
-            converted = _plain_columns([fresh])
-        except (_NotPlain, ValueError, ArithmeticError):
-            return False
-        self._extend(converted, 1)
-        return True
-
-    def _extend(self, converted: dict[str, list[Any]], count: int) -> None:
+    def _extend(self, converted: dict[str, list[Any]], count: int, received: list[datetime | None]) -> None:
         columns = self.columns
         exact = [True] * count
         for name in _SECONDS:
@@ -396,8 +483,11 @@ class RowBuilder:
                     values[index], exact[index] = None, False
         for name in TYPED_COLUMNS:
             columns[name].extend(converted[name])
-        for name in ("attrs", "first_received", "last_received", "doc"):
+        for name in ("attrs", "doc"):
             columns[name].extend(converted[name])
+        micros = [None if at is None else (at - _EPOCH) // _US for at in received]
+        columns["first_received"].extend(micros)
+        columns["last_received"].extend(micros)
         columns["idle_from"].extend([None] * count)
         columns["flagged"].extend([False] * count)
         columns["exact"].extend(exact)
@@ -490,16 +580,44 @@ class Fresh(NamedTuple):
     payload: Any
 
 
-def batch_events(rows: pa.Table, received_at: datetime) -> list[Fresh]:
-    """The rows of a batch (:data:`~talktime.store.base.ROWS_SCHEMA`) as stored events with their record
-    ids, in the batch's order."""
+def with_record_columns(rows: pa.Table) -> pa.Table:
+    """A batch's rows (:data:`~talktime.store.base.ROWS_SCHEMA`) with ``rid`` and ``plain``
+    (:func:`record_columns`), decoding each event's data for them unless ingest gave them already."""
+    if "rid" in rows.column_names and "plain" in rows.column_names:
+        return rows
+    types: list[str] = rows.column("type").to_pylist()  # type: ignore[assignment]
+    ids: list[str] = rows.column("id").to_pylist()  # type: ignore[assignment]
+    subjects: list[str | None] = rows.column("subject").to_pylist()
+    datas: list[str] = rows.column("data").to_pylist()  # type: ignore[assignment]
+    rids, plain = record_columns(types, ids, subjects, datas, [orjson.loads(data) for data in datas])
+    return rows.append_column("rid", rids).append_column("plain", plain)
+
+
+def stored_events(rows: pa.Table, received_at: datetime) -> list[Stored]:
+    """Rows of a batch as stored events, in their order."""
     columns = [rows.column(name).to_pylist() for name in ("source", "id", "type", "subject", "data")]
     micros = rows.column("time").cast(pa.int64()).to_pylist()
-    found = []
-    loads = orjson.loads
-    for source, id_, type_, subject, data, us in zip(*columns, micros, strict=True):
-        time = None if us is None else _EPOCH + timedelta(microseconds=us)
-        payload = loads(data)
-        stored = Stored(source, id_, type_, subject, time, data, received_at)
-        found.append(Fresh(record_id_of(type_, id_, subject, payload), stored, payload))
-    return found
+    return [
+        Stored(
+            source,
+            id_,
+            type_,
+            subject,
+            None if us is None else _EPOCH + timedelta(microseconds=us),
+            data,
+            received_at,
+        )
+        for source, id_, type_, subject, data, us in zip(*columns, micros, strict=True)
+    ]
+
+
+def plain_table(plain: pa.Table, received_at: datetime) -> pa.Table:
+    """Record rows (:data:`ROW_SCHEMA`) from the ``plain`` rows of a batch's record events, stored at
+    ``received_at``."""
+    micros = (received_at - _EPOCH) // _US
+    stamp = pa.array([micros] * plain.num_rows, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    rows: pa.StructArray = plain.column("plain").combine_chunks()  # type: ignore[assignment]
+    return pa.Table.from_arrays(
+        [stamp if name.endswith("_received") else rows.field(name) for name in ROW_SCHEMA.names],
+        schema=ROW_SCHEMA,
+    )
