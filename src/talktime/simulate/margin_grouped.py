@@ -1,5 +1,6 @@
-"""``talktime margin --by customer|period`` on DuckDB without a Python object per call: each row's cost,
-price, minutes, cost stack, provider costs, session counts and loss sessions added up in SQL, exactly.
+"""``talktime margin --by customer|period|provider`` on DuckDB without a Python object per call: each row's
+cost, price, minutes, cost stack, provider costs, session counts and loss sessions added up in SQL, exactly
+(by provider: from each call's sums, ``margin_providers``).
 
 Owns: the rows of sessions added up per customer month or per period
 (:func:`talktime.core.rating.margin.margin_rows`), from the same metering passes as ``margin_run.py``.
@@ -22,6 +23,7 @@ again exactly in Python. A value past 128 bits raises, and the caller then takes
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Final
+
+import pyarrow as pa
 
 from talktime.core.rating.cards import CostCard, Entry, PriceCard
 from talktime.core.rating.charges import Included, PerAttempt, PerUnit
@@ -44,21 +48,26 @@ from talktime.core.rating.margin import (
 from talktime.engine.sources import canonical_parquet
 from talktime.simulate.card_sql import card_attrs, lit, taken_sql, uncosted_sql
 from talktime.simulate.margin_passes import SessionPasses
+from talktime.simulate.margin_providers import provider_view
 from talktime.simulate.margin_run import MarginRun, charge_kind, margin_supported
 from talktime.simulate.rate_groups import version_sql as version_of
 
 __all__ = ["GROUPED_BY", "grouped_view"]
 
-#: The views this module adds up (the others need each call: ``margin_run``).
-GROUPED_BY: Final = ("customer", "period")
+#: The views added up without an object per call: per customer month or period here, per provider from the
+#: per-call sums (``margin_providers``); by session each call is a row (``margin_run``).
+GROUPED_BY: Final = ("customer", "period", "provider")
 #: Session margins in SQL are integers of 10^-SCALE of the currency.
 SCALE: Final = 20
+#: The fewest of a group's first records read for an included quota (see ``quota_firsts``).
+FIRST_RECORDS: Final = 64
 #: On 64 bits first, at 10^-FAST_SCALE (a margin of 9 million units fits; past it, 128 bits).
 FAST_SCALE: Final = 12
 #: A term that is no small fraction at that scale is rounded to 10^-EXTRA of a unit of it.
 EXTRA: Final = 12
 _SMALL: Final = 10**24
 _HUGEINT: Final = 2**127
+_BIGINT: Final = 2**63
 _SEP: Final = chr(31)
 
 
@@ -77,11 +86,14 @@ class _Term:
 
 @dataclass(slots=True)
 class _Pass:
-    """One entry's pass: the entry, its side (``cost``/``price``) and its billable scale."""
+    """One entry's pass: the entry, its side (``cost``/``price``), its billable scale, the records it
+    meters (``where``) and SQL for their month (``month_of``)."""
 
     entry: Entry
     side: str
     scale: int
+    where: str
+    month_of: str
 
 
 @dataclass(slots=True)
@@ -115,11 +127,17 @@ def grouped_view(
     step("reading history")
     with canonical_parquet(path, attrs) as source:
         engine = SessionPasses(source, attrs)
+        collecting = gc.isenabled()
         try:
+            if by == "provider":  # each call's own amounts: sessions numbered, in the report's order
+                gc.disable()  # millions of small objects, no cycles (see margin_vectorised)
+                return provider_view(MarginRun(engine, costs, prices, step), step)
             return _Grouped(engine, costs, prices, step, by).view()
         except (duckdb.OutOfRangeException, duckdb.ConversionException) as error:
             raise TooLarge(str(error)) from error
         finally:
+            if collecting:
+                gc.enable()
             engine.close()
 
 
@@ -133,7 +151,7 @@ class _Grouped(MarginRun):
         self.terms: dict[tuple[int, int, str], _Term] = {}
         self.run(
             "CREATE OR REPLACE TEMP TABLE _x (p INTEGER, sid UBIGINT, ver INTEGER, term VARCHAR, "
-            "x BIGINT, b BIGINT, n INTEGER)"  # a call's sums fit 64 bits (past them: TooLarge)
+            "x BIGINT, b BIGINT, n INTEGER, bad BOOLEAN)"  # a record's integers fit 64 bits (else TooLarge)
         )
 
     def session_tables(self) -> None:
@@ -154,9 +172,7 @@ class _Grouped(MarginRun):
         for entry in costs.entries:
             self.step(f"costing {entry.id}")
             if entry.group in priced:
-                ordered = _ordered(entry)
-                scale, month = self.meter(entry, "cost", taken[entry.group], cost_month, ordered=ordered)
-                self.add_pass(entry, "cost", scale, month)
+                self.one_pass(entry, "cost", taken[entry.group], cost_month)
         customers = sorted(
             {str(c) for (c,) in self.run("SELECT DISTINCT c FROM _sessions") if c != NO_CUSTOMER}
             | set(prices.customers)
@@ -164,64 +180,151 @@ class _Grouped(MarginRun):
         own_month = self.engine.customer_months(prices, customers)
         for component in prices.components:
             self.step(f"pricing {component.id}")
-            where = self.price_where(component)
-            scale, month = self.meter(component, "price", where, own_month, ordered=_ordered(component))
-            self.add_pass(component, "price", scale, month)
+            self.one_pass(component, "price", self.price_where(component), own_month)
+        self.recheck()
 
-    def add_pass(self, entry: Entry, side: str, scale: int, month: str) -> None:
-        """The records metered into ``_m``, added up per session and term into ``_x`` (each record's
-        session is in its ``_row``; ``month``: SQL for its rating month)."""
+    def one_pass(self, entry: Entry, side: str, where: str, month_of: str) -> None:
+        """``entry``'s records (``where``) metered and rated into ``_x``: in one statement (the metering
+        query read as it runs, no table in between) when the engine can fold it, each row marked ``bad``
+        when its record cannot be metered or has no charge version (:meth:`recheck` then names it);
+        else metered into ``_m`` first, checked, then rated."""
+        import duckdb
+
+        ordered = _ordered(entry)
+        replace, columns, month = self.pass_of(entry, side, month_of, ordered=ordered)
+        folded = self.engine.metering_sql(entry.policy, where, replace, columns)
+        if folded is not None:
+            sql, scale = folded
+            self.passes.append(_Pass(entry, side, scale, where, month_of))
+            try:
+                self.rate_pass(len(self.passes) - 1, f"({sql})", month, folded=True)
+                return
+            except (duckdb.OutOfRangeException, duckdb.ConversionException):
+                self.passes.pop()  # past 64 bits: on its own, on 128 bits (the statement left nothing)
+        scale, month = self.meter(entry, side, where, month_of, ordered=ordered)
         self.check_versions(entry)
-        index = len(self.passes)
-        self.passes.append(_Pass(entry, side, scale))
+        self.passes.append(_Pass(entry, side, scale, where, month_of))
+        self.rate_pass(len(self.passes) - 1, "_m", month, folded=False)
+
+    def recheck(self) -> None:
+        """The first pass with a record it could not meter or rate, metered again on its own: that raises
+        the reference's error for the record (the passes before it had none)."""
+        (first,) = self.run("SELECT min(p) FROM _x WHERE bad")[0]
+        if first is None:
+            return
+        chosen = self.passes[int(first)]
+        entry = chosen.entry
+        self.meter(entry, chosen.side, chosen.where, chosen.month_of, ordered=_ordered(entry))
+        self.check_versions(entry)
+        raise AssertionError(f"{entry.id}: a record the metering marked bad was not refused on its own")
+
+    def rate_pass(self, index: int, metered: str, month: str, *, folded: bool) -> None:
+        """Put the records ``metered`` (a table or query, as ``m``, each record's session in its ``_row`` or
+        ``_key``) into ``_x``, one row each: its charged ``x``, billable ``b`` and term (``month``: SQL for
+        its rating month). ``folded``: ``metered`` has each record's ``_error``, and a row is ``bad`` when
+        it has one or starts before the entry's first charge version."""
+        chosen = self.passes[index]
+        entry, side, scale = chosen.entry, chosen.side, chosen.scale
         kinds = [charge_kind(v.model) for v in entry.versions]
         group = ["month", "meter", "ver", *(["cust"] if side == "price" else [])]
-        rated = self.rated_sql(entry, scale, group)
+        quotas = self.quota_bounds(entry, scale)
         columns = [
             f"{self.engine.session_sql('m')} AS sid",
             "m._billable AS b",
             f"{version_of(entry)} AS ver",
+            "m._error IS NOT NULL AS bad" if folded else "FALSE AS bad",
         ]
-        if "group" in kinds or rated != "b":  # the rated group's keys
+        if "group" in kinds or quotas:  # the rated group's keys
             columns += [f"{month} AS month", "CAST(m._meter AS VARCHAR) AS meter"]
             columns += ["m.customer AS cust"] if side == "price" else []
-        source = f"(SELECT {', '.join(columns)}{', m.id, m._start' if rated != 'b' else ''} FROM _m AS m "
-        source += ")"
-        if rated != "b":
-            window = f"PARTITION BY {', '.join(group)} ORDER BY _start, id"
-            after = f"SUM(b) OVER ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-            source = f"(SELECT *, {after} AS after FROM {source})"
+        if quotas:
+            columns += ["m._row AS r", "m._start", "m.id"]
+        source = f"(SELECT {', '.join(columns)} FROM {metered} AS m)"
+        charged = "b"
+        if quotas:  # the records kept once: a quota reads a group's first records, perhaps twice
+            self.run(f"CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM {source}")
+            self.quota_firsts("_s", group, quotas)
+            source = "(SELECT s.*, q.x AS qx FROM _s AS s LEFT JOIN _q AS q ON q.r = s.r)"
+            charged = "COALESCE(qx, b)"
         below = self.below_fee_sql(entry, scale)
         whole = " || chr(31) || ".join(f"COALESCE({g}, '')" for g in group if g != "ver")
         terms = " ".join(
-            f"WHEN {index} THEN "
+            f"WHEN {ver} THEN "
             + (
                 f"'g' || chr(31) || {whole}"
                 if kind == "group"
                 else f"CASE WHEN {below} THEN 'f' ELSE 'u' END"
             )
-            for index, kind in enumerate(kinds)
+            for ver, kind in enumerate(kinds)
         )
-        charged = "CAST(sum(CASE WHEN term = 'f' THEN 1 ELSE x END) AS BIGINT)"
         self.run(
-            f"INSERT INTO _x SELECT {index}, sid, ver, term, {charged}, CAST(sum(b) AS BIGINT), count(*) "
-            f"FROM (SELECT sid, ver, b, x, CASE ver {terms} END AS term FROM "
-            f"(SELECT *, {rated} AS x FROM {source})) GROUP BY ALL"
+            f"INSERT INTO _x SELECT {index}, sid, ver, term, CAST(CASE WHEN term = 'f' THEN 1 ELSE x END AS "
+            "BIGINT), CAST(b AS BIGINT), 1, bad OR ver IS NULL FROM (SELECT sid, ver, b, x, bad, "
+            f"CASE ver {terms} END AS term FROM (SELECT *, {charged} AS x FROM {source}))"
         )
+        if quotas:
+            self.run("DROP TABLE _s")
 
-    def rated_sql(self, entry: Entry, scale: int, group: list[str]) -> str:
-        """SQL for the billable integers a record is charged for: all (``b``), or under an included quota
-        those past it once the group's earlier records (start, then id) have used it (``after``: the running
-        sum up to the record)."""
-        cases = []
+    @staticmethod
+    def quota_bounds(entry: Entry, scale: int) -> dict[int, int]:
+        """Each charge version's included quota in billable integers (the versions with one)."""
+        bounds = {}
         for index, version in enumerate(entry.versions):
             if isinstance(version.model, Included):
                 quota = Fraction(version.model.included) * Fraction(entry.unit_seconds) * 10**scale
                 if quota.denominator != 1:
                     raise TooLarge(f"{entry.id}: an included quota finer than the billable integers")
-                free = f"GREATEST({quota.numerator}, after - b)"
-                cases.append(f"WHEN {index} THEN GREATEST(CAST(0 AS HUGEINT), after - {free})")
-        return f"(CASE ver {' '.join(cases)} ELSE b END)" if cases else "b"
+                bounds[index] = quota.numerator
+        return bounds
+
+    def quota_firsts(self, source: str, group: list[str], quotas: dict[int, int]) -> None:
+        """``_q``: the charged integers ``x`` of the records (``r``: their ``_row``) that use some of an
+        included quota, where ``x`` is not all their billable integers. A group's records use it in start
+        and id order, as ``Included`` consumes it: each pays for what its running sum puts past the quota.
+        Once the records so far have used it up, every later record pays for all of it, so only each
+        group's first records are read (the smallest by start and id: :func:`first_records` of them, more
+        when they do not use the quota up), not the whole group in order."""
+        versions = ", ".join(str(v) for v in quotas)
+        keys = ", ".join(group)
+        first, wanted = 0, 1
+        for ver, count, total in self.run(
+            f"SELECT ver, count(*), sum(b) FROM {source} WHERE ver IN ({versions}) GROUP BY {keys}"
+        ):
+            wanted = max(wanted, first_records(int(count), quotas[int(ver)], int(total or 0)))
+        while wanted > first:
+            first = wanted
+            rows = self.run(
+                f"SELECT ver, count(*), min(b), min_by(struct_pack(r := r, b := b, s := _start, i := id), "
+                f"struct_pack(s := _start, i := id), {first}) FROM {source} WHERE ver IN ({versions}) "
+                f"GROUP BY {keys}"
+            )
+            charged: dict[int, int] = {}
+            for ver, count, least, records in rows:
+                quota, before = quotas[int(ver)], 0
+                for record in sorted(records, key=lambda item: (item["s"], item["i"])):
+                    b = int(record["b"] or 0)  # none only in a bad record, refused after the pass
+                    after = before + b
+                    x = max(0, after - max(quota, before))
+                    if x != b:
+                        charged[int(record["r"])] = x
+                    before = after
+                if len(records) < count and (before < quota or least is None or least < 0):
+                    # not used up by these: as many more as the quota looks to need, and half as many again
+                    need = (
+                        count if before <= 0 or least is None or least < 0 else len(records) * quota // before
+                    )
+                    wanted = max(wanted, min(count, need + need // 2 + 1))
+        if any(x >= _BIGINT for x in charged.values()):
+            raise TooLarge("a quota's charged integers past 64 bits")
+        table = pa.table(
+            {"r": pa.array(list(charged), pa.int64()), "x": pa.array(list(charged.values()), pa.int64())}
+        )
+        connection = self.engine.connection
+        connection.register("_q_found", table)
+        try:
+            self.run("CREATE OR REPLACE TEMP TABLE _q AS SELECT * FROM _q_found")
+        finally:
+            connection.unregister("_q_found")
 
     def below_fee_sql(self, entry: Entry, scale: int) -> str:
         """SQL true for a record whose charged integers ``x`` cost less than its per-attempt fee."""
@@ -313,9 +416,11 @@ class _Grouped(MarginRun):
         for key, losses in self.loss_sessions().items():
             by_key[key].loss_sessions = losses
         ordered = sorted(by_key.values(), key=lambda r: (r.key, r.period))
-        uncosted = self.columns(
-            f"SELECT id FROM {self.history} WHERE {uncosted_sql(self.costs)} ORDER BY _row"
-        )["id"]
+        uncosted: list[str] = []
+        if not self.all_costed:
+            uncosted = self.columns(
+                f"SELECT id FROM {self.history} WHERE {uncosted_sql(self.costs)} ORDER BY _row"
+            )["id"]
         modalities = shown_modalities(used)
         return rows_view(self.by, self.prices.currency, ordered, modalities, tuple(uncosted))
 
@@ -351,6 +456,8 @@ class _Grouped(MarginRun):
 
     def uncosted_by(self, rows: dict[str, MarginRow]) -> None:
         """Each row's records no cost entry takes: how many, in how many sessions, of which modalities."""
+        if self.all_costed:
+            return
         kinds = " ".join(f"WHEN {lit(kind)} THEN {lit(modality)}" for kind, modality in KIND_MODALITY.items())
         modality = f"CASE lower(trim(kind)) {kinds} ELSE 'other' END AS modality"
         found = self.run(
@@ -399,6 +506,14 @@ class _Grouped(MarginRun):
             if margin < 0:
                 counts[key] = counts.get(key, 0) + 1
         return counts
+
+
+def first_records(count: int, quota: int, total: int) -> int:
+    """How many of a group's first records to read for its included quota: as many as it would need were
+    the group's ``count`` records alike (``total`` billable integers), half as many again, at least
+    :data:`FIRST_RECORDS`, at most the group."""
+    alike = count if total <= 0 else count * quota // total
+    return min(count, max(FIRST_RECORDS, alike + alike // 2 + 1))
 
 
 def _fraction(scaled: Fraction) -> tuple[int, int, bool]:

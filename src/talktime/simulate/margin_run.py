@@ -68,7 +68,15 @@ _BIGINT: Final = 2**63 - 1
 #: The columns of a metering pass this module reads.
 METERED: Final = ("_row", "id", "customer", "session", "_meter", "_start", "_billable")
 
-__all__ = ["METERED", "MarginRun", "charge_kind", "margin_supported", "margin_vectorised", "month_cuts"]
+__all__ = [
+    "METERED",
+    "MarginRun",
+    "SessionSums",
+    "charge_kind",
+    "margin_supported",
+    "margin_vectorised",
+    "month_cuts",
+]
 
 
 def charge_kind(model: object) -> str | None:
@@ -192,6 +200,20 @@ class _Rater:
 # --- the run ---------------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class SessionSums:
+    """Every session's amounts by its number (sessions in the report's order): its cost and quantity by cost
+    entry (in card order), its price and priced seconds, its uncosted records' ids and modalities; and the
+    ids of every uncosted record, in file order."""
+
+    costs: list[dict[str, Decimal]]
+    quantities: list[dict[str, Decimal]]
+    price: list[Decimal]
+    seconds: list[Decimal]
+    uncosted: dict[int, tuple[list[str], set[str]]]
+    uncosted_ids: tuple[str, ...]
+
+
 class MarginRun:
     def __init__(
         self, engine: SessionPasses, costs: CostCard, prices: PriceCard, step: Callable[[str], None]
@@ -202,6 +224,8 @@ class MarginRun:
         self.ranks: dict[str, dict[tuple[str, str], int]] = {}
         self.firsts = [e for e in group_firsts(costs) if not e.additional]
         self.extra = [e for e in group_firsts(costs) if e.additional]
+        #: Every record has a cost entry (:meth:`priced_groups` tells).
+        self.all_costed = False
 
     def run(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         return self.engine.connection.execute(sql, list(parameters)).fetchall()
@@ -231,18 +255,24 @@ class MarginRun:
 
     def meter(self, entry: Entry, side: str, where: str, month: str, *, ordered: bool) -> tuple[int, str]:
         """Meter ``entry``'s records (``where``) into ``_m``, each with its session in ``_row``: the
-        billable scale, and SQL for a metered record's rating month (``month`` over ``started_at``). Only
+        billable scale, and SQL for a metered record's rating month (see :meth:`pass_of`)."""
+        replace, columns, rating_month = self.pass_of(entry, side, month, ordered=ordered)
+        return self.engine.meter_into("_m", entry.policy, where, replace, columns), rating_month
+
+    def pass_of(
+        self, entry: Entry, side: str, month: str, *, ordered: bool
+    ) -> tuple[dict[str, str], list[str], str]:
+        """How a pass meters ``entry``'s records: the columns it rewrites, the metering query's columns it
+        keeps, and SQL for a metered record's rating month (``m``; ``month`` over ``started_at``). Only
         the columns the rating reads (strings cost most): ``id`` when ``ordered`` (start and id order);
         the customer on the price side; the session key cut at the month when the policy rounds per
         session or period (else the month comes from the start)."""
         engine, columns = self.engine, ["_row", "_meter", "_start", "_billable", *self.engine.carry]
         columns += ["id"] if ordered else []
         if side == "cost" and all(v.params.scope == "record" for v in entry.policy.versions):
-            scale = engine.meter_into("_m", entry.policy, where, {}, columns)
-            return scale, engine.months_us(self.costs.period_timezone, "m._start")
+            return {}, columns, engine.months_us(self.costs.period_timezone, "m._start")
         columns += ["customer", "session"] if side == "price" else ["session"]
-        scale = engine.meter_into("_m", entry.policy, where, month_cuts(entry, month), columns)
-        return scale, "right(m.session, 7)"
+        return month_cuts(entry, month), columns, "right(m.session, 7)"
 
     @staticmethod
     def price_where(component: Entry) -> str:
@@ -436,6 +466,14 @@ class MarginRun:
     # --- the report
 
     def report(self) -> MarginReport:
+        found = self.sums()
+        sessions = tuple(
+            self.session_margins(found.costs, found.quantities, found.price, found.seconds, found.uncosted)
+        )
+        return MarginReport(self.prices.currency, sessions, found.uncosted_ids)
+
+    def sums(self) -> SessionSums:
+        """Every session's amounts (see :class:`SessionSums`), before they become a report."""
         self.sessions()
         costs, prices, count = self.costs, self.prices, self.count
         cost_values: list[dict[str, Decimal]] = [{} for _ in range(count)]
@@ -486,30 +524,34 @@ class MarginRun:
         for sid in set(late_costs) | set(late_prices):
             _add_late(sid, late_costs, late_prices, cost_values, quantities, price, seconds)
         kinds = " ".join(f"WHEN {lit(kind)} THEN {lit(modality)}" for kind, modality in KIND_MODALITY.items())
-        found_uncosted = self.columns(
-            self.uncosted_sql(f"id, CASE lower(trim(kind)) {kinds} ELSE 'other' END AS modality")
-        )
+        found_uncosted: dict[str, list[Any]] = {"sid": [], "id": [], "modality": []}
+        if not self.all_costed:
+            found_uncosted = self.columns(
+                self.uncosted_sql(f"id, CASE lower(trim(kind)) {kinds} ELSE 'other' END AS modality")
+            )
         uncosted: dict[int, tuple[list[str], set[str]]] = {}
         for sid, record_id, modality in zip(*found_uncosted.values(), strict=True):
             ids, modalities = uncosted.setdefault(sid, ([], set()))
             ids.append(record_id)
             modalities.add(modality)
-        sessions = tuple(self.session_margins(cost_values, quantities, price, seconds, uncosted))
-        return MarginReport(prices.currency, sessions, tuple(found_uncosted["id"]))
+        return SessionSums(cost_values, quantities, price, seconds, uncosted, tuple(found_uncosted["id"]))
 
     def priced_groups(self) -> set[str]:
         """The card entries that price some record (the others need no pass): each record's first entry,
-        and the additional entries that match a record some entry prices."""
+        and the additional entries that match a record some entry prices. Notes whether every record is
+        costed (``all_costed``: then no query looks for the records no entry takes)."""
         whens = " ".join(f"WHEN {match_sql(e.match)} THEN {i}" for i, e in enumerate(self.firsts))
         first = f"CASE {whens} END" if whens else "NULL"
         flags = [
             f"(CASE WHEN {match_sql(e.match)} THEN {1 << i} ELSE 0 END)" for i, e in enumerate(self.extra)
         ]
         extra = " + ".join(flags) if flags and len(flags) < 63 else "0"
-        rows = self.run(
+        found_rows = self.run(
             f"SELECT g, bit_or(extra) FROM (SELECT {first} AS g, CAST({extra} AS BIGINT) AS extra "
-            f"FROM {self.history}) WHERE g IS NOT NULL GROUP BY g"
+            f"FROM {self.history}) GROUP BY g"
         )
+        rows = [(g, extra) for g, extra in found_rows if g is not None]
+        self.all_costed = len(rows) == len(found_rows)
         found = {self.firsts[int(g)].group for g, _ in rows}
         bits = 0
         for _, extra in rows:

@@ -11,7 +11,8 @@ meters with 64-bit integers, and with 128 only when a value does not fit; it kee
 and runs the engine's validation queries only when some record has one (to name the first bad record, as
 every engine does); the ids are screened for repeats once, not in every pass over the same records; and a
 record's rating month is a comparison with the month boundaries of the file's range, not a time zone
-conversion per record (:meth:`Passes.months`).
+conversion per record (:meth:`Passes.months`); ids and session keys skip DuckDB's TRIM when it cannot change
+them (:func:`fast_trims`); and a caller may fold a pass into its own statement (:meth:`Passes.metering_sql`).
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ class Passes(DuckDBEngine):
             for fast in (True, False):  # 64-bit integers first, as a pass
                 self.fast = fast
                 compiled = compile_policy(policy, self.dialect, history)
-                checks = dataclasses.replace(compiled, validation=compiled.formats, any_duplicate=_NOTHING)
+                formats = fast_trims(compiled.formats)
+                checks = dataclasses.replace(compiled, validation=formats, any_duplicate=_NOTHING)
                 try:
                     self._validate(checks, self.source, policy)
                     return
@@ -205,6 +207,31 @@ class Passes(DuckDBEngine):
             self.where, self.replace, self.fast = "TRUE", {}, False
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def metering_sql(
+        self, policy: Policy, where: str, replace: Mapping[str, str], columns: Sequence[str]
+    ) -> tuple[str, int] | None:
+        """The query :meth:`meter_into` would run, as SQL a caller folds into its own statement (no table in
+        between): the records ``where`` keeps, their ``columns`` and ``_error`` (NULL for a good record),
+        on 64-bit integers (a value that does not fit raises), and its billable scale. None when the pass
+        must run on its own, checked as :meth:`meter_into` checks it: records not checked once up front
+        (formats and ids), or a metering query of another shape. The caller reads ``_error`` and, on a bad
+        record or an integer past 64 bits, meters the pass with :meth:`meter_into`, which names the record
+        or reruns on 128 bits."""
+        if self.trusted or not (self.formats_checked and self.ids_checked):
+            return None
+        self.where, self.replace, self.fast = where, dict(replace), True
+        try:
+            with ExitStack() as stack:
+                relation = self._relation(stack, self.source.path, attr_columns(policy))
+                compiled = compile_policy(policy, self.dialect, relation, carry=self.carry)
+        finally:
+            self.where, self.replace, self.fast = "TRUE", {}, False
+        together = _with_errors(compiled.records)
+        if together is None:
+            return None
+        together = fast_trims(_without_formats(together, compiled))
+        return f"SELECT {', '.join([*columns, '_error'])} FROM ({together})", compiled.billable_scale
+
     def _meter_checked(self, table: str, policy: Policy, columns: Sequence[str]) -> int:
         """Meter into ``table`` and check the records in one pass: the metering query keeps each record's
         error code, and only when some record has one (or the query fails) do the engine's validation
@@ -214,7 +241,9 @@ class Passes(DuckDBEngine):
 
         def create(query: str, *extra: str) -> None:
             select = ", ".join([*columns, *extra]) if columns else "*"
-            self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM ({query})")
+            self.connection.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM ({fast_trims(query)})"
+            )
 
         with ExitStack() as stack:
             relation = self._relation(stack, self.source.path, attr_columns(policy))
@@ -275,3 +304,31 @@ def _with_errors(records: str) -> str | None:
     if not records.endswith(_RECORDS_TAIL):
         return None
     return records[: -len(_RECORDS_TAIL)] + ", _error FROM _final"
+
+
+def _trimmed(column: str) -> str:
+    """DuckDB's trim of a text column (``DUCKDB.trim``), with a fast path: a value of printable ASCII
+    that starts with no space and ends with none is its own trim (TRIM strips spaces and Unicode space
+    separators only). On ids and session keys, each distinct, TRIM cost about five times the check."""
+    x = DUCKDB.ident(column)
+    return (
+        f"(CASE WHEN {x} >= '!' AND {x} < chr(127) AND {x} NOT LIKE '% ' AND strlen({x}) = length({x}) "
+        f"THEN {x} ELSE {DUCKDB.trim.format(x=x)} END)"
+    )
+
+
+#: The compiled source layer's trims of the columns with a value per record, and their fast spellings.
+_FAST_TRIMS: Final = {
+    f"{DUCKDB.trim.format(x=DUCKDB.ident('id'))} AS id": f"{_trimmed('id')} AS id",
+    f"{DUCKDB.trim.format(x=DUCKDB.ident('session'))} AS {DUCKDB.ident('session')}": (
+        f"{_trimmed('session')} AS {DUCKDB.ident('session')}"
+    ),
+}
+
+
+def fast_trims(query: str) -> str:
+    """``query`` (compiled) with the fast trims of ids and session keys (:func:`_trimmed`): the same values,
+    at a fifth of the cost on 10M records."""
+    for slow, fast in _FAST_TRIMS.items():
+        query = query.replace(slow, fast)
+    return query

@@ -6,7 +6,8 @@
 * ``key_costs.py``: every cost entry's cost per key, the records no entry takes, entries ``--at`` left off.
 
 ``compare`` (``switch_run.py``) and ``simulate`` (``run.py``) rate through these; ``margin``
-(``margin_run.py``, ``margin_grouped.py``) meters through ``margin_passes.SessionPasses``.
+(``margin_run.py``, ``margin_grouped.py``, ``margin_providers.py``) meters through
+``margin_passes.SessionPasses``.
 This module names them all in one place for the callers that import them from here.
 """
 
