@@ -10,6 +10,8 @@ usage points. Any other path (the operator's pages included) is a 403 page.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from talktime.web.served import Snapshots, TenantView
 
 PAGE_ROWS: Final = 100
+#: Invoices whose calls are kept worked out (a few per customer of a tenant looked at).
+KEPT_INVOICES: Final = 32
 ZERO: Final = Decimal(0)
 
 
@@ -102,6 +106,26 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
         }
         return HTMLResponse(env.get_template(name).render(**base, **context), status_code=status)
 
+    lock = threading.Lock()
+    kept: OrderedDict[int, tuple[Invoice, list[str], list[CustomerCall]]] = OrderedDict()
+
+    def listed(invoice: Invoice) -> tuple[list[str], list[CustomerCall]]:
+        """The invoice's calls, worked out once per invoice (a month of a large customer has tens of
+        thousands): the last few invoices asked for are kept, each with the invoice (so its id stays its)."""
+        with lock:
+            found = kept.get(id(invoice))
+            if found is not None:
+                kept.move_to_end(id(invoice))
+                return found[1], found[2]
+        meters, rows = calls_of(invoice)
+        with lock:
+            kept[id(invoice)] = (invoice, meters, rows)
+            while len(kept) > KEPT_INVOICES:
+                kept.popitem(last=False)
+        return meters, rows
+
+    app.state.listed = listed  # served.py works each customer's calls out ahead, after their invoices
+
     def invoice_of(request: Request, period: str) -> tuple[Invoice | None, Job | None]:
         view, customer = _view(request)
         job = _job(view, customer)
@@ -140,7 +164,7 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
         months = _periods(view, customer)
         chosen = period if period in months else _this_period(view)
         invoice, job = invoice_of(request, chosen)
-        meters, rows = calls_of(invoice) if invoice is not None else ([], [])
+        meters, rows = listed(invoice) if invoice is not None else ([], [])
         pages = max(1, -(-len(rows) // PAGE_ROWS))
         page = min(max(page, 1), pages)
         return render_page(

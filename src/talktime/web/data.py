@@ -97,11 +97,13 @@ def load(
     guards: Path | None = None,
     source: str | None = None,
     as_of: datetime | None = None,
+    collect: bool = True,
 ) -> Dashboard:
     """Rate the record file once: margins and usage on DuckDB, the calls table's orders, the records kept as
     an Arrow table. A CSV or JSON Lines file is read once into a Parquet copy that every step then scans.
     ``source`` names the records on the pages (default: the file); ``as_of`` is "now" for the invoices'
-    guards (default: when loading starts)."""
+    guards (default: when loading starts). ``collect``: a full garbage collection at the end (a server
+    already answering pages passes False: over millions of objects it stops every thread for seconds)."""
     began = time.perf_counter()
     started = as_of or datetime.now(UTC)
     card = cost_card(costs)
@@ -125,7 +127,8 @@ def load(
     finally:
         if collecting:
             gc.enable()
-    gc.collect()
+    if collect:
+        gc.collect()
     used = [str(r["provider"]) for r in providers.rows]
     return Dashboard(
         str(records) if source is None else source,

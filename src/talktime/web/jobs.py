@@ -8,10 +8,11 @@ Owns: the queue and each job's state. Does not own: what a job computes (a funct
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,23 +50,40 @@ class Job:
 
 
 class Jobs:
-    """A single background worker and the jobs given to it, by key."""
+    """A single background worker and the jobs given to it, by key.
+
+    The worker is a daemon thread: a server stopping (Ctrl-C, SIGTERM) does not wait for a rating that
+    may take minutes, and :meth:`shutdown` drops what is still queued."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="talktime-dashboard")
+        self._queue: queue.SimpleQueue[tuple[Job, Callable[[], Any]] | None] = queue.SimpleQueue()
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._stopped = False
+        self._worker = threading.Thread(target=self._work, name="talktime-dashboard", daemon=True)
+        self._worker.start()
 
     def submit(self, key: str, label: str, work: Callable[[], Any]) -> Job:
-        """Queue ``work`` under ``key`` (once: a key already queued keeps its job)."""
+        """Queue ``work`` under ``key`` (once: a key already queued keeps its job). After :meth:`shutdown`
+        the job is kept and never runs: its page says it is queued (a newer board replaces this one)."""
         with self._lock:
             found = self._jobs.get(key)
             if found is not None:
                 return found
             job = Job(label, time.monotonic(), Future())
             self._jobs[key] = job
-        job.future = self._pool.submit(self._run, job, work)
+        if not self._stopped:
+            self._queue.put((job, work))
         return job
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self._stopped:
+                return
+            job, work = item
+            self._run(job, work)
+            job.future.set_result(job.result)
 
     @staticmethod
     def _run(job: Job, work: Callable[[], Any]) -> None:
@@ -86,4 +104,6 @@ class Jobs:
         return {key: job.state for key, job in self._jobs.items()}
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Run nothing more that is queued (the job running ends on its own; nobody waits for it)."""
+        self._stopped = True
+        self._queue.put(None)

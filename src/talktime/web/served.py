@@ -26,11 +26,11 @@ whose :attr:`Snapshots.store` is the tenant's store) or of :func:`talktime.web.c
 from __future__ import annotations
 
 import html
+import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,7 +99,8 @@ class TenantView:
 class _State:
     view: TenantView | None = None
     checked: float = 0.0  # monotonic time of the last look at the store's mark
-    building_since: float | None = None
+    queued: bool = False  # a look at the mark (and a new snapshot if it changed) is queued or running
+    building_since: float | None = None  # a new snapshot is being made, since then
     error: str = ""
 
 
@@ -111,8 +112,9 @@ class Snapshots:
         self.options = options
         self._states: dict[str, _State] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="talktime-snapshots")
+        self._pool = _DaemonWorker("talktime-snapshots")  # a stopping server waits for no snapshot
         self._retired: list[tuple[float, TenantView]] = []  # replaced views, their files removed later
+        self.listed: Callable[[Any], object] | None = None  # the customer pages' calls of an invoice
 
     def view(self, tenant: str) -> TenantView | None:
         """The tenant's current view (None before its first), never waiting: when it is older than
@@ -121,9 +123,11 @@ class Snapshots:
             state = self._states.setdefault(tenant, _State())
             now = time.monotonic()
             due = state.view is None or now - state.checked >= self.options.refresh.total_seconds()
-            if due and state.building_since is None and not (state.view is None and state.error):
+            if due and not state.queued and not (state.view is None and state.error):
                 state.checked = now
-                state.building_since = now
+                state.queued = True
+                if state.view is None:
+                    state.building_since = now
                 self._pool.submit(self._refresh, tenant)
             return state.view
 
@@ -157,6 +161,7 @@ class Snapshots:
                 young = self.options.clock() - old.as_of < self.options.max_age
                 if fresh and young:
                     return
+                state.building_since = time.monotonic()
             view = self._build(tenant)
             with self._lock:
                 state.view, state.error = view, ""
@@ -167,6 +172,7 @@ class Snapshots:
             state.error = f"{type(error).__name__}: {error}"
         finally:
             with self._lock:
+                state.queued = False
                 state.building_since = None
                 state.checked = time.monotonic()
 
@@ -209,6 +215,7 @@ class Snapshots:
             guards=options.guards,
             source=f"{options.store_label} (tenant {tenant})",
             as_of=as_of,
+            collect=False,  # pages are being answered meanwhile: no stop-the-world collection
         )
         view = TenantView(
             tenant,
@@ -228,15 +235,51 @@ class Snapshots:
             board.jobs.submit(
                 f"invoices:{customer}", f"{customer}'s invoices", _invoices_of(board, customer, periods)
             )
+        listed = self.listed
+        if listed is not None:  # then each customer's calls of each month, for the customer pages
+            for customer in _periods(board):
+                job = board.jobs.get(f"invoices:{customer}")
+                board.jobs.submit(f"customer-calls:{customer}", f"{customer}'s calls", _calls_of(job, listed))
         view.app = create_app(board)  # queues the rest of the work (a job queued above is kept)
         view.seconds = time.perf_counter() - began
         return view
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         for state in self._states.values():
             if state.view is not None:
                 state.view.board.jobs.shutdown()
+
+
+def _calls_of(job: Any, listed: Callable[[Any], object]) -> Callable[[], int]:
+    """Work out the calls of each invoice of a customer's invoices job (queued after it: done by then)."""
+
+    def work() -> int:
+        invoices = {} if job is None or job.result is None else job.result
+        for invoice in invoices.values():
+            listed(invoice)
+        return len(invoices)
+
+    return work
+
+
+class _DaemonWorker:
+    """One daemon thread running the callables given to it in turn (a ThreadPoolExecutor's threads are
+    joined when the interpreter exits: a server stopping would wait minutes for a snapshot being made)."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def submit(self, work: Callable[..., None], *args: Any) -> None:
+        self._queue.put(lambda: work(*args))
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            item()
+
+    def shutdown(self) -> None:
+        self._queue.put(None)
 
 
 @dataclass(slots=True)
@@ -318,6 +361,7 @@ class ServedDashboard:
         self.snapshots = Snapshots(store, options)
         self.sessions = Sessions()
         self._customer_app = create_customer_app(self.snapshots)
+        self.snapshots.listed = self._customer_app.state.listed
         self._static: ASGIApp | None = None
 
     def _static_app(self) -> ASGIApp:
