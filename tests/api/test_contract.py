@@ -160,6 +160,9 @@ def test_every_route_keeps_its_contract_and_the_log_keeps_no_key(tmp_path: Path)
     log = served.log()
     lines = log.splitlines()
     assert any("talktime.serve serving store" in line and store in line for line in lines), log[:2000]
+    assert any(  # the embedded store's dedup hashes, loaded before the first batch (ADR 0009)
+        "talktime.serve holding 0 event and 0 record hashes in memory" in line for line in lines
+    ), log[:2000]
     access = [line for line in lines if " talktime.access " in line]
     assert len(access) > 500, "one access line per request"
     assert any(" tenant=acme-platform" in line for line in access)

@@ -130,6 +130,7 @@ def test_the_flagged_page_lists_the_held_records(page: Any, review: Review, shot
     command = month.locator("pre.command").first.inner_text()
     assert command.startswith("talktime invoice --customer cobalt-retail --period 2026-10 --records ")
     assert command.endswith("--allow-flagged")
+    assert f"--prices {PRICES} " in command  # the card as the dashboard was given it: a command to paste
     assert page.locator("[data-col=held]").inner_text() == "2 HELD"
     page.screenshot(path=str(shots / "dashboard-flagged.png"), full_page=True)
     runaway.get_by_role("link", name="call-000002").click()

@@ -53,6 +53,16 @@ def log_start(store: str, host: str, port: int, workers: int) -> None:
     )
 
 
+def log_hashes(known: dict[str, int]) -> None:
+    """The start-up line after the store's in-memory hashes are loaded (how many, how much memory)."""
+    SERVE.info(
+        "holding %d event and %d record hashes in memory (%.1f MiB)",
+        known["events"],
+        known["records"],
+        known["bytes"] / 2**20,
+    )
+
+
 def _printable_path(path: str) -> str:
     masked = _KEYLIKE.sub("tt_***", path)
     return masked if masked.isprintable() else masked.encode("unicode_escape").decode("ascii")

@@ -571,6 +571,9 @@ def serve(
             )
             tune_gc_for_serving()
             access_log.log_start(store, host, port, workers)
+            warm = getattr(opened, "known_hashes", None)  # the embedded store's dedup sets (ADR 0009)
+            if warm is not None:  # loaded now, not by the first batch a client sends
+                access_log.log_hashes(warm())
             # uvicorn stops gracefully on SIGTERM, then raises it again under the handler it found: with
             # the default one the process would die there, leaving its note and the store unclosed
             previous = signal.signal(signal.SIGTERM, _terminated)

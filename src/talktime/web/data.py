@@ -67,6 +67,7 @@ class Dashboard:
     jobs: Jobs = field(default_factory=Jobs)
     folder: tempfile.TemporaryDirectory[str] | None = None
     served: Served | None = None  # set when the records are a snapshot of a tenant's in the store
+    card_files: tuple[str, str] = ("", "")  # --costs and --prices as given (the commands pages print)
 
     @property
     def policies(self) -> list[str]:
@@ -149,4 +150,8 @@ def load(
         guards=guards,
         started=started,
         folder=folder,
+        card_files=(
+            str(costs) if isinstance(costs, Path) else "",
+            str(prices) if isinstance(prices, Path) else "",
+        ),
     )

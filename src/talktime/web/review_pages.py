@@ -41,7 +41,7 @@ ROW_LIMIT = 200
 def _inputs(board: Dashboard) -> ReviewInputs:
     """The dashboard's statements and guards, and its files as given (for the commands the pages print); in
     served mode the store and tenant too (the commands there review a stored record)."""
-    costs, prices = getattr(board, "card_files", ("", ""))
+    costs, prices = board.card_files
     tenant = str(getattr(board.served, "tenant", "")) if board.served is not None else ""
     options = getattr(getattr(board.served, "snapshots", None), "options", None)
     store = str(getattr(options, "store_label", "")) if tenant else ""
