@@ -14,9 +14,13 @@ stored row: 60 ms at 10 million). Check and insert run in one transaction under 
 connection (DuckDB allows a single writing process per file), so nothing can slip in between. Files made
 before ``h`` existed get the column filled on open and keep their primary key.
 
-Checkpoints (WAL folded into the database file) run every 64 MiB of WAL instead of DuckDB's 16 MiB: each
-one rewrites the table's last, partial row group, so fewer, larger ones cost less than half as much in
-all; a restart after ``kill -9`` replays at most that much WAL.
+Checkpoints (WAL folded into the database file) are DuckDB's own, at the commit that takes the WAL past
+64 MiB (DuckDB's default: 16 MiB), so a restart after ``kill -9`` replays at most that much. Each one writes
+the rows added since the last as new row groups, and DuckDB would then merge those under-filled row
+groups with their neighbours (its "vacuum"), rewriting two to four times the new rows: a third to two
+thirds of the checkpoints' CPU. So the store turns the merging off (``max_vacuum_tasks = 0``) and arms it
+for one checkpoint once the record rows deleted since the last merge (a record re-derived leaves its old
+row deleted) reach a row group's worth (:meth:`DuckDBStore._after_commit`; ADR 0010).
 """
 
 from __future__ import annotations
@@ -75,6 +79,15 @@ KEY_HASH = "md5_number(concat_ws(chr(0), {tenant}, {source}, {id}))"
 EVENT_KEY = "md5_number_lower(concat_ws(chr(0), {tenant}, {source}, {id}))"
 STORED_EVENT_KEY = "(h >> 64)::UBIGINT"
 _CHECKPOINT_THRESHOLD = "64MiB"
+#: DuckDB's default number of row-group merges per checkpoint (``max_vacuum_tasks``), while armed.
+_VACUUM_TASKS = 100
+#: Deleted record rows still on disk (more than after the last merge) that arm the next checkpoint's
+#: merging: one row group (DuckDB's 122,880 rows).
+_DEAD_ROWS_TO_VACUUM = 122_880
+_DEAD_RECORDS = (
+    "SELECT (SELECT estimated_size FROM duckdb_tables() WHERE table_name = 'records' "
+    "AND schema_name = 'main' AND database_name = current_database()) - (SELECT count(*) FROM records)"
+)
 _log = logging.getLogger("talktime.store")
 
 #: Batches committed per database file by the stores of this process. Two stores of one file in one
@@ -110,17 +123,23 @@ class DuckDBStore(DuckDBRecords):
         self._file = f":memory:{id(self)}" if self.path == ":memory:" else os.path.realpath(self.path)
         self._known: Known | None = None  # loaded at the first batch
         self._known_commits = 0
+        self._wal = None if self.path == ":memory:" else Path(self._file + ".wal")
+        self._wal_bytes = 0  # the WAL's size after the last commit of a batch
+        self._dead_after_merge = 0  # deleted record rows left on disk by the last merging checkpoint
+        self._merge_armed = False
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._con = duckdb.connect(self.path)
             self._con.execute("SET TimeZone = 'UTC'")
             self._con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
+            self._con.execute("SET max_vacuum_tasks = 0")  # merged only when armed: _after_commit
             self._con.execute(_SCHEMA)
             self._con.execute(ACCEPTANCES_DUCKDB)  # a person's reviews (talktime.store.reviews)
             self._add_key_hash()
             self._open_records()
             self._add_key_columns()
+            self._wal_bytes = self._wal_size()
             self._keys = self._con.cursor()  # key look-ups never wait for a batch being stored
             self._keys_lock = threading.Lock()
         except (duckdb.Error, OSError) as error:
@@ -186,7 +205,42 @@ class DuckDBStore(DuckDBRecords):
             finally:
                 con.unregister("batch")
             self._remember(known, keys[np.array(fresh, dtype=np.bool_)], new_records)
+            self._after_commit(wrote=any(fresh))
         return fresh
+
+    def _wal_size(self) -> int:
+        try:
+            return self._wal.stat().st_size if self._wal is not None else 0
+        except FileNotFoundError:
+            return 0
+
+    def _after_commit(self, *, wrote: bool) -> None:
+        """When a commit that ``wrote`` folded the WAL into the file (the WAL did not grow), arm or disarm
+        the next checkpoint's row-group merging: armed once the deleted record rows on disk grew by
+        :data:`_DEAD_ROWS_TO_VACUUM` since the last merge, disarmed after the checkpoint that merged. The
+        batch is committed already: a failure here is logged and never fails it (the next fold tries
+        again)."""
+        size = self._wal_size()
+        folded = size < self._wal_bytes or (wrote and size == self._wal_bytes)
+        self._wal_bytes = size
+        if not folded:
+            return
+        con = self._con
+        try:
+            row = con.execute(_DEAD_RECORDS).fetchone()
+            dead = int(row[0]) if row and row[0] is not None else 0
+            if self._merge_armed:
+                con.execute("SET max_vacuum_tasks = 0")
+                self._merge_armed = False
+                self._dead_after_merge = dead
+                _log.info(
+                    "%s: a checkpoint merged row groups; %d deleted record rows remain", self.path, dead
+                )
+            elif dead - self._dead_after_merge >= _DEAD_ROWS_TO_VACUUM:
+                con.execute(f"SET max_vacuum_tasks = {_VACUUM_TASKS}")
+                self._merge_armed = True
+        except duckdb.Error as error:
+            _log.warning("%s: the checkpoint's row-group merging was not updated: %s", self.path, error)
 
     @staticmethod
     def _mark_stored(
