@@ -16,12 +16,16 @@ maximum resident set. The reference reads every record into Python, so it runs o
 (with the first ``--by``); its rate is what a larger run would approach, and the ratio compares it with the
 vectorised run at the first size.
 
-Figures (2 cores shared with other work, so wall time is noise; CSV out; before -> after issue 11's last speed
-change, same machine, same hour, output byte for byte the same). 10M whole-call records (1.9M calls):
+Figures (2 cores shared with other work, so wall time is noise; CSV out; before -> after issue 11's speed
+changes, same machine, same hour, output byte for byte the same). 10M whole-call records (1.9M calls):
 ``--by customer`` 28.6-28.7 -> 20.5-20.9 CPU-s (wall 64 -> 43 s), peak 1.8 -> 1.7 GB; ``--by provider``
 90.6 -> 64.0 CPU-s, peak 4.1 -> 3.8 GB; ``--by session`` 217 -> 206 CPU-s, peak 8.6 GB (the report's objects
 and the rows held for rendering). 1M: customer 3.8 -> 3.2 CPU-s (process start and imports are about a
-third), provider 9.5 -> 6.9, session 20.9 -> 21.2.
+third), provider 9.5 -> 6.9, session 20.9 -> 21.2. The second push (calls grouped by their keys, not by a
+hash with a clash check; each pass's filter names only the entries that could take its records), in turn
+in one run: 10M ``--by customer`` 26.7-28.6 (HEAD) -> 18.9-19.9 (first push) -> 17.4-18.3 CPU-s (wall
+15-20 s when the machine was quiet), peak 1.7 GB; ``--by provider`` 57.0 -> 51.1 CPU-s (each call's amounts
+read in call order); 1M: customer unchanged within noise, session 20.6 -> 19.7.
 """
 
 from __future__ import annotations

@@ -561,7 +561,7 @@ def test_sessions_that_share_a_hash_are_told_apart_by_their_keys(
     themselves. Forced here by a hash every session shares."""
     from talktime.simulate import margin_passes
 
-    monkeypatch.setattr(margin_passes, "_HASHED", "CAST(1 AS UBIGINT)")
+    monkeypatch.setattr(margin_passes, "_HASH", "CAST(1 AS UBIGINT)")
     cost_card, price_card = _cards(folder, "tiered.toml", "plan.toml")
     path = folder / "history.parquet"
     reference = session_margins(read_records(path), cost_card, price_card)

@@ -100,21 +100,35 @@ def group_firsts(costs: CostCard) -> list[Entry]:
 def taken_sql(costs: CostCard) -> list[tuple[Entry, str]]:
     """Each card entry's first entry with SQL true for the records it prices, as ``CostCard.entries_for``:
     an entry the records it is the first (not additional) entry to take, in card order; an ``additional``
-    entry the records it matches that some other entry prices."""
+    entry the records it matches that some other entry prices. Only the other entries that could take a
+    record of the entry's match are named (:func:`overlap`): the rest cannot change the answer, and each
+    costs a pass a test of every record it reads."""
     out: list[tuple[Entry, str]] = []
-    earlier: list[str] = []
+    earlier: list[Entry] = []
+    firsts = [e for e in group_firsts(costs) if not e.additional]
     for entry in group_firsts(costs):
-        mine = match_sql(entry.match)
         if entry.additional:
+            mine = match_sql(entry.match)
+            others = [f"NOT ({match_sql(e.match)})" for e in firsts if overlap(e.match, entry.match)]
+            out.append((entry, f"({mine}) AND NOT ({' AND '.join(others) or 'TRUE'})"))
             continue
-        out.append((entry, " AND ".join([f"({mine})", *(f"NOT ({t})" for t in earlier)])))
-        earlier.append(mine)
-    costed = f"NOT ({uncosted_sql(costs)})"
-    for entry in group_firsts(costs):
-        if entry.additional:
-            out.append((entry, f"({match_sql(entry.match)}) AND {costed}"))
-    order = {e.group: i for i, e in enumerate(group_firsts(costs))}
-    return sorted(out, key=lambda item: order[item[0].group])
+        named = [f"NOT ({match_sql(t.match)})" for t in earlier if overlap(t.match, entry.match)]
+        out.append((entry, " AND ".join([f"({match_sql(entry.match)})", *named])))
+        earlier.append(entry)
+    return out
+
+
+def overlap(one: Match, other: Match) -> bool:
+    """Whether some record could match both: no field both name has allowed values in common.
+
+    >>> overlap(Match({"provider": ("openai",)}), Match({"provider": ("twilio",), "kind": ("leg",)}))
+    False
+    >>> overlap(Match({"provider": ("livekit",)}), Match({"kind": ("agent",)}))
+    True
+    """
+    return all(
+        set(allowed) & set(other.fields[name]) for name, allowed in one.fields.items() if name in other.fields
+    )
 
 
 def group_sql(costs: CostCard, group: str) -> str:

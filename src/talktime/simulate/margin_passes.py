@@ -44,9 +44,9 @@ from talktime.simulate.pass_engine import Passes
 #: A record's customer and session key as the margin report reads them.
 CUSTOMER: Final = f"COALESCE(NULLIF(customer, ''), {lit(NO_CUSTOMER)})"
 SESSION: Final = "COALESCE(session, 'record:' || id)"
-#: A session's join key: a 64-bit hash of its customer and key (grouping by a hash is cheaper than by two
-#: strings), or both, when two sessions of the file share a hash.
-_HASHED: Final = f"hash({CUSTOMER}, {SESSION})"
+#: A session's join key: a 64-bit hash of its customer and key (a pass joins or groups by it more cheaply
+#: than by two strings), or both, when two sessions of the file share a hash.
+_HASH: Final = "hash({c}, {k})"  # of a customer and a key (SQL), as str.format fills it in
 _BOTH: Final = f"struct_pack(c := {CUSTOMER}, k := {SESSION})"
 #: Codes per session: sid x 4 + 2 x (in two cost months) + (in two customer months).
 _CODES: Final = 4
@@ -60,7 +60,7 @@ class SessionPasses(Passes):
 
     def __init__(self, source: Scannable, attrs: Sequence[str] = ()) -> None:
         super().__init__(source, attrs)
-        self.key = _HASHED
+        self.key = _HASH.format(c=CUSTOMER, k=SESSION)
         #: Rows per session code (the file's records + 1); 0 until the sessions are numbered, and when
         #: each session's number is its key's hash.
         self.stride = 0
@@ -74,23 +74,22 @@ class SessionPasses(Passes):
         period in its customer's zone and whether its records fall in two cost months (``cost_zone``) or
         two customer months. Not ``numbered``: each session's number is its key's hash (unless two share
         one), and only its customer, key and period are kept."""
-        history = self.history()
-        customers = [str(c) for (c,) in self.fetch(f"SELECT DISTINCT {CUSTOMER} FROM {history}")]
-
-        def spans(key: str) -> None:
-            clash = f"max({CUSTOMER}) <> min({CUSTOMER}) OR max({SESSION}) <> min({SESSION})"
-            self.fetch(
-                f"CREATE OR REPLACE TEMP TABLE _spans AS SELECT {key} AS h, min({CUSTOMER}) AS c, "
-                f"min({SESSION}) AS k, min(started_at) AS st, max(started_at) AS la, {clash} AS clash, "
-                f"count(*) AS n FROM {history} GROUP BY h"
-            )
-
-        self.key = _HASHED
-        spans(self.key)
-        if self.fetch("SELECT 1 FROM _spans WHERE clash LIMIT 1"):  # two sessions share a hash: by the keys
+        # Grouped by the customer and key themselves (cheaper than by their hash with a clash check on the
+        # strings); two sessions share a hash when there are fewer hashes than sessions.
+        self.fetch(
+            f"CREATE OR REPLACE TEMP TABLE _spans AS SELECT {_HASH.format(c='c', k='k')} AS h, * FROM "
+            f"(SELECT {CUSTOMER} AS c, {SESSION} AS k, min(started_at) AS st, max(started_at) AS la, "
+            f"count(*) AS n FROM {self.history()} GROUP BY c, k)"
+        )
+        self.key = _HASH.format(c=CUSTOMER, k=SESSION)
+        if self.fetch("SELECT count(DISTINCT h) < count(*) FROM _spans")[0][0]:  # by the keys, then
             self.key = _BOTH
-            spans(self.key)
-        if not numbered and self.key == _HASHED:
+            self.fetch(
+                "CREATE OR REPLACE TEMP TABLE _spans AS SELECT struct_pack(c := c, k := k) AS h, "
+                "* EXCLUDE (h) FROM _spans"
+            )
+        customers = [str(c) for (c,) in self.fetch("SELECT DISTINCT c FROM _spans")]
+        if not numbered and self.key != _BOTH:
             period = self.customer_months(prices, customers, "st", "c")
             self.fetch(
                 f"CREATE OR REPLACE TEMP TABLE _sessions AS SELECT h, c, k, st, h AS sid, {period} AS period "
