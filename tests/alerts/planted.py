@@ -8,16 +8,12 @@ import dataclasses
 import http.server
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from talktime.core.alerts.model import CallFacts, RecordSpan
@@ -193,25 +189,3 @@ def receiver(plan: Iterable[int] = (), delay: float = 0.0) -> Iterator[Receiver]
     finally:
         server.shutdown()
         server.server_close()
-
-
-def start_dashboard(records: Path, config: Path, timeout: float = 120) -> tuple[subprocess.Popen[bytes], str]:
-    """The dashboard over ``records`` with alerts on, on a free loopback port, once it answers."""
-    port = free_port()
-    command = [sys.executable, "-m", "talktime", "dashboard", "--records", str(records), "--costs", COSTS]
-    command += ["--prices", PRICES, "--alerts", str(config), "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(
-                f"the dashboard stopped: {server.stderr.read().decode() if server.stderr else ''}"
-            )
-        try:
-            with urllib.request.urlopen(url + "/methodology", timeout=2):
-                return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the dashboard did not answer in time")

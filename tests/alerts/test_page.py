@@ -24,10 +24,10 @@ from alerts.planted import (
     TOKENS_CUSTOMER,
     planted_month,
     receiver,
-    start_dashboard,
 )
 from talktime.cli.alerts import alerts_app
 from talktime.io.records_io import write_records
+from web.kit import start_dashboard
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -49,7 +49,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             alerts_app, [*command, "--config", str(config), "--send"], env={"PAGE_ALERTS_SECRET": SECRET}
         )
         assert sent.exit_code == 1, sent.output
-    server, url = start_dashboard(month, config)
+    server, url = start_dashboard(month, "--alerts", str(config))
     try:
         yield url
     finally:
