@@ -1,8 +1,9 @@
 """Fixtures every test directory shares.
 
-``browser``: one chromium for the whole run, driven by Playwright's sync API. Playwright allows one sync
-session per thread: two fixtures each holding one (say, one per test directory) fail the second with "using
-Playwright Sync API inside the asyncio loop" whenever their scopes overlap, so there is only this one.
+``browser``: a chromium per test module, driven by Playwright's sync API. A sync session runs an asyncio
+loop on the main thread until it stops: a second one started meanwhile fails ("using Playwright Sync API
+inside the asyncio loop"), and so does any later test's ``asyncio.run``. One fixture, closed at the end of
+each module that uses it, keeps every session apart from the others and from the tests that follow.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from web.kit import CHROMIUM, need
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     need(importlib.util.find_spec("playwright") is not None, "the browser tests need playwright (dev extra)")
     need(CHROMIUM.exists(), f"the browser tests need chromium at {CHROMIUM} (apt-get install chromium)")
