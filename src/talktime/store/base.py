@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, NamedTuple, Protocol
+from typing import ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -34,6 +35,39 @@ ROWS_SCHEMA: Final = pa.schema(
         pa.field("data", pa.string()),
     ]
 )
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+class Readers(Generic[C]):
+    """One read connection (or cursor) per thread, opened on first use and closed together: reads see the
+    last committed batch and never wait for the writer's lock."""
+
+    def __init__(self, open_one: Callable[[], C]) -> None:
+        self._open = open_one
+        self._local = threading.local()
+        self._all: list[C] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> C:
+        found: C | None = getattr(self._local, "reader", None)
+        if found is None:
+            found = self._open()
+            self._local.reader = found
+            with self._lock:
+                self._all.append(found)
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            for reader in self._all:
+                reader.close()
+            self._all.clear()
 
 
 class RawEvent(NamedTuple):
@@ -178,3 +212,26 @@ def open_store(target: str = DEFAULT_STORE) -> EventStore:
     from talktime.store.duckdb_store import DuckDBStore
 
     return DuckDBStore(target)
+
+
+class KeyReads:
+    """The key look-ups every store answers the same way, over its own ``_key_rows(where, params)`` (a SQL
+    condition with ``_PARAM`` as its placeholder)."""
+
+    _PARAM: ClassVar[str]
+
+    def _key_rows(self, where: str, params: list[object]) -> list[ApiKey]:
+        raise NotImplementedError
+
+    def tenant_of(self, key_hash: str) -> str | None:
+        found = self.key_of(key_hash)
+        return found.tenant if found is not None and found.active and not found.admin else None
+
+    def key_of(self, key_hash: str) -> ApiKey | None:
+        found = self._key_rows(f"key_hash = {self._PARAM}", [key_hash])
+        return found[0] if found else None
+
+    def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        if tenant is None:
+            return self._key_rows("true", [])
+        return self._key_rows(f"tenant = {self._PARAM}", [tenant])

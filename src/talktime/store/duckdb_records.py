@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from talktime.errors import StoreError
+from talktime.store.base import Readers
 from talktime.store.hash_set import Hashes, HashSet
 from talktime.store.records import (
     ROW_SCHEMA,
@@ -96,9 +97,7 @@ class DuckDBRecords:
 
     def _open_records(self) -> None:
         """Make the records table (and ``rid``/``rh`` on events); a file from before it is rebuilt once."""
-        self._readers: list[duckdb.DuckDBPyConnection] = []
-        self._readers_lock = threading.Lock()  # not the writer's lock: a reader never waits for a batch
-        self._local = threading.local()
+        self._readers: Readers[duckdb.DuckDBPyConnection] = Readers(self._open_reader)
         tables = {row[0] for row in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         columns = {row[0] for row in self._con.execute("DESCRIBE events").fetchall()}
         if "records" in tables and "rid" in columns:
@@ -321,21 +320,13 @@ class DuckDBRecords:
 
     # --- reading, on cursors of its own -------------------------------------------------------------------
 
-    def _reader(self) -> duckdb.DuckDBPyConnection:
-        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
-            cursor = self._con.cursor()
-            cursor.execute("SET TimeZone = 'UTC'")
-            self._local.cursor = cursor
-            with self._readers_lock:
-                self._readers.append(cursor)
+    def _open_reader(self) -> duckdb.DuckDBPyConnection:
+        cursor = self._con.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
         return cursor
 
-    def _close_readers(self) -> None:
-        with self._readers_lock:
-            for cursor in self._readers:
-                cursor.close()
-            self._readers.clear()
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        return self._readers.get()
 
     @property
     def records_dialect(self) -> str:

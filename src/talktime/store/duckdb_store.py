@@ -40,7 +40,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from talktime.errors import StoreError
-from talktime.store.base import ROWS_SCHEMA, ApiKey, RawEvent, event_columns, first_seen, key_id_of
+from talktime.store.base import ROWS_SCHEMA, ApiKey, KeyReads, RawEvent, event_columns, first_seen, key_id_of
 from talktime.store.duckdb_records import DuckDBRecords
 from talktime.store.hash_set import Hashes, HashSet
 from talktime.store.reviews import ACCEPTANCES_DUCKDB
@@ -114,8 +114,10 @@ def uint64s(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] 
     return np.asarray(con.execute(sql, params).fetchnumpy()["k"], dtype=np.uint64)
 
 
-class DuckDBStore(DuckDBRecords):
+class DuckDBStore(DuckDBRecords, KeyReads):
     """Events and keys in a DuckDB file (``:memory:`` for a throwaway store)."""
+
+    _PARAM = "?"
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -393,19 +395,6 @@ class DuckDBStore(DuckDBRecords):
             )
         return self._key_rows("key_hash = ?", [key_hash])[0]
 
-    def tenant_of(self, key_hash: str) -> str | None:
-        found = self.key_of(key_hash)
-        return found.tenant if found is not None and found.active and not found.admin else None
-
-    def key_of(self, key_hash: str) -> ApiKey | None:
-        found = self._key_rows("key_hash = ?", [key_hash])
-        return found[0] if found else None
-
-    def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
-        if tenant is None:
-            return self._key_rows("true", [])
-        return self._key_rows("tenant = ?", [tenant])
-
     def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
         with self._keys_lock:
             self._keys.execute(
@@ -441,5 +430,5 @@ class DuckDBStore(DuckDBRecords):
     def close(self) -> None:
         with self._lock, self._keys_lock:
             self._keys.close()
-            self._close_readers()
+            self._readers.close()
             self._con.close()

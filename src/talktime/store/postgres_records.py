@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
+from talktime.store.base import Readers
 from talktime.store.records import (
     ROW_SCHEMA,
     RowBuilder,
@@ -101,10 +102,8 @@ class PostgresRecords:
     def _open_records(self) -> None:
         import psycopg
 
-        self._readers_lock = threading.Lock()
-        self._readers: list[Any] = []
-        self._local = threading.local()
         self._psycopg = psycopg
+        self._readers: Readers[Any] = Readers(lambda: psycopg.connect(self.url, autocommit=True))
         with self._con.transaction():
             self._con.execute("SELECT pg_advisory_xact_lock(7291)")  # two servers starting at once
             present = self._con.execute("SELECT to_regclass('records') IS NOT NULL").fetchone()[0]
@@ -219,19 +218,7 @@ class PostgresRecords:
     # --- reading, on connections of their own ---------------------------------------------------------------
 
     def _reader(self) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._psycopg.connect(self.url, autocommit=True)
-            self._local.connection = connection
-            with self._readers_lock:
-                self._readers.append(connection)
-        return connection
-
-    def _close_readers(self) -> None:
-        with self._readers_lock:
-            for connection in self._readers:
-                connection.close()
-            self._readers.clear()
+        return self._readers.get()
 
     @property
     def records_dialect(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from talktime.errors import StoreError
-from talktime.store.base import ROWS_SCHEMA, ApiKey, RawEvent, event_columns, first_seen, key_id_of
+from talktime.store.base import ROWS_SCHEMA, ApiKey, KeyReads, RawEvent, event_columns, first_seen, key_id_of
 from talktime.store.postgres_records import PostgresRecords
 from talktime.store.records import with_record_columns
 from talktime.store.reviews import ACCEPTANCES_POSTGRES
@@ -84,8 +84,10 @@ def _raw_events(rows: pa.Table) -> list[RawEvent]:
     ]
 
 
-class PostgresStore(PostgresRecords):
+class PostgresStore(PostgresRecords, KeyReads):
     """Events and keys in a PostgreSQL database given by URL."""
+
+    _PARAM = "%s"
 
     def __init__(self, url: str) -> None:
         if psycopg is None:
@@ -173,19 +175,6 @@ class PostgresStore(PostgresRecords):
             )
         return self._key_rows("key_hash = %s", [key_hash])[0]
 
-    def tenant_of(self, key_hash: str) -> str | None:
-        found = self.key_of(key_hash)
-        return found.tenant if found is not None and found.active and not found.admin else None
-
-    def key_of(self, key_hash: str) -> ApiKey | None:
-        found = self._key_rows("key_hash = %s", [key_hash])
-        return found[0] if found else None
-
-    def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
-        if tenant is None:
-            return self._key_rows("true", [])
-        return self._key_rows("tenant = %s", [tenant])
-
     def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
         with self._keys_lock:
             self._keys.execute(
@@ -217,5 +206,5 @@ class PostgresStore(PostgresRecords):
     def close(self) -> None:
         with self._lock, self._keys_lock:
             self._keys.close()
-            self._close_readers()
+            self._readers.close()
             self._con.close()
