@@ -16,15 +16,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
+
+from bench_dashboard import _get
+from bench_ingest import cpu_seconds, free_port
 
 from talktime.io.records_io import write_records
 from talktime.synth import synthetic_month
@@ -33,26 +34,6 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the statement wr
 from support.statements import twilio_console
 
 REVIEW_JOBS = ("reconcile:0", "held:acme-health", "held:blue-bank", "held:cobalt-retail")
-
-
-def _port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str) -> tuple[float, bytes]:
-    began = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=600) as response:
-        body = response.read()
-    return time.perf_counter() - began, body
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def month(calls: int, seed: int, folder: Path) -> tuple[Path, Path, int]:
@@ -74,7 +55,7 @@ def month(calls: int, seed: int, folder: Path) -> tuple[Path, Path, int]:
 def bench(calls: int, seed: int, requests: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-review-") as name:
         path, statement, count = month(calls, seed, Path(name))
-        port = _port()
+        port = free_port()
         command = [sys.executable, "-m", "talktime", "dashboard", "--records", str(path), "--port", str(port)]
         command += ["--costs", "costs-informative.toml", "--prices", "plan-call-minute.toml"]
         command += ["--statement", f"twilio-voice={statement}"]
@@ -89,7 +70,7 @@ def bench(calls: int, seed: int, requests: int) -> None:
                 except OSError:
                     time.sleep(0.2)
             started = time.perf_counter() - began
-            cpu_started = _cpu_seconds(server.pid)
+            cpu_started = cpu_seconds(server.pid)
             while True:
                 states = json.loads(_get(base + "/jobs")[1])
                 if all(states.get(key) in ("done", "failed") for key in REVIEW_JOBS):
@@ -97,7 +78,7 @@ def bench(calls: int, seed: int, requests: int) -> None:
                 time.sleep(0.2)
             ready = time.perf_counter() - began
             failed = [key for key in REVIEW_JOBS if states[key] == "failed"]
-            cpu_ready = _cpu_seconds(server.pid)
+            cpu_ready = cpu_seconds(server.pid)
             print(
                 f"{calls:,} calls, {count:,} records: first page after {started:.1f} s; review pages ready "
                 f"after {ready:.1f} s (server CPU {cpu_started:.1f} s at the first page, {cpu_ready:.1f} s "
