@@ -81,3 +81,19 @@ def start_serve(store: str, *options: str, timeout: float = 120) -> tuple[subpro
             time.sleep(0.2)
     server.kill()
     raise RuntimeError("talktime serve did not answer in time")
+
+
+def sign_in(page: object, url: str, key: str, timeout_ms: int) -> None:
+    """Sign ``page`` in to the served dashboard at ``url`` with ``key`` and wait until the page it lands on
+    is ready: the form's POST answers 303 to ``/``, which says "Preparing" (and reloads itself) until the
+    first snapshot is made. The wait starts only after the browser has left the form, so a slow first
+    snapshot never lets the test read the sign-in page, or a half-loaded one, as the dashboard."""
+    page.goto(url + "/signin")  # type: ignore[attr-defined]
+    page.fill("#key", key)  # type: ignore[attr-defined]
+    with page.expect_navigation(timeout=timeout_ms):  # type: ignore[attr-defined]
+        page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => location.pathname !== '/signin' && document.readyState === 'complete'"
+        " && !document.title.startsWith('Preparing')",
+        timeout=timeout_ms,
+    )

@@ -27,7 +27,7 @@ from talktime.api.keys import create_key
 from talktime.io.records_io import read_records, write_records
 from talktime.store import open_store
 from talktime.synth import synthetic_month
-from web.kit import HELD_CALL, PRICES, start_dashboard, start_serve
+from web.kit import HELD_CALL, PRICES, sign_in, start_dashboard, start_serve
 
 READY = 180_000  # ms: the pages' background work, on 2 shared cores
 OVERCHARGED = "call-000010-leg1"  # blue-bank's (customers take calls in turn)
@@ -156,10 +156,7 @@ def test_served_the_flagged_page_reads_the_store_and_reviews_a_stored_record(
         opened.close()
     server, url, _ = start_serve(store)
     try:
-        page.goto(url + "/signin")
-        page.fill("#key", key)
-        page.click("button[type=submit]")
-        page.wait_for_function("() => !document.title.startsWith('Preparing')", timeout=READY)
+        sign_in(page, url, key, READY)
         response = page.goto(url + "/flagged")
         assert response is not None and response.status == 200
         _ready(page, "flagged")

@@ -27,7 +27,7 @@ from talktime.api.keys import create_key
 from talktime.core.records import UsageRecord
 from talktime.store import open_store
 from talktime.synth import synthetic_month
-from web.kit import start_serve
+from web.kit import sign_in, start_serve
 
 TENANT = "acme-platform"
 CUSTOMER = "blue-bank"
@@ -95,11 +95,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def _sign_in(page: Any, served: Served, key: str) -> None:
     page.goto(served.url + "/")
     assert page.url.endswith("/signin"), "a visitor without a session is sent to the sign-in form"
-    page.fill("#key", key)
-    page.click("button[type=submit]")
-    page.wait_for_function(
-        "() => !document.title.startsWith('Preparing')", timeout=READY
-    )  # the first snapshot is being made: the page reloads itself (Refresh: 2) until it is ready
+    sign_in(page, served.url, key, READY)
 
 
 def _api(served: Served, path: str, key: str) -> tuple[int, Any]:
