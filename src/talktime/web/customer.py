@@ -3,25 +3,33 @@ this period, its calls with actual and billable duration, its invoices and the m
 
 Every number is from the customer's invoices (``talktime invoice``'s, :mod:`talktime.app.month_invoices`,
 computed over the tenant's snapshot, :mod:`talktime.web.served`): each line's actual and billable quantity,
-and the calls behind each line. Nothing here reads a cost, a margin, a provider's price or another
-customer's record: the pages only see the customer's own invoices, the price card's policies and its own
-usage points. Any other path (the operator's pages included) is a 403 page.
+and the calls behind each line (the usage chart's days too). Nothing here reads a cost, a margin, a
+provider's price or another customer's record: the pages only see the customer's own invoices and the price
+card's policies and time zones. Any other path (the operator's pages included) is a 403 page.
+
+"This month" is the customer's billing period as of the snapshot: the calendar month in the customer's time
+zone on the price card, as on its invoice (:mod:`talktime.core.invoicing.periods`), and the pages show times
+and days in that zone.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from talktime.app.methodology import PageFormat
 from talktime.app.methodology import page as methodology_page
+from talktime.app.usage_series import UsagePoint
+from talktime.core.invoicing.periods import month_period, period_label
 from talktime.errors import TalktimeError
 from talktime.io.invoices import call_count, calls_csv, render
 from talktime.web.overview import minutes_figure
@@ -81,8 +89,33 @@ def _job(view: TenantView, customer: str) -> Job | None:
     return view.board.jobs.get(f"invoices:{customer}")
 
 
-def _this_period(view: TenantView) -> str:
-    return view.as_of.astimezone(UTC).strftime("%Y-%m")
+def _zone(view: TenantView, customer: str) -> str:
+    """The customer's time zone on the price card: its invoices' months start at local midnight there."""
+    return view.board.prices.customer(customer).timezone
+
+
+def _this_period(view: TenantView, customer: str) -> str:
+    """The customer's billing period (YYYY-MM) the snapshot's moment falls in: its month, in its zone."""
+    return period_label(view.as_of, _zone(view, customer))
+
+
+def daily_figure(rows: list[CustomerCall], zone: str, title: str) -> str:
+    """Actual beside billable minutes per day in ``zone`` (by each call's start), from the invoice's calls:
+    the bars add up to the page's totals. Empty when no call has minutes."""
+    local = ZoneInfo(zone)
+    sums: dict[date, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
+    for call in rows:
+        if call.seconds:
+            day = sums[call.started_at.astimezone(local).date()]
+            day[0] += sum((actual for actual, _ in call.seconds.values()), ZERO)
+            day[1] += sum((billable for _, billable in call.seconds.values()), ZERO)
+            day[2] += 1
+    if not sums:
+        return ""
+    points = tuple(UsagePoint(d, "", "", "s", a, b, int(n)) for d, (a, b, n) in sorted(sums.items()))
+    drawn = json.loads(minutes_figure(points, title))
+    drawn["layout"]["xaxis"]["title"]["text"] = f"day ({zone})"
+    return json.dumps(drawn).replace("</", "<\\/")
 
 
 def create_customer_app(snapshots: Snapshots) -> FastAPI:
@@ -102,6 +135,8 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
             "as_of": view.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "updating": snapshots.updating(view.tenant),
             "utc": UTC,
+            "zone_name": _zone(view, customer),
+            "zone": ZoneInfo(_zone(view, customer)),
             "page_rows": PAGE_ROWS,
         }
         return HTMLResponse(env.get_template(name).render(**base, **context), status_code=status)
@@ -126,6 +161,22 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
 
     app.state.listed = listed  # served.py works each customer's calls out ahead, after their invoices
 
+    charts: OrderedDict[int, tuple[Invoice, str]] = OrderedDict()
+
+    def chart_of(invoice: Invoice, zone: str) -> str:
+        """The usage page's chart of the invoice, drawn once per invoice (kept as its calls are)."""
+        with lock:
+            found = charts.get(id(invoice))
+        if found is not None:
+            return found[1]
+        title = f"Your minutes per day in {invoice.period.label}: actual and billable"
+        drawn = daily_figure(listed(invoice)[1], zone, title)
+        with lock:
+            charts[id(invoice)] = (invoice, drawn)
+            while len(charts) > KEPT_INVOICES:
+                charts.popitem(last=False)
+        return drawn
+
     def invoice_of(request: Request, period: str) -> tuple[Invoice | None, Job | None]:
         view, customer = _view(request)
         job = _job(view, customer)
@@ -137,32 +188,29 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def usage(request: Request) -> HTMLResponse:
         view, customer = _view(request)
-        period = _this_period(view)
+        zone = _zone(view, customer)
+        period = _this_period(view, customer)
         invoice, job = invoice_of(request, period)
-        points = tuple(
-            p for p in view.board.usage.by_customer if p.key == customer and p.day.strftime("%Y-%m") == period
-        )
         time_lines = [] if invoice is None else [line for line in invoice.lines if line.base_unit == "s"]
         return render_page(
             request,
             "customer_usage.html",
             page="usage",
             period=period,
+            period_words=month_period(period, zone).in_words(),
             invoice=invoice,
             job=job,
             known=period in _periods(view, customer),
             actual=sum((line.actual_base or ZERO for line in time_lines), ZERO) / 60,
             billable=sum((line.billable_base or ZERO for line in time_lines), ZERO) / 60,
-            chart=minutes_figure(points, f"Your minutes per day in {period}: actual and billable")
-            if points
-            else "",
+            chart="" if invoice is None else chart_of(invoice, zone),
         )
 
     @app.get("/calls", response_class=HTMLResponse)
     def calls(request: Request, period: str = "", page: int = 1) -> HTMLResponse:
         view, customer = _view(request)
         months = _periods(view, customer)
-        chosen = period if period in months else _this_period(view)
+        chosen = period if period in months else _this_period(view, customer)
         invoice, job = invoice_of(request, chosen)
         meters, rows = listed(invoice) if invoice is not None else ([], [])
         pages = max(1, -(-len(rows) // PAGE_ROWS))
