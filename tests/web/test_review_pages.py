@@ -4,15 +4,20 @@ lines FLAGGED, in words, with the money beside the seconds and a link to each ca
 page says how to give one; a caller "ending" in 2035 and a stream with more speech than audio are listed as
 HELD with their reasons, what they would bill, the month's totals ``talktime invoice`` gives with and without
 them, and the command that bills them; served by ``talktime serve``, the flagged page reads the tenant's
-stored records and prints the commands that review a stored record."""
+stored records and reviews them: a held record accepted from the page leaves the list and the month's draft
+total moves to ``GET /v1/invoices``'; a correction with a bad time or a negative count shows the form again
+with the field named, then a good one counts; a POST without the session's form token, or from a customer
+key, is a 403 page and changes nothing."""
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import shlex
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -162,7 +167,10 @@ def test_served_the_flagged_page_reads_the_store_and_reviews_a_stored_record(
         _ready(page, "flagged")
         row = page.locator(f"tr[data-record='{caller.id}']")
         assert "HELD" in row.inner_text() and "call-too-long" in row.inner_text()
-        commands = [shlex.split(c) for c in page.locator("pre.command").inner_text().splitlines()]
+        block = page.locator(f".review-record[data-record='{caller.id}']")
+        assert block.get_by_role("button", name="Accept as it is").count() == 1
+        assert block.get_by_label("ended_at").input_value() == records[i].ended_at.isoformat()  # type: ignore[union-attr]
+        commands = [shlex.split(c) for c in block.locator("pre.command").text_content().splitlines()]  # type: ignore[union-attr]
         where = ["--store", store, "--tenant", "acme-platform"]
         assert ["talktime", "records", "accept", caller.id, *where] == commands[0][:8]
         assert ["talktime", "records", "correct", caller.id, *where, "--set", "ended_at=VALUE"] == commands[1]
@@ -174,3 +182,174 @@ def test_served_the_flagged_page_reads_the_store_and_reviews_a_stored_record(
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+# --- reviewing from the served page ---------------------------------------------------------------------
+
+TENANT = "acme-platform"
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    url: str
+    key: str  # the operator's (tenant) key
+    customer_key: str  # a customer's key of the same tenant
+    customer: str
+    accept: str  # held records of the customer, in one month: accepted from the page
+    correct: str  # corrected from the page
+    forged: str  # the target of the refused POSTs: held until the end
+    started: dict[str, datetime]
+
+
+def _api(served: Served, route: str) -> Any:
+    request = urllib.request.Request(served.url + route, headers={"Authorization": f"Bearer {served.key}"})
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``talktime serve`` over last month's calls with three callers of one customer ending nine years
+    late: held back from its invoice until a person reviews them."""
+    this = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last = (this - timedelta(days=1)).replace(day=1)
+    records = list(synthetic_month(40, seed=5, month=last, whole_call=True))
+    callers = [(i, r) for i, r in enumerate(records) if r.id.endswith("-caller")]
+    customer = str(callers[0][1].customer)
+    mine = [(i, r) for i, r in callers if r.customer == customer][:3]
+    assert len(mine) == 3
+    for i, record in mine:
+        assert record.ended_at is not None
+        records[i] = dataclasses.replace(
+            record, ended_at=record.ended_at.replace(year=record.ended_at.year + 9)
+        )
+    store = str(tmp_path_factory.mktemp("served-forms") / "events.duckdb")
+    store_records(store, TENANT, records)
+    opened = open_store(store)
+    try:
+        key = create_key(opened, TENANT).key
+        customer_key = create_key(opened, TENANT, customer=customer).key
+    finally:
+        opened.close()
+    server, url, _ = start_serve(store)
+    ids = [r.id for _, r in mine]
+    try:
+        yield Served(url, key, customer_key, customer, *ids, {r.id: r.started_at for _, r in mine})
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _month(page: Any, served: Served) -> Any:
+    return page.locator(f"article.held-month[data-customer='{served.customer}']")
+
+
+def _total(page: Any, served: Served) -> tuple[Decimal, Decimal]:
+    """The page's draft total of the customer's month and ``GET /v1/invoices``' total of the same month."""
+    month = _month(page, served)
+    period = month.get_attribute("data-period")
+    shown = Decimal(month.locator("[data-col=total]").get_attribute("data-exact") or "NaN")
+    api = _api(served, f"/v1/invoices?customer={served.customer}&period={period}")
+    return shown, Decimal(api["total"])
+
+
+def _held_ids(served: Served) -> list[str]:
+    return [item["id"] for item in _api(served, "/v1/flagged")["held"]]
+
+
+def test_a_post_without_the_form_token_or_from_a_customer_key_changes_nothing(
+    page: Any, browser: Any, served: Served
+) -> None:
+    sign_in(page, served.url, served.key, READY)
+    page.goto(served.url + "/flagged")
+    token = page.locator("form.accept input[name=form_token]").first.input_value()
+    assert len(token) == 64
+    for form in ({"record": served.forged}, {"record": served.forged, "form_token": "0" * 64}):
+        refused = page.request.post(served.url + "/flagged/accept", form=form, max_redirects=0)
+        assert refused.status == 403
+        assert "the form's token is missing or is not this session's" in html.unescape(refused.text())
+    correct = {"record": served.forged, "set.ended_at": "", "form_token": "x"}
+    assert page.request.post(served.url + "/flagged/correct", form=correct, max_redirects=0).status == 403
+    # With the token, a record the tenant does not have: the page again, saying so.
+    unknown = page.request.post(served.url + "/flagged/accept", form={"record": "nope", "form_token": token})
+    assert unknown.status == 200 and "no record 'nope'" in html.unescape(unknown.text())
+    # A customer signed in, even with a valid form token of the operator's session, cannot review.
+    customer = browser.new_context()
+    try:
+        theirs = customer.new_page()
+        sign_in(theirs, served.url, served.customer_key, READY)
+        form = {"record": served.forged, "form_token": token}
+        refused = theirs.request.post(served.url + "/flagged/accept", form=form, max_redirects=0)
+        assert refused.status == 403
+        assert f"This key belongs to customer '{served.customer}'" in html.unescape(refused.text())
+    finally:
+        customer.close()
+    assert served.forged in _held_ids(served), "nothing refused was kept"
+
+
+@pytest.fixture
+def no_script(browser: Any) -> Iterator[Any]:
+    """A page of a browser with JavaScript off: the forms are plain HTML."""
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1440, "height": 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def test_accept_and_correct_from_the_page_without_javascript(
+    no_script: Any, served: Served, shots: Path
+) -> None:
+    page = no_script
+    sign_in(page, served.url, served.key, READY)
+    page.goto(served.url + "/flagged")
+    month = _month(page, served)
+    for record in (served.accept, served.correct, served.forged):
+        assert "HELD" in month.locator(f"tr[data-record='{record}']").first.inner_text()
+    before, api = _total(page, served)
+    assert before == api
+    # Accept one: it leaves the list at once, and the draft's total moves to the API's.
+    block = page.locator(f".review-record[data-record='{served.accept}']")
+    block.get_by_label("Why it is right").fill("a conference bridge, really")
+    with page.expect_navigation():
+        block.get_by_role("button", name="Accept as it is").click()
+    assert "accepted: it counts now" in page.locator("[data-col=reviewed]").inner_text()
+    assert page.locator(f"tr[data-record='{served.accept}']").count() == 0
+    after, api = _total(page, served)
+    assert after == api and after > before, (before, after)
+    assert served.accept not in _held_ids(served)
+    # Correct one with a bad time, then a negative count: the page again, the error naming the field.
+    block = page.locator(f".review-record[data-record='{served.correct}']")
+    stored_end = block.get_by_label("ended_at").input_value()
+    block.get_by_label("ended_at").fill("yesterday evening")
+    with page.expect_navigation():
+        block.get_by_role("button", name="Correct").click()
+    block = page.locator(f".review-record[data-record='{served.correct}']")
+    error = block.locator("[data-col=error]")
+    assert "ended_at" in error.inner_text() and "Not corrected" in error.inner_text()
+    assert block.get_by_label("ended_at").input_value() == "yesterday evening", "the value as typed"
+    assert block.get_by_label("ended_at").get_attribute("aria-invalid") == "true"
+    page.screenshot(path=str(shots / "dashboard-flagged-review.png"), full_page=True)
+    block.get_by_label("ended_at").fill(stored_end)  # as stored: not a change
+    block.locator("input[name=other]").fill("input_tokens")
+    block.locator("input[name=other_value]").fill("-5")
+    with page.expect_navigation():
+        block.get_by_role("button", name="Correct").click()
+    block = page.locator(f".review-record[data-record='{served.correct}']")
+    assert "field 'input_tokens': -5 is negative" in block.locator("[data-col=error]").inner_text()
+    assert block.locator("input[name=other]").input_value() == "input_tokens"
+    assert block.locator("input[name=other_value]").get_attribute("aria-invalid") == "true"
+    assert served.correct in _held_ids(served), "nothing refused was kept"
+    # A good end: corrected, checked again, counted.
+    end = served.started[served.correct] + timedelta(seconds=95)
+    block.get_by_label("ended_at").fill(end.isoformat())
+    block.locator("input[name=other]").fill("")
+    block.locator("input[name=other_value]").fill("")
+    with page.expect_navigation():
+        block.get_by_role("button", name="Correct").click()
+    assert "corrected: it counts now" in page.locator("[data-col=reviewed]").inner_text()
+    assert page.locator(f"tr[data-record='{served.correct}']").count() == 0
+    corrected, api = _total(page, served)
+    assert corrected == api and corrected > after, (after, corrected)
+    assert _held_ids(served) == [served.forged]
+    page.screenshot(path=str(shots / "dashboard-flagged-reviewed.png"), full_page=True)

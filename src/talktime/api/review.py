@@ -1,18 +1,19 @@
-"""Records held back as implausible, and a person's review of them.
+"""Records held back as implausible, and a person's review of them: the HTTP routes.
 
 ``GET /v1/flagged`` lists the tenant's records its guards flag: those held back (out of ``/v1/usage`` and
 the invoices) and those a person accepted, each with its reasons. ``POST /v1/reviews/{id}`` with
 ``{"action": "accept", "note": ...}`` accepts the record's present reasons; with ``{"action": "correct",
 "fields": {...}, "note": ...}`` stores a correction event, which re-derives the record, checked again at
-once (``talktime.store.reviews`` says how both are kept). The use cases (:func:`flagged`, :func:`review`)
-take no HTTP, so ``talktime records`` calls them on a store it opens itself.
+once (``talktime.store.reviews`` says how both are kept). The routes parse the request and render the
+answer; the use cases are :mod:`talktime.app.review`'s (``talktime records`` and the served dashboard's
+``/flagged`` page call them too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -21,137 +22,13 @@ from starlette.concurrency import run_in_threadpool
 
 from talktime.api import schemas
 from talktime.api.errors import json_response
-from talktime.core.plausibility import Guards, check
-from talktime.core.records import COUNT_FIELDS, KINDS, STATUSES, UsageRecord, record_to_row
-from talktime.errors import ConflictError, InputError, NotFoundError, RecordError, RequestError
-from talktime.ingest.events import parse_time
-from talktime.ingest.sessionize import close_idle
-from talktime.store import usage as stored_usage
-from talktime.store.base import EventStore, RawEvent
-from talktime.store.reviews import (
-    CORRECTION,
-    SOURCE,
-    Judged,
-    accept,
-    acceptances,
-    apply_fields,
-    correction_data,
-    correction_event_id,
-)
-from talktime.store.usage import RecordStore, Scope
+from talktime.app.review import ACTIONS, flagged, moment, review
+from talktime.core.records import COUNT_FIELDS, KINDS, STATUSES
+from talktime.errors import InputError, RequestError
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-ACTIONS: Final = ("accept", "correct")
-
-
-def _records(store: EventStore) -> RecordStore:
-    if not hasattr(store, "records_dialect"):
-        raise TypeError(f"{type(store).__name__} keeps no records table")
-    return store  # type: ignore[return-value]  # both stores implement RecordStore
-
-
-def _judged_dict(item: Judged) -> dict[str, Any]:
-    made = item.acceptance
-    return {
-        "id": item.record.id,
-        "customer": item.record.customer,
-        "started_at": item.record.started_at.isoformat(),
-        "ended_at": None if item.record.ended_at is None else item.record.ended_at.isoformat(),
-        "reasons": list(item.reasons),
-        "accepted": None
-        if made is None
-        else {"at": made.at.isoformat(), "reasons": list(made.reasons), "note": made.note},
-    }
-
-
-def flagged(
-    store: EventStore,
-    tenant: str,
-    guards: Guards,
-    as_of: datetime,
-    idle_timeout: timedelta,
-    customer: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> dict[str, Any]:
-    """The tenant's records its limits flag: ``held`` (not counted until reviewed) and ``accepted`` (a
-    person accepted their present reasons), by id."""
-    found = stored_usage.judged(
-        _records(store), Scope(tenant, customer, start, end), as_of, idle_timeout, guards.limits_for(tenant)
-    )
-    return {
-        "tenant": tenant,
-        "held": [_judged_dict(j) for j in found if j.held],
-        "accepted": [_judged_dict(j) for j in found if not j.held],
-    }
-
-
-def _current(
-    store: RecordStore, tenant: str, record_id: str, as_of: datetime, idle: timedelta
-) -> tuple[UsageRecord, datetime]:
-    """The record as of ``as_of`` and when the store first received it; NotFoundError if there is none."""
-    stored = store.stored_record(tenant, record_id)
-    if stored is None:
-        raise NotFoundError(f"no record {record_id!r}")
-    first = "first_received" if store.records_dialect == "postgres" else "epoch_us(first_received)"
-    quoted = "'" + tenant.replace("'", "''") + "'", "'" + record_id.replace("'", "''") + "'"
-    ((received,),) = store.read(
-        f"SELECT {first} FROM records WHERE tenant = {quoted[0]} AND id = {quoted[1]}"
-    )
-    moment = received if isinstance(received, datetime) else _EPOCH + timedelta(microseconds=int(received))
-    return close_idle(stored.record, stored.idle_from, as_of, idle), moment
-
-
-def review(
-    store: EventStore,
-    tenant: str,
-    guards: Guards,
-    record_id: str,
-    action: str,
-    *,
-    fields: Mapping[str, Any] | None = None,
-    note: str | None = None,
-    at: datetime,
-    idle_timeout: timedelta,
-) -> dict[str, Any]:
-    """Accept a flagged record's present reasons, or correct its fields (a correction event); the record
-    as it now stands, its reasons and whether it is still held back."""
-    records = _records(store)
-    limits = guards.limits_for(tenant)
-    record, received = _current(records, tenant, record_id, at, idle_timeout)
-    if action == "accept":
-        if fields:
-            raise InputError("fields: only a correction takes fields; accept takes the record as it is")
-        reasons = check(record, limits, min(received, at))
-        if not reasons:
-            raise ConflictError(f"record {record_id!r} breaks no limit: there is nothing to accept")
-        accept(records, tenant, record_id, reasons, note, at)
-    elif action == "correct":
-        data = correction_data(fields or {}, note)
-        stored = records.stored_record(tenant, record_id)
-        assert stored is not None
-        try:
-            apply_fields(stored.record, data["fields"])
-        except RecordError as error:  # well formed, but the stored record cannot take it
-            raise ConflictError(f"fields: the corrected record would be invalid: {error}") from None
-        event = RawEvent(
-            SOURCE, correction_event_id(record_id, at), CORRECTION, record_id, at, orjson.dumps(data).decode()
-        )
-        store.append(tenant, [event])
-        record, received = _current(records, tenant, record_id, at, idle_timeout)
-    else:
-        raise InputError(f"action: {action!r} is not one of {', '.join(ACTIONS)}")
-    reasons = check(record, limits, min(received, at))
-    made = acceptances(records, tenant, [record_id]).get(record_id)
-    held = bool(reasons) and (made is None or not set(reasons) <= set(made.reasons))
-    return {
-        "id": record_id,
-        "action": action,
-        "held": held,
-        "reasons": list(reasons),
-        "fields": record_to_row(record),
-    }
-
+if TYPE_CHECKING:
+    from talktime.core.plausibility import Guards
+    from talktime.store.base import EventStore
 
 # --- HTTP ---------------------------------------------------------------------------------------------
 
@@ -257,12 +134,7 @@ REVIEWED: Final[schemas.Schema] = {
 
 
 def _moment(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as error:
-        raise InputError(f"query parameter {name!r}: {error}") from None
+    return None if value is None else moment(value, f"query parameter {name!r}")
 
 
 def _body(raw: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -332,7 +204,7 @@ def add_review_routes(
         begin, finish = _moment("from", start), _moment("to", end)
 
         def run() -> dict[str, Any]:
-            return flagged(store, who, guards, clock(), idle_timeout, customer, begin, finish)
+            return flagged(store, who, guards, clock(), idle_timeout, customer, begin, finish).as_dict()
 
         return json_response(await run_in_threadpool(run))
 
@@ -376,6 +248,6 @@ def add_review_routes(
                 note=note,
                 at=clock(),
                 idle_timeout=idle_timeout,
-            )
+            ).as_dict()
 
         return json_response(await run_in_threadpool(run))

@@ -8,13 +8,16 @@ share of the same month's invoice made with the held records in (``talktime invo
 invoice line it lands on, with its actual and billable quantity and its share of the line's exact amount;
 the month's totals with and without them say what the draft leaves out.
 
-A face that keeps records in a store passes the customer's current records the same way.
+A face that keeps records in a store passes the customer's current records the same way. A face that has
+made the months' drafts already (the dashboard's invoices job: the same function, arguments and ``now``)
+passes them as ``drafts``, and the records as a function that reads them: a month is then rated again only
+when its draft holds records back (with them in), and the records are read only for such a month.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -103,8 +106,11 @@ def fields_to_check(codes: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(field for code in codes for field in FIXES.get(code, ())))
 
 
+Records = list["UsageRecord"] | Callable[[], list["UsageRecord"]]
+
+
 def held_records(
-    records: list[UsageRecord],
+    records: Records,
     prices: Path | PriceCard,
     customer: str,
     periods: Iterable[str],
@@ -113,33 +119,39 @@ def held_records(
     guards: Path | None = None,
     tenant: str | None = None,
     now: datetime,
+    drafts: Mapping[str, Invoice] | None = None,
 ) -> list[HeldMonth]:
     """Each month of ``periods`` (YYYY-MM) whose draft for ``customer`` holds records back, as of ``now``,
-    from ``records`` (the customer's own, or more)."""
+    from ``records`` (the customer's own, or more; or a function that reads them, called at most once and
+    only when needed). ``drafts``: months' drafts made already with the same arguments, by period."""
     from talktime.app.cards import required_price_card
 
     card = required_price_card(prices)
+    read = _once(records)
     by_id: dict[str, UsageRecord] = {}
-    for record in records:
-        if record.customer == customer:
-            by_id.setdefault(record.id, record)
     months = []
     for period in periods:
-        month = functools.partial(
-            invoice_of_records,
-            records,
-            card,
-            customer,
-            period,
-            tenant=tenant,
-            ledger=ledger,
-            guards=guards,
-            now=now,
-        )
-        draft = month()
+
+        def month(allow_flagged: bool = False, period: str = period) -> Invoice:
+            return invoice_of_records(
+                read(),
+                card,
+                customer,
+                period,
+                tenant=tenant,
+                ledger=ledger,
+                guards=guards,
+                allow_flagged=allow_flagged,
+                now=now,
+            )
+
+        draft = drafts.get(period) if drafts is not None else None
+        if draft is None:
+            draft = month()
         if not draft.held:
             continue
         whole = month(allow_flagged=True)  # talktime invoice --allow-flagged: the held records billed
+        by_id = by_id or _by_id(read(), customer)
         held = tuple(
             HeldRecord(by_id[record_id], reasons, _shares(whole, record_id))
             for record_id, reasons in draft.held
@@ -147,6 +159,21 @@ def held_records(
         total, with_held = draft.total.amount, whole.total.amount
         months.append(HeldMonth(customer, period, draft.currency, total, with_held, held))
     return months
+
+
+def _once(records: Records) -> Callable[[], list[UsageRecord]]:
+    """The records, read at the first call only."""
+    if not callable(records):
+        return lambda: records
+    return functools.cache(records)
+
+
+def _by_id(records: list[UsageRecord], customer: str) -> dict[str, UsageRecord]:
+    found: dict[str, UsageRecord] = {}
+    for record in records:
+        if record.customer == customer:
+            found.setdefault(record.id, record)
+    return found
 
 
 def _shares(invoice: Invoice, record_id: str) -> tuple[WouldBill, ...]:

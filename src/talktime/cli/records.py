@@ -102,11 +102,8 @@ def _review(
     import urllib.parse
     from datetime import UTC, datetime
 
-    from talktime.api.review import review
+    from talktime.app.review import review
     from talktime.app.served import held_by_server
-    from talktime.core.plausibility import Guards
-    from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT
-    from talktime.io.guards import load_guards
     from talktime.store import open_store
 
     server = held_by_server(store)
@@ -115,20 +112,18 @@ def _review(
         route = f"/v1/reviews/{urllib.parse.quote(record_id, safe='/')}"
         answer: dict[str, Any] = _through_server(server, store, tenant, "POST", route, body)
         return answer
-    limits = Guards() if guards is None else load_guards(guards)
     opened = open_store(store)
     try:
         return review(
             opened,
             tenant,
-            limits,
+            guards,
             record_id,
             action,
             fields=fields,
             note=note,
             at=datetime.now(UTC),
-            idle_timeout=DEFAULT_IDLE_TIMEOUT,
-        )
+        ).as_dict()
     finally:
         opened.close()
 
@@ -154,12 +149,9 @@ def flagged_command(
         import json
         from datetime import UTC, datetime
 
-        from talktime.api.review import flagged
+        from talktime.app.review import flagged
         from talktime.app.served import held_by_server
-        from talktime.core.plausibility import Guards
         from talktime.errors import InputError
-        from talktime.ingest.sessionize import DEFAULT_IDLE_TIMEOUT
-        from talktime.io.guards import load_guards
         from talktime.store import open_store
 
         if output not in ("table", "json"):
@@ -168,10 +160,9 @@ def flagged_command(
         if server is not None:
             found = _through_server(server, store, tenant, "GET", "/v1/flagged")
         else:
-            limits = Guards() if guards is None else load_guards(guards)
             opened = open_store(store)
             try:
-                found = flagged(opened, tenant, limits, datetime.now(UTC), DEFAULT_IDLE_TIMEOUT)
+                found = flagged(opened, tenant, guards, datetime.now(UTC)).as_dict()
             finally:
                 opened.close()
         if output == "json":

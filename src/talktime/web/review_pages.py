@@ -4,9 +4,12 @@ records the plausibility guards hold back from each customer's invoices, with th
 would bill, and how a person accepts or corrects them).
 
 Both are computed on the dashboard's background worker (queued after the other pages' work, or on a
-page's first request) and fill in by themselves, like the invoices page. A page renders values only:
-:class:`talktime.app.statements.StatementReport` and :class:`talktime.app.held_records.HeldMonth`, so a
-face that keeps records in a store feeds it the same values.
+page's first request) and fill in by themselves, like the invoices page; but served (``talktime serve``),
+``/flagged`` is read live from the store and takes an Accept and a Correct form per held record
+(:mod:`talktime.web.review_forms`), and a records file's page prints the commands instead. A page
+renders values only: :class:`talktime.app.statements.StatementReport` and
+:class:`talktime.app.held_records.HeldMonth`, so a face that keeps records in a store feeds it the same
+values.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from talktime.app.held_records import HeldMonth, held_records
+from talktime.app.held_records import HeldMonth, fields_to_check, held_records
 from talktime.app.statements import StatementReport, StatementSpec, statement_report
 from talktime.core.reconcile.model import shown
 from talktime.core.reconcile.render import html_values
+from talktime.core.records import record_to_row
+from talktime.errors import TalktimeError
 from talktime.web.data import Dashboard
 from talktime.web.jobs import Job
 from talktime.web.review_data import (
@@ -31,6 +37,17 @@ from talktime.web.review_data import (
     cause_figure,
     correct_hint,
     store_commands,
+)
+from talktime.web.review_forms import (
+    ACCEPT_PATH,
+    CORRECT_PATH,
+    CORRECTABLE,
+    FORM_FIELD,
+    Attempt,
+    LiveHeld,
+    StoreReview,
+    form_token,
+    post_review,
 )
 
 Render = Callable[..., HTMLResponse]
@@ -65,10 +82,12 @@ def _customers(board: Dashboard) -> dict[str, list[str]]:
 
 def queue_review_work(board: Dashboard) -> None:
     """Queue each statement's reconciliation, then each customer's held records (a key queued already keeps
-    its job)."""
+    its job; served, the held records are read live from the store instead: :mod:`.review_forms`)."""
     inputs = _inputs(board)
     for number, spec in enumerate(inputs.statements):
         board.jobs.submit(f"reconcile:{number}", f"reconcile {spec.label}", _reconcile_of(board, spec))
+    if StoreReview.of(board) is not None:
+        return
     for customer, periods in _customers(board).items():
         board.jobs.submit(
             f"held:{customer}", f"{customer}'s held records", _held_of(board, customer, periods)
@@ -81,14 +100,17 @@ def _reconcile_of(board: Dashboard, spec: StatementSpec) -> Callable[[], Stateme
 
 def _held_of(board: Dashboard, customer: str, periods: list[str]) -> Callable[[], list[HeldMonth]]:
     def work() -> list[HeldMonth]:
+        invoices = board.jobs.get(f"invoices:{customer}")  # the same drafts, queued before: done by now
+        drafts = invoices.result if invoices is not None and invoices.done else None
         return held_records(
-            board.records.of_customer(customer),
+            lambda: board.records.of_customer(customer),  # read only for a month holding records back
             board.prices,
             customer,
             periods,
             ledger=board.ledger,
             guards=_inputs(board).guards,
             now=board.started,
+            drafts=drafts,
         )
 
     return work
@@ -157,6 +179,11 @@ def add_review_pages(app: FastAPI, board: Dashboard, render_page: Render) -> Non
         partial = _partial(request, "reconcile")
         return render_page("reconcile_body.html" if partial else "reconcile.html", **context)
 
+    source = StoreReview.of(board)
+    if source is not None:
+        _add_served_flagged(app, source, inputs, render_page)
+        return
+
     @app.get("/flagged", response_class=HTMLResponse)
     def flagged_page(request: Request) -> HTMLResponse:
         jobs: dict[str, Job | None] = {c: board.jobs.get(f"held:{c}") for c in customers}
@@ -174,6 +201,76 @@ def add_review_pages(app: FastAPI, board: Dashboard, render_page: Render) -> Non
             "correct_hint": correct_hint,
             "store_commands": lambda held: store_commands(inputs, held),
             "limit": ROW_LIMIT,
+            "live": None,
+            "forms": None,  # a records file: no store to keep a review in, the page prints the commands
         }
         partial = _partial(request, "flagged")
         return render_page("flagged_body.html" if partial else "flagged.html", **context)
+
+
+def _add_served_flagged(app: FastAPI, source: StoreReview, inputs: ReviewInputs, render_page: Render) -> None:
+    """Served: ``/flagged`` read live from the store, with a form to accept or correct each held record
+    (:mod:`.review_forms`; the dispatch checked the form token and the key's role before these run)."""
+    from talktime.web.served import COOKIE
+
+    live = LiveHeld(source)
+
+    def page(request: Request, attempt: Attempt | None = None) -> HTMLResponse:
+        try:
+            found, error = live.get(), ""
+        except TalktimeError as failed:  # shown on the page: the store could not be read, or a card
+            found, error = None, str(failed)
+        months = [] if found is None else found.months
+        listed = {held.record.id for month in months for held in month.records[:ROW_LIMIT]}
+        listed |= {j.record.id for j in ([] if found is None else found.elsewhere[:ROW_LIMIT])}
+        reviewed = request.query_params.get("reviewed") if attempt is None else None
+        context = {
+            "page": "flagged",
+            "jobs": {},
+            "months": months,
+            "held_count": sum(len(m.records) for m in months),
+            "pending": False,
+            "failed": {"the tenant": error} if error else {},
+            "inputs": inputs,
+            "accept_commands": lambda month: [],
+            "correct_hint": correct_hint,
+            "store_commands": lambda held: store_commands(inputs, held),
+            "limit": ROW_LIMIT,
+            "live": found,
+            "forms": {
+                "token": form_token(request.cookies.get(COOKIE)),
+                "field": FORM_FIELD,
+                "accept": ACCEPT_PATH,
+                "correct": CORRECT_PATH,
+                "correctable": CORRECTABLE,
+                "fix": fields_to_check,
+                "row": record_to_row,
+                "codes": lambda reasons: tuple(reason.partition(":")[0] for reason in reasons),
+                "attempt": attempt,
+                "attempt_listed": attempt is not None and attempt.record in listed,
+                "reviewed": reviewed,
+                "action": request.query_params.get("action", ""),
+                "still_held": request.query_params.get("held") == "yes",
+            },
+        }
+        return render_page("flagged.html", **context)
+
+    @app.get("/flagged", response_class=HTMLResponse)
+    def flagged_page(request: Request) -> HTMLResponse:
+        answer = page(request)
+        answer.headers["Cache-Control"] = "no-store"  # a review changes it: never a stale copy
+        return answer
+
+    async def reviewed(request: Request, action: str) -> Response:
+        done = await post_review(request, source, action)
+        if isinstance(done, Attempt):  # the page again, the error beside the record's form (200, as sign-in)
+            return await run_in_threadpool(page, request, done)
+        return done
+
+    @app.post(ACCEPT_PATH, include_in_schema=False)
+    async def accept_form(request: Request) -> Response:
+        return await reviewed(request, "accept")
+
+    @app.post(CORRECT_PATH, include_in_schema=False)
+    async def correct_form(request: Request) -> Response:
+        return await reviewed(request, "correct")

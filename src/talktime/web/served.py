@@ -412,6 +412,13 @@ class ServedDashboard:
                 answer = RedirectResponse("/signin", status_code=303)
             else:
                 scope.setdefault("state", {})["tenant"] = key.tenant  # the access line names it
+                if request.method == "POST":  # a form of this session's pages, or a 403 page
+                    from talktime.web.review_forms import check_post
+
+                    refused, receive = await check_post(request, key)
+                    if refused is not None:
+                        await refused(scope, receive, send)
+                        return
                 await self._signed_in(key, scope, receive, send)
                 return
         await answer(scope, receive, send)
