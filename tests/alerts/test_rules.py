@@ -22,6 +22,7 @@ from alerts.planted import (
     normal_month,
     planted_month,
 )
+from talktime.app import alert_delivery
 from talktime.core.alerts import robust, usage
 from talktime.core.alerts.config import AlertConfig, CustomerRules, LongCall, StuckCall, TokensPerMinute
 from talktime.core.alerts.long_call import long_call_alerts
@@ -36,7 +37,7 @@ FOUR_HOURS = timedelta(minutes=240)
 
 
 def test_the_doctests_hold() -> None:
-    for module in (robust, usage):
+    for module in (robust, usage, alert_delivery):
         assert doctest.testmod(module).failed == 0
 
 

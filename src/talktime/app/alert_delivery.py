@@ -10,6 +10,9 @@
   followed) fails at once: a retry would get the same.
 * **Idempotent**: the outcome of each alert is kept in a small JSON state file; an alert delivered once is
   never POSTed again, an alert that failed is tried again on the next ``--send``.
+* **Per tenant** on a server (:func:`talktime.app.alerts.send_new_alerts`): each tenant's outcomes in a
+  state file of its own (:func:`tenant_state_file`), its name in the body's ``data.tenant`` and in the
+  ``webhook-id``'s hash, so two tenants' alerts on customers of the same id are two alerts.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "post_json",
     "signing_secret",
     "state_file",
+    "tenant_state_file",
 ]
 
 #: How a POST is made: (url, body, headers, timeout in seconds) -> (HTTP status or None, why it failed).
@@ -77,15 +81,28 @@ def delivery_words(delivery: Delivery | None, sending: bool = True) -> str:
     return f"FAILED after {tries}, {at}: {delivery.error}"
 
 
-def message_id(alert_id: str) -> str:
-    """The ``webhook-id`` of an alert: the same for every attempt and every run."""
-    return "msg_" + hashlib.sha256(alert_id.encode()).hexdigest()[:32]
+def message_id(alert_id: str, tenant: str | None = None) -> str:
+    """The ``webhook-id`` of an alert (of ``tenant``'s, on a server): the same for every attempt and run."""
+    scoped = alert_id if tenant is None else f"{tenant}\n{alert_id}"  # a tenant's name has no line break
+    return "msg_" + hashlib.sha256(scoped.encode()).hexdigest()[:32]
 
 
 def state_file(config_path: Path, webhook: Webhook) -> Path:
     """Where deliveries are remembered: ``webhook.state``, relative to the configuration file's folder."""
     chosen = Path(webhook.state)
     return chosen if chosen.is_absolute() else config_path.parent / chosen
+
+
+def tenant_state_file(state: Path, tenant: str) -> Path:
+    """The state file of ``tenant``'s deliveries beside ``state``: its name's safe characters (up to 40) and
+    a hash of the whole name, so any tenant name gives a distinct, valid file name.
+
+    >>> tenant_state_file(Path("alerts-state.json"), "acme-platform").name
+    'alerts-state.acme-platform-b46a25d6.json'
+    """
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in tenant)[:40]
+    digest = hashlib.sha256(tenant.encode()).hexdigest()[:8]
+    return state.with_name(f"{state.stem}.{safe}-{digest}{state.suffix}")
 
 
 def signing_secret(webhook: Webhook, environ: Mapping[str, str] | None = None) -> str:
@@ -170,10 +187,11 @@ def deliver(
     post: Post = post_json,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    tenant: str | None = None,
 ) -> dict[str, Delivery]:
     """POST each alert not delivered before (see the module); the outcome of every alert given, new or
     remembered, by alert id. The state file is written after each alert, so an interrupted run loses
-    nothing it delivered."""
+    nothing it delivered. ``tenant``: the alerts are that tenant's on a server (``state`` is its own)."""
     signer = Signer(secret)
     outcomes = delivery_outcomes(state)
     result: dict[str, Delivery] = {}
@@ -182,8 +200,8 @@ def deliver(
         if known is not None and known.delivered:
             result[alert.id] = known
             continue
-        msg_id = message_id(alert.id)
-        body = json.dumps(webhook_body(alert, clock()), separators=(",", ":"))
+        msg_id = message_id(alert.id, tenant)
+        body = json.dumps(webhook_body(alert, clock(), tenant), separators=(",", ":"))
         status: int | None = None
         error = ""
         attempts = 0

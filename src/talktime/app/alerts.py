@@ -7,20 +7,36 @@ margin --by session`` does (:func:`talktime.app.calls.call_margins`) for each cu
 minutes, and reads each call's span, LLM tokens and open or long records from the same file on DuckDB. A
 face that has rated the file already (the dashboard) passes its rows to :func:`alerts_of_rated`. Delivery is
 :mod:`talktime.app.alert_delivery`.
+
+A server checks a tenant's alerts as its events arrive with :func:`send_new_alerts`, after each new snapshot
+of the tenant's records: the alerts open then are checked and each one not delivered before is POSTed,
+remembered in the tenant's own state file (it survives a restart, as ``talktime alerts check --send``'s
+does). :func:`alert_sending` reads the configuration and the signing secret once, when the server starts.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from talktime.app.alert_delivery import (
+    Delivery,
+    Post,
+    deliver,
+    delivery_outcomes,
+    post_json,
+    signing_secret,
+    state_file,
+    tenant_state_file,
+)
 from talktime.core.alerts.check import open_alerts
 from talktime.core.alerts.config import AlertConfig, AlertConfigError, parse_config
 from talktime.core.alerts.model import Alert, CallFacts, PeriodUsage, RecordSpan
@@ -31,12 +47,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlertCheck",
+    "AlertSending",
     "Facts",
+    "SentAlerts",
+    "alert_sending",
     "alerts_of_rated",
     "check_alerts",
     "load_config",
     "periods_of",
     "record_facts",
+    "send_new_alerts",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -193,3 +213,78 @@ def check_alerts(
         return alerts_of_rated(
             margins.view.rows, scan, chosen, margins.view.currency, source=str(records), now=now
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSending:
+    """How a server checks and sends alerts (``talktime serve --alerts FILE``): the configuration, the file
+    it was read from (the delivery state is kept beside it) and the signing secret, read and checked when
+    the server starts ("" without a ``[webhook]`` table: alerts are checked, not sent)."""
+
+    path: Path
+    config: AlertConfig
+    secret: str = ""
+
+    def state(self, tenant: str) -> Path | None:
+        """Where ``tenant``'s deliveries are remembered (None without a webhook)."""
+        webhook = self.config.webhook
+        return None if webhook is None else tenant_state_file(state_file(self.path, webhook), tenant)
+
+
+def alert_sending(path: Path, environ: Mapping[str, str] | None = None) -> AlertSending:
+    """The configuration in ``path`` (every bad key named) and, with a ``[webhook]`` table, the secret from
+    the environment variable it names (missing or malformed: :class:`InputError`), for a server to start
+    with: a bad file or secret stops it before it serves."""
+    config = load_config(path)
+    secret = "" if config.webhook is None else signing_secret(config.webhook, environ)
+    return AlertSending(path, config, secret)
+
+
+@dataclass(frozen=True, slots=True)
+class SentAlerts:
+    """One check of a tenant's alerts: what is open, each open alert's delivery (remembered or made now) by
+    id, and the ids POSTed by this check (delivered now, or failed again: tried on the next check)."""
+
+    check: AlertCheck
+    deliveries: dict[str, Delivery]
+    posted: tuple[str, ...]
+
+    @property
+    def undelivered(self) -> tuple[str, ...]:
+        """Open alerts not delivered yet (a webhook is configured and they failed)."""
+        return tuple(i for i, d in self.deliveries.items() if not d.delivered)
+
+
+def send_new_alerts(
+    records: Path,
+    costs: Path | CostCard,
+    prices: Path | PriceCard,
+    sending: AlertSending,
+    *,
+    tenant: str,
+    now: datetime,
+    rated: tuple[Iterable[Mapping[str, object]], str] | None = None,
+    post: Post = post_json,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SentAlerts:
+    """Check ``tenant``'s alerts over its records as of ``now`` (a snapshot's moment) and POST each one not
+    delivered before: the stable ids and the tenant's state file mean an alert is delivered once, across
+    checks and restarts; one that failed is tried again on the next check. ``records``: the snapshot's
+    record file; ``rated``: the rows of ``talktime margin --by session`` over it and their currency, when
+    the caller rated it already (then ``records`` is that Parquet file), else it is rated here.
+    ``post`` and ``sleep``: how :func:`~talktime.app.alert_delivery.deliver` POSTs and waits.
+
+    It waits for the webhook (up to ``attempts`` x ``timeout_seconds`` plus the back-off per alert): call
+    it on a worker of its own, not where pages are answered or snapshots made."""
+    if rated is None:
+        found = check_alerts(records, costs, prices, sending.config, now=now)
+    else:
+        rows, currency = rated
+        found = alerts_of_rated(rows, records, sending.config, currency, source=str(records), now=now)
+    webhook, state = sending.config.webhook, sending.state(tenant)
+    if webhook is None or state is None:
+        return SentAlerts(found, {}, ())
+    before = delivery_outcomes(state)
+    outcomes = deliver(found.alerts, webhook, sending.secret, state, tenant=tenant, post=post, sleep=sleep)
+    posted = tuple(i for i, d in outcomes.items() if before.get(i) != d)
+    return SentAlerts(found, outcomes, posted)

@@ -95,13 +95,14 @@ class Alert:
         return RULE_NAMES[self.rule]
 
 
-def webhook_body(alert: Alert, now: datetime) -> dict[str, Any]:
+def webhook_body(alert: Alert, now: datetime, tenant: str | None = None) -> dict[str, Any]:
     """The JSON body POSTed for ``alert`` (the Standard Webhooks shape: type, timestamp, data); amounts as
-    exact decimal strings."""
+    exact decimal strings. ``tenant``: the alert is one tenant's of a server's (``data.tenant``)."""
     return {
         "type": "talktime.alert",
         "timestamp": now.isoformat(),
         "data": {
+            **({} if tenant is None else {"tenant": tenant}),
             "id": alert.id,
             "rule": alert.rule.value,
             "rule_name": alert.rule_name,
