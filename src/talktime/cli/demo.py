@@ -4,7 +4,9 @@ The same calls are metered under the profiles of providers that could have carri
 the phone legs, three streaming STT services for the audio, LiveKit's meters for the room), and each
 profile's billable minutes are set beside the actual minutes it measured. Then one call's cost is stacked
 across its providers (carrier minutes, STT seconds, LLM tokens, TTS credits, room minutes) beside what it
-sold for, and the month's margin per customer is shown with and without the LLM and TTS costs.
+sold for, and the month's margin per customer is shown with and without the LLM and TTS costs. Beside the
+records it writes a synthetic Twilio statement of the month's legs (1 line in 100 overcharged), so that the
+dashboard command it prints shows a reconciliation page too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from talktime.core.records import UsageRecord, seconds_between
 from talktime.io.records_io import read_records, write_records
 from talktime.providers import builtin
 from talktime.synth import seed_case, synthetic_month
+from talktime.synth_statements import twilio_statement
 
 CALLS = 3000
 MINUTE = Decimal(60)
@@ -195,7 +198,13 @@ def run_demo(out: Path, seed: int) -> None:
     path = out / "month.csv"
     written = write_records(path, synthetic_month(CALLS, seed=seed, whole_call=True))
     records = list(read_records(path))
-    console.print(f"A synthetic month: {CALLS:,} calls, {written:,} usage records in {path}\n")
+    statement = twilio_statement(out / "twilio-statement.csv", records)
+    console.print(f"A synthetic month: {CALLS:,} calls, {written:,} usage records in {path}")
+    console.print(
+        f"and Twilio's statement of its {statement.lines:,} phone legs in {statement.path} (synthetic: "
+        f"{statement.overcharged} lines overcharged, {statement.overcharge} USD in all, for the "
+        "reconciliation to find)\n"
+    )
     for lane in LANES:
         console.print(_lane_table(lane, [r for r in records if r.kind in lane.kinds]))
     _example(records, console)
@@ -212,6 +221,7 @@ def run_demo(out: Path, seed: int) -> None:
     )
     console.print(
         f"See the month in a browser: {program} dashboard --records {path} --costs {_COSTS} "
-        f"--prices {_PRICES}   (then open http://127.0.0.1:8050/; Ctrl-C stops it)",
+        f"--prices {_PRICES} --statement twilio-voice={statement.path}   (then open http://127.0.0.1:8050/; "
+        "Ctrl-C stops it)",
         soft_wrap=True,
     )

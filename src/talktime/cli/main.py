@@ -310,7 +310,11 @@ def policies_show(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("out/demo"), "--out", help="Where the synthetic month's records go."),
+    out: Path = typer.Option(
+        Path("out/demo"),
+        "--out",
+        help="Where the synthetic month (month.csv) and its Twilio statement (twilio-statement.csv) go.",
+    ),
     seed: int = typer.Option(7, help="Random seed for the synthetic month."),
 ) -> None:
     """A synthetic month over several providers, metered side by side: same call, different minute."""
