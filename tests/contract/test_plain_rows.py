@@ -13,7 +13,15 @@ from strategies import usage_record
 from talktime.core.records import parse_record, record_to_row
 from talktime.ingest.events import validate_event
 from talktime.ingest.sessionize import SessionRecord
-from talktime.store.records import Fresh, RowBuilder, Stored, record_from_doc, record_id_of
+from talktime.store.records import (
+    _ISO_TIME,
+    Fresh,
+    RowBuilder,
+    Stored,
+    record_columns,
+    record_from_doc,
+    record_id_of,
+)
 
 NOW = datetime(2025, 3, 2, tzinfo=UTC)
 
@@ -75,3 +83,78 @@ def test_the_plain_row_equals_the_typed_row(data: dict[str, Any], subject: str |
     assert plain.columns == typed.columns
     assert record_to_row(record_from_doc(docs[0][0])) == record_to_row(record_from_doc(docs[1][0]))
     assert fresh.rid == typed.columns["id"][0]
+
+
+def _typed_row(data: dict[str, Any], event_id: str, subject: str | None) -> dict[str, Any]:
+    values = dict(data)
+    values.setdefault("id", event_id)
+    if subject is not None:
+        values.setdefault("session", subject)
+    rows = RowBuilder.empty()
+    rows.add(SessionRecord(parse_record(values), (), 1), NOW, NOW)
+    row: dict[str, Any] = rows.table().to_pylist()[0]
+    return row
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batch=st.lists(
+        st.tuples(record_data(), st.sampled_from([None, "call-9", " call-9 ", 'say "hi"'])),
+        min_size=1,
+        max_size=8,
+    ),
+    clean=st.booleans(),
+)
+def test_a_batch_s_plain_rows_equal_each_event_s_typed_row(
+    batch: list[tuple[dict[str, Any], str | None]], clean: bool
+) -> None:
+    # Ingest converts a batch's record events column by column (in Arrow where a whole column has the
+    # common form, else value by value): each row must be the row parse_record's record makes.
+    import orjson
+
+    items = []
+    for number, (data, subject) in enumerate(batch):
+        if clean:  # every column in its common form, so Arrow converts them all
+            data = {k: v.strip() if isinstance(v, str) else v for k, v in data.items() if v not in ("", None)}
+        item = {"specversion": "1.0", "id": f"ev-{number}", "source": "/s", "type": "talktime.record"}
+        item["data"] = data
+        if subject is not None:
+            item["subject"] = subject
+        if validate_event(item).event is not None:
+            items.append((item["id"], subject, data))
+    if not items:
+        return
+    rids, plain = record_columns(
+        ["talktime.record"] * len(items),
+        [i for i, _, _ in items],
+        [s for _, s, _ in items],
+        [orjson.dumps(d).decode() for _, _, d in items],
+        [d for _, _, d in items],
+    )
+    for (event_id, subject, data), rid, row in zip(items, rids.to_pylist(), plain.to_pylist(), strict=True):
+        if row is None:
+            assert "attrs" in data
+            continue
+        typed = _typed_row(data, event_id, subject)
+        assert rid == typed["id"]
+        docs = row.pop("doc"), typed.pop("doc")
+        assert row == {k: v for k, v in typed.items() if not k.endswith("_received")}
+        assert record_to_row(record_from_doc(docs[0])) == record_to_row(record_from_doc(docs[1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.from_regex(_ISO_TIME, fullmatch=True))
+def test_arrow_reads_a_plain_iso_time_as_python_does(text: str) -> None:
+    # The conversion casts a column of times in Arrow when every one matches _ISO_TIME (else Python reads
+    # them): for a time Python reads, Arrow must give the same instant or refuse (then Python decides).
+    import pyarrow as pa
+
+    try:
+        expected = datetime.fromisoformat(text)
+    except ValueError:
+        return
+    try:
+        got = pa.array([text]).cast(pa.timestamp("us", tz="UTC")).to_pylist()[0]
+    except pa.ArrowInvalid:
+        return
+    assert got == expected

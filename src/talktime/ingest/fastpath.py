@@ -72,22 +72,6 @@ _LIFECYCLE[CHARACTERS] = (dict.fromkeys(CHARACTER_FIELDS, "count"), frozenset({"
 _fromisoformat = datetime.fromisoformat
 
 
-def _record_time(value: object) -> datetime | bool | None:
-    """A record time as parse_record reads it: None when blank, False when the fast path can't say."""
-    if value is None:
-        return None
-    if type(value) is not str:
-        return False
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        parsed = _fromisoformat(text)
-    except ValueError:
-        return False
-    return False if parsed.tzinfo is None else parsed
-
-
 def _seconds_ok(value: object) -> bool:
     kind = type(value)
     if kind is int:
@@ -117,6 +101,7 @@ def _record_ok(data: dict[str, Any], event_id: str) -> bool:
     """True when parse_record certainly accepts this ``data`` (with the event's id and subject filled in)."""
     times: dict[str, datetime] = {}
     status = "completed"
+    counts = False  # a count given: its parts are checked against their totals at the end
     for key, value in data.items():
         rule = _RECORD_RULES.get(key)
         if rule is None:
@@ -124,18 +109,25 @@ def _record_ok(data: dict[str, Any], event_id: str) -> bool:
                 return False
         elif value is None:
             continue
-        elif rule == "time":
-            moment = _record_time(value)
-            if moment is False:
+        elif rule == "time":  # as parse_record reads it: blank is absent; an offset is required
+            if type(value) is not str:
                 return False
-            if moment is not None:
-                times[key] = moment  # type: ignore[assignment]
+            text = value.strip()
+            if text:
+                try:
+                    moment = _fromisoformat(text)
+                except ValueError:
+                    return False
+                if moment.tzinfo is None:
+                    return False
+                times[key] = moment
         elif rule == "seconds":
             if not _seconds_ok(value):
                 return False
         elif rule == "count":
             if not _count_ok(value, 0):
                 return False
+            counts = True
         elif rule == "channels":
             if not _count_ok(value, 1):
                 return False
@@ -163,11 +155,11 @@ def _record_ok(data: dict[str, Any], event_id: str) -> bool:
     elif ended < started:
         return False
     for name in ("answered_at", "first_audio_at", "last_audio_at"):
-        moment = times.get(name)
-        if moment is not None and (moment < started or (ended is not None and moment > ended)):
+        inside = times.get(name)
+        if inside is not None and (inside < started or (ended is not None and inside > ended)):
             return False
     first, last = times.get("first_audio_at"), times.get("last_audio_at")
-    return (first is None or last is None or last >= first) and _parts_fit(data)
+    return (first is None or last is None or last >= first) and (not counts or _parts_fit(data))
 
 
 def _parts_fit(data: dict[str, Any]) -> bool:
@@ -182,6 +174,7 @@ def _parts_fit(data: dict[str, Any]) -> bool:
 def _lifecycle_ok(event_type: str, data: dict[str, Any]) -> bool:
     """True when the type's pydantic model certainly accepts ``data``."""
     extra, required = _LIFECYCLE[event_type]
+    counts = False  # as in _record_ok
     for key, value in data.items():
         if key in _COMMON:
             if key == "attrs":
@@ -207,12 +200,13 @@ def _lifecycle_ok(event_type: str, data: dict[str, Any]) -> bool:
         elif rule == "count":
             if not _count_ok(value, 0):
                 return False
+            counts = True
         elif rule == "channels":
             if not _count_ok(value, 1):
                 return False
         elif type(value) is not str or value not in _CLOSED_STATUSES:  # status
             return False
-    return all(name in data for name in required) and _parts_fit(data)
+    return all(name in data for name in required) and (not counts or _parts_fit(data))
 
 
 def quick_check(raw: object) -> Envelope | None:

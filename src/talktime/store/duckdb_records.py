@@ -3,14 +3,15 @@
 A batch's fresh events carry ``rid`` (the record they feed, :func:`~talktime.store.records.record_id_of`)
 and, for a ``talktime.record`` event, its record row (``plain``), both made by ingest where the data was
 decoded (:func:`~talktime.store.records.with_record_columns` makes them for rows without); each event
-row also gets ``rh``, a 64-bit hash of (tenant, rid). Then, before the commit:
+row also gets ``rh``, a 64-bit hash of (tenant, rid), computed once with the batch's other hashes by the
+store. Then, before the commit:
 
 1. *Which touched records exist?* The hashes of the stored records are in memory (the store's
    :class:`~talktime.store.hash_set.HashSet`); only the touched ones found there are looked up in SQL (a
    semi-join on ``records.rh``, about 2.6 ns per stored record, paid only by a batch that touches
    existing records).
-2. *New records* are made from the batch alone: a lone ``talktime.record`` event is its ``plain`` row;
-   anything else is folded by ``sessionize``.
+2. *New records* are made from the batch alone: a lone ``talktime.record`` event is its ``plain`` row
+   (inserted with its event's ``rh``); anything else is folded by ``sessionize``.
 3. *Existing records* are re-derived from all their events, read back with ``rh`` and a time bound: every
    event of a record was stored between its ``first_received`` and now, and ``received_at`` grows with the
    table, so DuckDB's zone maps skip the row groups before the oldest touched record.
@@ -32,6 +33,7 @@ from typing import Any, Final
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from talktime.errors import StoreError
 from talktime.store.base import Readers
@@ -46,7 +48,6 @@ from talktime.store.records import (
     record_id_of,
     stored_events,
     stored_record,
-    with_record_columns,
 )
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -117,17 +118,17 @@ class DuckDBRecords:
         self, con: duckdb.DuckDBPyConnection, tenant: str, fresh: pa.Table, now: datetime, known: HashSet
     ) -> Hashes:
         """Insert a batch's fresh events and bring the records they touch up to date (no commit here);
-        the hashes of the records that may be new (``known`` holds every stored record's hash)."""
-        fresh = with_record_columns(fresh)
+        the hashes of the records that may be new (``known`` holds every stored record's hash).
+
+        ``fresh`` has ``rid`` and ``plain`` (:func:`~talktime.store.records.with_record_columns`) and each
+        row's hashes, computed once by the store: ``k`` and ``k2``, the two halves of the dedup hash ``h``,
+        and ``rh``."""
         con.register("fresh_rows", fresh)
         try:
-            from talktime.store.duckdb_store import KEY_HASH
-
-            key_hash = KEY_HASH.format(tenant="$tenant", source="source", id="id")
             con.execute(
                 "INSERT INTO events (tenant, source, id, type, subject, time, data, received_at, h, rid, rh) "
-                f"SELECT $tenant, source, id, type, subject, time, data, $now, {key_hash}, rid, "
-                f"{RECORD_HASH.format(tenant='$tenant', rid='rid')} FROM fresh_rows",
+                "SELECT $tenant, source, id, type, subject, time, data, $now, (k::UHUGEINT << 64) | k2, "
+                "rid, rh FROM fresh_rows",
                 {"tenant": tenant, "now": now},
             )
         finally:
@@ -137,23 +138,34 @@ class DuckDBRecords:
     def _refresh(
         self, con: duckdb.DuckDBPyConnection, tenant: str, fresh: pa.Table, now: datetime, known: HashSet
     ) -> Hashes:
-        by_rid: dict[str, list[int]] = {}
-        for row, rid in enumerate(fresh.column("rid").to_pylist()):
-            if rid is not None:
-                by_rid.setdefault(rid, []).append(row)
-        if not by_rid:
+        rid_column = fresh.column("rid")
+        if rid_column.null_count == fresh.num_rows:
             return np.zeros(0, dtype=np.uint64)
-        new, existing = self._existing(con, tenant, list(by_rid), known)
-        plain = fresh.column("plain").is_valid().to_pylist()
+        rids: list[str | None] = rid_column.to_pylist()
+        hashes = np.asarray(fresh.column("rh").to_numpy(), dtype=np.uint64)
+        feeds = np.asarray(rid_column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        doubtful = known.contains(hashes) & feeds
+        existing = self._existing(con, tenant, {str(rids[i]) for i in np.flatnonzero(doubtful)})
+        ready = np.asarray(fresh.column("plain").is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
         lone: list[int] = []  # a new record's only event, a plain record event: its row is ready
         folding: list[int] = []
-        for rid, at in by_rid.items():
-            if rid in existing:  # re-derived from all its events, this batch's included (read back below)
-                continue
-            if len(at) == 1 and plain[at[0]]:
-                lone.append(at[0])
-            else:
-                folding.extend(at)
+        if not existing and len(set(rids)) == len(rids):  # every record new, one event each
+            lone = np.flatnonzero(feeds & ready).tolist()
+            folding = np.flatnonzero(feeds & ~ready).tolist()
+        else:
+            plain = ready.tolist()
+            by_rid: dict[str, list[int]] = {}
+            for row, rid in enumerate(rids):
+                if rid is not None:
+                    by_rid.setdefault(rid, []).append(row)
+            for rid, at in by_rid.items():
+                if rid in existing:  # re-derived from all its events, this batch's included (read back below)
+                    continue
+                if len(at) == 1 and plain[at[0]]:
+                    lone.append(at[0])
+                else:
+                    folding.extend(at)
+        new: Hashes = np.unique(hashes[feeds & ~doubtful])  # certainly new records (the rest are known)
         folded = stored_events(fresh.take(folding), now) if folding else []
         if existing:
             oldest = min(first for _, first in existing.values())
@@ -167,35 +179,27 @@ class DuckDBRecords:
         rows = RowBuilder.empty()
         for session, first, last in derive(folded):
             rows.add(session, first, last)
-        tables = [plain_table(fresh.take(lone), now)] if lone else []
+        tables = []
+        if lone:
+            made = fresh if len(lone) == fresh.num_rows else fresh.take(lone)
+            table = plain_table(made, now)
+            same = pc.equal(table.column("id"), made.column("rid"))  # always: the id is the rid
+            tables.append(table.append_column("rh", pc.if_else(same, made.column("rh"), None)))
         if len(rows):
-            tables.append(rows.table())
+            table = rows.table()
+            tables.append(table.append_column("rh", pa.nulls(table.num_rows, pa.uint64())))
         if tables:
             self._insert_rows(con, tenant, pa.concat_tables(tables))
         return new
 
     @staticmethod
-    def _existing(
-        con: duckdb.DuckDBPyConnection, tenant: str, rids: list[str], known: HashSet
-    ) -> tuple[Hashes, dict[str, tuple[int, int]]]:
-        """The hashes of the records ``rids`` that are certainly new, and of those stored their ``rowid``
-        and first receipt (epoch µs). Only the hashes ``known`` holds are looked up in SQL (a scan of the
-        records' hashes)."""
-        touched = pa.table({"rid": rids})
+    def _existing(con: duckdb.DuckDBPyConnection, tenant: str, rids: set[str]) -> dict[str, tuple[int, int]]:
+        """Of the records ``rids`` (whose hashes the store's set holds), those stored: their ``rowid`` and
+        first receipt (epoch µs). A look-up by ``rh`` (a scan of the records' hashes)."""
+        if not rids:
+            return {}
         hashed = RECORD_HASH.format(tenant="$tenant", rid="rid")
-        con.register("touched", touched)
-        try:
-            hashes = np.asarray(
-                con.execute(f"SELECT {hashed} AS k FROM touched", {"tenant": tenant}).fetchnumpy()["k"],
-                dtype=np.uint64,
-            )
-        finally:
-            con.unregister("touched")
-        doubtful = known.contains(hashes)
-        if not doubtful.any():
-            return hashes, {}
-        new: Hashes = hashes[~doubtful]
-        con.register("touched", touched.filter(pa.array(doubtful)))
+        con.register("touched", pa.table({"rid": pa.array(sorted(rids), pa.string())}))
         try:
             found = con.execute(
                 "SELECT rowid, id, epoch_us(first_received) FROM records "
@@ -204,16 +208,19 @@ class DuckDBRecords:
             ).fetchall()
         finally:
             con.unregister("touched")
-        wanted = set(rids)
-        return new, {rid: (rowid, first) for rowid, rid, first in found if rid in wanted}
+        return {rid: (rowid, first) for rowid, rid, first in found if rid in rids}
 
     @staticmethod
     def _insert_rows(con: duckdb.DuckDBPyConnection, tenant: str, table: pa.Table) -> None:
+        """Insert record rows (:data:`ROW_SCHEMA`, and ``rh`` where known: computed here where null or
+        absent)."""
+        computed = RECORD_HASH.format(tenant="$tenant", rid="id")
+        hashed = f"coalesce(rh, {computed})" if "rh" in table.column_names else computed
         con.register("new_records", table)
         try:
             con.execute(
-                f"INSERT INTO records (tenant, rh, {_ROW_NAMES}) SELECT $tenant, "
-                f"{RECORD_HASH.format(tenant='$tenant', rid='id')}, {_ROW_NAMES} FROM new_records",
+                f"INSERT INTO records (tenant, rh, {_ROW_NAMES}) SELECT $tenant, {hashed}, {_ROW_NAMES} "
+                "FROM new_records",
                 {"tenant": tenant},
             )
         finally:

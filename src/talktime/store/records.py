@@ -69,6 +69,9 @@ ROW_SCHEMA: Final = pa.schema(
 TYPED_COLUMNS: Final = (*_TEXTS, *_TIMES, *_SECONDS, *_INTS)
 assert set(TYPED_COLUMNS) == set(RECORD_FIELDS)
 
+#: The record row of a plain ``talktime.record`` event, without the store's receipt times.
+PLAIN_ROW: Final = pa.struct([f for f in ROW_SCHEMA if f.name not in ("first_received", "last_received")])
+
 
 def record_id_of(event_type: str, event_id: str, subject: str | None, data: object) -> str | None:
     """The id of the record an event feeds, as :func:`sessionize` names it; None for a lifecycle event
@@ -204,7 +207,7 @@ def _doc(values: Mapping[str, Any], attrs: Mapping[str, str]) -> str:
     return orjson.dumps(doc).decode()
 
 
-# --- parse_record's conversions, value by value (for the plain path of RowBuilder.add_plain) ------------
+# --- parse_record's conversions, column by column (ingest's record rows) --------------------------------
 
 
 def _text(value: Any) -> str | None:
@@ -255,12 +258,15 @@ _PLAIN_KEYS: Final = frozenset(_PLAIN)
 
 
 class Plain(NamedTuple):
-    """A ``talktime.record`` event as the plain path reads it: its id, subject, data text and data."""
+    """``talktime.record`` events as the plain path reads them: their ids, subjects, data texts and data."""
 
-    id: str
-    subject: str | None
-    data: str
-    payload: dict[str, Any]
+    ids: Sequence[str]
+    subjects: Sequence[str | None]
+    datas: Sequence[str]
+    payloads: Sequence[dict[str, Any]]
+
+    def one(self, index: int) -> Plain:
+        return Plain([self.ids[index]], [self.subjects[index]], [self.datas[index]], [self.payloads[index]])
 
 
 def _is_plain(event_type: str, payload: Any) -> bool:
@@ -273,94 +279,194 @@ def _is_plain(event_type: str, payload: Any) -> bool:
 _ISO_TIME: Final = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][01][0-9]:[0-5][0-9])$"
 )
+#: Text that ``str.strip()`` leaves as it is and that is not blank: its first and last characters are
+#: printable ASCII other than the space (never whitespace to Python). Other text goes through Python.
+_STRIPPED: Final = r"^[!-~](?s:.*[!-~])?$"
+#: A kind or a status as ``_parse_text`` then ``str.lower`` leave it after Arrow's ``ascii_lower``.
+_WORD: Final = r"^[!-~]+$"
+#: Text that orjson writes as it is between two quotes (no quote, backslash or control character).
+_JSON_AS_IS: Final = r"^[ !#-\[\]-~]*$"
 _MICROS: Final = pa.timestamp("us", tz="UTC")
+_DECIMAL: Final = pa.decimal128(18, 6)
+_INT_TYPES: Final = frozenset({int, type(None)})
 
 
-def _micros(values: list[Any]) -> list[int | None]:
-    """Times given as text (``_parse_time``), as epoch microseconds: in Arrow when every one has the
-    plain form of :data:`_ISO_TIME`, else one by one in Python."""
+def _all_match(texts: pa.Array[Any], pattern: str) -> bool:
+    """Every non-null text matches ``pattern``."""
+    return pc.all(pc.match_substring_regex(texts, pattern)).as_py() is not False
+
+
+def _as_text(values: list[Any], pattern: str = _STRIPPED) -> pa.Array[Any] | None:
+    """``values`` as Arrow text when each is null or text matching ``pattern``, else None."""
     try:
         texts = pa.array(values, pa.string())
-        if pc.all(pc.match_substring_regex(texts, _ISO_TIME)).as_py() is not False:
-            micros: list[int | None] = texts.cast(_MICROS).cast(pa.int64()).to_pylist()
-            return micros
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    return [None if v is None or (t := _time(v)) is None else (t - _EPOCH) // _US for v in values]
+        return None
+    return texts if _all_match(texts, pattern) else None
 
 
-def _plain_columns(plain: Sequence[Plain]) -> dict[str, list[Any]]:
-    """The typed columns, ``attrs`` and docs of lone record events, as :meth:`RowBuilder.add_plain`
-    describes; raises :class:`_NotPlain` (or the conversion's error) for a value of a shape the conversions
-    do not take."""
-    payloads = [f.payload for f in plain]
-    present = set().union(*payloads)
-    count = len(plain)
-    columns: dict[str, list[Any]] = {}
-    for name in RECORD_FIELDS:
-        if name not in present:
-            columns[name] = [None] * count
-        elif name in _TIMES:
-            columns[name] = _micros([p.get(name) for p in payloads])
-        elif name in _TEXTS:  # _text inline: most values are text already stripped
-            columns[name] = [
-                (v.strip() or None) if type(v := p.get(name)) is str else None if v is None else _text(v)
-                for p in payloads
-            ]
-        else:
-            convert = _PLAIN[name]
-            columns[name] = [None if (v := p.get(name)) is None else convert(v) for p in payloads]
-    if "id" not in present or any("id" not in p for p in payloads):
-        columns["id"] = [
-            _text(p["id"]) if "id" in p else _text(f.id) for p, f in zip(payloads, plain, strict=True)
-        ]
-    columns["session"] = (
-        [
-            (None if (given := p["session"]) is None else _text(given))
-            if "session" in p
-            else (None if f.subject is None else _text(f.subject))
-            for p, f in zip(payloads, plain, strict=True)
-        ]
-        if any(f.subject is not None for f in plain) or "session" in present
-        else columns["session"]
+def _texts(values: list[Any]) -> pa.Array[Any]:
+    """Text fields as ``_parse_text`` reads them: in Arrow when no value needs stripping, else Python."""
+    texts = _as_text(values)
+    return (
+        texts
+        if texts is not None
+        else pa.array([None if v is None else _text(v) for v in values], pa.string())
     )
-    columns["kind"] = [k.lower() if k else None for k in columns["kind"]]
-    columns["status"] = [v.lower() if v else "completed" for v in columns["status"]]
-    columns["channels"] = [1 if c is None else c for c in columns["channels"]]
-    columns["attrs"] = [None] * count  # no free attributes: a NULL map, as RowBuilder.add writes it
-    dumps = orjson.dumps
-    columns["doc"] = [
-        f'{{"data":{f.data},"event":{dumps(f.id).decode()},"subject":{dumps(f.subject).decode()}}}'
-        for f in plain
-    ]
-    return columns
 
 
-def _converted(plain: Sequence[Plain]) -> tuple[list[int], dict[str, list[Any]] | None]:
-    """Which of ``plain`` the plain path converts (their indexes) and their columns; all at once, else
-    (a value of an unusual shape somewhere) one by one, leaving out those it cannot convert."""
+def _words(values: list[Any], absent: str | None) -> pa.Array[Any]:
+    """A kind or status: ``_parse_text``, lower case, ``absent`` for a missing one."""
+    texts = _as_text(values, _WORD)
+    if texts is not None:
+        texts = pc.ascii_lower(texts)
+    else:
+        words = [None if v is None else _text(v) for v in values]
+        texts = pa.array([w.lower() if w else None for w in words], pa.string())
+    return texts if absent is None else texts.fill_null(absent)
+
+
+def _times(values: list[Any]) -> pa.Array[Any]:
+    """Times given as text (``_parse_time``): cast by Arrow when every one has the plain form of
+    :data:`_ISO_TIME`, else one by one in Python."""
+    texts = _as_text(values, _ISO_TIME)
+    if texts is not None:
+        try:
+            return texts.cast(_MICROS)
+        except pa.ArrowInvalid:  # e.g. a 30th of February: Python's error decides
+            pass
+    micros = [None if v is None or (t := _time(v)) is None else (t - _EPOCH) // _US for v in values]
+    return pa.array(micros, pa.int64()).cast(_MICROS)
+
+
+def _whole(values: list[Any]) -> pa.Array[Any] | None:
+    """``values`` as 64-bit integers when each is a JSON integer (or null) that fits, else None."""
+    if not set(map(type, values)) <= _INT_TYPES:
+        return None
     try:
-        return list(range(len(plain))), _plain_columns(plain)
+        return pa.array(values, pa.int64())
+    except (OverflowError, pa.ArrowInvalid):
+        return None
+
+
+def _seconds(values: list[Any], inexact: set[int]) -> pa.Array[Any]:
+    """Seconds (``_parse_decimal``); one with more than 6 decimals or of 10^12 or more is null and its row
+    is added to ``inexact`` (``doc`` keeps it)."""
+    whole = _whole(values)
+    if whole is not None:
+        low, high = pc.min_max(whole).values()
+        if low.as_py() is None or (low.as_py() > -_LIMIT_SECONDS and high.as_py() < _LIMIT_SECONDS):
+            return whole.cast(pa.decimal128(25, 6)).cast(_DECIMAL)
+    decimals = [None if v is None else _decimal(v) for v in values]
+    for index, seconds in enumerate(decimals):
+        if seconds is not None:
+            exponent = seconds.as_tuple().exponent
+            if not (isinstance(exponent, int) and exponent >= -6 and abs(seconds) < _LIMIT_SECONDS):
+                decimals[index] = None
+                inexact.add(index)
+    return pa.array(decimals, _DECIMAL)
+
+
+def _ints(values: list[Any], inexact: set[int]) -> pa.Array[Any]:
+    """Whole numbers (``_parse_int``); one past 64 bits is null and its row added to ``inexact``."""
+    whole = _whole(values)
+    if whole is not None:
+        return whole
+    ints = [None if v is None else _int(v) for v in values]
+    for index, value in enumerate(ints):
+        if value is not None and not -_LIMIT_INT <= value < _LIMIT_INT:
+            ints[index] = None
+            inexact.add(index)
+    return pa.array(ints, pa.int64())
+
+
+def _join(*parts: str | pa.Array[Any]) -> pa.Array[Any]:
+    """Text arrays and constants joined row by row (null where an array is)."""
+    joined: pa.Array[Any] = pc.binary_join_element_wise(*parts, "")  # type: ignore[call-overload]  # the stubs take no mix of arrays and text
+    return joined
+
+
+def _json_texts(values: Sequence[str | None]) -> pa.Array[Any]:
+    """Each value as orjson writes it (``null`` for None)."""
+    texts = _as_text(list(values), _JSON_AS_IS)
+    if texts is None:
+        dumps = orjson.dumps
+        return pa.array([dumps(v).decode() for v in values], pa.string())
+    return _join('"', texts, '"').fill_null("null")
+
+
+def _plain_rows(plain: Plain) -> pa.StructArray:
+    """The record rows (:data:`PLAIN_ROW`) of lone record events, converted as ``parse_record`` would,
+    column by column: a column of common values (text needing no strip, times in the plain ISO form, JSON
+    integers) in Arrow, any other column value by value in Python. Raises :class:`_NotPlain` (or the
+    conversion's error) for a value of a shape the conversions do not take."""
+    payloads = plain.payloads
+    present = set().union(*payloads)
+    count = len(payloads)
+    inexact: set[int] = set()
+    columns: dict[str, pa.Array[Any]] = {}
+    for field in PLAIN_ROW:
+        name = field.name
+        if name not in _PLAIN or name in ("id", "session", "kind", "status"):
+            continue
+        if name not in present:
+            columns[name] = pa.nulls(count, field.type)
+            continue
+        values = [p.get(name) for p in payloads]
+        if name in _TIMES:
+            columns[name] = _times(values)
+        elif name in _TEXTS:
+            columns[name] = _texts(values)
+        elif name in _SECONDS:
+            columns[name] = _seconds(values, inexact)
+        else:
+            columns[name] = _ints(values, inexact)
+    columns["id"] = _texts([p.get("id", i) for p, i in zip(payloads, plain.ids, strict=True)])
+    columns["session"] = _texts([p.get("session", s) for p, s in zip(payloads, plain.subjects, strict=True)])
+    columns["kind"] = _words([p.get("kind") for p in payloads], None)
+    columns["status"] = _words([p.get("status") for p in payloads], "completed")
+    columns["channels"] = columns["channels"].fill_null(1)
+    columns["attrs"] = pa.nulls(count, PLAIN_ROW.field("attrs").type)  # no free attributes: a NULL map
+    columns["idle_from"] = pa.nulls(count, _MICROS)
+    columns["flagged"] = pa.repeat(pa.scalar(False), count)
+    columns["exact"] = (
+        pa.array([i not in inexact for i in range(count)], pa.bool_())
+        if inexact
+        else pa.repeat(pa.scalar(True), count)
+    )
+    columns["events"] = pa.repeat(pa.scalar(1, pa.int64()), count)
+    columns["flags"] = pa.repeat(pa.scalar("[]"), count)
+    columns["doc"] = _join(
+        '{"data":',
+        pa.array(plain.datas, pa.string()),
+        ',"event":',
+        _json_texts(plain.ids),
+        ',"subject":',
+        _json_texts(plain.subjects),
+        "}",
+    )
+    return pa.StructArray.from_arrays([columns[f.name] for f in PLAIN_ROW], fields=list(PLAIN_ROW))
+
+
+def _converted(plain: Plain) -> tuple[list[int], pa.StructArray | None]:
+    """Which of ``plain`` the plain path converts (their indexes) and their rows; all at once, else (a
+    value of an unusual shape somewhere) one by one, leaving out those it cannot convert."""
+    count = len(plain.payloads)
+    if not count:
+        return [], None
+    try:
+        return list(range(count)), _plain_rows(plain)
     except (_NotPlain, ValueError, ArithmeticError):
         pass
     taken: list[int] = []
-    columns: dict[str, list[Any]] | None = None
-    for index, one in enumerate(plain):
+    rows: list[pa.StructArray] = []
+    for index in range(count):
         try:
-            converted = _plain_columns([one])
+            rows.append(_plain_rows(plain.one(index)))
         except (_NotPlain, ValueError, ArithmeticError):
             continue
         taken.append(index)
-        if columns is None:
-            columns = converted
-        else:
-            for name, values in converted.items():
-                columns[name].extend(values)
-    return taken, columns
-
-
-#: The record row of a plain ``talktime.record`` event, without the store's receipt times.
-PLAIN_ROW: Final = pa.struct([f for f in ROW_SCHEMA if f.name not in ("first_received", "last_received")])
+    return taken, pa.concat_arrays(rows) if rows else None
 
 
 def record_columns(
@@ -377,24 +483,29 @@ def record_columns(
     Ingest computes both where it has the data decoded (:mod:`talktime.ingest.batch`, in a worker process
     with ``serve --workers``); a store given rows without them computes them itself. Whether a plain row
     is used is the store's decision: only for a record's only event, when the record is new."""
+    where = [i for i, (t, p) in enumerate(zip(types, payloads, strict=True)) if _is_plain(t, p)]
+    if len(where) == len(types):
+        plain = Plain(ids, subjects, datas, payloads)
+    else:
+        plain = Plain(
+            [ids[i] for i in where],
+            [subjects[i] for i in where],
+            [datas[i] for i in where],
+            [payloads[i] for i in where],
+        )
+    taken, rows = _converted(plain)
+    if rows is not None and len(taken) == len(types):  # a plain row's id is the record id of its event
+        return rows.field("id"), rows
     rids = [
         record_id_of(type_, id_, subject, payload)
         for type_, id_, subject, payload in zip(types, ids, subjects, payloads, strict=True)
     ]
-    where = [i for i, (t, p) in enumerate(zip(types, payloads, strict=True)) if _is_plain(t, p)]
-    plain = [Plain(ids[i], subjects[i], datas[i], payloads[i]) for i in where]
-    taken, columns = _converted(plain)
-    rows = RowBuilder.empty()
-    if columns is not None:
-        rows._extend(columns, len(taken), [None] * len(taken))
-    table = rows.table()
-    struct = pa.StructArray.from_arrays(
-        [table.column(f.name).combine_chunks() for f in PLAIN_ROW], fields=list(PLAIN_ROW)
-    )
+    if rows is None:
+        return pa.array(rids, pa.string()), pa.nulls(len(types), PLAIN_ROW)
     at: list[int | None] = [None] * len(types)
     for row, index in enumerate(taken):
         at[where[index]] = row
-    return pa.array(rids, pa.string()), struct.take(pa.array(at, pa.int64()))
+    return pa.array(rids, pa.string()), rows.take(pa.array(at, pa.int64()))
 
 
 def record_from_doc(text: str) -> UsageRecord:
@@ -451,48 +562,36 @@ class RowBuilder:
         the events left for the typed way: any other type, free attributes, a value of another shape.
 
         Column by column because this is the whole cost of keeping records for whole-record ingest: one
-        list comprehension per field over the batch costs a fraction of one dict per record."""
+        Arrow kernel per field over the batch costs a fraction of one dict per record."""
         plain: list[Fresh] = []
         rest: list[Fresh] = []
         for fresh in lone:
             (plain if _is_plain(fresh.event.type, fresh.payload) else rest).append(fresh)
         if not plain:
             return rest
-        taken, columns = _converted(
-            [Plain(f.event.id, f.event.subject, f.event.data, f.payload) for f in plain]
+        taken, rows = _converted(
+            Plain(
+                [f.event.id for f in plain],
+                [f.event.subject for f in plain],
+                [f.event.data for f in plain],
+                [f.payload for f in plain],
+            )
         )
-        if columns is not None:
-            self._extend(columns, len(taken), [plain[i].event.received_at for i in taken])
+        if rows is not None:
+            self._extend(rows, [plain[i].event.received_at for i in taken])
         kept = set(taken)
         return rest + [f for i, f in enumerate(plain) if i not in kept]
 
-    def _extend(self, converted: dict[str, list[Any]], count: int, received: list[datetime | None]) -> None:
-        columns = self.columns
-        exact = [True] * count
-        for name in _SECONDS:
-            values = converted[name]
-            for index, seconds in enumerate(values):
-                if seconds is not None:
-                    exponent = seconds.as_tuple().exponent
-                    if not (isinstance(exponent, int) and exponent >= -6 and abs(seconds) < _LIMIT_SECONDS):
-                        values[index], exact[index] = None, False
-        for name in _INTS:
-            values = converted[name]
-            for index, whole in enumerate(values):
-                if whole is not None and not -_LIMIT_INT <= whole < _LIMIT_INT:
-                    values[index], exact[index] = None, False
-        for name in TYPED_COLUMNS:
-            columns[name].extend(converted[name])
-        for name in ("attrs", "doc"):
-            columns[name].extend(converted[name])
-        micros = [None if at is None else (at - _EPOCH) // _US for at in received]
-        columns["first_received"].extend(micros)
-        columns["last_received"].extend(micros)
-        columns["idle_from"].extend([None] * count)
-        columns["flagged"].extend([False] * count)
-        columns["exact"].extend(exact)
-        columns["events"].extend([1] * count)
-        columns["flags"].extend(["[]"] * count)
+    def _extend(self, rows: pa.StructArray, received: list[datetime]) -> None:
+        """Append record rows (:data:`PLAIN_ROW`) stored at ``received``, as this builder keeps values."""
+        for field in PLAIN_ROW:
+            column = rows.field(field.name)
+            if pa.types.is_timestamp(field.type):
+                column = column.cast(pa.int64())
+            self.columns[field.name].extend(column.to_pylist())
+        micros = [(at - _EPOCH) // _US for at in received]
+        self.columns["first_received"].extend(micros)
+        self.columns["last_received"].extend(micros)
 
     def _append(
         self,
