@@ -25,7 +25,12 @@ third), provider 9.5 -> 6.9, session 20.9 -> 21.2. The second push (calls groupe
 hash with a clash check; each pass's filter names only the entries that could take its records), in turn
 in one run: 10M ``--by customer`` 26.7-28.6 (HEAD) -> 18.9-19.9 (first push) -> 17.4-18.3 CPU-s (wall
 15-20 s when the machine was quiet), peak 1.7 GB; ``--by provider`` 57.0 -> 51.1 CPU-s (each call's amounts
-read in call order); 1M: customer unchanged within noise, session 20.6 -> 19.7.
+read in call order); 1M: customer unchanged within noise, session 20.6 -> 19.7. The third push (a card
+entry's parts metered in one statement over a WITH of their records; tables without insertion order; the
+per-term totals from the per-row sums; session rows made and written one at a time for JSON and CSV), in
+turn in one run under a load of 4-6: 10M ``--by customer`` 17.5-17.6 -> 15.4-15.5 CPU-s (wall 28 -> 23 s),
+peak 1.7 -> 1.6 GB; 10M ``--by session`` 193 -> 186 CPU-s, peak 8.5 -> 3.9 GB; 1M ``--by session`` peak
+1,036 -> 652 MiB (CSV), 2,153 -> 634 MiB (JSON).
 """
 
 from __future__ import annotations

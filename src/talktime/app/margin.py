@@ -59,10 +59,12 @@ def margin(
     strict: bool = False,
     per_minute: bool = False,
     note: Callable[[str], None] = lambda _: None,
+    stream: bool = False,
 ) -> MarginReport:
     """The margin report. ``note`` hears at once when ``auto`` fell back to the reference, and why. With
     ``strict`` a record no cost entry takes is an error; ``per_minute`` gives costs per customer minute sold
-    (rows that sell minutes only: not by provider)."""
+    (rows that sell minutes only: not by provider). ``stream``: by session, each row is made as the face
+    reads it (for a face that writes the rows once: see ``margin_view``'s ``lazy``)."""
     from talktime.core.rating.margin import per_minute as per_minute_view
 
     # A report has a few objects per call and no cycles: while it is made, the cycle collector would only
@@ -71,7 +73,7 @@ def margin(
     gc.disable()
     try:
         view, fallback = _margin_view(
-            history, cost_card(costs), required_price_card(prices), engine, by.value
+            history, cost_card(costs), required_price_card(prices), engine, by.value, lazy=stream
         )
         if fallback:
             note(fallback)
@@ -92,7 +94,13 @@ def margin(
 
 
 def _margin_view(
-    history: HistorySource, costs: CostCard, prices: PriceCard, engine: MarginEngine, by: str
+    history: HistorySource,
+    costs: CostCard,
+    prices: PriceCard,
+    engine: MarginEngine,
+    by: str,
+    *,
+    lazy: bool = False,
 ) -> tuple[MarginView, str]:
     """The margin rows on the chosen engine, and a note when ``auto`` fell back to the reference. Rows
     added up per customer month or period come from DuckDB without an object per call; by session or
@@ -110,7 +118,7 @@ def _margin_view(
         except (TooLarge, UnsupportedPolicy):
             pass  # past the engine's 128-bit integers, or a policy it cannot compile: each call's report
     report, fallback = session_report(history, costs, prices, engine)
-    return margin_view(report, by), fallback
+    return margin_view(report, by, lazy=lazy), fallback
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -126,31 +126,75 @@ def margin(
             strict=strict,
             per_minute=per_minute,
             note=_note,
+            stream=format is not TableFormat.table,  # JSON and CSV read each row once, as they write it
         )
         view, miss = report.view, report.miss
         if format is TableFormat.json:
-            body = {
-                "currency": view.currency,
-                "by": view.by,
-                "complete": not view.uncosted_records,
-                "rows": [{k: _json_value(v) for k, v in row.items()} for row in view.rows],
-                "uncosted_records": list(view.uncosted_records),
-            }
-            _write(out, json.dumps(body, indent=2) + "\n")
+            _write_parts(out, _json_parts(view))
         elif format is TableFormat.csv:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            header = [*view.columns, "loss", "incomplete", "uncosted", "uncosted_modalities"]
-            writer.writerow(header)
-            for row in view.rows:
-                unknown = row.get("uncosted_modalities") or []
-                values = {**row, "uncosted_modalities": ";".join(str(m) for m in unknown)}  # type: ignore[attr-defined]
-                writer.writerow([_csv_value(values.get(c)) for c in header])
-            _write(out, buffer.getvalue())
+            _write_parts(out, _csv_parts(view))
         else:
             _margin_table(view, out, miss)
 
     guarded(run)
+
+
+def _json_parts(view: MarginView) -> Iterator[str]:
+    """The view as ``json.dumps`` of its body with ``indent=2`` writes it, row by row."""
+    body = {
+        "currency": view.currency,
+        "by": view.by,
+        "complete": not view.uncosted_records,
+        "rows": None,
+        "uncosted_records": list(view.uncosted_records),
+    }
+    before, after = (json.dumps(body, indent=2) + "\n").split('"rows": null', 1)
+    yield before + '"rows": '
+    first = True
+    for row in view.rows:  # each at depth 2 of the body: its lines 4 spaces in
+        item = json.dumps({k: _json_value(v) for k, v in row.items()}, indent=2).replace("\n", "\n    ")
+        yield ("[\n    " if first else ",\n    ") + item
+        first = False
+    yield ("[]" if first else "\n  ]") + after
+
+
+def _csv_parts(view: MarginView) -> Iterator[str]:
+    """The view as CSV, a megabyte or so at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    header = [*view.columns, "loss", "incomplete", "uncosted", "uncosted_modalities"]
+    writer.writerow(header)
+    for row in view.rows:
+        unknown = row.get("uncosted_modalities") or []
+        values = {**row, "uncosted_modalities": ";".join(str(m) for m in unknown)}  # type: ignore[attr-defined]
+        writer.writerow([_csv_value(values.get(c)) for c in header])
+        if buffer.tell() > _CHUNK:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+#: Characters of CSV written at a time.
+_CHUNK = 1 << 20
+
+
+def _write_parts(out: Path | None, parts: Iterable[str]) -> None:
+    """:func:`_write` of the parts joined, written as they come (a file only replaces ``out`` once whole)."""
+    if out is None:
+        for part in parts:
+            sys.stdout.write(part)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:  # as Path.write_text opens it
+            for part in parts:
+                handle.write(part)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
 
 
 def _note(note: str) -> None:

@@ -29,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from itertools import groupby
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pyarrow as pa
 
@@ -149,9 +150,12 @@ class _Grouped(MarginRun):
         self.by = by
         self.passes: list[_Pass] = []
         self.terms: dict[tuple[int, int, str], _Term] = {}
+        # Every query here that reads rows in an order says so (ORDER BY, min_by, sums): tables need not
+        # keep the order their rows were made in, which costs each pass's insert and table a little.
+        self.run("SET preserve_insertion_order = false")
         self.run(
             "CREATE OR REPLACE TEMP TABLE _x (p INTEGER, sid UBIGINT, ver INTEGER, term VARCHAR, "
-            "x BIGINT, b BIGINT, n INTEGER, bad BOOLEAN)"  # a record's integers fit 64 bits (else TooLarge)
+            "x BIGINT, b BIGINT, bad BOOLEAN)"  # a record's integers fit 64 bits (else TooLarge); a row each
         )
 
     def session_tables(self) -> None:
@@ -169,10 +173,13 @@ class _Grouped(MarginRun):
         priced = self.priced_groups()
         self.check_records()
         cost_month = self.engine.months(costs.period_timezone)
-        for entry in costs.entries:
-            self.step(f"costing {entry.id}")
-            if entry.group in priced:
-                self.one_pass(entry, "cost", taken[entry.group], cost_month)
+        for _, run in groupby(costs.entries, key=lambda e: e.group):  # the parts of one card entry
+            parts = list(run)
+            for entry in parts:
+                self.step(f"costing {entry.id}")
+            if parts[0].group in priced and not self.shared_passes(parts, taken[parts[0].group], cost_month):
+                for entry in parts:
+                    self.one_pass(entry, "cost", taken[entry.group], cost_month)
         customers = sorted(
             {str(c) for (c,) in self.run("SELECT DISTINCT c FROM _sessions") if c != NO_CUSTOMER}
             | set(prices.customers)
@@ -206,6 +213,34 @@ class _Grouped(MarginRun):
         self.passes.append(_Pass(entry, side, scale, where, month_of))
         self.rate_pass(len(self.passes) - 1, "_m", month, folded=False)
 
+    def shared_passes(self, parts: list[Entry], where: str, month_of: str) -> bool:
+        """The cost passes of a card entry's parts (an LLM call's input, cached input and output tokens:
+        the same records, metered by one meter each) in ONE statement that reads and filters the file
+        once for all of them; False (and nothing done) when there is one part, a part needs its records
+        in order (an included quota), a pass cannot be folded, or a value does not fit 64 bits: then each
+        part runs on its own."""
+        import duckdb
+
+        if len(parts) < 2 or any(_ordered(entry) for entry in parts):
+            return False
+        first, selects = len(self.passes), []
+        for entry in parts:
+            replace, columns, month = self.pass_of(entry, "cost", month_of, ordered=False)
+            folded = self.engine.metering_sql(entry.policy, where, replace, columns, "_shared")
+            if folded is None:
+                del self.passes[first:]
+                return False
+            sql, scale = folded
+            self.passes.append(_Pass(entry, "cost", scale, where, month_of))
+            selects.append(self.rated_sql(len(self.passes) - 1, f"({sql})", month, folded=True))
+        records = self.engine.pass_records([entry.policy for entry in parts], where)
+        try:
+            self.run(f"INSERT INTO _x WITH _shared AS ({records}) {' UNION ALL '.join(selects)}")
+        except (duckdb.OutOfRangeException, duckdb.ConversionException):
+            del self.passes[first:]  # past 64 bits: each on its own (the statement left nothing)
+            return False
+        return True
+
     def recheck(self) -> None:
         """The first pass with a record it could not meter or rate, metered again on its own: that raises
         the reference's error for the record (the passes before it had none)."""
@@ -223,6 +258,12 @@ class _Grouped(MarginRun):
         ``_key``) into ``_x``, one row each: its charged ``x``, billable ``b`` and term (``month``: SQL for
         its rating month). ``folded``: ``metered`` has each record's ``_error``, and a row is ``bad`` when
         it has one or starts before the entry's first charge version."""
+        self.run(f"INSERT INTO _x {self.rated_sql(index, metered, month, folded=folded)}")
+        self.run("DROP TABLE IF EXISTS _s")
+
+    def rated_sql(self, index: int, metered: str, month: str, *, folded: bool) -> str:
+        """The rows :meth:`rate_pass` puts into ``_x``, as a query. An included quota's records are kept
+        in ``_s`` first (the caller drops it once the query has run), and its first records rated."""
         chosen = self.passes[index]
         entry, side, scale = chosen.entry, chosen.side, chosen.scale
         kinds = [charge_kind(v.model) for v in entry.versions]
@@ -257,13 +298,11 @@ class _Grouped(MarginRun):
             )
             for ver, kind in enumerate(kinds)
         )
-        self.run(
-            f"INSERT INTO _x SELECT {index}, sid, ver, term, CAST(CASE WHEN term = 'f' THEN 1 ELSE x END AS "
-            "BIGINT), CAST(b AS BIGINT), 1, bad OR ver IS NULL FROM (SELECT sid, ver, b, x, bad, "
+        return (
+            f"SELECT {index}, sid, ver, term, CAST(CASE WHEN term = 'f' THEN 1 ELSE x END AS "
+            "BIGINT), CAST(b AS BIGINT), bad OR ver IS NULL FROM (SELECT sid, ver, b, x, bad, "
             f"CASE ver {terms} END AS term FROM (SELECT *, {charged} AS x FROM {source}))"
         )
-        if quotas:
-            self.run("DROP TABLE _s")
 
     @staticmethod
     def quota_bounds(entry: Entry, scale: int) -> dict[int, int]:
@@ -342,11 +381,15 @@ class _Grouped(MarginRun):
 
     # --- what each term is worth
 
-    def price_terms(self) -> None:
+    def price_terms(self, rows: list[Any]) -> None:
         """Each (pass, version, term)'s worth per unit of ``x``: a per-record price from the card, a
-        group's charge (the model over the group's exact total) over the group's charged integers."""
-        rows = self.run("SELECT p, ver, term, sum(x), sum(b), sum(n) FROM _x GROUP BY ALL")  # per group
-        for p, ver, term, x, b, n in rows:
+        group's charge (the model over the group's exact total) over the group's charged integers.
+        ``rows``: each row's sums (key, pass, version, term, x, b and records), added up here per term."""
+        totals: dict[tuple[int, int, str], tuple[int, int, int]] = {}
+        for _, p, ver, term, x, b, n in rows:
+            before = totals.get((p, ver, term), (0, 0, 0))
+            totals[(p, ver, term)] = (before[0] + int(x), before[1] + int(b), before[2] + int(n))
+        for (p, ver, term), (x, b, n) in totals.items():
             chosen = self.passes[p]
             entry, scale = chosen.entry, chosen.scale
             model = entry.versions[ver].model
@@ -371,14 +414,15 @@ class _Grouped(MarginRun):
         self.session_tables()
         self.meter_all()
         self.step("adding up rows")
-        self.price_terms()
         keys = self.key_sql()
         self.run(f"CREATE OR REPLACE TEMP TABLE _k AS SELECT sid, {keys} AS key, c, period FROM _sessions")
         sums: dict[str, _Key] = defaultdict(_Key)
         present: dict[str, set[int]] = defaultdict(set)
+        # every record's session is in _k: the rows add up to each term's totals too
         rows = self.run(
-            "SELECT key, p, ver, term, sum(x), sum(b), sum(n) FROM _x JOIN _k USING (sid) GROUP BY ALL"
+            "SELECT key, p, ver, term, sum(x), sum(b), count(*) FROM _x JOIN _k USING (sid) GROUP BY ALL"
         )
+        self.price_terms(rows)
         for key, p, ver, term, x, b, n in rows:
             chosen, worth = self.passes[p], self.terms[(p, ver, term)]
             amount = worth.value * int(n if worth.by_count else x)
@@ -449,7 +493,7 @@ class _Grouped(MarginRun):
             "CREATE OR REPLACE TEMP TABLE _margins AS SELECT sid, sum(sign * v) AS m, sum(e) AS e FROM ("
             f"SELECT sid, sign, (num * CAST(q AS {integer})) // den AS v, "
             "CASE WHEN q = 0 THEN 0 WHEN rounded THEN q // den + 2 ELSE 1 END AS e "
-            "FROM (SELECT _x.*, CASE WHEN w.by_count THEN n ELSE x END AS q, w.* EXCLUDE (p, ver, term) "
+            "FROM (SELECT _x.*, CASE WHEN w.by_count THEN 1 ELSE x END AS q, w.* EXCLUDE (p, ver, term) "
             "FROM _x JOIN _w AS w USING (p, ver, term))) GROUP BY sid"
         )
         return True
@@ -493,13 +537,13 @@ class _Grouped(MarginRun):
             )
         }
         unsure = self.run(
-            "SELECT key, sid, p, ver, term, x, n FROM _x JOIN (SELECT sid FROM _margins WHERE e > 0 AND "
+            "SELECT key, sid, p, ver, term, x FROM _x JOIN (SELECT sid FROM _margins WHERE e > 0 AND "
             "m + e > 0 AND m - e < 0) USING (sid) JOIN _k USING (sid) ORDER BY sid"
         )
         margins: dict[tuple[str, int], Fraction] = {}
-        for key, sid, p, ver, term, x, n in unsure:
+        for key, sid, p, ver, term, x in unsure:
             worth = self.terms[(p, ver, term)]
-            amount = worth.value * int(n if worth.by_count else x)
+            amount = worth.value * (1 if worth.by_count else int(x))
             sign = 1 if self.passes[p].side == "price" else -1
             margins[(str(key), sid)] = margins.get((str(key), sid), Fraction(0)) + sign * amount
         for (key, _), margin in margins.items():

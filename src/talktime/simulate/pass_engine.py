@@ -66,12 +66,26 @@ class Passes(DuckDBEngine):
         self.formats_checked = False
         #: Columns of the pass's relation a metering pass carries through to its rows (``compile_policy``).
         self.carry: tuple[str, ...] = ()
+        #: The name a caller gave the records of :meth:`pass_records` (a ``WITH`` table), while a metering
+        #: query reads them there instead of filtering the file itself.
+        self.records_named: str | None = None
 
     def _relation(self, stack: ExitStack, file: Path, attrs: list[str]) -> str:
-        base = self._keyed(super()._relation(stack, file, sorted({*attrs, *self.attrs})))
         changes = ", ".join(f"{expr} AS {DUCKDB.ident(name)}" for name, expr in self.replace.items())
         select = f"* REPLACE ({changes})" if changes else "*"
+        if self.records_named is not None:
+            return f"(SELECT {select} FROM {self.records_named}) AS _pass"
+        base = self._keyed(super()._relation(stack, file, sorted({*attrs, *self.attrs})))
         return f"(SELECT {select} FROM {base} WHERE {self.where}) AS _pass"
+
+    def pass_records(self, policies: Sequence[Policy], where: str) -> str:
+        """SQL for the records a pass keeps (``where``), before its columns are rewritten, with the columns
+        every one of ``policies`` reads: a caller names it once (a ``WITH`` table) for several passes over
+        the same records (``metering_sql``'s ``records``), so the file is read and filtered once for them."""
+        attrs = sorted({a for policy in policies for a in attr_columns(policy)} | set(self.attrs))
+        with ExitStack() as stack:
+            base = self._keyed(super()._relation(stack, self.source.path, attrs))
+        return f"SELECT * FROM {base} WHERE {where}"
 
     def _keyed(self, base: str) -> str:
         """The relation of the whole file that a pass filters (a subclass may join more to each record)."""
@@ -208,7 +222,12 @@ class Passes(DuckDBEngine):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def metering_sql(
-        self, policy: Policy, where: str, replace: Mapping[str, str], columns: Sequence[str]
+        self,
+        policy: Policy,
+        where: str,
+        replace: Mapping[str, str],
+        columns: Sequence[str],
+        records: str | None = None,
     ) -> tuple[str, int] | None:
         """The query :meth:`meter_into` would run, as SQL a caller folds into its own statement (no table in
         between): the records ``where`` keeps, their ``columns`` and ``_error`` (NULL for a good record),
@@ -216,16 +235,19 @@ class Passes(DuckDBEngine):
         must run on its own, checked as :meth:`meter_into` checks it: records not checked once up front
         (formats and ids), or a metering query of another shape. The caller reads ``_error`` and, on a bad
         record or an integer past 64 bits, meters the pass with :meth:`meter_into`, which names the record
-        or reruns on 128 bits."""
+        or reruns on 128 bits. ``records``: the name the caller gave :meth:`pass_records` of the same
+        ``where`` (the query reads the records there)."""
         if self.trusted or not (self.formats_checked and self.ids_checked):
             return None
         self.where, self.replace, self.fast = where, dict(replace), True
+        self.records_named = records
         try:
             with ExitStack() as stack:
                 relation = self._relation(stack, self.source.path, attr_columns(policy))
                 compiled = compile_policy(policy, self.dialect, relation, carry=self.carry)
         finally:
             self.where, self.replace, self.fast = "TRUE", {}, False
+            self.records_named = None
         together = _with_errors(compiled.records)
         if together is None:
             return None

@@ -22,11 +22,11 @@ model and voice cost. A session (or a row of sessions) with any record no cost e
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Final, overload
 
 from talktime.core.invoicing.periods import period_label
 from talktime.core.rating.cards import CostCard, PriceCard
@@ -304,7 +304,7 @@ class MarginView:
     currency: str
     columns: tuple[str, ...]
     modalities: tuple[str, ...]
-    rows: tuple[dict[str, object], ...]
+    rows: Sequence[dict[str, object]]  # a tuple; by session on request rows made as they are read
     uncosted_records: tuple[str, ...]
 
 
@@ -333,8 +333,10 @@ def per_minute(view: MarginView) -> MarginView:
     )
 
 
-def margin_view(report: MarginReport, by: str) -> MarginView:
-    """The rows of ``talktime margin --by <by>`` (session, customer, period or provider)."""
+def margin_view(report: MarginReport, by: str, *, lazy: bool = False) -> MarginView:
+    """The rows of ``talktime margin --by <by>`` (session, customer, period or provider). ``lazy``: by
+    session, each row is made when it is read (:class:`SessionRows`: a face that writes the rows once then
+    holds one row at a time, not gigabytes of them at ten million records)."""
     modalities = shown_modalities({m for s in report.sessions for m in s.modalities.values()})
     if by != "session":
         rows = margin_rows(report, by)
@@ -353,33 +355,61 @@ def margin_view(report: MarginReport, by: str) -> MarginView:
         "margin_percent",
         "cost_per_minute",
     )
-    view_rows: list[dict[str, object]] = []
     # each customer's calls together, in the order they started (the id settles equal starts)
-    for s in sorted(report.sessions, key=lambda s: (s.customer, s.started_at, s.session)):
-        by_modality = s.cost_by_modality
-        view_rows.append(
-            {
-                "customer": s.customer,
-                "session": s.session,
-                "started_at": s.started_at,
-                "period": s.period,
-                "minutes": s.minutes,
-                **{f"cost_{m}": by_modality.get(m, ZERO) for m in modalities},
-                "cost": s.cost,
-                "price": s.price,
-                "margin": s.margin,
-                "margin_percent": None if s.price == 0 else s.margin / s.price * 100,
-                "cost_per_minute": s.cost_per_minute,
-                "providers": dict(sorted(s.cost_by_provider.items())),
-                "catalogs": sorted(s.catalogs),
-                "loss": s.loss,
-                "incomplete": s.incomplete,
-                "uncosted": len(s.uncosted),
-                "uncosted_modalities": sorted(s.uncosted_modalities),
-                "uncosted_records": list(s.uncosted),
-            }
-        )
-    return MarginView(by, report.currency, columns, modalities, tuple(view_rows), report.uncosted_records)
+    ordered = sorted(report.sessions, key=lambda s: (s.customer, s.started_at, s.session))
+    each = SessionRows(ordered, modalities)
+    view_rows = each if lazy else tuple(each)
+    return MarginView(by, report.currency, columns, modalities, view_rows, report.uncosted_records)
+
+
+class SessionRows(Sequence[dict[str, object]]):
+    """The session view's rows, each made from its call when it is read (none is kept)."""
+
+    def __init__(self, sessions: Sequence[SessionMargin], modalities: tuple[str, ...]) -> None:
+        self.sessions, self.modalities = sessions, modalities
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, object]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, object]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, object] | Sequence[dict[str, object]]:
+        if isinstance(index, slice):
+            return SessionRows(self.sessions[index], self.modalities)
+        return session_row(self.sessions[index], self.modalities)
+
+    def __iter__(self) -> Iterator[dict[str, object]]:
+        modalities = self.modalities
+        return (session_row(s, modalities) for s in self.sessions)
+
+
+def session_row(s: SessionMargin, modalities: tuple[str, ...]) -> dict[str, object]:
+    """One call's row of the session view."""
+    by_modality = s.cost_by_modality
+    return {
+        "customer": s.customer,
+        "session": s.session,
+        "started_at": s.started_at,
+        "period": s.period,
+        "minutes": s.minutes,
+        **{f"cost_{m}": by_modality.get(m, ZERO) for m in modalities},
+        "cost": s.cost,
+        "price": s.price,
+        "margin": s.margin,
+        "margin_percent": None if s.price == 0 else s.margin / s.price * 100,
+        "cost_per_minute": s.cost_per_minute,
+        "providers": dict(sorted(s.cost_by_provider.items())),
+        "catalogs": sorted(s.catalogs),
+        "loss": s.loss,
+        "incomplete": s.incomplete,
+        "uncosted": len(s.uncosted),
+        "uncosted_modalities": sorted(s.uncosted_modalities),
+        "uncosted_records": list(s.uncosted),
+    }
 
 
 def rows_view(
