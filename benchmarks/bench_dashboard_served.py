@@ -5,14 +5,31 @@ records a call, spread over the last ``--history`` months up to now, through the
 ``bench_serve.py`` does), starts the real server on loopback, signs in over the form (an operator's tenant
 key, a customer's key) and prints, each against the 300 ms goal where it has one:
 
-* the first snapshot: seconds until the first page answered, and the server's CPU-seconds for it;
+* the first snapshot: seconds until the first page answered, and the CPU-seconds of the server and of
+  its worker processes (the rating and the jobs after it run in processes of their own);
 * p50/p99 of every operator and customer page, answered from the snapshot (background work done);
-* p50/p99 of two pages while a newer snapshot is made in the background (after a batch is stored), and
-  how long that took: a page never waits for it, but shares two cores with it.
+* p50/p99 of two pages while a newer snapshot is made in the background (after a batch is stored), how
+  long that took and its CPU-seconds: a page never waits for it, but shares two cores with it;
+* the server's peak memory, and the machine's load average (other work on a shared machine shows in every
+  figure: compare CPU-seconds, and ratios from one run).
 
     .venv/bin/python benchmarks/bench_dashboard_served.py --events 1000000 [--months 3] [--requests 40]
 
-``--store PATH`` keeps the loaded store (loaded only when PATH does not exist yet).
+``--store PATH`` keeps the loaded store (loaded only when PATH does not exist yet; each run adds its own
+batch of 20 records).
+
+Figures (session 6, snapshot written by the store's SQL, rating in worker processes; one run each on the
+shared 2-core machine at a load average of 8-10 from other work; the table in docs/dashboard-served.md):
+
+* 1M events (243,924 records in the window): first snapshot 14.1 s (was 27.8 s), CPU server 1.1 s (was
+  15.9 s) and workers 8.0 s; a newer snapshot 9.2 s (was 24.4 s), CPU server 1.5 s with the pages, workers
+  7.4 s; meanwhile p50/p99 25.7/60.0 ms (calls sorted by margin) and 5.3/24.0 ms (customer usage); peak
+  993 MB (was 1,144).
+* 9.77M events (2,440,292 records), ``--wait-for invoices``: first snapshot 74.0 s (was 233.5 s), CPU server
+  5.8 s (was 145.2 s) and workers 66.5 s; a newer snapshot 174.0 s (was 441.4 s), CPU server 27.9 s with the
+  pages, workers 153.2 s; meanwhile 52.7/194.8 ms (was 107.3/706.6) and 31.5/123.2 ms (was 126.4/590.9):
+  PASS; peak 5,189 MB (was 8,363). At rest, while the customers' calls are still worked out in the
+  server, the overview and one-call pages had a p99 of 798 and 310 ms (MISS).
 """
 
 from __future__ import annotations
@@ -134,9 +151,22 @@ def _keys(store_path: str) -> tuple[str, str, int]:
         store.close()
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, children: bool = False) -> float:
+    """The process's CPU-seconds (user and system); ``children``: those of its worker processes instead
+    (the rating's, one per job: the ended ones and the running ones)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    if not children:
+        return (int(fields[11]) + int(fields[12])) / tick
+    total = int(fields[13]) + int(fields[14])
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                own = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile: counted by the server's next look
+                continue
+            total += sum(int(own[i]) for i in (11, 12, 13, 14))
+    return total / tick
 
 
 def _peak_mb(pid: int) -> float:
@@ -202,11 +232,13 @@ def bench(
                 time.sleep(0.2)
         operator = _signed_in(base, tenant_key)
         cpu0, began = _cpu_seconds(server.pid), time.perf_counter()
+        workers0 = _cpu_seconds(server.pid, children=True)
         _ready(operator)
         first = time.perf_counter() - began
         result["first_snapshot"] = {
             "seconds": round(first, 1),
             "server_cpu_seconds": round(_cpu_seconds(server.pid) - cpu0, 1),
+            "workers_cpu_seconds": round(_cpu_seconds(server.pid, children=True) - workers0, 1),
         }
         header = re.search(r"Tenant bench · ([\d,]+) records", operator.get("/").text)
         shown = header.group(1) if header else "?"
@@ -219,8 +251,21 @@ def bench(
         background = time.perf_counter() - began - first
         print(f"{events:,} events stored; the dashboard's window: {months} month(s), {shown} records")
         cpu = result["first_snapshot"]["server_cpu_seconds"]
-        print(f"  first snapshot: {first:.1f} s until the first page answered, server CPU {cpu} s")
+        workers = result["first_snapshot"]["workers_cpu_seconds"]
+        print(
+            f"  first snapshot: {first:.1f} s until the first page answered, CPU: server {cpu} s, "
+            f"its worker processes {workers} s"
+        )
         print(f"  background work waited for ({wait_for}): {background:.1f} s more; jobs {states}")
+        result["background"] = {
+            "seconds": round(background, 1),
+            "server_cpu_seconds": round(_cpu_seconds(server.pid) - cpu0, 1),
+            "workers_cpu_seconds": round(_cpu_seconds(server.pid, children=True) - workers0, 1),
+        }
+        print(
+            "  CPU from the sign-in to the end of that work: server {server_cpu_seconds} s, its worker "
+            "processes {workers_cpu_seconds} s".format(**result["background"])
+        )
         calls = operator.get("/calls?customer=" + CUSTOMER).text
         call = re.search(r'href="(/call\?customer=[^"]+)"', calls)
         assert call is not None
@@ -256,15 +301,16 @@ def bench(
             return result
         # a newer snapshot: store one more call, let the refresh interval pass, ask for a page
         more = list(_calls(60, 1, datetime.now(UTC)))[:20]
+        run = f"{time.time_ns():x}"  # a store kept between runs (--store) gets new records each time
         body = [
             {
                 "specversion": "1.0",
-                "id": f"late-{r.id}",
+                "id": f"late-{run}-{r.id}",
                 "source": "/bench/late",
                 "type": "talktime.record",
                 "data": {
                     k: v
-                    for k, v in record_to_row(dataclasses.replace(r, id=f"late-{r.id}")).items()
+                    for k, v in record_to_row(dataclasses.replace(r, id=f"late-{run}-{r.id}")).items()
                     if v != ""
                 },
             }
@@ -277,6 +323,7 @@ def bench(
         time.sleep(2.5)
         before = re.search(r"as of ([^·<]+UTC)", operator.get("/").text)
         began = time.perf_counter()
+        cpu0, workers0 = _cpu_seconds(server.pid), _cpu_seconds(server.pid, children=True)
         during: dict[str, list[float]] = {
             "operator: calls sorted by margin": [],
             "customer: usage this period": [],
@@ -294,15 +341,24 @@ def bench(
                 during[name].append((time.perf_counter() - t0) * 1000)
             time.sleep(0.2)
         rebuilt = time.perf_counter() - began
+        cpu = _cpu_seconds(server.pid) - cpu0
+        workers = _cpu_seconds(server.pid, children=True) - workers0
         after = re.search(r"as of ([^·<]+UTC)", operator.get("/").text)
         old, new = (found.group(1) if found else "?" for found in (before, after))
-        print(f"  a newer snapshot after a stored batch: {rebuilt:.1f} s (as of {old} -> {new}); meanwhile:")
+        print(
+            f"  a newer snapshot after a stored batch: {rebuilt:.1f} s (as of {old} -> {new}), CPU: server "
+            f"{cpu:.1f} s (pages included), its worker processes {workers:.1f} s; meanwhile "
+            f"({len(during['customer: usage this period'])} requests per page):"
+        )
         result["rebuild_seconds"] = round(rebuilt, 1)
+        result["rebuild_cpu_seconds"] = {"server": round(cpu, 1), "workers": round(workers, 1)}
         result["pages_during_rebuild"] = {
             name: _line(name + " (rebuilding)", t) for name, t in during.items() if t
         }
         result["peak_mb"] = round(_peak_mb(server.pid))
         print(f"  peak memory of the server: {result['peak_mb']:,} MB")
+        result["load_average"] = [round(x, 1) for x in os.getloadavg()]
+        print(f"  the machine's load average at the end (1, 5, 15 min): {result['load_average']}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)

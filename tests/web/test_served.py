@@ -218,6 +218,23 @@ def test_a_customer_cannot_reach_the_operator_pages_or_another_customer(
     assert status == 200 and body["customer"] == CUSTOMER
 
 
+def test_the_rating_jobs_end_done_in_their_worker_processes(page: Any, served: Served) -> None:
+    """The invoices and the what-if runs are worked out in worker processes: each ends done (a result
+    that could not come back from its process would fail its job) and the what-if page shows them."""
+    _sign_in(page, served, served.tenant_key)
+    deadline = datetime.now(UTC) + timedelta(milliseconds=READY)
+    while True:
+        states = page.request.get(served.url + "/jobs").json()
+        if all(state in ("done", "failed") for state in states.values()):
+            break
+        assert datetime.now(UTC) < deadline, states
+        page.wait_for_timeout(1000)
+    assert {key.split(":")[0] for key in states} >= {"invoices", "customer-calls", "rounding", "switch"}
+    assert set(states.values()) == {"done"}, states
+    page.goto(served.url + "/whatif")
+    page.wait_for_selector(".plot .main-svg")
+
+
 def test_a_revoked_key_is_signed_out_at_once(page: Any, served: Served) -> None:
     body = json.dumps({"tenant": TENANT, "customer": CUSTOMER, "label": "to revoke"}).encode()
     request = urllib.request.Request(

@@ -8,6 +8,10 @@ at that moment have no end yet and cannot be rated: they are left out of the fil
 (:attr:`Snapshot.still_open`), so a face can say how many calls are not shown yet. The window starts on the
 first day of a UTC month: a record belongs to it when it started on or after that day.
 
+The records are written by the store's own SQL (:mod:`talktime.store.record_files`), so taking a snapshot
+makes no Python value per record in the process that asks for it (a server answering pages meanwhile);
+:func:`customer_invoices_of_file` is the invoices' use case over a snapshot's file, for a worker process.
+
 Owns: which records a snapshot holds and the mark. Does not own: the rating (``talktime.app.calls``,
 ``usage_series``, ``month_invoices``, over the file), the store's tables.
 """
@@ -17,16 +21,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from talktime.core.records import UsageRecord
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.errors import InputError
-from talktime.io.records_io import write_records
 from talktime.store.base import EventStore
-from talktime.store.records import record_from_doc
-from talktime.store.usage import RecordStore, Scope, current_docs
+from talktime.store.record_files import write_record_file
+from talktime.store.usage import RecordStore, Scope
 
-__all__ = ["Snapshot", "records_mark", "take_snapshot", "window_start"]
+if TYPE_CHECKING:
+    from talktime.core.invoicing.invoice import Invoice
+    from talktime.core.rating.cards import PriceCard
+
+__all__ = ["Snapshot", "customer_invoices_of_file", "records_mark", "take_snapshot", "window_start"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +91,30 @@ def take_snapshot(
     idle_timeout: timedelta,
 ) -> Snapshot:
     """The tenant's records of the window (the last ``months`` UTC months, as of ``as_of``) written to
-    ``target``; the records still open are counted, not written."""
+    ``target`` by the store's SQL (:func:`~talktime.store.record_files.write_record_file`: no record becomes
+    a Python value in this process); the records still open are counted, not written."""
     since = window_start(as_of, months)
     mark = records_mark(store, tenant)  # before the read: a batch between the two makes the next mark differ
     start = datetime(since.year, since.month, since.day, tzinfo=UTC)
-    kept: list[UsageRecord] = []
-    still_open = 0
-    for chunk in current_docs(_records(store), Scope(tenant, None, start), as_of, idle_timeout):
-        for doc in chunk:
-            record = record_from_doc(doc)
-            if record.status == "open":
-                still_open += 1
-            else:
-                kept.append(record)
-    write_records(target, kept)
-    return Snapshot(tenant, target, since, as_of, len(kept), still_open, mark)
+    written = write_record_file(_records(store), Scope(tenant, None, start), as_of, idle_timeout, target)
+    return Snapshot(tenant, target, since, as_of, written.records, written.still_open, mark)
+
+
+def customer_invoices_of_file(
+    path: Path,
+    prices: PriceCard,
+    customer: str,
+    periods: list[str],
+    *,
+    ledger: Path | None,
+    guards: Path | None,
+    now: datetime,
+) -> dict[str, Invoice]:
+    """The customer's invoice of each month in ``periods`` over the snapshot file ``path``: the dashboard's
+    invoices job (:func:`talktime.app.month_invoices.customer_invoices` over the customer's records, in file
+    order), reading the file itself, so that a worker process can run it given the path alone."""
+    from talktime.app.calls import CallRecords
+    from talktime.app.month_invoices import customer_invoices
+
+    records = CallRecords(path).of_customer(customer)
+    return customer_invoices(records, prices, customer, periods, ledger=ledger, guards=guards, now=now)

@@ -8,7 +8,10 @@ recent records (rated as a record file is), and who sees which pages (ADR 0008).
 * **Snapshots.** An operator (a tenant key) sees the file-mode pages (:func:`talktime.web.app.create_app`)
   over a snapshot of the tenant's records of the last ``months`` UTC months (:mod:`talktime.app.snapshot`),
   rated by the same code as ``talktime dashboard``. Snapshots are made on one background thread, one at a
-  time; a page answers from the snapshot it has and never waits for one: the first look at a tenant shows
+  time: the store's SQL writes the snapshot file (no Python value per record here), and the rating
+  (:func:`rated_board`) and the jobs that follow it (each customer's invoices, the what-if runs) run in a
+  worker process, a new one per job, so that this process's interpreter stays free for pages. A page
+  answers from the snapshot it has and never waits for one: the first look at a tenant shows
   a "being prepared" page until its first snapshot is ready. When a page is asked for and the snapshot is
   older than ``refresh``, the thread checks the store's mark (:func:`~talktime.app.snapshot.records_mark`)
   and makes a new snapshot if a batch changed the tenant's records (or the old one is older than
@@ -25,12 +28,18 @@ whose :attr:`Snapshots.store` is the tenant's store) or of :func:`talktime.web.c
 
 from __future__ import annotations
 
+import gc
 import html
+import multiprocessing
+import os
+import pickle
 import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,7 +123,13 @@ class Snapshots:
         self._lock = threading.Lock()
         self._pool = _DaemonWorker("talktime-snapshots")  # a stopping server waits for no snapshot
         self._retired: list[tuple[float, TenantView]] = []  # replaced views, their files removed later
+        #: worker processes, started when first needed: "rating" makes boards, "jobs" runs their jobs (a new
+        #: snapshot's rating never waits for an older board's what-if run)
+        self._workers: dict[str, ProcessPoolExecutor] = {}
         self.listed: Callable[[Any], object] | None = None  # the customer pages' calls of an invoice
+        #: called with (tenant, view) on the snapshot thread after each new view is made: each must return
+        #: at once (``talktime serve --alerts`` queues the alerts check, :mod:`talktime.web.served_alerts`)
+        self.built: list[Callable[[str, TenantView], None]] = []
 
     def view(self, tenant: str) -> TenantView | None:
         """The tenant's current view (None before its first), never waiting: when it is older than
@@ -165,6 +180,8 @@ class Snapshots:
             view = self._build(tenant)
             with self._lock:
                 state.view, state.error = view, ""
+            for hook in self.built:
+                hook(tenant, view)
             if old is not None:
                 old.board.jobs.shutdown()
                 self._retired.append((time.monotonic(), old))
@@ -189,10 +206,12 @@ class Snapshots:
     def _build(self, tenant: str) -> TenantView:
         import tempfile
 
-        from talktime.app.snapshot import take_snapshot
+        from talktime.app.compare import compare
+        from talktime.app.history import HistorySource
+        from talktime.app.simulate import simulate
+        from talktime.app.snapshot import customer_invoices_of_file, take_snapshot
         from talktime.web.app import create_app
-        from talktime.web.data import load
-        from talktime.web.pages import _invoices_of, _periods
+        from talktime.web.pages import _periods, _switch_key
 
         began = time.perf_counter()
         options = self.options
@@ -207,7 +226,9 @@ class Snapshots:
             idle_timeout=options.idle_timeout,
         )
         ledger = None if options.ledger is None else options.ledger / tenant
-        board = load(
+        rated = self._in_worker(
+            "rating",
+            rated_board,
             taken.path,
             options.costs,
             options.prices,
@@ -215,8 +236,8 @@ class Snapshots:
             guards=options.guards,
             source=f"{options.store_label} (tenant {tenant})",
             as_of=as_of,
-            collect=False,  # pages are being answered meanwhile: no stop-the-world collection
-        )
+        )()
+        board = board_of(rated)
         view = TenantView(
             tenant,
             board,
@@ -232,23 +253,142 @@ class Snapshots:
         )
         board.served = view  # before the pages are made: the overview is drawn once, with this line
         for customer, periods in _periods(board).items():  # first: the customer pages read them
-            board.jobs.submit(
-                f"invoices:{customer}", f"{customer}'s invoices", _invoices_of(board, customer, periods)
+            work = self._in_worker(
+                "jobs",
+                customer_invoices_of_file,
+                taken.path,
+                options.prices,
+                customer,
+                periods,
+                ledger=ledger,
+                guards=options.guards,
+                now=as_of,
             )
+            board.jobs.submit(f"invoices:{customer}", f"{customer}'s invoices", work)
         listed = self.listed
         if listed is not None:  # then each customer's calls of each month, for the customer pages
             for customer in _periods(board):
                 job = board.jobs.get(f"invoices:{customer}")
                 board.jobs.submit(f"customer-calls:{customer}", f"{customer}'s calls", _calls_of(job, listed))
+        # then the what-if runs, as talktime.web.pages.queue_work queues them (its keys and labels), each in
+        # a worker process too
+        history = HistorySource(taken.path)
+        choices = board.choices
+        if choices.rounding:
+            label = f"rounding impact of {len(choices.rounding)} policies"
+            work = self._in_worker("jobs", simulate, list(choices.rounding), options.costs, history=history)
+            board.jobs.submit("rounding", label, work)
+        for switch in choices.switches:
+            work = self._in_worker(
+                "jobs", compare, switch.from_, switch.to, history, options.costs, options.prices
+            )
+            board.jobs.submit(_switch_key(switch), f"switch {switch.from_} -> {switch.to}", work)
         view.app = create_app(board)  # queues the rest of the work (a job queued above is kept)
         view.seconds = time.perf_counter() - began
         return view
+
+    def _in_worker(self, pool: str, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        """``work(*args, **kwargs)`` as a job that runs it in a worker process of ``pool`` (one at a
+        time, a new process for each job, so that its memory is returned when it ends) and waits for its
+        answer: the rating's millions of Python values are made there, under that process's interpreter
+        lock, not under the one this process's pages need. A worker that died (killed for memory, say)
+        fails the job with the reason; the next job starts a new one."""
+
+        def job() -> Any:
+            with self._lock:
+                workers = self._workers.get(pool)
+                if workers is None:
+                    workers = self._workers[pool] = ProcessPoolExecutor(
+                        max_workers=1,
+                        max_tasks_per_child=1,  # a new process per job: a rating's memory goes with it
+                        mp_context=multiprocessing.get_context("spawn"),  # never a fork of a DuckDB holder
+                        initializer=_start_worker,
+                        initargs=(os.getpid(),),
+                    )
+            try:
+                return workers.submit(work, *args, **kwargs).result()
+            except BrokenProcessPool:
+                with self._lock:
+                    if self._workers.get(pool) is workers:
+                        del self._workers[pool]
+                raise RuntimeError(
+                    "the rating's worker process stopped (out of memory?); the next snapshot tries again"
+                ) from None
+
+        return job
 
     def shutdown(self) -> None:
         self._pool.shutdown()
         for state in self._states.values():
             if state.view is not None:
                 state.view.board.jobs.shutdown()
+        with self._lock:
+            pools, self._workers = list(self._workers.values()), {}
+        for workers in pools:  # a stopping server waits for no rating: its workers are stopped, not joined
+            for process in list(getattr(workers, "_processes", {}).values()):
+                process.kill()
+            workers.shutdown(wait=False, cancel_futures=True)
+
+
+def rated_board(
+    records: Path,
+    costs: CostCard,
+    prices: PriceCard,
+    *,
+    ledger: Path | None,
+    guards: Path | None,
+    source: str,
+    as_of: datetime,
+) -> dict[str, bytes]:
+    """In the worker process: the snapshot file rated as ``talktime dashboard`` rates a file
+    (:func:`talktime.web.data.load`), each part of the board pickled on its own, so that the server
+    unpickles them one at a time (a page waits for one part at most, not for the whole board)."""
+    from talktime.web.data import load
+
+    board = load(
+        records, costs, prices, ledger=ledger, guards=guards, source=source, as_of=as_of, collect=False
+    )
+    board.jobs.shutdown()
+    if board.scan != records:  # a copy in the worker's own folder, which goes with it
+        raise RuntimeError(f"{records}: the snapshot file cannot be scanned as it is")
+    return {name: pickle.dumps(getattr(board, name), protocol=5) for name in _BOARD_PARTS}
+
+
+#: The :class:`~talktime.web.data.Dashboard` fields a worker sends back: not its jobs, folder or view, nor
+#: its records (an Arrow table of every record and an index of every call: read again from the file here,
+#: mostly outside the interpreter lock, rather than unpickled under it in one go).
+_BOARD_PARTS: Final = tuple(
+    name for name in Dashboard.__dataclass_fields__ if name not in ("jobs", "folder", "served", "records")
+)
+
+
+def board_of(parts: dict[str, bytes]) -> Dashboard:
+    """The board :func:`rated_board` sent, with jobs of its own. The cycle collector is off while its parts
+    are made: their new objects would start collections that walk every live object (the current board's
+    too) again and again; one pass over the young objects follows, and the board has no cycle of its own
+    (it goes by reference counting when a newer one replaces it)."""
+    from talktime.app.calls import CallRecords
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        fields = {name: pickle.loads(parts.pop(name)) for name in _BOARD_PARTS}
+        fields["records"] = CallRecords(fields["scan"])
+    finally:
+        if collecting:
+            gc.enable()
+    return Dashboard(**fields)
+
+
+def _start_worker(server: int) -> None:
+    """In the worker process: leave when the server is gone (killed without its shutdown running)."""
+
+    def watch() -> None:
+        while os.getppid() == server:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-server", daemon=True).start()
 
 
 def _calls_of(job: Any, listed: Callable[[Any], object]) -> Callable[[], int]:

@@ -1,0 +1,198 @@
+"""A scope's records as of a moment, written to a Parquet record file by the store's own SQL: no record
+becomes a Python value on the way (the served dashboard's snapshots, :mod:`talktime.app.snapshot`).
+
+The file is the one :func:`~talktime.io.records_io.write_records` writes of the same records: the columns
+of :data:`~talktime.core.records.RECORD_FIELDS` with their types (text, UTC microsecond times,
+``decimal(18,6)`` seconds, 64-bit counts), then one ``attr.<name>`` text column per free attribute any
+written record has (sorted by name), one row per record, by id. The records are the stored rows with the
+idle timeout applied in SQL (:class:`~talktime.store.usage.Scope` and the same filter the usage reads use);
+those still open are counted, not written: they have no end yet.
+
+* **DuckDB**: one ``COPY (SELECT ...) TO 'file' (FORMAT parquet)`` on a reader of the store's file.
+* **PostgreSQL**: ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` streamed in blocks of about 16 MB, each block
+  parsed by Arrow's CSV reader into typed columns (times as epoch microseconds, cast in Arrow) and appended
+  to the file.
+
+The few reads before it (the attribute names, the records still open) and the copy are one transaction: a
+batch stored meanwhile changes none of them.
+
+A record the typed columns cannot hold (``exact`` false: more than 6 decimals, a count past 64 bits) cannot
+be written to this layout either: it raises an :class:`~talktime.errors.InputError` naming the record and
+the field, instead of a file without its value.
+
+Owns: the SQL of a record file. Does not own: which records a snapshot holds (``app.snapshot``), the
+records table (each store), the filter (``usage.py``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, RECORD_FIELDS
+from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
+from talktime.errors import InputError
+from talktime.io.records_io import records_table
+from talktime.store.records import record_from_doc
+from talktime.store.usage import RecordStore, Scope, _Filter
+
+__all__ = ["Written", "write_record_file"]
+
+#: Bytes of CSV parsed at once when PostgreSQL streams the records.
+_BLOCK: Final = 16 * 1024 * 1024
+_LIMIT_INT: Final = 2**63
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """How many records the file holds, and how many of the scope's were still open (not written)."""
+
+    records: int
+    still_open: int
+
+
+def write_record_file(
+    store: RecordStore, scope: Scope, as_of: datetime, idle: timedelta, target: Path
+) -> Written:
+    """Write the scope's records closed as of ``as_of`` to ``target`` (Parquet); count those still open.
+    Every read is made in one transaction, so a batch stored meanwhile changes none of them (the attribute
+    columns, the count and the file agree)."""
+    postgres = store.records_dialect == "postgres"
+    f = _Filter(POSTGRES if postgres else DUCKDB_WIDE, scope, as_of, idle)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if postgres:
+        import psycopg
+
+        url: str = getattr(store, "url")  # noqa: B009  (the PostgreSQL store's connection string)
+        with psycopg.connect(url) as connection, connection.cursor() as cursor:
+            connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+
+            def read(sql: str) -> list[tuple[Any, ...]]:
+                cursor.execute(sql.encode())  # bytes, no parameters: a % in the SQL is the modulo operator
+                return cursor.fetchall()
+
+            select, schema, still_open = _plan(read, f)
+            _postgres_copy(cursor, select, schema, target)
+    else:
+        store.read("BEGIN TRANSACTION")  # on this thread's reader, which the reads below use too
+        try:
+            select, schema, still_open = _plan(store.read, f)
+            store.read(f"COPY ({select}) TO {f.d.str_lit(str(target))} (FORMAT parquet)")
+        finally:
+            store.read("ROLLBACK")  # nothing was written: it only ends the transaction
+    return Written(int(pq.ParquetFile(target).metadata.num_rows), still_open)
+
+
+def _plan(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter) -> tuple[str, pa.Schema, int]:
+    """The file's query and schema, and the count of records still open."""
+    closed = f"{f.where} AND {f.status} <> 'open'"
+    _refuse_inexact(read, f, closed)
+    (still_open,) = read(f"SELECT count(*) FROM records WHERE {f.where} AND {f.status} = 'open'")[0]
+    names = _attr_names(read, f, closed)
+    columns = [
+        *_columns(f, f.d is POSTGRES),
+        *(f"{_nullable(f, f.attr(name))} AS {f.d.ident(ATTR_PREFIX + name)}" for name in names),
+    ]
+    order = f.d.order_text.format(x="id")
+    select = f"SELECT {', '.join(columns)} FROM records WHERE {closed} ORDER BY {order}"
+    return select, records_table([], names).schema, int(still_open)
+
+
+def _columns(f: _Filter, postgres: bool) -> list[str]:
+    """The record fields in file order: status and end as of the moment; PostgreSQL's times as epoch
+    microseconds (CSV has no time zone the parser would take as given)."""
+    found = []
+    for name in RECORD_FIELDS:
+        value = {"status": f.status, "ended_at": f.ended}.get(name, f.d.ident(name))
+        if postgres and name.endswith("_at"):
+            value = f"CAST(EXTRACT(EPOCH FROM {value}) * 1000000 AS BIGINT)"
+        found.append(f"{_nullable(f, value)} AS {f.d.ident(name)}")
+    return found
+
+
+def _nullable(f: _Filter, value: str) -> str:
+    """DuckDB marks a column its statistics show without a null ``required`` in Parquet (``not null`` in
+    Arrow); the files ``write_records`` writes have every column nullable, and so does this one."""
+    return value if f.d is POSTGRES else f"(CASE WHEN {value} IS NULL THEN NULL ELSE {value} END)"
+
+
+def _attr_names(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, where: str) -> list[str]:
+    if f.d is POSTGRES:
+        keys = "json_object_keys(CAST(attrs AS json))"
+        rows = read(f"SELECT DISTINCT {keys} FROM records WHERE {where} AND attrs IS NOT NULL")
+    else:
+        rows = read(f"SELECT DISTINCT unnest(map_keys(attrs)) FROM records WHERE {where}")
+    return sorted(str(row[0]) for row in rows if row[0] is not None)
+
+
+def _refuse_inexact(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, where: str) -> None:
+    """Raise for the first record (by id) whose value the file's typed columns cannot hold."""
+    order = f.d.order_text.format(x="id")
+    rows = read(f"SELECT id, doc FROM records WHERE {where} AND NOT exact ORDER BY {order} LIMIT 1")
+    if not rows:
+        return
+    rid, doc = rows[0]
+    record = record_from_doc(doc)
+    field = "a value"
+    for name in RECORD_FIELDS:
+        value = getattr(record, name)
+        if isinstance(value, Decimal) and value.as_tuple().exponent < -6:  # type: ignore[operator]
+            field = f"{name} ({value}: more than 6 decimals)"
+            break
+        if name in COUNT_FIELDS and isinstance(value, int) and abs(value) >= _LIMIT_INT:
+            field = f"{name} ({value}: past 64 bits)"
+            break
+    raise InputError(
+        f"record {rid}: {field} does not fit the snapshot's record file (seconds to 6 decimals, counts in "
+        "64 bits); correct the record (talktime records correct) to see this tenant's dashboard"
+    )
+
+
+def _postgres_copy(cursor: Any, select: str, schema: pa.Schema, target: Path) -> None:
+    """Stream the query's rows out of PostgreSQL as CSV and append them to ``target`` block by block."""
+    read = pa_csv.ReadOptions(column_names=schema.names, block_size=_BLOCK)
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+    wire = {field.name: pa.int64() if pa.types.is_timestamp(field.type) else field.type for field in schema}
+    convert = pa_csv.ConvertOptions(
+        column_types=wire, strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""]
+    )
+    with (
+        pq.ParquetWriter(target, schema) as writer,
+        cursor.copy(f"COPY ({select}) TO STDOUT (FORMAT csv)".encode()) as copy,
+    ):
+        pending: list[Any] = []
+        size = 0
+        for row in copy:  # one row of CSV text each (whole rows: a block never cuts one)
+            pending.append(row)
+            size += len(row)
+            if size >= _BLOCK:
+                writer.write_table(_block(pending, read, parse, convert, schema))
+                pending, size = [], 0
+        if pending:
+            writer.write_table(_block(pending, read, parse, convert, schema))
+
+
+def _block(
+    rows: list[Any],
+    read: pa_csv.ReadOptions,
+    parse: pa_csv.ParseOptions,
+    convert: pa_csv.ConvertOptions,
+    schema: pa.Schema,
+) -> pa.Table:
+    table = pa_csv.read_csv(io.BytesIO(b"".join(rows)), read, parse, convert)
+    columns = [
+        table.column(field.name).cast(field.type)
+        if pa.types.is_timestamp(field.type)
+        else table.column(field.name)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)

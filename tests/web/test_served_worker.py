@@ -1,0 +1,95 @@
+"""The served dashboard's rating runs in a worker process (``web.served``): a board rated there and sent
+back part by part is the board ``talktime dashboard`` makes of the same file (every call's row, the month
+per customer, the cost per provider, the usage series, the records), and the jobs it runs there (each
+customer's invoices, the what-if runs) give what the same call gives in the server's own process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from talktime.app.calls import CallRecords
+from talktime.app.cards import cost_card, price_card
+from talktime.app.month_invoices import customer_invoices
+from talktime.app.snapshot import customer_invoices_of_file
+from talktime.io.records_io import write_records
+from talktime.store import open_store
+from talktime.synth import synthetic_month
+from talktime.web.calls_table import CallsQuery
+from talktime.web.data import load
+from talktime.web.served import ServedOptions, Snapshots, board_of, rated_board
+
+AS_OF = datetime(2026, 3, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def snapshot_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("worker") / "records.parquet"
+    write_records(path, synthetic_month(80, seed=3, month=datetime(2026, 3, 1, tzinfo=UTC), whole_call=True))
+    return path
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snapshots]:
+    store = open_store(str(tmp_path_factory.mktemp("store") / "events.duckdb"))
+    costs = cost_card(Path("costs-informative.toml"))
+    prices = price_card(Path("plan-call-minute.toml"))
+    assert prices is not None
+    made = Snapshots(store, ServedOptions(costs, prices, "test store", refresh=timedelta(seconds=60)))
+    yield made
+    made.shutdown()
+    store.close()
+
+
+def test_a_board_rated_in_a_worker_is_the_board_rated_here(snapshots: Snapshots, snapshot_file: Path) -> None:
+    options = snapshots.options
+    parts = snapshots._in_worker(
+        "rating",
+        rated_board,
+        snapshot_file,
+        options.costs,
+        options.prices,
+        ledger=None,
+        guards=None,
+        source="test",
+        as_of=AS_OF,
+    )()
+    assert set(parts) and all(isinstance(b, bytes) for b in parts.values()), "each part pickled apart"
+    there = board_of(parts)
+    here = load(snapshot_file, options.costs, options.prices, source="test", as_of=AS_OF, collect=False)
+    here.jobs.shutdown()
+    there.jobs.shutdown()
+    for query in (CallsQuery(), CallsQuery(sort="margin", descending=True), CallsQuery(loss=True, page=2)):
+        assert there.calls.select(query) == here.calls.select(query), query
+    assert there.calls.totals == here.calls.totals
+    assert there.customers.rows == here.customers.rows and there.providers.rows == here.providers.rows
+    assert there.usage == here.usage and there.choices == here.choices
+    key = next(iter(here.records._calls))
+    assert there.records.of_call(key) == here.records.of_call(key)
+    assert there.scan == snapshot_file and there.folder is None and there.served is None
+
+
+def test_jobs_run_in_another_process_and_answer_as_here(snapshots: Snapshots, snapshot_file: Path) -> None:
+    assert snapshots._in_worker("jobs", os.getpid)() != os.getpid()
+    options = snapshots.options
+    customer = "blue-bank"
+    there = snapshots._in_worker(
+        "jobs",
+        customer_invoices_of_file,
+        snapshot_file,
+        options.prices,
+        customer,
+        ["2026-03"],
+        ledger=None,
+        guards=None,
+        now=AS_OF,
+    )()
+    records = CallRecords(snapshot_file).of_customer(customer)
+    assert records, "the customer has calls in the file"
+    here = customer_invoices(records, options.prices, customer, ["2026-03"], now=AS_OF)
+    assert there == here
+    assert there["2026-03"].total == here["2026-03"].total
