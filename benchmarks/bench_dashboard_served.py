@@ -140,7 +140,7 @@ def load(store_path: str, events: int, history: int, batch: int = 100_000) -> in
 
 def _keys(store_path: str) -> tuple[str, str, int]:
     """A tenant key, a customer key, and how many events the store holds."""
-    from talktime.api.keys import create_key
+    from talktime.app.keys import create_key
     from talktime.store import open_store
 
     store = open_store(store_path)

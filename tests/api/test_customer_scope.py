@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from support.events import record_event
 from talktime.api import create_app
-from talktime.api.keys import create_key
+from talktime.app.keys import create_key
 from talktime.io.ratecards import load_price_card
 from talktime.store import EventStore, hash_key, open_store
 

@@ -21,7 +21,7 @@ from api.served import make_key, serve, talktime
 from support.events import record_event
 from support.fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from talktime.api import create_app
-from talktime.api.keys import create_key
+from talktime.app.keys import create_key
 from talktime.cli.main import app as cli
 from talktime.store import EventStore, hash_key, open_store
 

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from support.fixtures import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from talktime.api.keys import create_key, key_dict
+from talktime.app.keys import create_key, key_dict
 from talktime.errors import InputError
 from talktime.store import EventStore, hash_key, open_store
 

@@ -27,8 +27,8 @@ import uvicorn
 
 from support.stored import store_records
 from talktime.api import create_app
-from talktime.api.keys import create_key
 from talktime.app.cards import cost_card
+from talktime.app.keys import create_key
 from talktime.core.records import UsageRecord
 from talktime.io.ratecards import load_price_card
 from talktime.store import open_store

@@ -28,7 +28,7 @@ import pytest
 
 from support.statements import near_a_minute, twilio_console
 from support.stored import store_records
-from talktime.api.keys import create_key
+from talktime.app.keys import create_key
 from talktime.io.records_io import read_records, write_records
 from talktime.store import open_store
 from talktime.synth import synthetic_month

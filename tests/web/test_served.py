@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from support.stored import store_records
-from talktime.api.keys import create_key
+from talktime.app.keys import create_key
 from talktime.core.records import UsageRecord
 from talktime.store import open_store
 from talktime.synth import synthetic_month

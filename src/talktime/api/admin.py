@@ -18,8 +18,9 @@ import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from talktime.api import keys, schemas
+from talktime.api import schemas
 from talktime.api.errors import json_response
+from talktime.app import keys
 from talktime.errors import InputError, RequestError, UnsupportedMediaError
 from talktime.store.base import ApiKey, EventStore
 

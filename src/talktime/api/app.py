@@ -3,7 +3,7 @@
 Every route needs ``Authorization: Bearer KEY``; the key's tenant is the only one the request sees, and a
 customer-scoped key's customer the only customer (``talktime.api.scope``, ADR 0008). The key
 is looked up in the store on every request (no cache), so a revoked key is refused at once, whichever
-process revoked it (``talktime.api.keys``). Blocking work (validation, the store, metering) runs in the
+process revoked it (``talktime.app.keys``). Blocking work (validation, the store, metering) runs in the
 thread pool, so the event loop keeps accepting. The OpenAPI document states every body, parameter and
 answer (``talktime.api.schemas``); one access line per request is logged (``talktime.api.access_log``).
 """

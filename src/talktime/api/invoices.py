@@ -5,18 +5,18 @@ Same authentication and tenant rules as every route: the Bearer key's tenant is 
 customer whose invoices it sees (``talktime.api.scope``). The server's price card and ledger are configured
 when the app is made (``create_app(..., prices=..., ledger=...)``); without a price card the routes
 answer 404.
-Records still open are left out until they close (the invoice notes how many); records the tenant's guards
-flag are held back, as from ``GET /v1/usage``, until a person accepts or corrects them (``api/review.py``).
+The invoice is :func:`talktime.app.stored.stored_invoice`'s: records still open are left out until they
+close (the invoice notes how many); records the tenant's guards flag are held back, as from
+``GET /v1/usage``, until a person accepts or corrects them (``api/review.py``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
 from fastapi import Path as InPath
@@ -25,16 +25,16 @@ from starlette.concurrency import run_in_threadpool
 from talktime.api import schemas
 from talktime.api.errors import json_response
 from talktime.api.scope import Reader
-from talktime.app import service
-from talktime.core.invoicing.invoice import Invoice, build_invoice
+from talktime.app.stored import stored_invoice
 from talktime.core.invoicing.serialize import invoice_dict
-from talktime.core.plausibility import Guards
-from talktime.core.rating.cards import PriceCard
-from talktime.errors import InputError, NotFoundError
-from talktime.io.invoices import read_ledger, to_pdf
-from talktime.store import usage as stored_usage
-from talktime.store.base import EventStore
-from talktime.store.usage import Scope
+from talktime.errors import InputError
+from talktime.io.invoices import to_pdf
+
+if TYPE_CHECKING:
+    from talktime.core.invoicing.invoice import Invoice
+    from talktime.core.plausibility import Guards
+    from talktime.core.rating.cards import PriceCard
+    from talktime.store.base import EventStore
 
 _ID = re.compile(r"^(?P<customer>.+)-(?P<period>\d{4}-\d{2})$")
 #: A billing month the contract (and the calendar code) takes: YYYY-MM, years 1900-2999.
@@ -54,38 +54,21 @@ def add_invoice_routes(
 ) -> None:
     """Register the invoice routes on ``app``; ``reader`` is the app's authentication dependency; records
     ``guards`` flag (default: the safe defaults) are held back, named on the draft."""
-    guards = Guards() if guards is None else guards
     authenticated = Depends(reader)
 
     def invoice_for(scoped: Reader, customer: str, period: str) -> Invoice:
         scoped.customer_asked(customer)  # a customer-scoped key: its own customer's invoices only (403)
-        who = scoped.tenant
-        if prices is None:
-            raise NotFoundError("this server has no price card; start it with one to serve invoices")
-        now = clock()
-        current = service.current_records(store, who, now, idle_timeout)  # the records the store keeps
-        records = [c.record for c in current if c.record.status != "open"]
-        still_open = sum(1 for c in current if c.record.status == "open" and c.record.customer == customer)
-        if not any(r.customer == customer for r in records) and not still_open:
-            raise NotFoundError(f"no records for customer {customer!r}")
-        history = read_ledger(ledger / who, customer) if ledger is not None else []
-        # Held back as /v1/usage holds them back: flagged by the tenant's guards, not accepted by a person.
-        judged = stored_usage.judged(
-            store,  # type: ignore[arg-type]  # both stores implement RecordStore
-            Scope(who, customer),
-            now,
-            idle_timeout,
-            guards.limits_for(who),
+        return stored_invoice(
+            store,
+            scoped.tenant,
+            customer,
+            period,
+            prices=prices,
+            ledger=ledger,
+            guards=guards,
+            now=clock(),
+            idle_timeout=idle_timeout,
         )
-        held = {j.record.id: j for j in judged if j.held and j.record.status != "open"}
-        kept = [r for r in records if r.id not in held]
-        invoice = build_invoice(
-            kept, prices, customer, period, history, [(j.record, j.reasons) for j in held.values()]
-        )
-        if still_open and invoice.status == "draft":
-            note = f"{still_open} record(s) still open are not on this draft yet"
-            invoice = replace(invoice, notes=(*invoice.notes, note))
-        return invoice
 
     @app.get(
         "/v1/invoices",

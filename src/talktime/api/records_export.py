@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import StreamingResponse
 
 from talktime.api import schemas
 from talktime.api.scope import Reader
-from talktime.store.base import EventStore
-from talktime.store.usage import RecordStore, Scope, current_docs
+from talktime.app.stored import record_docs
+
+if TYPE_CHECKING:
+    from talktime.store.base import EventStore
 
 MEDIA: Final = "application/x-ndjson"
 TENANT_HEADER: Final = "X-Talktime-Tenant"
@@ -42,7 +44,6 @@ def add_export_routes(
 ) -> None:
     """Register ``GET /v1/records`` on ``app``; ``reader`` is the app's authentication dependency."""
     authenticated = Depends(reader)
-    records: RecordStore = store  # type: ignore[assignment]  # both stores keep records
 
     @app.get(
         "/v1/records",
@@ -57,8 +58,7 @@ def add_export_routes(
         customer: Annotated[str | None, Query(description="only this customer's records")] = None,
         who: Reader = authenticated,
     ) -> StreamingResponse:
-        scope = Scope(who.tenant, who.customer_asked(customer))
-        lines = current_docs(records, scope, clock(), idle_timeout)
+        lines = record_docs(store, who.tenant, who.customer_asked(customer), clock(), idle_timeout)
 
         def body() -> Iterator[bytes]:
             for chunk in lines:

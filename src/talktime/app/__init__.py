@@ -7,6 +7,8 @@ returns result objects. It does not parse a command line or an HTTP request, pri
 do that, and call nothing below this layer for the use cases it covers (docs/adr/0007).
 
 Modules, one per use case: :mod:`.meter`, :mod:`.explain`, :mod:`.methodology` (profiles and their
-pages), :mod:`.simulate`, :mod:`.compare`, :mod:`.margin`, :mod:`.invoice`, :mod:`.reconcile` (and the
-dashboard's own); :mod:`.history`, :mod:`.cards` and :mod:`.progress` serve them.
+pages), :mod:`.simulate`, :mod:`.compare`, :mod:`.margin`, :mod:`.invoice`, :mod:`.reconcile`,
+:mod:`.exports`, :mod:`.measure`, :mod:`.proxy`, :mod:`.webhooks`, :mod:`.keys`, :mod:`.serve`, the live
+service's (:mod:`.service`, :mod:`.served`, :mod:`.stored`) and the dashboard's own; :mod:`.history`,
+:mod:`.cards`, :mod:`.guards`, :mod:`.stores` and :mod:`.progress` serve them.
 """

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from talktime.app.cards import required_price_card
+from talktime.app.guards import limits_of
 from talktime.app.history import HistorySource, records_of
 
 if TYPE_CHECKING:
@@ -95,14 +96,12 @@ def invoice_of_records(
     looks at one customer's records, one record at a time), for a face that keeps them; ``tenant`` picks
     the guards' limits."""
     from talktime.core.invoicing.invoice import build_invoice, check_known_customer, guarded_invoice
-    from talktime.core.plausibility import Guards
-    from talktime.io.guards import load_guards
     from talktime.io.invoices import read_ledger
 
     card = required_price_card(prices)
     check_known_customer(usage, card, customer)
     billed = read_ledger(ledger, customer) if ledger is not None else []
-    if allow_flagged:
+    limits = limits_of(guards, tenant, allow_flagged=allow_flagged)
+    if limits is None:
         return build_invoice(usage, card, customer, period, billed)
-    limits = (Guards() if guards is None else load_guards(guards)).limits_for(tenant)
     return guarded_invoice(usage, card, customer, period, billed, limits, now)

@@ -1,7 +1,8 @@
 """``talktime export focus|invoice-lines``: a month's charges for finance and FinOps tools, as CSV or Parquet.
 
 FOCUS 1.2 rows for the cost side (``--costs``: what providers charge) and the price side (``--prices``: what
-customers are charged, one row per invoice line), or the plain invoice lines. See docs/exports.md.
+customers are charged, one row per invoice line), or the plain invoice lines (:mod:`talktime.app.exports`).
+See docs/exports.md.
 """
 
 from __future__ import annotations
@@ -10,17 +11,13 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
+from talktime.app.exports import Export
+from talktime.app.history import HistorySource
 from talktime.cli.guard import guarded
-from talktime.cli.history import RECORDS_OPTION, STORE_OPTION, TENANT_OPTION, history
-from talktime.errors import InputError
-
-if TYPE_CHECKING:
-    from talktime.core.invoicing.invoice import Invoice
-    from talktime.core.plausibility import Limits
+from talktime.cli.history import RECORDS_OPTION, STORE_OPTION, TENANT_OPTION
 
 export_app = typer.Typer(
     help="A month's charges for finance and FinOps tools: FOCUS 1.2 rows or plain invoice lines, CSV or "
@@ -57,21 +54,10 @@ ALLOW_FLAGGED = typer.Option(
 )
 
 
-def _limits(guards: Path | None, allow_flagged: bool, tenant: str | None) -> Limits | None:
-    """The guards a draft is built with (None: every record billed as it is)."""
-    from talktime.core.plausibility import Guards
-    from talktime.io.guards import load_guards
-
-    if allow_flagged:
-        return None
-    return (Guards() if guards is None else load_guards(guards)).limits_for(tenant)
-
-
-def _held_note(invoices: list[Invoice]) -> None:
+def _held_note(export: Export) -> None:
     """On stderr: the drafts whose records were held back (their totals leave them out)."""
-    for invoice in invoices:
-        if invoice.held:
-            print(f"note: {invoice.id}: {invoice.notes[0]}", file=sys.stderr)
+    for invoice in export.held:
+        print(f"note: {invoice.id}: {invoice.notes[0]}", file=sys.stderr)
 
 
 def _emit(content: str | None) -> None:
@@ -109,36 +95,30 @@ def focus(
     """
 
     def run() -> None:
-        from talktime.core.invoicing.focus import cost_rows, period_invoices, price_rows
-        from talktime.core.invoicing.periods import month_period
+        from talktime.app.exports import focus
         from talktime.io.exports import write_focus
-        from talktime.io.invoices import read_ledger
-        from talktime.io.ratecards import load_cost_card, load_price_card
 
-        if costs is None and prices is None:
-            raise InputError("export focus needs --costs (cost side), --prices (price side) or both")
-        month_period(period, "UTC")  # a bad --period fails before the records are read
-        usage = history(records, store, tenant)
-        rows = []
-        if costs is not None:
-            cost_card = load_cost_card(costs)
-            side, uncosted = cost_rows(usage, cost_card, period)
-            rows += side
-            if uncosted:
-                shown = ", ".join(uncosted[:5]) + (" ..." if len(uncosted) > 5 else "")
-                print(
-                    f"note: {len(uncosted)} record(s) of {period} matched no cost entry (cost unknown, not "
-                    f"zero; no row): {shown}",
-                    file=sys.stderr,
-                )
-        if prices is not None:
-            card = load_price_card(prices)
-            billed = read_ledger(ledger) if ledger is not None else []
-            limits = _limits(guards, allow_flagged, tenant)
-            invoices = period_invoices(usage, card, period, billed, customer or (), limits, datetime.now(UTC))
-            _held_note(invoices)
-            rows += price_rows(invoices, card)
-        _emit(write_focus(rows, format.value, out))
+        made = focus(
+            period,
+            HistorySource(records, store, tenant),
+            costs=costs,
+            prices=prices,
+            ledger=ledger,
+            customers=customer or (),
+            guards=guards,
+            allow_flagged=allow_flagged,
+            now=datetime.now(UTC),
+        )
+        if made.uncosted:
+            uncosted = made.uncosted
+            shown = ", ".join(uncosted[:5]) + (" ..." if len(uncosted) > 5 else "")
+            print(
+                f"note: {len(uncosted)} record(s) of {period} matched no cost entry (cost unknown, not "
+                f"zero; no row): {shown}",
+                file=sys.stderr,
+            )
+        _held_note(made)
+        _emit(write_focus(made.rows, format.value, out))
 
     guarded(run)
 
@@ -161,19 +141,20 @@ def invoice_lines(
     dates, and the line's quantities (actual, billable, exact base), unit price, amount and precise amount."""
 
     def run() -> None:
-        from talktime.core.invoicing.focus import period_invoices
-        from talktime.core.invoicing.periods import month_period
-        from talktime.io.exports import invoice_line_rows, write_invoice_lines
-        from talktime.io.invoices import read_ledger
-        from talktime.io.ratecards import load_price_card
+        from talktime.app.exports import invoice_lines as lines
+        from talktime.io.exports import write_invoice_lines
 
-        month_period(period, "UTC")
-        card = load_price_card(prices)
-        billed = read_ledger(ledger) if ledger is not None else []
-        limits = _limits(guards, allow_flagged, tenant)
-        usage = history(records, store, tenant)
-        invoices = period_invoices(usage, card, period, billed, customer or (), limits, datetime.now(UTC))
-        _held_note(invoices)
-        _emit(write_invoice_lines(invoice_line_rows(invoices), format.value, out))
+        made = lines(
+            period,
+            HistorySource(records, store, tenant),
+            prices,
+            ledger=ledger,
+            customers=customer or (),
+            guards=guards,
+            allow_flagged=allow_flagged,
+            now=datetime.now(UTC),
+        )
+        _held_note(made)
+        _emit(write_invoice_lines(made.rows, format.value, out))
 
     guarded(run)

@@ -39,6 +39,7 @@ from talktime.cli.billing import invoice_app, margin
 from talktime.cli.dashboard import dashboard
 from talktime.cli.export import export_app
 from talktime.cli.guard import guarded
+from talktime.cli.history import STORE_HELP
 from talktime.cli.measure import measure
 from talktime.cli.proxy import proxy
 from talktime.cli.reconcile import reconcile
@@ -50,10 +51,11 @@ from talktime.core.decimals import text
 from talktime.core.metering.summary import summary_rows
 from talktime.errors import InputError
 from talktime.io.results import CSV_COLUMNS, record_dict, record_row, totals_dict
-from talktime.store.base import EventStore
 
 if TYPE_CHECKING:
-    from talktime.core.rating.cards import PriceCard
+    from talktime.app.alerts import AlertSending
+    from talktime.core.rating.cards import CostCard, PriceCard
+    from talktime.store.base import EventStore
     from talktime.web.served import ServedDashboard
 
 app = typer.Typer(
@@ -328,7 +330,6 @@ keys_app = typer.Typer(
     help="API keys for the HTTP API, one tenant each, or admin keys (stored hashed; listed by id)."
 )
 app.add_typer(keys_app, name="keys")
-STORE_HELP = "An embedded DuckDB file path, or a postgresql:// URL."
 
 
 @keys_app.command("create")
@@ -353,12 +354,12 @@ def keys_create(
     tenant); the key is printed once, as the last line, and stored only hashed."""
 
     def run() -> None:
-        from talktime.api.keys import create_key
+        from talktime.app.keys import create_key, key_store
 
         if tenant is not None and tenant_option is not None and tenant != tenant_option:
             raise InputError(f"TENANT {tenant!r} and --tenant {tenant_option!r} differ: give one")
         owner = tenant if tenant is not None else tenant_option
-        with _key_store(store) as opened:
+        with key_store(store) as opened:
             made = create_key(opened, owner, label=label, admin=admin, customer=customer)
         if admin:
             whose = "an admin key"
@@ -372,26 +373,6 @@ def keys_create(
     guarded(run)
 
 
-@contextmanager
-def _key_store(target: str) -> Iterator[EventStore]:
-    from talktime.app.served import held_by_server
-    from talktime.store import open_store
-
-    server = held_by_server(target)
-    if server is not None:  # DuckDB: the server holds the file, even DuckDB's error would only say "lock"
-        raise InputError(
-            f"--store {target!r} is held by talktime serve at {server}: manage keys through its admin "
-            f"routes with an admin key (GET /v1/admin/keys, POST /v1/admin/keys, "
-            f"POST /v1/admin/keys/KEY_ID/revoke or /rotate), or stop the server; make the admin key "
-            f"before starting it (talktime keys create --admin --store {target})"
-        )
-    opened = open_store(target)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
 @keys_app.command("list")
 def keys_list(
     tenant: str | None = typer.Argument(None, help="Only this tenant's keys (all keys when omitted)."),
@@ -402,9 +383,9 @@ def keys_list(
     never a key or its hash."""
 
     def run() -> None:
-        from talktime.api.keys import key_dict, list_keys
+        from talktime.app.keys import key_dict, key_store, list_keys
 
-        with _key_store(store) as opened:
+        with key_store(store) as opened:
             rows = [key_dict(k) for k in list_keys(opened, tenant)]
         if format is OutputFormat.json:
             print(json.dumps({"keys": rows}, indent=2))
@@ -445,9 +426,9 @@ def keys_revoke(
     def run() -> None:
         from datetime import UTC, datetime
 
-        from talktime.api.keys import revoke_key
+        from talktime.app.keys import key_store, revoke_key
 
-        with _key_store(store) as opened:
+        with key_store(store) as opened:
             revoked = revoke_key(opened, key_id, datetime.now(UTC))
         assert revoked.revoked_at is not None
         print(f"key {revoked.id} of {revoked.tenant!r} revoked at {revoked.revoked_at.isoformat()}")
@@ -466,9 +447,9 @@ def keys_rotate(
     def run() -> None:
         from datetime import UTC, datetime
 
-        from talktime.api.keys import rotate_key
+        from talktime.app.keys import key_store, rotate_key
 
-        with _key_store(store) as opened:
+        with key_store(store) as opened:
             made = rotate_key(opened, key_id, datetime.now(UTC))
         print(f"key {key_id} revoked; new key {made.info.id} for {made.info.tenant!r} (shown once):")
         print(made.key)
@@ -479,21 +460,21 @@ def keys_rotate(
 def _served_dashboard(
     opened: EventStore,
     store: str,
-    costs: Path,
+    costs: CostCard,
     prices: PriceCard,
     ledger: Path | None,
     guards: Path | None,
     months: int,
     refresh: float,
+    alerts: AlertSending | None = None,
 ) -> ServedDashboard:
     from datetime import timedelta
 
     from talktime.api.access_log import store_label
-    from talktime.app.cards import cost_card
     from talktime.web.served import ServedDashboard, ServedOptions
 
     options = ServedOptions(
-        cost_card(costs),
+        costs,
         prices,
         store_label(store),
         ledger=ledger,
@@ -501,7 +482,12 @@ def _served_dashboard(
         months=months,
         refresh=timedelta(seconds=refresh),
     )
-    return ServedDashboard(opened, options)
+    board = ServedDashboard(opened, options)
+    if alerts is not None:  # checked after each new snapshot, which a watcher asks for as records change
+        from talktime.web.served_alerts import ServedAlerts
+
+        ServedAlerts(board.snapshots, alerts).start()
+    return board
 
 
 class _Terminated(Exception):
@@ -533,7 +519,15 @@ def serve(
         60.0,
         "--dashboard-refresh",
         min=1.0,
-        help="Seconds a dashboard snapshot is kept before a page asks whether newer records are stored.",
+        help="Seconds a dashboard snapshot is kept before a page asks whether newer records are stored "
+        "(with --alerts, every tenant's records are looked at this often, pages or not).",
+    ),
+    alerts: Path | None = typer.Option(
+        None,
+        "--alerts",
+        help="Alert configuration (TOML; docs/alerts.md): after each new snapshot of a tenant's records, "
+        "the alerts open are checked and each new one POSTed, signed, to its webhook url (the secret from "
+        "the variable secret_env names). Needs --costs and --prices.",
     ),
     ledger: Path | None = typer.Option(None, "--ledger", help="Finalised invoices, LEDGER/<tenant>/."),
     workers: int = typer.Option(
@@ -546,38 +540,47 @@ def serve(
     ),
 ) -> None:
     """Serve the ingestion and usage HTTP API (OpenAPI at /openapi.json); with --costs and --prices, also
-    the dashboard in a browser (http://HOST:PORT/, signed in with a tenant or a customer key)."""
+    the dashboard in a browser (http://HOST:PORT/, signed in with a tenant or a customer key); with
+    --alerts too, each tenant's alerts checked and sent as its events arrive."""
 
     def run() -> None:
         import uvicorn
 
         from talktime.api import access_log, create_app
         from talktime.api.app import tune_gc_for_serving
+        from talktime.app.serve import known_hashes, serve_inputs
         from talktime.app.served import announce
-        from talktime.io.guards import load_guards
-        from talktime.io.ratecards import load_price_card
-        from talktime.store import open_store
+        from talktime.app.stores import opened_store
 
         access_log.configure()
-        if costs is not None and prices is None:
-            raise InputError("--costs serves the dashboard, which also needs --prices (the price card)")
-        opened = open_store(store)
-        try:
-            card = None if prices is None else load_price_card(prices)
-            limits = None if guards is None else load_guards(guards)
+        given = serve_inputs(prices, costs, guards, alerts)  # every file checked before the store is opened
+        with opened_store(store) as opened:
             board = None
-            if costs is not None and card is not None:
+            if given.costs is not None and given.prices is not None:
                 board = _served_dashboard(
-                    opened, store, costs, card, ledger, guards, dashboard_months, dashboard_refresh
+                    opened,
+                    store,
+                    given.costs,
+                    given.prices,
+                    ledger,
+                    guards,
+                    dashboard_months,
+                    dashboard_refresh,
+                    given.alerts,
                 )
             served = create_app(
-                opened, prices=card, ledger=ledger, workers=workers, guards=limits, dashboard=board
+                opened,
+                prices=given.prices,
+                ledger=ledger,
+                workers=workers,
+                guards=given.guards,
+                dashboard=board,
             )
             tune_gc_for_serving()
             access_log.log_start(store, host, port, workers)
-            warm = getattr(opened, "known_hashes", None)  # the embedded store's dedup sets (ADR 0009)
-            if warm is not None:  # loaded now, not by the first batch a client sends
-                access_log.log_hashes(warm())
+            hashes = known_hashes(opened)  # the embedded store's dedup sets, loaded now (ADR 0009)
+            if hashes is not None:
+                access_log.log_hashes(hashes)
             # uvicorn stops gracefully on SIGTERM, then raises it again under the handler it found: with
             # the default one the process would die there, leaving its note and the store unclosed
             previous = signal.signal(signal.SIGTERM, _terminated)
@@ -588,8 +591,6 @@ def serve(
                 pass  # stopped (systemd, docker stop, kill PID): the note goes, the store is closed, exit 0
             finally:
                 signal.signal(signal.SIGTERM, previous)
-        finally:
-            opened.close()
 
     guarded(run)
 

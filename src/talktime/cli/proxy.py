@@ -1,32 +1,19 @@
-"""``talktime proxy``: a WebSocket metering proxy in front of a streaming STT or voice-agent provider.
+"""``talktime proxy``: a WebSocket metering proxy in front of a streaming STT or voice-agent provider
+(:mod:`talktime.app.proxy`).
 
-The proxy package (and websockets) is imported when the command runs, so other commands never load it.
+The proxy (and websockets) is imported when the command runs, so other commands never load it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
 import logging
-import resource
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from talktime.cli.guard import guarded
 from talktime.errors import InputError
-
-if TYPE_CHECKING:
-    from websockets.asyncio.server import Server
-
-    from talktime.proxy import EventSink, ProxyOptions
-    from talktime.proxy.relay import MeteringProxy
-    from talktime.proxy.sinks import Transport
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -39,40 +26,6 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise InputError(f"--listen {value!r}: write HOST:PORT, e.g. 127.0.0.1:8765")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _transport(events: str, key: str | None) -> Transport:
-    from talktime.proxy import HttpTransport, JsonLinesTransport
-
-    if events.startswith(("http://", "https://")):
-        if not key:
-            raise InputError(f"--events {events}: a talktime server needs --key (or TALKTIME_API_KEY)")
-        return HttpTransport(events, key)
-    return JsonLinesTransport(Path(events))
-
-
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop to relay on: with uvloop (libuv) the proxy took about 13% less CPU per relayed message
-    than on asyncio's own loop (``make bench-proxy``); ``auto`` uses it when it is installed."""
-    if name not in ("auto", "asyncio", "uvloop"):
-        raise InputError(f"--loop {name!r}: must be auto, asyncio or uvloop")
-    if name == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        if name == "uvloop":
-            raise InputError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
-        return None
-    return uvloop.new_event_loop
-
-
-def _raise_open_files_limit() -> None:
-    """Two sockets per proxied connection: let the process hold as many as the hard limit allows."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def proxy(
@@ -122,7 +75,7 @@ def proxy(
     """Relay WebSocket connections to a streaming provider unchanged, recording each one's usage as events."""
 
     def start() -> None:
-        from talktime.proxy import EventSink, HttpTransport, ProxyOptions
+        from talktime.app.proxy import ProxyOptions, prepare, relay
 
         host, port = parse_listen(listen)
         options = ProxyOptions(
@@ -137,35 +90,15 @@ def proxy(
             report_every_seconds=report_every,
             open_timeout=open_timeout,
         )
-        transport = _transport(events, key)
-        sink = EventSink(transport, spill=spill if isinstance(transport, HttpTransport) else None)
-        factory = loop_factory(loop)  # every option checked before anything below changes the process
+        prepared = prepare(
+            options, events, key, spill, loop
+        )  # every option checked before the process changes
         logging.basicConfig(level=logging.WARNING, format="talktime proxy: %(message)s", stream=sys.stderr)
-        _raise_open_files_limit()
-        # Start-up objects (this CLI imports every command's modules) out of the cyclic collector: a full
-        # collection walking them took ~30 ms, a pause every relayed message behind it would wait out.
-        gc.collect()
-        gc.freeze()
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(_serve(options, sink, host, port, events))
+
+        def ready(addresses: list[str]) -> None:
+            where = ", ".join(addresses)
+            print(f"talktime proxy: {where} -> {upstream}; events to {events}", file=sys.stderr, flush=True)
+
+        relay(prepared, host, port, ready)
 
     guarded(start)
-
-
-async def _serve(options: ProxyOptions, sink: EventSink, host: str, port: int, events: str) -> None:
-    from talktime.proxy import run
-
-    stop = asyncio.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(number, stop.set)
-
-    def ready(_: MeteringProxy, server: Server) -> None:
-        where = ", ".join(f"ws://{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
-        print(
-            f"talktime proxy: {where} -> {options.upstream}; events to {events}", file=sys.stderr, flush=True
-        )
-
-    try:
-        await run(options, sink, host, port, stop.wait(), ready)
-    except OSError as error:
-        raise InputError(f"--listen {host}:{port}: {error.strerror or error}") from None

@@ -1,4 +1,5 @@
-"""API keys made, listed, revoked and rotated: the use cases of ``talktime keys`` and ``/v1/admin/keys``.
+"""API keys made, listed, revoked and rotated: the use cases of ``talktime keys`` and ``/v1/admin/keys``,
+and the store the CLI opens for them (:func:`key_store`).
 
 A key is ``tt_`` and 32 random bytes, shown once when it is made; the store keeps only its sha256 (see
 ``talktime.store.base``) and a public id (``k_`` and 12 hex digits of the hash) to list and revoke it by.
@@ -15,6 +16,8 @@ the admin route) is refused on the next request.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -144,3 +147,22 @@ def key_dict(key: ApiKey) -> dict[str, Any]:
         "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
         "customer": key.customer,
     }
+
+
+@contextmanager
+def key_store(target: str) -> Iterator[EventStore]:
+    """The store ``target`` names, opened to manage its keys and closed after; refused while ``talktime
+    serve`` holds it (DuckDB: even DuckDB's own error would only say "lock"), naming the admin routes."""
+    from talktime.app.served import held_by_server
+    from talktime.app.stores import opened_store
+
+    server = held_by_server(target)
+    if server is not None:
+        raise InputError(
+            f"--store {target!r} is held by talktime serve at {server}: manage keys through its admin "
+            f"routes with an admin key (GET /v1/admin/keys, POST /v1/admin/keys, "
+            f"POST /v1/admin/keys/KEY_ID/revoke or /rotate), or stop the server; make the admin key "
+            f"before starting it (talktime keys create --admin --store {target})"
+        )
+    with opened_store(target) as opened:
+        yield opened

@@ -1,0 +1,31 @@
+"""The plausibility guards a use case applies: a limits file a user named, guards already read, or the safe
+defaults; and the limits of one tenant, or none when records are to be billed as they are.
+
+Every face that holds flagged records back (``invoice``, ``export``, ``serve``'s invoices) reads them here,
+so the same file gives the same limits everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from talktime.core.plausibility import Guards, Limits
+
+__all__ = ["guards_of", "limits_of"]
+
+
+def guards_of(guards: Path | Guards | None) -> Guards:
+    """Guards already read, the TOML file named (docs/guards.md), or the safe defaults (None)."""
+    from talktime.io.guards import load_guards
+
+    if guards is None:
+        return Guards()
+    return guards if isinstance(guards, Guards) else load_guards(guards)
+
+
+def limits_of(
+    guards: Path | Guards | None, tenant: str | None, *, allow_flagged: bool = False
+) -> Limits | None:
+    """The limits ``tenant``'s records are judged by; None with ``allow_flagged`` (every record billed as it
+    is, and the guards file not read)."""
+    return None if allow_flagged else guards_of(guards).limits_for(tenant)
