@@ -41,6 +41,7 @@ class AlertsSetup:
 
     path: Path
     config: AlertConfig
+    served: bool = False  # checked by ``talktime serve --alerts`` (web.served_alerts), not by this file's run
 
     @property
     def state(self) -> Path | None:
