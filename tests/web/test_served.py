@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ import pytest
 
 from support.stored import store_records
 from talktime.app.keys import create_key
+from talktime.core.invoicing.periods import period_label
 from talktime.core.records import UsageRecord
+from talktime.io.ratecards import load_price_card
 from talktime.store import open_store
 from talktime.synth import synthetic_month
-from web.kit import sign_in, start_serve
+from web.kit import PRICES, sign_in, start_serve
 
 TENANT = "acme-platform"
 CUSTOMER = "blue-bank"
@@ -43,7 +46,7 @@ class Served:
     tenant_key: str
     customer_key: str
     admin_key: str
-    period: str  # this month, YYYY-MM
+    period: str  # the customer's billing month now, in its time zone (YYYY-MM), as its page and invoice
 
 
 def _moved(record: UsageRecord, by: timedelta) -> UsageRecord:
@@ -86,7 +89,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         opened.close()
     server, url, log = start_serve(store, "--dashboard-refresh", "1")
     try:
-        yield Served(url, log, *keys, now.strftime("%Y-%m"))
+        card = load_price_card(Path(str(files("talktime.ratecards").joinpath(PRICES))))
+        zone = card.customer(CUSTOMER).timezone  # the page and the invoice count the month in it
+        yield Served(url, log, *keys, period_label(now, zone))
     finally:
         server.terminate()
         server.wait(timeout=20)
