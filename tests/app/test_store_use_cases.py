@@ -54,3 +54,15 @@ def test_webhook_secrets_are_set_listed_and_removed(tmp_path: Path) -> None:
     assert [(s.tenant, s.provider) for s in secrets(store)] == [("beta", "vapi")]
     with pytest.raises(InputError, match="provider 'skype' has no webhook"):
         set_secret(store, "acme", "skype", "x", public_url=None, now=NOW)
+
+
+def test_a_secret_removed_or_replaced_in_the_same_microsecond_is_gone_or_replaced(tmp_path: Path) -> None:
+    """Two changes at one moment (a script, a coarse clock): the later one wins, never deduplicated away."""
+    store = str(tmp_path / "events.duckdb")
+    set_secret(store, "acme", "vapi", "first", public_url=None, now=NOW)
+    remove_secret(store, "acme", "vapi", now=NOW)
+    assert secrets(store) == [], "the removal counts: webhooks are refused"
+    set_secret(store, "acme", "vapi", "second", public_url=None, now=NOW)
+    replaced = set_secret(store, "acme", "vapi", "third", public_url=None, now=NOW - timedelta(seconds=5))
+    (kept,) = secrets(store)
+    assert kept == replaced and kept.set_at == NOW + timedelta(microseconds=3), "the last one set is in force"

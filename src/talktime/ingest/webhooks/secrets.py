@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -85,8 +85,7 @@ def set_secret(
     except ValueError as error:
         raise InputError(f"SECRET for {name}: {error}") from None
     found = Secret(tenant, name, kept, _public_url(name, public_url), now)
-    _append(store, found, {"secret": kept, "public_url": found.public_url})
-    return found
+    return _append(store, found, {"secret": kept, "public_url": found.public_url})
 
 
 def remove_secret(store: EventStore, tenant: str, provider: str, *, now: datetime) -> None:
@@ -94,15 +93,23 @@ def remove_secret(store: EventStore, tenant: str, provider: str, *, now: datetim
     _append(store, Secret(tenant, _provider(provider), "", None, now), {"secret": None})
 
 
-def _append(store: EventStore, secret: Secret, fields: dict[str, str | None]) -> None:
+def _append(store: EventStore, secret: Secret, fields: dict[str, str | None]) -> Secret:
+    """Append the change as the (tenant, provider)'s latest event. Its moment is the time given, or one
+    microsecond after the latest change kept if that is not earlier: a set and a removal in the same
+    microsecond would otherwise share an event id (the removal deduplicated away, the secret left in force)
+    or tie, and the latest change must be the one that wins."""
+    before = _latest(store).get((secret.tenant, secret.provider))
+    if before is not None and before[0] >= secret.set_at:
+        secret = replace(secret, set_at=before[0] + timedelta(microseconds=1))
     data = {"tenant": secret.tenant, "provider": secret.provider, **fields}
     event_id = f"{secret.provider}:{secret.tenant}:{secret.set_at.timestamp():.6f}"
     raw = RawEvent(SECRET_SOURCE, event_id, SECRET_TYPE, secret.tenant, secret.set_at, json.dumps(data))
     store.append(SECRETS_TENANT, [raw])
+    return secret
 
 
-def all_secrets(store: EventStore) -> dict[tuple[str, str], Secret]:
-    """The secret in force per (tenant, provider): the latest one set, removals dropped."""
+def _latest(store: EventStore) -> dict[tuple[str, str], tuple[datetime, str, dict[str, str | None]]]:
+    """The latest change per (tenant, provider), removals included: (moment, event id, data)."""
     latest: dict[tuple[str, str], tuple[datetime, str, dict[str, str | None]]] = {}
     for raw in store.events(SECRETS_TENANT):
         if raw.type != SECRET_TYPE or raw.time is None:
@@ -112,6 +119,12 @@ def all_secrets(store: EventStore) -> dict[tuple[str, str], Secret]:
         moment = raw.time if raw.time.tzinfo else raw.time.replace(tzinfo=UTC)
         if key not in latest or (moment, raw.id) > latest[key][:2]:
             latest[key] = (moment, raw.id, data)
+    return latest
+
+
+def all_secrets(store: EventStore) -> dict[tuple[str, str], Secret]:
+    """The secret in force per (tenant, provider): the latest one set, removals dropped."""
+    latest = _latest(store)
     return {
         key: Secret(key[0], key[1], str(data["secret"]), data.get("public_url"), moment)
         for key, (moment, _, data) in latest.items()
