@@ -23,7 +23,7 @@ Owns: the fold. Does not own: validating events (``events``) or storing them (``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -89,23 +89,83 @@ def _distinct(values: Iterable[T]) -> list[T]:
     return seen
 
 
-class _Fold:
-    """One group's events folded into record fields, with flags for every contradiction met."""
+_TEXT_FIELDS: Final = ("kind", "customer", "provider", "product")
+_MOMENT_TYPES: Final = frozenset(_MOMENTS)
+_NONE: Final[tuple[ev.Event, ...]] = ()
 
-    def __init__(self, subject: str, leg: str | None, events: Sequence[ev.Event]) -> None:
+
+class _Fold:
+    """One group's events, sorted, and kept in one list per type (each in the sorted order), with the flags
+    for every contradiction met while they are folded into record fields.
+
+    One pass over the events builds the lists, the times and the texts and attributes; every field is then
+    read from the list of its types alone (a group is folded once per record stored, so this is the
+    per-record cost of lifecycle ingest)."""
+
+    __slots__ = ("attr_flags", "attrs", "by_type", "events", "every", "flags", "moments", "texts")
+
+    def __init__(self, events: Sequence[ev.Event]) -> None:
         self.events = sorted(events, key=_order)
         self.flags: list[str] = []
-        self.subject = subject
-        self.leg = leg
+        self.by_type: dict[str, list[ev.Event]] = {}
+        self.every: list[datetime] = []
+        self.moments: list[datetime] = []
+        texts: dict[str, list[str]] = {name: [] for name in _TEXT_FIELDS}
+        self.attrs: dict[str, str] = {}
+        self.attr_flags: list[str] = []
+        for event in self.events:
+            kind = event.type
+            found = self.by_type.get(kind)
+            if found is None:
+                self.by_type[kind] = [event]
+            else:
+                found.append(event)
+            moment = event.time
+            if moment is not None and kind in ev.LIFECYCLE_TYPES:
+                self.every.append(moment)
+                if kind in _MOMENT_TYPES:
+                    self.moments.append(moment)
+            payload = event.payload
+            if not isinstance(payload, ev.LifecycleData):
+                continue
+            for name in _TEXT_FIELDS:
+                value = getattr(payload, name)
+                if value is not None and value not in texts[name]:
+                    texts[name].append(value)
+            if payload.attrs:
+                self._merge_attrs(payload.attrs)
+        self.texts = texts
 
-    def times(self, *types: str) -> list[datetime]:
-        return [e.time for e in self.events if e.type in types and e.time is not None]
+    def _merge_attrs(self, attrs: dict[str, str]) -> None:
+        merged = self.attrs
+        for key, value in attrs.items():
+            if key in merged and merged[key] != value:
+                self.attr_flags.append(f"conflict: attrs.{key} given as {merged[key]!r} and {value!r}")
+                continue
+            merged.setdefault(key, value)
 
-    def of(self, *types: str) -> list[ev.Event]:
-        return [e for e in self.events if e.type in types]
+    def of(self, event_type: str) -> Sequence[ev.Event]:
+        return self.by_type.get(event_type, _NONE)
+
+    def in_order(self, types: tuple[str, ...]) -> Sequence[ev.Event]:
+        """The events of ``types`` in the sorted order."""
+        by_type = self.by_type
+        if len(types) == 1:
+            return by_type.get(types[0], _NONE)
+        found = [by_type[t] for t in types if t in by_type]
+        if len(found) > 1:
+            return [e for e in self.events if e.type in types]
+        return found[0] if found else _NONE
 
     def one_time(self, label: str, types: tuple[str, ...], pick_last: bool = False) -> datetime | None:
-        found = sorted(set(self.times(*types)))
+        events = self.in_order(types)
+        if not events:
+            return None
+        times = [e.time for e in events if e.time is not None]
+        if len(times) < 2:
+            return times[0] if times else None
+        # equal moments in other offsets count once: the first in the sorted order is kept
+        found = sorted(set(times))
         if len(found) > 1:
             chosen = found[-1] if pick_last else found[0]
             self.flags.append(
@@ -113,37 +173,23 @@ class _Fold:
                 f"the {'latest' if pick_last else 'earliest'} is used"
             )
             return chosen
-        return found[0] if found else None
+        return found[0]
 
     def text(self, name: str) -> str | None:
-        values = _distinct(
-            getattr(e.payload, name)
-            for e in self.events
-            if isinstance(e.payload, ev.LifecycleData) and getattr(e.payload, name) is not None
-        )
+        values = self.texts[name]
         if len(values) > 1:
             self.flags.append(f"conflict: {name} given as {values!r}; the earliest event's is used")
         return None if not values else str(values[0])
 
-    def attrs(self) -> dict[str, str]:
-        merged: dict[str, str] = {}
-        for event in self.events:
-            if not isinstance(event.payload, ev.LifecycleData):
-                continue
-            for key, value in event.payload.attrs.items():
-                if key in merged and merged[key] != value:
-                    self.flags.append(f"conflict: attrs.{key} given as {merged[key]!r} and {value!r}")
-                    continue
-                merged.setdefault(key, value)
-        return merged
-
     def speech_seconds(self) -> Decimal | None:
+        if ev.SPEECH_STARTED not in self.by_type and ev.SPEECH_ENDED not in self.by_type:
+            return None
         starts: dict[str, list[datetime]] = {}
         ends: dict[str, list[datetime]] = {}
-        for event in self.of(ev.SPEECH_STARTED, ev.SPEECH_ENDED):
-            assert isinstance(event.payload, ev.SpeechData) and event.time is not None
-            side = starts if event.type == ev.SPEECH_STARTED else ends
-            side.setdefault(event.payload.segment, []).append(event.time)
+        for side, event_type in ((starts, ev.SPEECH_STARTED), (ends, ev.SPEECH_ENDED)):
+            for event in self.of(event_type):
+                assert isinstance(event.payload, ev.SpeechData) and event.time is not None
+                side.setdefault(event.payload.segment, []).append(event.time)
         if not starts and not ends:
             return None
         total = Decimal(0)
@@ -161,29 +207,31 @@ class _Fold:
             total += seconds_between(begin, end)
         return total
 
-    def summed(self, types: tuple[str, ...], name: str) -> Decimal | None:
-        values = [getattr(e.payload, name) for e in self.of(*types)]
+    def summed(self, event_type: str, name: str) -> Decimal | None:
+        values = [getattr(e.payload, name) for e in self.of(event_type)]
         return sum(values, Decimal(0)) if values else None
 
     def last_value(self, event_type: str, name: str, label: str) -> Decimal | int | None:
         found = self.of(event_type)
+        if not found:
+            return None
         values = _distinct(getattr(e.payload, name) for e in found)
         if len(values) > 1:
             self.flags.append(f"conflict: {label} reported as {values!r}; the latest event's is used")
-        return None if not found else getattr(found[-1].payload, name)
+        return getattr(found[-1].payload, name)  # type: ignore[no-any-return]
 
 
 def _fold_group(
     subject: str, leg: str | None, events: Sequence[ev.Event], as_of: datetime, idle: timedelta
 ) -> SessionRecord:
-    fold = _Fold(subject, leg, events)
-    every = fold.times(*ev.LIFECYCLE_TYPES)
-    moments = fold.times(*_MOMENTS) or every
+    fold = _Fold(events)
+    every = fold.every
+    moments = fold.moments or every
     started = fold.one_time("opened", (ev.OPENED, ev.JOINED))
     if started is None:
         started = min(moments)
         fold.flags.append(f"no opened event: starts at its earliest event, {_iso(started)}")
-    closing = fold.of(ev.CLOSED, ev.LEFT)
+    closing = fold.in_order((ev.CLOSED, ev.LEFT))
     ended = fold.one_time("closed", (ev.CLOSED, ev.LEFT), pick_last=True)
     status = "completed"
     idle_from = None if closing else max(every)
@@ -200,24 +248,29 @@ def _fold_group(
         )
     else:
         status = "open"
-    if min(moments) < started or (ended is not None and max(moments) > ended):
+    earliest, latest = min(moments), max(moments)
+    if earliest < started or (ended is not None and latest > ended):
         fold.flags.append(
-            f"conflict: events from {_iso(min(moments))} to {_iso(max(moments))} fall outside the connection "
+            f"conflict: events from {_iso(earliest)} to {_iso(latest)} fall outside the connection "
             f"({_iso(started)} to {_iso(ended) if ended else 'open'}); the record spans all of them"
         )
-        started = min(started, *moments)
-        ended = max(ended, *moments) if ended is not None else None
-    kind = fold.text("kind") or ("participant" if fold.of(ev.JOINED, ev.LEFT) else None)
-    channels = fold.of(ev.CHANNELS)
-    channel_values = _distinct(e.payload.channels for e in channels if isinstance(e.payload, ev.ChannelsData))
+        started = min(started, earliest)
+        ended = max(ended, latest) if ended is not None else None
+    kind = fold.text("kind") or ("participant" if fold.of(ev.JOINED) or fold.of(ev.LEFT) else None)
+    channel_values = _distinct(
+        e.payload.channels for e in fold.of(ev.CHANNELS) if isinstance(e.payload, ev.ChannelsData)
+    )
     if len(channel_values) > 1:
         fold.flags.append(f"conflict: channels reported as {channel_values!r}; the largest is used")
-    tokens = [e.payload for e in fold.of(ev.TOKENS) if isinstance(e.payload, ev.TokensData)]
     reported = fold.last_value(ev.PROVIDER_REPORTED, "seconds", "provider-reported seconds")
     # in the order the flags have always come: texts, then answered and audio times
     customer, provider, product = fold.text("customer"), fold.text("provider"), fold.text("product")
     answered = fold.one_time("answered", (ev.ANSWERED,))
     first_audio, last_audio = _audio_span(fold)
+    audio_seconds = fold.summed(ev.AUDIO_SENT, "seconds")
+    speech_seconds = fold.speech_seconds()
+    counts = _counts(fold) if ev.TOKENS in fold.by_type or ev.CHARACTERS in fold.by_type else _NO_COUNTS
+    fold.flags.extend(fold.attr_flags)  # the attributes' conflicts come last
     record = UsageRecord(
         id=subject if leg is None else f"{subject}/{leg}",
         session=subject,
@@ -231,12 +284,12 @@ def _fold_group(
         answered_at=answered,
         first_audio_at=first_audio,
         last_audio_at=last_audio,
-        audio_seconds=fold.summed((ev.AUDIO_SENT,), "seconds"),
-        speech_seconds=fold.speech_seconds(),
+        audio_seconds=audio_seconds,
+        speech_seconds=speech_seconds,
         channels=max(channel_values, default=1),
         provider_reported_seconds=None if reported is None else Decimal(reported),
-        **_counts(fold, tokens),
-        attrs=fold.attrs(),
+        **counts,
+        attrs=fold.attrs,
     )
     return SessionRecord(record, tuple(fold.flags), len(fold.events), idle_from)
 
@@ -255,15 +308,22 @@ def _audio_span(fold: _Fold) -> tuple[datetime | None, datetime | None]:
     return first, last
 
 
-def _counts(fold: _Fold, tokens: list[ev.TokensData]) -> dict[str, int | None]:
+def _counts(fold: _Fold) -> dict[str, int | None]:
     """Each token and character field summed over its events; None when no such event came."""
+    tokens = [e.payload for e in fold.of(ev.TOKENS) if isinstance(e.payload, ev.TokensData)]
     counts: dict[str, int | None] = {
         name: sum(getattr(t, name) for t in tokens) if tokens else None for name in ev.TOKEN_FIELDS
     }
+    characters = fold.of(ev.CHARACTERS)
     for name in ev.CHARACTER_FIELDS:
-        total = fold.summed((ev.CHARACTERS,), name)
-        counts[name] = None if total is None else int(total)
+        counts[name] = (
+            int(sum((getattr(e.payload, name) for e in characters), Decimal(0))) if characters else None
+        )
     return counts
+
+
+#: :func:`_counts` of a group without token or character events.
+_NO_COUNTS: Final[Mapping[str, int | None]] = dict.fromkeys((*ev.TOKEN_FIELDS, *ev.CHARACTER_FIELDS))
 
 
 def _merge(found: list[tuple[tuple[int, datetime, str, str], SessionRecord]]) -> SessionRecord:

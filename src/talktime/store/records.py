@@ -21,6 +21,7 @@ the tables (each store), the fold itself (``sessionize``).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,20 @@ _TEXTS: Final = ("id", "customer", "provider", "product", "session", "kind", "st
 _LIMIT_SECONDS: Final = Decimal(10) ** 12
 _LIMIT_INT: Final = 2**63
 _PARTICIPANT_TYPES: Final = frozenset({ev.JOINED, ev.LEFT})
+
+_TEXT: Final = "text"
+_TIME: Final = "time"
+_SECONDS_KIND: Final = "seconds"
+_INT: Final = "int"
+#: Each record field in :data:`RECORD_FIELDS` order (the order of a record's JSON) with its kind.
+_FIELD_KINDS: Final = tuple(
+    (
+        name,
+        _TIME if name in _TIMES else _SECONDS_KIND if name in _SECONDS else _INT if name in _INTS else _TEXT,
+    )
+    for name in RECORD_FIELDS
+)
+_FIELD_VALUES: Final = operator.attrgetter(*RECORD_FIELDS)
 
 #: The record rows a store writes (it adds ``tenant`` and the id hash itself).
 ROW_SCHEMA: Final = pa.schema(
@@ -550,11 +565,43 @@ class RowBuilder:
         return len(self.columns["id"])
 
     def add(self, session: SessionRecord, first: datetime, last: datetime) -> None:
+        """Add a derived record: each field read once, into its column and the record's JSON (``doc``,
+        the form :func:`record_doc` writes) in the same pass; this runs once per record stored."""
         record = session.record
-        values = {name: getattr(record, name) for name in RECORD_FIELDS}
+        columns = self.columns
+        doc: dict[str, Any] = {}
+        exact = True
+        for (name, kind), value in zip(_FIELD_KINDS, _FIELD_VALUES(record), strict=True):
+            if value is None:
+                columns[name].append(None)
+                continue
+            if kind is _TIME:
+                doc[name] = value.isoformat()
+                value = (value - _EPOCH) // _US
+            elif kind is _SECONDS_KIND:
+                doc[name] = str(value)
+                exponent = value.as_tuple().exponent
+                if not (isinstance(exponent, int) and exponent >= -6 and abs(value) < _LIMIT_SECONDS):
+                    value, exact = None, False
+            else:
+                doc[name] = value
+                if kind is _INT and not -_LIMIT_INT <= value < _LIMIT_INT:
+                    value, exact = None, False
+            columns[name].append(value)
+        attrs = record.attrs
+        if attrs:
+            doc["attrs"] = dict(attrs)
         flags = orjson.dumps(list(session.flags)).decode()
-        doc = _doc(values, record.attrs)
-        self._append(values, record.attrs, session.idle_from, flags, session.events, first, last, doc)
+        idle_from = session.idle_from
+        columns["attrs"].append(list(attrs.items()) if attrs else None)
+        columns["idle_from"].append(None if idle_from is None else (idle_from - _EPOCH) // _US)
+        columns["flagged"].append(flags != "[]")
+        columns["exact"].append(exact)
+        columns["events"].append(session.events)
+        columns["first_received"].append((first - _EPOCH) // _US)
+        columns["last_received"].append((last - _EPOCH) // _US)
+        columns["flags"].append(flags)
+        columns["doc"].append(orjson.dumps(doc).decode())
 
     def add_plain(self, lone: list[Fresh]) -> list[Fresh]:
         """Add the records of lone ``talktime.record`` events straight from their data, column by column,
@@ -592,47 +639,6 @@ class RowBuilder:
         micros = [(at - _EPOCH) // _US for at in received]
         self.columns["first_received"].extend(micros)
         self.columns["last_received"].extend(micros)
-
-    def _append(
-        self,
-        values: dict[str, Any],
-        attrs: Mapping[str, str],
-        idle_from: datetime | None,
-        flags: str,
-        events: int,
-        first: datetime,
-        last: datetime,
-        doc: str,
-    ) -> None:
-        # One pass per kind of column, each value checked inline: this runs once per record of a batch.
-        columns = self.columns
-        exact = True
-        for name in _TEXTS:
-            columns[name].append(values[name])
-        for name in _TIMES:
-            moment = values[name]
-            columns[name].append(None if moment is None else (moment - _EPOCH) // _US)
-        for name in _SECONDS:
-            seconds = values[name]
-            if seconds is not None:
-                exponent = seconds.as_tuple().exponent
-                if not (isinstance(exponent, int) and exponent >= -6 and abs(seconds) < _LIMIT_SECONDS):
-                    seconds, exact = None, False
-            columns[name].append(seconds)
-        for name in _INTS:
-            whole = values[name]
-            if whole is not None and not -_LIMIT_INT <= whole < _LIMIT_INT:
-                whole, exact = None, False
-            columns[name].append(whole)
-        columns["attrs"].append(list(attrs.items()) if attrs else None)
-        columns["idle_from"].append(None if idle_from is None else (idle_from - _EPOCH) // _US)
-        columns["flagged"].append(flags != "[]")
-        columns["exact"].append(exact)
-        columns["events"].append(events)
-        columns["first_received"].append((first - _EPOCH) // _US)
-        columns["last_received"].append((last - _EPOCH) // _US)
-        columns["flags"].append(flags)
-        columns["doc"].append(doc)
 
     def table(self) -> pa.Table:
         arrays = []
