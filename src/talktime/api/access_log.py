@@ -25,9 +25,23 @@ SERVE: Final = logging.getLogger("talktime.serve")
 _KEYLIKE: Final = re.compile(r"tt_[A-Za-z0-9_-]{8,}")
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each line to ``sys.stderr`` as it is then, not as it was when the handler was made: a caller
+    that swaps standard error for a while (a test runner invoking ``serve``) never leaves the log writing to
+    a closed stream."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure() -> None:
     """Send talktime's server logs to standard error, one line each, with the time (``serve`` calls it)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     for logger in (ACCESS, SERVE):
         logger.setLevel(logging.INFO)
