@@ -106,6 +106,9 @@ def test_a_threshold_crossed_is_posted_once_with_no_page_looked_at(
             page = _alerts_page(url, key)
             assert f'data-alert="minutes/{CUSTOMER}/{start:%Y-%m}"' in page, "the operator's page shows it"
             assert "delivered" in page and "HTTP 200" in page
+            assert hook.url not in page and "alerts.json" not in page and str(tmp_path) not in page, (
+                "a tenant sees neither the operator's webhook (its path can hold a secret) nor a server path"
+            )
             assert "talktime serve --alerts" in page and "--send" not in page, (
                 "the page says who checks and sends"
             )

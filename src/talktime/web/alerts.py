@@ -94,8 +94,8 @@ def add_alerts_pages(app: FastAPI, board: Dashboard, render_page: Render) -> Non
         if setup is not None and setup.state is not None:
             try:
                 outcomes = delivery_outcomes(setup.state)
-            except TalktimeError as error:
-                state_error = str(error)
+            except TalktimeError as error:  # served: a tenant is shown no path of the server's
+                state_error = "the server could not read its delivery record" if setup.served else str(error)
         shown: list[Alert] = list(found.alerts) if found is not None else []
         partial = request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "alerts"
         return render_page(
