@@ -18,7 +18,7 @@ from support.events import record_event
 from support.fixtures import postgres_server  # noqa: F401  (fixture)
 from talktime.api import create_app
 from talktime.app import service
-from talktime.app.review import changed_fields, flagged, held_months, review
+from talktime.app.review import changed_fields, fields_to_correct, flagged, held_months, review
 from talktime.errors import ConflictError, InputError
 from talktime.io.ratecards import load_price_card
 from talktime.store import EventStore, hash_key, open_store
@@ -124,3 +124,61 @@ def test_the_review_faces_call_the_application_layer(face: str) -> None:
     reached = sorted({name for name in imports(PACKAGE / face) if name.startswith(BELOW)})
     assert reached == [], f"{face} reaches past talktime.app: {reached}"
     assert "talktime.app.review" in set(imports(PACKAGE / face)) or face == "web/review_pages.py"
+
+
+def test_a_form_drawn_before_another_review_never_puts_back_what_it_showed(store: EventStore) -> None:
+    """Two people on the flagged page: the second one's form still shows the old end. Its correction of
+    another field must not revert the first one's end, and its acceptance must not accept reasons it never
+    showed: both are refused, naming what changed (a reload shows the record as it is)."""
+    shown = {"ended_at": "2035-03-01T10:00:00+00:00"}  # what both pages were drawn with
+    first = fields_to_correct(
+        store, "acme-platform", "runaway-1", {"ended_at": "2025-03-01T10:05:00Z"}, shown
+    )
+    review(store, "acme-platform", None, "runaway-1", "correct", fields=first, at=NOW, idle_timeout=IDLE)
+    with pytest.raises(
+        ConflictError, match=r"changed since the page showed it \(ended_at is now 2025-03-01T10:05"
+    ):
+        fields_to_correct(
+            store, "acme-platform", "runaway-1", {"ended_at": shown["ended_at"], "channels": "2"}, shown
+        )
+    now = fields_to_correct(
+        store,
+        "acme-platform",
+        "runaway-1",
+        {"ended_at": "2025-03-01T10:05:00Z", "channels": "2"},
+        {"ended_at": "2025-03-01T10:05:00+00:00"},
+    )
+    assert now == {"channels": "2"}, "only what the person changed is corrected"
+
+    reasons = review(
+        store,
+        "acme-platform",
+        None,
+        "runaway-2",
+        "correct",
+        fields={"channels": "3"},
+        at=NOW,
+        idle_timeout=IDLE,
+    ).reasons
+    with pytest.raises(ConflictError, match="its reasons are now call-too-long"):
+        review(
+            store,
+            "acme-platform",
+            None,
+            "runaway-2",
+            "accept",
+            at=NOW,
+            idle_timeout=IDLE,
+            shown_reasons=["speech-longer-than-audio: what another page showed"],
+        )
+    done = review(
+        store,
+        "acme-platform",
+        None,
+        "runaway-2",
+        "accept",
+        at=NOW,
+        idle_timeout=IDLE,
+        shown_reasons=list(reasons),
+    )
+    assert done.held is False

@@ -18,7 +18,7 @@ flagged|accept|correct`` (``cli/records.py``) and the served dashboard's ``/flag
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,6 +59,7 @@ __all__ = [
     "correction_fields",
     "customer_mark",
     "customer_months",
+    "fields_to_correct",
     "flagged",
     "held_months",
     "held_now",
@@ -183,6 +184,7 @@ def review(
     note: str | None = None,
     at: datetime,
     idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
+    shown_reasons: Sequence[str] | None = None,
 ) -> Reviewed:
     """Accept a flagged record's present reasons, or correct its fields (a correction event); the record
     as it now stands, its reasons and whether it is still held back.
@@ -199,6 +201,11 @@ def review(
         reasons = check(record, limits, min(received, at))
         if not reasons:
             raise ConflictError(f"record {record_id!r} breaks no limit: there is nothing to accept")
+        if shown_reasons is not None and set(shown_reasons) != set(reasons):
+            raise ConflictError(
+                f"record {record_id!r} changed since the page showed it: its reasons are now "
+                f"{'; '.join(reasons)}; reload the page and review it again"
+            )
         accept(records, tenant, record_id, reasons, note, at)
     elif action == "correct":
         data = correction_data(fields or {}, note)
@@ -403,6 +410,36 @@ def changed_fields(
     changed = correction_fields(typed, stored.record)
     if not changed:
         raise InputError("fields: every value is as the record has it; change one to correct it")
+    return changed
+
+
+def fields_to_correct(
+    store: EventStore, tenant: str, record_id: str, typed: Mapping[str, str], shown: Mapping[str, str]
+) -> dict[str, str | None]:
+    """The fields a form corrects: those typed differently from what the page showed (``shown``: each
+    field's value the form was drawn with), as the record format reads them. ConflictError naming the
+    fields when the stored record no longer has what the page showed (another review or a late event
+    changed it since: a correction must never put back a value the person did not type); InputError when
+    nothing was changed; NotFoundError without the record."""
+    stored = _records(store).stored_record(tenant, record_id)
+    if stored is None:
+        raise NotFoundError(f"no record {record_id!r}")
+    moved = correction_fields(shown, stored.record)
+    if moved:
+        now = record_to_row(stored.record)
+        names = ", ".join(f"{name} is now {now.get(name) or 'absent'!s}" for name in sorted(moved))
+        raise ConflictError(
+            f"record {record_id!r} changed since the page showed it ({names}); "
+            "reload the page and review it again"
+        )
+    person = {
+        name: value
+        for name, value in typed.items()
+        if name not in shown or not (value.strip() == shown[name].strip() or _same_moment(value, shown[name]))
+    }
+    changed = correction_fields(person, stored.record)
+    if not changed:
+        raise InputError("fields: every value is as the page showed it; change one to correct it")
     return changed
 
 

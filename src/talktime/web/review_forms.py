@@ -49,9 +49,9 @@ from starlette.types import Message, Receive
 from talktime.app.held_records import HeldMonth
 from talktime.app.review import (
     CustomerMonths,
-    changed_fields,
     customer_mark,
     customer_months,
+    fields_to_correct,
     held_now,
     review,
     review_mark,
@@ -289,9 +289,15 @@ async def post_review(request: Request, source: StoreReview, action: str) -> Att
     record_id = form.get("record", "")
     note = form.get("note", "").strip() or None
     typed = typed_fields(form) if action == "correct" else {}
+    shown = {name[4:]: value for name, value in form.items() if name.startswith("was.") and name[4:]}
+    reasons = form.get("shown_reasons")  # the reasons the page showed: an acceptance accepts those or none
 
     def run() -> dict[str, Any]:
-        fields = changed_fields(source.store, source.tenant, record_id, typed) if action == "correct" else {}
+        fields = (
+            fields_to_correct(source.store, source.tenant, record_id, typed, shown)
+            if action == "correct"
+            else {}
+        )
         done = review(
             source.store,
             source.tenant,
@@ -302,6 +308,7 @@ async def post_review(request: Request, source: StoreReview, action: str) -> Att
             note=note,
             at=source.clock(),
             idle_timeout=source.idle_timeout,
+            shown_reasons=None if reasons is None or action != "accept" else reasons.splitlines(),
         )
         return {"reviewed": done.id, "action": action, "held": "yes" if done.held else "no"}
 
