@@ -86,6 +86,13 @@ include-method = "POST"
 checks.negative_data_rejection.enabled = false
 phases.coverage.generation.mode = "negative"
 
+# customer= is optional (a customer-scoped key reads its own) but the run's tenant key must name one: a
+# request without it is schema-valid and answers 422 naming the field (test_invoice_customer_default.py)
+[[operations]]
+include-path = "/v1/invoices"
+include-method = "GET"
+checks.positive_data_acceptance.expected-statuses = [200, 401, 403, 404, 409, 422]
+
 [[operations]]
 include-path-regex = "^/v1/admin/"
 headers = {{ Authorization = "Bearer {admin_key}" }}

@@ -1,4 +1,5 @@
 """Invoice routes: ``GET /v1/invoices?customer=C&period=YYYY-MM`` (JSON) and ``GET /v1/invoices/{id}.pdf``.
+A customer-scoped key may leave ``customer`` out (its own); a tenant key must name one (422 naming the field).
 
 Same authentication and tenant rules as every route: the Bearer key's tenant is the only one whose records
 (and ledger, ``LEDGER/<tenant>/``) the request sees, and a customer-scoped key's customer the only
@@ -56,8 +57,14 @@ def add_invoice_routes(
     ``guards`` flag (default: the safe defaults) are held back, named on the draft."""
     authenticated = Depends(reader)
 
-    def invoice_for(scoped: Reader, customer: str, period: str) -> Invoice:
-        scoped.customer_asked(customer)  # a customer-scoped key: its own customer's invoices only (403)
+    def invoice_for(scoped: Reader, asked: str | None, period: str) -> Invoice:
+        # a customer-scoped key: its own customer's invoices only (403), its own when none is asked for
+        customer = scoped.customer_asked(asked)
+        if customer is None:
+            raise InputError(
+                "query.customer: required with a tenant key (it reads every customer of tenant "
+                f"{scoped.tenant!r}): name one, customer=C"
+            )
         return stored_invoice(
             store,
             scoped.tenant,
@@ -83,17 +90,25 @@ def add_invoice_routes(
                 422,
                 _404="no price card on this server, or no records for the customer",
                 _409=schemas.CANNOT_METER,
+                _422="a field is invalid (the message names it): period not YYYY-MM, or no customer with a "
+                "tenant key",
             ),
         },
     )
     async def get_invoice(
-        customer: Annotated[str, Query(description="customer id, as in the records")],
         period: Annotated[
             str,
             Query(
                 pattern=PERIOD, description="billing month, YYYY-MM (1900-2999), in the customer's time zone"
             ),
         ],
+        customer: Annotated[
+            str | None,
+            Query(
+                description="customer id, as in the records; required with a tenant key (422 naming this "
+                "field without it); a customer-scoped key reads its own customer when none is given"
+            ),
+        ] = None,
         who: Reader = authenticated,
     ) -> Response:
         def run() -> dict[str, Any]:

@@ -4,7 +4,8 @@ The same calls are metered under the profiles of providers that could have carri
 the phone legs, three streaming STT services for the audio, LiveKit's meters for the room), and each
 profile's billable minutes are set beside the actual minutes it measured. Then one call's cost is stacked
 across its providers (carrier minutes, STT seconds, LLM tokens, TTS credits, room minutes) beside what it
-sold for, and the month's margin per customer is shown with and without the LLM and TTS costs. Beside the
+sold for, as the month's margin rates it (the numbers of ``talktime margin --by session`` and the
+dashboard), and the month's margin per customer is shown with and without the LLM and TTS costs. Beside the
 records it writes a synthetic Twilio statement of the month's legs (1 line in 100 overcharged), so that the
 dashboard command it prints shows a reconciliation page too.
 """
@@ -134,9 +135,12 @@ _COSTS = Path("costs-informative.toml")
 _PRICES = Path("plan-call-minute.toml")
 
 
-def _call_stack(records: list[UsageRecord], console: Console) -> None:
-    """One answered phone call, every record priced by its provider's own unit."""
-    from talktime.core.rating.margin import session_margins
+def _call_stack(path: Path, records: list[UsageRecord], console: Console) -> None:
+    """One answered phone call, every record priced by its provider's own unit, its amounts taken from the
+    month's margin (what ``talktime margin --by session`` and the dashboard show for it): rated alone, the
+    card's monthly quotas (free SIP minutes) would cover it and it would look cheaper than it is."""
+    from talktime.app.history import HistorySource
+    from talktime.app.margin import session_report
     from talktime.io.ratecards import load_cost_card, load_price_card
 
     costs, prices = load_cost_card(_COSTS), load_price_card(_PRICES)
@@ -148,11 +152,12 @@ def _call_stack(records: list[UsageRecord], console: Console) -> None:
         for rs in sessions.values()
         if {"leg", "stream", "llm", "tts", "sip"} <= {r.kind for r in rs} and len(rs) == 6
     )
-    report = session_margins(chosen, costs, prices)
-    call = report.sessions[0]
+    report, _ = session_report(HistorySource(records=path), costs, prices)
+    first = chosen[0]
+    call = next(s for s in report.sessions if s.session == first.session_key and s.customer == first.customer)
     table = Table(title=f"The whole call: {call.session} ({call.customer})", title_justify="left")
-    for column in ("record", "cost entry (modality)", "what it bills", "cost USD"):
-        table.add_column(column, justify="right" if column == "cost USD" else "left")
+    for column in ("record", "cost entry (modality)", "what it bills", "cost USD (in the month)"):
+        table.add_column(column, justify="right" if column.startswith("cost USD") else "left")
     for record in chosen:
         for entry in costs.entries_for(record):
             metered = meter_records([record], entry.policy)[0]
@@ -160,14 +165,21 @@ def _call_stack(records: list[UsageRecord], console: Console) -> None:
             quantity = metered.billable_quantity
             unit = entry.policy.unit + ("" if quantity == 1 else "s")
             what = f"{text(quantity)} {unit} ({metered.trail()})"
-            table.add_row(record.id, f"{entry.id} ({entry.modality})", what, f"{amount:.6f}")
+            table.add_row(record.id, f"{entry.id} ({entry.modality})", what, _exact(amount))
     console.print(table, soft_wrap=False)
-    stack = ", ".join(f"{m} {v:.4f}" for m, v in call.cost_by_modality.items() if v)
+    stack = ", ".join(f"{m} {_exact(v)}" for m, v in call.cost_by_modality.items() if v)
+    percent = quantize(call.margin / call.price * 100, 1)
     console.print(
-        f"  cost {call.cost:.4f} ({stack}); sold as {text(call.minutes)} call minute(s) "
-        f"for {call.price:.4f}; margin {call.margin:.4f} ({quantize(call.margin / call.price * 100, 1)}%)",
+        f"  cost {_exact(call.cost)} ({stack}); sold as {text(call.minutes)} call minute(s) for "
+        f"{_exact(call.price)}; margin {_exact(call.margin)} ({percent}%): rated with the rest of the "
+        "month, as `margin --by session` rates it (the month's calls share the card's quotas)",
         markup=False,
     )
+
+
+def _exact(amount: Decimal) -> str:
+    """An amount as `talktime margin --format json` writes it: exact to 12 decimal places."""
+    return text(quantize(amount, 12))
 
 
 def _month_margins(records: list[UsageRecord], console: Console) -> None:
@@ -199,7 +211,12 @@ def run_demo(out: Path, seed: int) -> None:
     written = write_records(path, synthetic_month(CALLS, seed=seed, whole_call=True))
     records = list(read_records(path))
     statement = twilio_statement(out / "twilio-statement.csv", records)
-    console.print(f"A synthetic month: {CALLS:,} calls, {written:,} usage records in {path}")
+    calls = len({r.session_key for r in records})
+    console.print(
+        f"A synthetic month: {CALLS:,} calls placed, {calls:,} with usage records (the other "
+        f"{CALLS - calls:,}: web calls that never connected, which leave none); {written:,} usage records "
+        f"in {path}"
+    )
     console.print(
         f"and Twilio's statement of its {statement.lines:,} phone legs in {statement.path} (synthetic: "
         f"{statement.overcharged} lines overcharged, {statement.overcharge} USD in all, for the "
@@ -210,7 +227,7 @@ def run_demo(out: Path, seed: int) -> None:
     _example(records, console)
     _seed_story(console)
     console.print()
-    _call_stack(records, console)
+    _call_stack(path, records, console)
     _month_margins(records, console)
     # the command as this shell can run it: `make demo` installs it in .venv, not on the PATH
     program = "talktime" if shutil.which("talktime") else ".venv/bin/talktime"

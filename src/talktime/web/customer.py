@@ -209,8 +209,17 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
     @app.get("/calls", response_class=HTMLResponse)
     def calls(request: Request, period: str = "", page: int = 1) -> HTMLResponse:
         view, customer = _view(request)
-        months = _periods(view, customer)
-        chosen = period if period in months else _this_period(view, customer)
+        months, now = _periods(view, customer), _this_period(view, customer)
+        try:
+            month_period(period or now, _zone(view, customer))
+        except (TalktimeError, ValueError):
+            raise HTTPException(
+                400, f"period={period!r} is not a month: give it as YYYY-MM, e.g. {now}"
+            ) from None
+        chosen = period or now
+        if chosen not in months and chosen != now:  # not silently another month
+            shown = ", ".join(months) or "none yet"
+            raise HTTPException(404, f"You have no invoice for {chosen}: your months here are {shown}.")
         invoice, job = invoice_of(request, chosen)
         meters, rows = listed(invoice) if invoice is not None else ([], [])
         pages = max(1, -(-len(rows) // PAGE_ROWS))

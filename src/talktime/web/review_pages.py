@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -27,7 +28,7 @@ from talktime.app.held_records import HeldMonth, fields_to_check, held_records
 from talktime.app.statements import StatementReport, StatementSpec, statement_report
 from talktime.core.reconcile.model import shown
 from talktime.core.reconcile.render import html_values
-from talktime.core.records import record_to_row
+from talktime.core.records import UsageRecord, record_to_row
 from talktime.errors import TalktimeError
 from talktime.web.data import Dashboard
 from talktime.web.jobs import Job
@@ -71,6 +72,24 @@ def _inputs(board: Dashboard) -> ReviewInputs:
         store=store or ("STORE" if tenant else ""),
         tenant=tenant,
     )
+
+
+def _call_links(board: Dashboard) -> dict[str, object]:
+    """What the flagged page links a held record's call with: ``call_link(customer, record)`` is its
+    ``/call`` address, or "" when the call is not among the dashboard's (served: one that started before the
+    window; its page would be a 404), and ``window`` the months the dashboard shows, said in its place."""
+
+    def call_link(customer: str, record: UsageRecord) -> str:
+        session = record.session or f"record:{record.id}"
+        if board.calls.row(customer, session) is None:
+            return ""
+        return "/call?" + urlencode({"customer": customer, "session": session})
+
+    months = sorted({period for _, period in board.months})
+    since = getattr(board.served, "since", "")
+    shown = f"{months[0]} to {months[-1]}" if len(months) > 1 else (months[0] if months else "none")
+    window = f"months {shown}" + (f", calls started since {since}" if since else "")
+    return {"call_link": call_link, "window": window}
 
 
 def _customers(board: Dashboard) -> dict[str, list[str]]:
@@ -181,7 +200,7 @@ def add_review_pages(app: FastAPI, board: Dashboard, render_page: Render) -> Non
 
     source = StoreReview.of(board)
     if source is not None:
-        _add_served_flagged(app, source, inputs, render_page)
+        _add_served_flagged(app, source, inputs, render_page, _call_links(board))
         return
 
     @app.get("/flagged", response_class=HTMLResponse)
@@ -203,14 +222,18 @@ def add_review_pages(app: FastAPI, board: Dashboard, render_page: Render) -> Non
             "limit": ROW_LIMIT,
             "live": None,
             "forms": None,  # a records file: no store to keep a review in, the page prints the commands
+            **_call_links(board),
         }
         partial = _partial(request, "flagged")
         return render_page("flagged_body.html" if partial else "flagged.html", **context)
 
 
-def _add_served_flagged(app: FastAPI, source: StoreReview, inputs: ReviewInputs, render_page: Render) -> None:
+def _add_served_flagged(
+    app: FastAPI, source: StoreReview, inputs: ReviewInputs, render_page: Render, links: dict[str, object]
+) -> None:
     """Served: ``/flagged`` read live from the store, with a form to accept or correct each held record
-    (:mod:`.review_forms`; the dispatch checked the form token and the key's role before these run)."""
+    (:mod:`.review_forms`; the dispatch checked the form token and the key's role before these run);
+    ``links``: :func:`_call_links` of the snapshot's board."""
     from talktime.web.served import COOKIE
 
     live = LiveHeld(source)
@@ -252,6 +275,7 @@ def _add_served_flagged(app: FastAPI, source: StoreReview, inputs: ReviewInputs,
                 "action": request.query_params.get("action", ""),
                 "still_held": request.query_params.get("held") == "yes",
             },
+            **links,
         }
         return render_page("flagged.html", **context)
 
