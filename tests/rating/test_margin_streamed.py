@@ -47,7 +47,10 @@ def _whole_json(view: MarginView) -> str:
         "currency": view.currency,
         "by": view.by,
         "complete": not view.uncosted_records,
-        "rows": [{k: billing._json_value(v) for k, v in row.items()} for row in view.rows],
+        "rows": [
+            {k: billing._json_value(v) for k, v in billing._shown(row, bool(view.held_records)).items()}
+            for row in view.rows
+        ],
         "uncosted_records": list(view.uncosted_records),
     }
     return json.dumps(body, indent=2) + "\n"

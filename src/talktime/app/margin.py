@@ -4,6 +4,10 @@ added up per customer month, period or provider.
 The engine is chosen here: DuckDB (vectorised) or the per-record reference, ``auto`` taking DuckDB unless a
 card uses a charge model or a policy it does not handle, and saying why in a note. So are the rules on
 records no cost entry takes: named with why the first one is not taken, and refused with ``strict``.
+
+Given "now", the records the plausibility guards hold back (``--guards``, else the safe defaults, as
+``talktime invoice`` reads them) are marked on the rows that include them: priced as the card prices them,
+and not invoiced until a person accepts or corrects them.
 """
 
 from __future__ import annotations
@@ -13,18 +17,22 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from talktime.app.cards import cost_card, required_price_card
+from talktime.app.guards import limits_of
 from talktime.app.history import HistorySource, records_of, require_one
 from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a use case runs, so `talktime meter` starts quickly
+    from talktime.app.calls import CallMargins
+    from talktime.core.plausibility import Guards
     from talktime.core.rating.cards import CostCard, PriceCard
+    from talktime.core.rating.margin import Guard, MarginView
     from talktime.core.rating.margin import MarginReport as CoreMarginReport
-    from talktime.core.rating.margin import MarginView
     from talktime.core.records import UsageRecord
 
 
@@ -60,11 +68,14 @@ def margin(
     per_minute: bool = False,
     note: Callable[[str], None] = lambda _: None,
     stream: bool = False,
+    guards: Path | Guards | None = None,
+    now: datetime | None = None,
 ) -> MarginReport:
     """The margin report. ``note`` hears at once when ``auto`` fell back to the reference, and why. With
     ``strict`` a record no cost entry takes is an error; ``per_minute`` gives costs per customer minute sold
     (rows that sell minutes only: not by provider). ``stream``: by session, each row is made as the face
-    reads it (for a face that writes the rows once: see ``margin_view``'s ``lazy``)."""
+    reads it (for a face that writes the rows once: see ``margin_view``'s ``lazy``). With ``now``, the
+    rows mark the records ``guards`` (None: the safe defaults) hold back as of ``now``."""
     from talktime.core.rating.margin import per_minute as per_minute_view
 
     # A report has a few objects per call and no cycles: while it is made, the cycle collector would only
@@ -72,8 +83,9 @@ def margin(
     collecting = gc.isenabled()
     gc.disable()
     try:
+        guard = None if now is None else guard_of(guards, history.tenant, now)
         view, fallback = _margin_view(
-            history, cost_card(costs), required_price_card(prices), engine, by.value, lazy=stream
+            history, cost_card(costs), required_price_card(prices), engine, by.value, lazy=stream, guard=guard
         )
         if fallback:
             note(fallback)
@@ -101,6 +113,7 @@ def _margin_view(
     by: str,
     *,
     lazy: bool = False,
+    guard: Guard | None = None,
 ) -> tuple[MarginView, str]:
     """The margin rows on the chosen engine, and a note when ``auto`` fell back to the reference. Rows
     added up per customer month or period come from DuckDB without an object per call; by session or
@@ -110,15 +123,27 @@ def _margin_view(
     from talktime.simulate.margin_grouped import GROUPED_BY, TooLarge, grouped_view
     from talktime.simulate.margin_run import margin_supported
 
-    if by in GROUPED_BY and engine is not MarginEngine.reference and margin_supported(costs, prices) is None:
+    accepted = guard is not None and bool(guard.limits.accepted)  # judged per record: see session_report
+    grouped = by in GROUPED_BY and engine is not MarginEngine.reference and not accepted
+    if grouped and margin_supported(costs, prices) is None:
         require_one(history, " (with --tenant)")
         try:
             with _history_file(history) as path:
-                return grouped_view(path, costs, prices, by), ""
+                return grouped_view(path, costs, prices, by, guard=guard), ""
         except (TooLarge, UnsupportedPolicy):
             pass  # past the engine's 128-bit integers, or a policy it cannot compile: each call's report
-    report, fallback = session_report(history, costs, prices, engine)
+    report, fallback = session_report(history, costs, prices, engine, guard)
     return margin_view(report, by, lazy=lazy), fallback
+
+
+def guard_of(guards: Path | Guards | None, tenant: str | None, now: datetime) -> Guard:
+    """The guards' limits for ``tenant`` (the file named, or the safe defaults) and "now", as ``talktime
+    invoice`` applies them."""
+    from talktime.core.rating.margin import Guard
+
+    limits = limits_of(guards, tenant)
+    assert limits is not None  # never None unless flagged records are allowed
+    return Guard(limits, now)
 
 
 @contextmanager
@@ -141,29 +166,54 @@ def session_report(
     costs: CostCard,
     prices: PriceCard,
     engine: MarginEngine = MarginEngine.auto,
+    guard: Guard | None = None,
 ) -> tuple[CoreMarginReport, str]:
     """Every call's cost by provider and modality, price and margin (the report ``--by session`` and
     ``--by provider`` show, and the dashboard's calls), on the chosen engine; with a note when ``auto``
-    fell back to the reference, saying why. Both engines give the same report, Decimal for Decimal."""
+    fell back to the reference, saying why. Both engines give the same report, Decimal for Decimal, and
+    with ``guard`` mark the same held records."""
     from talktime.core.rating.margin import session_margins
     from talktime.engine.compile import UnsupportedPolicy
     from talktime.simulate.margin_run import margin_supported, margin_vectorised
 
     if engine is MarginEngine.reference:
-        return session_margins(records_of(history), costs, prices), ""
+        return session_margins(records_of(history), costs, prices, guard), ""
+    if guard is not None and guard.limits.accepted:  # acceptances are judged on each record's own reasons
+        return session_margins(records_of(history), costs, prices, guard), "used the reference: acceptances"
     require_one(history, " (with --tenant)")
     why = margin_supported(costs, prices)
     if why is None:
         try:
             with _history_file(history) as path:
-                return margin_vectorised(path, costs, prices), ""
+                return margin_vectorised(path, costs, prices, guard=guard), ""
         except UnsupportedPolicy as error:
             if engine is MarginEngine.duckdb:
                 raise
             why = str(error)
     elif engine is MarginEngine.duckdb:
         raise InputError(f"--engine duckdb cannot rate these cards: {why}; use --engine reference")
-    return session_margins(records_of(history), costs, prices), f"used the reference: {why}"
+    return session_margins(records_of(history), costs, prices, guard), f"used the reference: {why}"
+
+
+def guarded_calls(
+    records: Path,
+    costs: Path | CostCard,
+    prices: Path | PriceCard,
+    *,
+    guards: Path | Guards | None,
+    now: datetime,
+    tenant: str | None = None,
+) -> CallMargins:
+    """:func:`talktime.app.calls.call_margins` with the records ``guards`` (None: the safe defaults) hold back
+    as of ``now`` marked on their calls and the rows that add them up (the dashboard's calls and months)."""
+    from talktime.app.calls import CallMargins
+    from talktime.core.rating.margin import margin_view
+
+    guard = guard_of(guards, tenant, now)
+    report, note = session_report(
+        HistorySource(records), cost_card(costs), required_price_card(prices), guard=guard
+    )
+    return CallMargins(report, margin_view(report, "session"), note)
 
 
 def uncosted_message(ids: tuple[str, ...], kinds: set[str], miss: str = "") -> str:

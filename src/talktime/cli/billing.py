@@ -104,14 +104,24 @@ def margin(
         "uses a charge model or a policy it does not handle (a note on stderr says why). Both give the "
         "same numbers.",
     ),
+    guards: Path | None = typer.Option(
+        None,
+        "--guards",
+        help="Plausibility limits (TOML, docs/guards.md) of the records to mark HELD, as `talktime invoice` "
+        "holds them back; without it the safe defaults (a call over 24 h, a start a day ahead or 400 days "
+        "back, 10M tokens or 1M characters on one record, ...).",
+    ),
 ) -> None:
     """Per-call cost stack (telephony, STT, LLM, TTS, platform), price and margin, by call or added up.
 
     Rows whose minutes cost more than they sell for are flagged LOSS. A row with any record that no cost
     entry prices is flagged INCOMPLETE: its cost is a lower bound and its margin shown as an upper bound
-    (<=). Amounts are exact in JSON and CSV; the table shows per-call amounts, modality costs and the cost
-    of a minute to 4 decimals, other totals to the cent, and an amount under one unit to its first four
-    significant digits. By session, each customer's calls in the order they started.
+    (<=). A row with a record the plausibility guards hold back (as `talktime invoice` does, judged as of
+    the end of the record's month or now) is flagged HELD: its price counts that record, which is not
+    invoiced until a person accepts or corrects it (JSON and CSV: held, held_reasons). Amounts are exact
+    in JSON and CSV; the table shows per-call amounts, modality costs and the cost of a minute to 4
+    decimals, other totals to the cent, and an amount under one unit to its first four significant digits.
+    By session, each customer's calls in the order they started.
     """
 
     def run() -> None:
@@ -127,6 +137,8 @@ def margin(
             per_minute=per_minute,
             note=_note,
             stream=format is not TableFormat.table,  # JSON and CSV read each row once, as they write it
+            guards=guards,
+            now=datetime.now(UTC),
         )
         view, miss = report.view, report.miss
         if format is TableFormat.json:
@@ -139,20 +151,33 @@ def margin(
     guarded(run)
 
 
+#: The row fields that say what the guards hold back: written only when some record is held.
+_HELD_FIELDS = ("held_sessions", "held", "held_reasons", "held_records")
+
+
+def _shown(row: dict[str, object], held: bool) -> dict[str, object]:
+    """The row as JSON and CSV write it: without the held fields when nothing is held (as before them)."""
+    return row if held else {k: v for k, v in row.items() if k not in _HELD_FIELDS}
+
+
 def _json_parts(view: MarginView) -> Iterator[str]:
     """The view as ``json.dumps`` of its body with ``indent=2`` writes it, row by row."""
-    body = {
+    held = bool(view.held_records)
+    body: dict[str, object] = {
         "currency": view.currency,
         "by": view.by,
         "complete": not view.uncosted_records,
         "rows": None,
         "uncosted_records": list(view.uncosted_records),
     }
+    if held:
+        body["held_records"] = list(view.held_records)
     before, after = (json.dumps(body, indent=2) + "\n").split('"rows": null', 1)
     yield before + '"rows": '
     first = True
     for row in view.rows:  # each at depth 2 of the body: its lines 4 spaces in
-        item = json.dumps({k: _json_value(v) for k, v in row.items()}, indent=2).replace("\n", "\n    ")
+        shown = _shown(row, held)
+        item = json.dumps({k: _json_value(v) for k, v in shown.items()}, indent=2).replace("\n", "\n    ")
         yield ("[\n    " if first else ",\n    ") + item
         first = False
     yield ("[]" if first else "\n  ]") + after
@@ -163,10 +188,19 @@ def _csv_parts(view: MarginView) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = [*view.columns, "loss", "incomplete", "uncosted", "uncosted_modalities"]
+    if view.held_records:
+        header += (
+            ["held_sessions", "held", "held_reasons"] if view.by != "session" else ["held", "held_reasons"]
+        )
     writer.writerow(header)
     for row in view.rows:
         unknown = row.get("uncosted_modalities") or []
-        values = {**row, "uncosted_modalities": ";".join(str(m) for m in unknown)}  # type: ignore[attr-defined]
+        reasons = row.get("held_reasons") or []
+        values = {
+            **row,
+            "uncosted_modalities": ";".join(str(m) for m in unknown),  # type: ignore[attr-defined]
+            "held_reasons": ";".join(str(r) for r in reasons),  # type: ignore[attr-defined]
+        }
         writer.writerow([_csv_value(values.get(c)) for c in header])
         if buffer.tell() > _CHUNK:
             yield buffer.getvalue()
@@ -221,6 +255,18 @@ def _csv_value(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def held_flag(row: dict[str, object]) -> str:
+    """A row's mark for the records the guards hold back (priced, not invoiced): ``HELD (reasons)`` on a
+    call, ``HELD n calls[, m records] (reasons)`` on a row of calls added up."""
+    reasons = ", ".join(str(r) for r in row.get("held_reasons") or ())  # type: ignore[attr-defined]
+    held = row.get("held")
+    if "held_sessions" not in row:
+        return f"HELD ({reasons})" if held == 1 else f"HELD {held} records ({reasons})"
+    calls = row["held_sessions"]
+    records = "" if held == calls else f", {held} records"
+    return f"HELD {calls} call{'' if calls == 1 else 's'}{records} ({reasons})"
 
 
 def column_places(values: Iterable[object], places: int) -> int:
@@ -314,6 +360,8 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
             flags.append("LOSS")
         elif row.get("loss_sessions"):
             flags.append("has loss sessions")
+        if row.get("held"):
+            flags.append(held_flag(row))
         style = "bold red" if row["loss"] else ("bold yellow" if incomplete else None)
         table.add_row(*shown, ", ".join(flags), style=style)
     handle = sys.stdout if out is None else io.StringIO()

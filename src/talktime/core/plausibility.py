@@ -18,8 +18,12 @@ Limits have safe defaults and can be set per tenant in a TOML file (``docs/guard
     [tenants.acme]               # per tenant: only the keys that differ from the defaults above
     max_call_hours = 72
 
+A person's acceptance of a flagged record travels with the limits (:attr:`Limits.accepted`, empty unless a
+face read the acceptances from a store): :func:`hold_back` then counts a record whose every reason is among
+the reasons its latest acceptance accepted, word for word, as the store counts it.
+
 Owns: the limits, their file format and the check of one record (pure: "now" is passed in). Does not own:
-where flags are kept (``talktime.store``) or how a person accepts or corrects a record.
+where flags and acceptances are kept (``talktime.store``) or how a person accepts or corrects a record.
 """
 
 from __future__ import annotations
@@ -57,8 +61,19 @@ _CHARACTER_FIELDS: Final = ("characters", "ssml_characters", "cjk_characters")
 
 
 @dataclass(frozen=True, slots=True)
+class Accepted:
+    """A person's latest acceptance of a record: the reasons accepted, word for word, and the moment the
+    record's reasons are worded as of (the store judges a record as of when it first received it, or of the
+    read if that is earlier: ``starts-in-future`` names that moment)."""
+
+    reasons: frozenset[str]
+    judged_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
-    """What a record may be before a person has to look at it."""
+    """What a record may be before a person has to look at it, and the records a person accepted (by id;
+    not a key of the guards file: read from a store's acceptances)."""
 
     max_call_hours: int = 24
     max_future_hours: int = 24
@@ -66,6 +81,7 @@ class Limits:
     max_tokens: int = 10_000_000
     max_characters: int = 1_000_000
     slack_seconds: int = 2
+    accepted: Mapping[str, Accepted] = field(default_factory=dict, hash=False, repr=False)
 
     @property
     def max_call(self) -> Decimal:
@@ -89,11 +105,11 @@ class GuardsError(InputError):
     """A guards file that is invalid: names the key and why."""
 
 
-_KEYS: Final = tuple(f.name for f in fields(Limits))
+_KEYS: Final = tuple(f.name for f in fields(Limits) if f.name != "accepted")
 
 
 def _limits(data: Mapping[str, Any], base: Limits, where: str, problems: list[str]) -> Limits:
-    values: dict[str, int] = {}
+    values: dict[str, Any] = {}  # whole numbers, checked below
     for key, value in data.items():
         if key not in _KEYS:
             problems.append(f"{where}{key}: not a guard; the guards are {', '.join(_KEYS)}")
@@ -193,16 +209,25 @@ def check(record: UsageRecord, limits: Limits, now: datetime) -> tuple[str, ...]
 def hold_back(
     records: Iterable[UsageRecord], limits: Limits, now: datetime
 ) -> tuple[list[UsageRecord], list[tuple[UsageRecord, tuple[str, ...]]]]:
-    """The plausible records, and the implausible ones with their reasons (kept, never dropped)."""
+    """The plausible records, and the implausible ones with their reasons (kept, never dropped). A flagged
+    record a person accepted (``limits.accepted``) is plausible while every reason it has, worded as of the
+    acceptance's ``judged_at``, is among the reasons accepted."""
     kept: list[UsageRecord] = []
     held: list[tuple[UsageRecord, tuple[str, ...]]] = []
     for record in records:
         reasons = check(record, limits, now)
+        if reasons and _accepted(record, limits):
+            reasons = ()
         if reasons:
             held.append((record, reasons))
         else:
             kept.append(record)
     return kept, held
+
+
+def _accepted(record: UsageRecord, limits: Limits) -> bool:
+    made = limits.accepted.get(record.id)
+    return made is not None and set(check(record, limits, made.judged_at)) <= made.reasons
 
 
 def reason_code(flag: str) -> str:

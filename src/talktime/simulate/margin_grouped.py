@@ -41,6 +41,7 @@ from talktime.core.rating.margin import (
     KIND_MODALITY,
     MODALITIES,
     NO_CUSTOMER,
+    Guard,
     MarginRow,
     MarginView,
     rows_view,
@@ -113,6 +114,7 @@ def grouped_view(
     by: str,
     *,
     step: Callable[[str], None] = lambda _: None,
+    guard: Guard | None = None,
 ) -> MarginView:
     """``margin_view(margin_vectorised(...), by)`` for ``by`` in :data:`GROUPED_BY`, with no object per
     call. Check :func:`~talktime.simulate.margin_run.margin_supported` first; raises :class:`TooLarge`
@@ -132,8 +134,8 @@ def grouped_view(
         try:
             if by == "provider":  # each call's own amounts: sessions numbered, in the report's order
                 gc.disable()  # millions of small objects, no cycles (see margin_vectorised)
-                return provider_view(MarginRun(engine, costs, prices, step), step)
-            return _Grouped(engine, costs, prices, step, by).view()
+                return provider_view(MarginRun(engine, costs, prices, step, guard), step)
+            return _Grouped(engine, costs, prices, step, by, guard).view()
         except (duckdb.OutOfRangeException, duckdb.ConversionException) as error:
             raise TooLarge(str(error)) from error
         finally:
@@ -144,9 +146,15 @@ def grouped_view(
 
 class _Grouped(MarginRun):
     def __init__(
-        self, engine: SessionPasses, costs: CostCard, prices: PriceCard, step: Callable[[str], None], by: str
+        self,
+        engine: SessionPasses,
+        costs: CostCard,
+        prices: PriceCard,
+        step: Callable[[str], None],
+        by: str,
+        guard: Guard | None = None,
     ) -> None:
-        super().__init__(engine, costs, prices, step)
+        super().__init__(engine, costs, prices, step, guard)
         self.by = by
         self.passes: list[_Pass] = []
         self.terms: dict[tuple[int, int, str], _Term] = {}
@@ -457,6 +465,7 @@ class _Grouped(MarginRun):
             out.append((str(key), row))
         by_key = dict(out)
         self.uncosted_by(by_key)
+        held = self.held_by(by_key)
         for key, losses in self.loss_sessions().items():
             by_key[key].loss_sessions = losses
         ordered = sorted(by_key.values(), key=lambda r: (r.key, r.period))
@@ -466,7 +475,7 @@ class _Grouped(MarginRun):
                 f"SELECT id FROM {self.history} WHERE {uncosted_sql(self.costs)} ORDER BY _row"
             )["id"]
         modalities = shown_modalities(used)
-        return rows_view(self.by, self.prices.currency, ordered, modalities, tuple(uncosted))
+        return rows_view(self.by, self.prices.currency, ordered, modalities, tuple(uncosted), held)
 
     def margins(self, scale: int, integer: str) -> bool:
         """``_margins``: each session's margin in integers of 10^-``scale`` of the currency (each term's
@@ -512,6 +521,21 @@ class _Grouped(MarginRun):
             row = rows[str(key)]
             row.incomplete_sessions, row.uncosted_records = int(sessions), int(records)
             row.uncosted_modalities = {str(m) for m in modalities}
+
+    def held_by(self, rows: dict[str, MarginRow]) -> tuple[str, ...]:
+        """Each row's records the guard holds back (how many, in how many sessions, for which reasons), and
+        every held record's id in file order."""
+        if self.guard is None:
+            return ()
+        held_records = self.held_sql("id, _row")
+        found = self.run(
+            f"SELECT key, sid, id, reasons FROM ({held_records}) JOIN _k USING (sid) ORDER BY _row"
+        )
+        for key, group in groupby(sorted(found, key=lambda f: (str(f[0]), f[1])), key=lambda f: str(f[0])):
+            for _, session in groupby(group, key=lambda f: f[1]):
+                held = list(session)
+                rows[key].add_held([f[2] for f in held], (c for f in held for c in f[3]))
+        return tuple(str(f[2]) for f in found)
 
     def loss_sessions(self) -> dict[str, int]:
         """Per row, the sessions whose margin is below zero: in SQL where the floored margin is clear of

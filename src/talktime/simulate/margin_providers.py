@@ -36,7 +36,14 @@ def provider_view(run: MarginRun, step: Callable[[str], None] = lambda _: None) 
     step("adding up providers")
     rows, used = _rows(found, run.costs)
     ordered = [rows[key] for key in sorted(rows)]
-    return rows_view("provider", run.prices.currency, ordered, shown_modalities(used), found.uncosted_ids)
+    return rows_view(
+        "provider",
+        run.prices.currency,
+        ordered,
+        shown_modalities(used),
+        found.uncosted_ids,
+        found.held_ids,
+    )
 
 
 def _rows(found: SessionSums, costs: CostCard) -> tuple[dict[tuple[str, str], MarginRow], set[str]]:
@@ -62,6 +69,9 @@ def _rows(found: SessionSums, costs: CostCard) -> tuple[dict[tuple[str, str], Ma
             row.price += price * share
             modality = modality_of.get(entry_id, "other") if session_costs else "other"
             row.modality_costs[modality] = row.modality_costs.get(modality, ZERO) + cost
+            held = found.held.get(sid)
+            if held:
+                row.add_held(*held)
         used.update(modality_of[entry_id] for entry_id in session_costs)
         uncosted = found.uncosted.get(sid)
         if uncosted:  # records no cost entry takes belong to no provider: a row of their own

@@ -44,7 +44,7 @@ from typing import Any, Final
 
 from talktime.core.rating.cards import CostCard, Entry, PriceCard
 from talktime.core.rating.charges import FlatFee, Graduated, Included, Package, PerAttempt, PerUnit, Volume
-from talktime.core.rating.margin import KIND_MODALITY, NO_CUSTOMER, MarginReport, SessionMargin
+from talktime.core.rating.margin import KIND_MODALITY, NO_CUSTOMER, Guard, MarginReport, SessionMargin
 from talktime.core.rating.money import MoneyError
 from talktime.engine.dialects import DUCKDB
 from talktime.engine.sources import canonical_parquet
@@ -110,10 +110,16 @@ def margin_supported(costs: CostCard, prices: PriceCard) -> str | None:
 
 
 def margin_vectorised(
-    path: Path, costs: CostCard, prices: PriceCard, *, step: Callable[[str], None] = lambda _: None
+    path: Path,
+    costs: CostCard,
+    prices: PriceCard,
+    *,
+    step: Callable[[str], None] = lambda _: None,
+    guard: Guard | None = None,
 ) -> MarginReport:
-    """:func:`~talktime.core.rating.margin.session_margins` over the records at ``path``, on DuckDB. Check
-    :func:`margin_supported` first."""
+    """:func:`~talktime.core.rating.margin.session_margins` over the records at ``path``, on DuckDB (with
+    ``guard``, the held records marked: found in SQL, ``margin_held``). Check :func:`margin_supported`
+    first."""
     if costs.currency != prices.currency:
         raise MoneyError(
             f"the cost card is in {costs.currency} and the price card in {prices.currency}; "
@@ -131,7 +137,7 @@ def margin_vectorised(
             # Millions of small objects (amounts, each session's dicts) and no cycles among them: the cycle
             # collector would scan them again and again as they are made, for nothing.
             gc.disable()
-            return MarginRun(engine, costs, prices, step).report()
+            return MarginRun(engine, costs, prices, step, guard).report()
         finally:
             if collecting:
                 gc.enable()
@@ -212,13 +218,22 @@ class SessionSums:
     seconds: list[Decimal]
     uncosted: dict[int, tuple[list[str], set[str]]]
     uncosted_ids: tuple[str, ...]
+    #: The held records' ids and reason codes by session, and every held record's id, in file order.
+    held: dict[int, tuple[list[str], set[str]]] = field(default_factory=dict)
+    held_ids: tuple[str, ...] = ()
 
 
 class MarginRun:
     def __init__(
-        self, engine: SessionPasses, costs: CostCard, prices: PriceCard, step: Callable[[str], None]
+        self,
+        engine: SessionPasses,
+        costs: CostCard,
+        prices: PriceCard,
+        step: Callable[[str], None],
+        guard: Guard | None = None,
     ) -> None:
         self.engine, self.costs, self.prices, self.step = engine, costs, prices, step
+        self.guard = guard
         self.history = engine.history()
         self.count = 0
         self.ranks: dict[str, dict[tuple[str, str], int]] = {}
@@ -284,6 +299,27 @@ class MarginRun:
         order."""
         records = f"(SELECT * FROM {self.history} WHERE {uncosted_sql(self.costs)})"
         return f"SELECT sid, {columns} FROM {self.engine.session_of(records)} ORDER BY _row"
+
+    def held_sql(self, columns: str) -> str:
+        """SQL for the records the guard holds back, with their session (``sid``), ``reasons`` and
+        ``columns``, in file order (none without a guard)."""
+        from talktime.simulate.margin_held import held_sql
+
+        assert self.guard is not None
+        records = held_sql(self.history, self.prices, list(self.prices.customers), self.guard)
+        return f"SELECT sid, reasons, {columns} FROM {self.engine.session_of(records)} ORDER BY _row"
+
+    def held_by_session(self) -> tuple[dict[int, tuple[list[str], set[str]]], tuple[str, ...]]:
+        """The held records' ids and reason codes by session, and every held id in file order."""
+        if self.guard is None:
+            return {}, ()
+        found = self.columns(self.held_sql("id"))
+        held: dict[int, tuple[list[str], set[str]]] = {}
+        for sid, reasons, record_id in zip(found["sid"], found["reasons"], found["id"], strict=True):
+            ids, codes = held.setdefault(sid, ([], set()))
+            ids.append(record_id)
+            codes.update(reasons)
+        return held, tuple(found["id"])
 
     def rank(self, side: str, sid: int, month: str) -> int:
         """Where a month comes in the reference's order (first seen in the input first): provider months on
@@ -472,7 +508,9 @@ class MarginRun:
         sessions = tuple(
             self.session_margins(found.costs, found.quantities, found.price, found.seconds, found.uncosted)
         )
-        return MarginReport(self.prices.currency, sessions, found.uncosted_ids)
+        for sid, (ids, codes) in found.held.items():
+            sessions[sid].held, sessions[sid].held_reasons = ids, frozenset(codes)
+        return MarginReport(self.prices.currency, sessions, found.uncosted_ids, found.held_ids)
 
     def sums(self) -> SessionSums:
         """Every session's amounts (see :class:`SessionSums`), before they become a report."""
@@ -536,7 +574,10 @@ class MarginRun:
             ids, modalities = uncosted.setdefault(sid, ([], set()))
             ids.append(record_id)
             modalities.add(modality)
-        return SessionSums(cost_values, quantities, price, seconds, uncosted, tuple(found_uncosted["id"]))
+        held, held_ids = self.held_by_session()
+        return SessionSums(
+            cost_values, quantities, price, seconds, uncosted, tuple(found_uncosted["id"]), held, held_ids
+        )
 
     def priced_groups(self) -> set[str]:
         """The card entries that price some record (the others need no pass): each record's first entry,

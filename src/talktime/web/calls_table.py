@@ -30,8 +30,8 @@ PAGE_SIZE = 100
 TEXT_COLUMNS = ("customer", "session", "started_at")
 NUMBER_COLUMNS = ("minutes", "cost", "price", "margin", "margin_percent", "cost_per_minute")
 #: Row fields the pages use besides the view's columns.
-_FLAGS = ("loss", "incomplete", "uncosted")
-_LISTS = ("catalogs", "uncosted_modalities")
+_FLAGS = ("loss", "incomplete", "uncosted", "held")
+_LISTS = ("catalogs", "uncosted_modalities", "held_reasons")
 
 Order = npt.NDArray[np.int64]
 
@@ -130,6 +130,7 @@ class CallsTable:
         }
         self.loss_calls = int(self._loss.sum())
         self.incomplete_calls = int(self._incomplete.sum())
+        self.held_calls = sum(1 for r in rows if r.get("held"))
         self.totals = _totals(rows)
         self._index = {(str(r["customer"]), str(r["session"])): i for i, r in enumerate(rows)}
         self._table = _as_arrow(rows, self.columns)
@@ -187,7 +188,7 @@ def _as_arrow(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pa.Tabl
         else:
             data[column] = pa.array([None if v is None else text(v) for v in values], type=pa.string())
     for flag in _FLAGS:
-        data[flag] = pa.array([r[flag] for r in rows])
+        data[flag] = pa.array([r.get(flag, 0) for r in rows])
     for name in _LISTS:
         data[name] = pa.array([list(r.get(name) or ()) for r in rows], type=pa.list_(pa.string()))
     providers = [json.dumps({k: text(v) for k, v in (r.get("providers") or {}).items()}) for r in rows]

@@ -22,11 +22,11 @@ from talktime.app.calls import (
     CallRecords,
     RecordTrails,
     added_up,
-    call_margins,
     call_trails,
     scannable_copy,
 )
 from talktime.app.cards import cost_card, price_card
+from talktime.app.margin import guarded_calls
 from talktime.app.statements import StatementSpec
 from talktime.app.usage_series import UsageSeries, usage_series
 from talktime.app.what_if import WhatIfChoices, what_if_choices
@@ -117,7 +117,7 @@ def load(
     gc.disable()
     try:
         scan = scannable_copy(records, Path(folder.name))
-        margins = call_margins(scan, card, plan)
+        margins = guarded_calls(scan, card, plan, guards=guards, now=started)  # held calls marked
         customers = added_up(margins, "customer")
         providers = added_up(margins, "provider")
         calls = CallsTable(margins.view.rows, margins.view.columns)

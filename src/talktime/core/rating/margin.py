@@ -17,6 +17,12 @@ The cost stack: every cost is also put on its modality (telephony, stt, llm, tts
 profile's ``modality``; ``other`` when it names none), so a call shows what its carrier, transcription,
 model and voice cost. A session (or a row of sessions) with any record no cost entry takes is
 *incomplete*: its cost is a lower bound and its margin an upper bound, and every face must say so on the row.
+
+Held records: a session with a record the plausibility guards hold back (:class:`Guard`, as ``talktime
+invoice`` judges it: as of the end of the record's customer month, or "now" if earlier) is *held*. Its price
+is still the price the card gives the record (a held record shares quotas and tiers with the others, so
+leaving it out would change other calls' prices too): the mark says that this price is not invoiced until a
+person accepts or corrects the record, and every face must say so on the row.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final, overload
 
-from talktime.core.invoicing.periods import period_label
+from talktime.core.invoicing.periods import month_period, period_label
+from talktime.core.plausibility import Limits, hold_back, reason_code
 from talktime.core.rating.cards import CostCard, PriceCard
 from talktime.core.rating.money import MoneyError
 from talktime.core.rating.rate import rate_entry
@@ -56,6 +63,10 @@ class SessionMargin:
     uncosted: list[str] = field(default_factory=list)
     #: The modalities of the uncosted records (by their kind): their cost is unknown, not zero.
     uncosted_modalities: set[str] = field(default_factory=set)
+    #: The records the guards hold back (ids, in file order) and their reason codes: priced, not invoiced
+    #: (shared empty defaults: no object per call when nothing is held).
+    held: Sequence[str] = ()
+    held_reasons: frozenset[str] = frozenset()
 
     @property
     def cost(self) -> Decimal:
@@ -125,10 +136,39 @@ class MarginReport:
     currency: str
     sessions: tuple[SessionMargin, ...]
     uncosted_records: tuple[str, ...]
+    #: The records the guards hold back, in file order (empty without a :class:`Guard`).
+    held_records: tuple[str, ...] = ()
 
 
-def session_margins(records: Iterable[UsageRecord], costs: CostCard, prices: PriceCard) -> MarginReport:
-    """Cost, price and margin for every session in ``records``."""
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """The plausibility limits the invoices apply, and "now": a record is judged as of the end of its
+    customer's month, or ``now`` if that is earlier (as ``guarded_invoice`` judges a month)."""
+
+    limits: Limits
+    now: datetime
+
+    def moment(self, record: UsageRecord, prices: PriceCard) -> datetime:
+        """The "now" ``record`` is judged as of."""
+        tz = prices.customer(record.customer or NO_CUSTOMER).timezone
+        return min(self.now, month_period(period_label(record.started_at, tz), tz).end)
+
+
+def held_of(records: Iterable[UsageRecord], prices: PriceCard, guard: Guard) -> dict[str, tuple[str, ...]]:
+    """The records ``guard`` holds back, by id in file order, with their reason codes."""
+    found: dict[str, tuple[str, ...]] = {}
+    for record in records:
+        _, held = hold_back([record], guard.limits, guard.moment(record, prices))
+        for each, reasons in held:
+            found[each.id] = tuple(dict.fromkeys(reason_code(r) for r in reasons))
+    return found
+
+
+def session_margins(
+    records: Iterable[UsageRecord], costs: CostCard, prices: PriceCard, guard: Guard | None = None
+) -> MarginReport:
+    """Cost, price and margin for every session in ``records``; with ``guard``, the sessions' held records
+    marked."""
     if costs.currency != prices.currency:
         raise MoneyError(
             f"the cost card is in {costs.currency} and the price card in {prices.currency}; "
@@ -198,8 +238,17 @@ def session_margins(records: Iterable[UsageRecord], costs: CostCard, prices: Pri
                     s = session_of(by_id[item.record_id])
                     s.price += item.amount
                     s.price_seconds += item.metered.billable_seconds
+    held = {} if guard is None else held_of(records, prices, guard)
+    marks: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+    for record_id, codes in held.items():
+        record = by_id[record_id]
+        ids, reasons = marks.setdefault((record.customer or NO_CUSTOMER, record.session_key), ([], set()))
+        ids.append(record_id)
+        reasons.update(codes)
+    for key, (ids, reasons) in marks.items():
+        sessions[key].held, sessions[key].held_reasons = ids, frozenset(reasons)
     ordered = sorted(sessions.values(), key=lambda s: (s.started_at, s.customer, s.session))
-    return MarginReport(prices.currency, tuple(ordered), uncosted)
+    return MarginReport(prices.currency, tuple(ordered), uncosted, tuple(held))
 
 
 @dataclass(slots=True)
@@ -214,6 +263,9 @@ class MarginRow:
     incomplete_sessions: int = 0
     uncosted_records: int = 0
     uncosted_modalities: set[str] = field(default_factory=set)
+    held_sessions: int = 0
+    held_records: int = 0
+    held_reasons: set[str] = field(default_factory=set)
     modality_costs: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MODALITIES, ZERO))
     provider_costs: dict[str, Decimal] = field(default_factory=dict)
 
@@ -234,10 +286,18 @@ class MarginRow:
         self.incomplete_sessions += int(session.incomplete)
         self.uncosted_records += len(session.uncosted)
         self.uncosted_modalities |= session.uncosted_modalities
+        self.add_held(session.held, session.held_reasons)
         for modality, cost in session.cost_by_modality.items():
             self.modality_costs[modality] = self.modality_costs.get(modality, ZERO) + cost
         for provider, cost in session.cost_by_provider.items():
             self.provider_costs[provider] = self.provider_costs.get(provider, ZERO) + cost
+
+    def add_held(self, held: Sequence[str], reasons: Iterable[str]) -> None:
+        """Count a session's held records (none: nothing changes)."""
+        if held:
+            self.held_sessions += 1
+            self.held_records += len(held)
+            self.held_reasons.update(reasons)
 
     @property
     def margin(self) -> Decimal:
@@ -274,6 +334,7 @@ def margin_rows(report: MarginReport, by: str) -> list[MarginRow]:
                 r.price += s.price * share
                 modality = s.modalities.get(entry_id, "other")
                 r.modality_costs[modality] = r.modality_costs.get(modality, ZERO) + cost
+                r.add_held(s.held, s.held_reasons)
             if s.uncosted:  # records no cost entry takes belong to no provider: a row of their own
                 r = row(UNCOSTED_ROW)
                 r.sessions += 1
@@ -306,6 +367,8 @@ class MarginView:
     modalities: tuple[str, ...]
     rows: Sequence[dict[str, object]]  # a tuple; by session on request rows made as they are read
     uncosted_records: tuple[str, ...]
+    #: The records the guards hold back (each row also says ``held``: how many of its records).
+    held_records: tuple[str, ...] = ()
 
 
 def per_minute(view: MarginView) -> MarginView:
@@ -329,7 +392,13 @@ def per_minute(view: MarginView) -> MarginView:
         out["per_minute"] = True
         rows.append(out)
     return MarginView(
-        view.by, view.currency, view.columns, view.modalities, tuple(rows), view.uncosted_records
+        view.by,
+        view.currency,
+        view.columns,
+        view.modalities,
+        tuple(rows),
+        view.uncosted_records,
+        view.held_records,
     )
 
 
@@ -340,7 +409,7 @@ def margin_view(report: MarginReport, by: str, *, lazy: bool = False) -> MarginV
     modalities = shown_modalities({m for s in report.sessions for m in s.modalities.values()})
     if by != "session":
         rows = margin_rows(report, by)
-        return rows_view(by, report.currency, rows, modalities, report.uncosted_records)
+        return rows_view(by, report.currency, rows, modalities, report.uncosted_records, report.held_records)
     stack = tuple(f"cost_{m}" for m in modalities)
     columns = (
         "customer",
@@ -359,7 +428,9 @@ def margin_view(report: MarginReport, by: str, *, lazy: bool = False) -> MarginV
     ordered = sorted(report.sessions, key=lambda s: (s.customer, s.started_at, s.session))
     each = SessionRows(ordered, modalities)
     view_rows = each if lazy else tuple(each)
-    return MarginView(by, report.currency, columns, modalities, view_rows, report.uncosted_records)
+    return MarginView(
+        by, report.currency, columns, modalities, view_rows, report.uncosted_records, report.held_records
+    )
 
 
 class SessionRows(Sequence[dict[str, object]]):
@@ -409,6 +480,9 @@ def session_row(s: SessionMargin, modalities: tuple[str, ...]) -> dict[str, obje
         "uncosted": len(s.uncosted),
         "uncosted_modalities": sorted(s.uncosted_modalities),
         "uncosted_records": list(s.uncosted),
+        "held": len(s.held),
+        "held_reasons": sorted(s.held_reasons),
+        "held_records": list(s.held),
     }
 
 
@@ -418,6 +492,7 @@ def rows_view(
     rows: Iterable[MarginRow],
     modalities: tuple[str, ...],
     uncosted_records: tuple[str, ...],
+    held_records: tuple[str, ...] = (),
 ) -> MarginView:
     """Rows of sessions added up (``margin_rows``, or the same rows added up on an engine) as every face
     shows them."""
@@ -448,9 +523,12 @@ def rows_view(
                 "incomplete": r.incomplete,
                 "uncosted": r.uncosted_records,
                 "uncosted_modalities": sorted(r.uncosted_modalities),
+                "held_sessions": r.held_sessions,
+                "held": r.held_records,
+                "held_reasons": sorted(r.held_reasons),
             }
         )
-    return MarginView(by, currency, columns, modalities, tuple(view_rows), uncosted_records)
+    return MarginView(by, currency, columns, modalities, tuple(view_rows), uncosted_records, held_records)
 
 
 def shown_modalities(used: Iterable[str]) -> tuple[str, ...]:
