@@ -6,6 +6,7 @@ customer's invoices, the what-if runs) give what the same call gives in the serv
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,16 @@ from talktime.io.records_io import write_records
 from talktime.store import open_store
 from talktime.synth import synthetic_month
 from talktime.web.calls_table import CallsQuery
+from talktime.web.customer import calls_of
 from talktime.web.data import load
-from talktime.web.served import ServedOptions, Snapshots, board_of, rated_board
+from talktime.web.served import (
+    CALLS_CHUNK,
+    ServedOptions,
+    Snapshots,
+    board_of,
+    invoices_and_calls,
+    rated_board,
+)
 
 AS_OF = datetime(2026, 3, 20, tzinfo=UTC)
 
@@ -93,3 +102,31 @@ def test_jobs_run_in_another_process_and_answer_as_here(snapshots: Snapshots, sn
     here = customer_invoices(records, options.prices, customer, ["2026-03"], now=AS_OF)
     assert there == here
     assert there["2026-03"].total == here["2026-03"].total
+
+
+def test_the_customer_calls_worked_out_in_a_worker_are_the_calls_worked_out_here(
+    snapshots: Snapshots, snapshot_file: Path
+) -> None:
+    """The customer pages' calls of each invoice come from the worker with the invoices, in chunks: once
+    unpickled they are what the customer pages work out of the same invoice here, row for row."""
+    options = snapshots.options
+    customer = "blue-bank"
+    invoices, calls = snapshots._in_worker(
+        "jobs",
+        invoices_and_calls,
+        snapshot_file,
+        options.prices,
+        customer,
+        ["2026-03"],
+        ledger=None,
+        guards=None,
+        now=AS_OF,
+        calls=True,
+    )()
+    meters, chunks = calls["2026-03"]
+    rows = [row for chunk in chunks for row in pickle.loads(chunk)]
+    assert len(chunks) == -(-len(rows) // CALLS_CHUNK) and rows, "every call, in chunks"
+    assert (meters, rows) == calls_of(invoices["2026-03"])
+    records = CallRecords(snapshot_file).of_customer(customer)
+    here = customer_invoices(records, options.prices, customer, ["2026-03"], now=AS_OF)
+    assert (meters, rows) == calls_of(here["2026-03"])

@@ -6,7 +6,9 @@ The records are the ones the store keeps (ADR 0006) as of a moment: the idle tim
 last event is old enough, exactly as ``GET /v1/records`` and ``GET /v1/usage`` close it. Records still open
 at that moment have no end yet and cannot be rated: they are left out of the file and counted
 (:attr:`Snapshot.still_open`), so a face can say how many calls are not shown yet. The window starts on the
-first day of a UTC month: a record belongs to it when it started on or after that day.
+first day of a UTC month: a record belongs to it when it started on or after that day. The snapshot also
+holds the acceptances of its records (read in the same transaction), so that its invoices count a flagged
+record a person accepted exactly as ``GET /v1/invoices`` counts it.
 
 The records are written by the store's own SQL (:mod:`talktime.store.record_files`), so taking a snapshot
 makes no Python value per record in the process that asks for it (a server answering pages meanwhile);
@@ -30,10 +32,20 @@ from talktime.store.record_files import write_record_file
 from talktime.store.usage import RecordStore, Scope
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from talktime.core.invoicing.invoice import Invoice
+    from talktime.core.plausibility import Accepted
     from talktime.core.rating.cards import PriceCard
 
-__all__ = ["Snapshot", "customer_invoices_of_file", "records_mark", "take_snapshot", "window_start"]
+__all__ = [
+    "Snapshot",
+    "acceptances_mark",
+    "customer_invoices_of_file",
+    "records_mark",
+    "take_snapshot",
+    "window_start",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,8 @@ class Snapshot:
     records: int  # written to the file
     still_open: int  # started in the window, still open at ``as_of``: not in the file
     mark: tuple[int, str]  # :func:`records_mark` when the records were read
+    accepted: dict[str, Accepted]  # the latest acceptance of each written record a person accepted, by id
+    accepted_mark: tuple[int, str]  # :func:`acceptances_mark` when they were read
 
 
 def window_start(as_of: datetime, months: int) -> date:
@@ -95,9 +109,28 @@ def take_snapshot(
     a Python value in this process); the records still open are counted, not written."""
     since = window_start(as_of, months)
     mark = records_mark(store, tenant)  # before the read: a batch between the two makes the next mark differ
+    accepted_mark = acceptances_mark(store, tenant)  # likewise for an acceptance
     start = datetime(since.year, since.month, since.day, tzinfo=UTC)
     written = write_record_file(_records(store), Scope(tenant, None, start), as_of, idle_timeout, target)
-    return Snapshot(tenant, target, since, as_of, written.records, written.still_open, mark)
+    return Snapshot(
+        tenant,
+        target,
+        since,
+        as_of,
+        written.records,
+        written.still_open,
+        mark,
+        written.accepted,
+        accepted_mark,
+    )
+
+
+def acceptances_mark(store: EventStore, tenant: str) -> tuple[int, str]:
+    """Changes whenever a person accepts one of the tenant's flagged records (which changes no record, so
+    :func:`records_mark` stays): a snapshot's invoices count accepted records."""
+    from talktime.store.reviews import acceptances_mark as mark
+
+    return mark(_records(store), tenant)
 
 
 def customer_invoices_of_file(
@@ -109,12 +142,26 @@ def customer_invoices_of_file(
     ledger: Path | None,
     guards: Path | None,
     now: datetime,
+    tenant: str | None = None,
+    accepted: Mapping[str, Accepted] | None = None,
 ) -> dict[str, Invoice]:
     """The customer's invoice of each month in ``periods`` over the snapshot file ``path``: the dashboard's
     invoices job (:func:`talktime.app.month_invoices.customer_invoices` over the customer's records, in file
-    order), reading the file itself, so that a worker process can run it given the path alone."""
+    order), reading the file itself, so that a worker process can run it given the path alone; ``tenant``
+    picks the guards' limits, and a flagged record in ``accepted`` (:attr:`Snapshot.accepted`) counts while
+    its acceptance covers its reasons."""
     from talktime.app.calls import CallRecords
     from talktime.app.month_invoices import customer_invoices
 
     records = CallRecords(path).of_customer(customer)
-    return customer_invoices(records, prices, customer, periods, ledger=ledger, guards=guards, now=now)
+    return customer_invoices(
+        records,
+        prices,
+        customer,
+        periods,
+        ledger=ledger,
+        guards=guards,
+        now=now,
+        tenant=tenant,
+        accepted=accepted,
+    )

@@ -13,8 +13,9 @@ those still open are counted, not written: they have no end yet.
   parsed by Arrow's CSV reader into typed columns (times as epoch microseconds, cast in Arrow) and appended
   to the file.
 
-The few reads before it (the attribute names, the records still open) and the copy are one transaction: a
-batch stored meanwhile changes none of them.
+The few reads before it (the attribute names, the records still open, the acceptances of the written
+records: :func:`~talktime.store.reviews.accepted_in`) and the copy are one transaction: a batch or an
+acceptance stored meanwhile changes none of them.
 
 A record the typed columns cannot hold (``exact`` false: more than 6 decimals, a count past 64 bits) cannot
 be written to this layout either: it raises an :class:`~talktime.errors.InputError` naming the record and
@@ -38,11 +39,13 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from talktime.core.plausibility import Accepted
 from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, RECORD_FIELDS
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.errors import InputError
 from talktime.io.records_io import records_table
 from talktime.store.records import record_from_doc
+from talktime.store.reviews import accepted_in
 from talktime.store.usage import RecordStore, Scope, _Filter
 
 __all__ = ["Written", "write_record_file"]
@@ -54,10 +57,12 @@ _LIMIT_INT: Final = 2**63
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """How many records the file holds, and how many of the scope's were still open (not written)."""
+    """How many records the file holds, how many of the scope's were still open (not written), and the
+    latest acceptance of each written record a person accepted (by id)."""
 
     records: int
     still_open: int
+    accepted: dict[str, Accepted]
 
 
 def write_record_file(
@@ -81,15 +86,25 @@ def write_record_file(
                 return cursor.fetchall()
 
             select, schema, still_open = _plan(read, f)
+            accepted = _accepted(read, f, scope.tenant, as_of)
             _postgres_copy(cursor, select, schema, target)
     else:
         store.read("BEGIN TRANSACTION")  # on this thread's reader, which the reads below use too
         try:
             select, schema, still_open = _plan(store.read, f)
+            accepted = _accepted(store.read, f, scope.tenant, as_of)
             store.read(f"COPY ({select}) TO {f.d.str_lit(str(target))} (FORMAT parquet)")
         finally:
             store.read("ROLLBACK")  # nothing was written: it only ends the transaction
-    return Written(int(pq.ParquetFile(target).metadata.num_rows), still_open)
+    return Written(int(pq.ParquetFile(target).metadata.num_rows), still_open, accepted)
+
+
+def _accepted(
+    read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, tenant: str, as_of: datetime
+) -> dict[str, Accepted]:
+    """The acceptances of the records the file holds (closed as of the moment)."""
+    written = f"SELECT id, first_received FROM records WHERE {f.where} AND {f.status} <> 'open'"
+    return accepted_in(read, f.d is POSTGRES, tenant, written, as_of)
 
 
 def _plan(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter) -> tuple[str, pa.Schema, int]:

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import orjson
 
-from talktime.core.plausibility import Limits, check
+from talktime.core.plausibility import Accepted, Limits, check
 from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS, UsageRecord, parse_record, record_to_row
 from talktime.errors import InputError
 from talktime.ingest.sessionize import SessionRecord
@@ -174,6 +174,42 @@ def acceptances(store: Any, tenant: str, record_ids: Iterable[str]) -> dict[str,
             if rid not in found or made.at >= found[rid].at:
                 found[rid] = made
     return found
+
+
+def acceptances_mark(store: Any, tenant: str) -> tuple[int, str]:
+    """How many acceptances the tenant has and when the last was made: a new one changes it."""
+    at = "max(accepted_at)" if store.records_dialect == "postgres" else "epoch_us(max(accepted_at))"
+    rows = store.read(f"SELECT count(*), {at} FROM acceptances WHERE tenant = {_lit(tenant)}")
+    count, last = rows[0] if rows else (0, None)
+    return int(count or 0), "" if last is None else str(last)
+
+
+def accepted_in(
+    read: Callable[[str], Sequence[tuple[Any, ...]]],
+    postgres: bool,
+    tenant: str,
+    records: str,
+    as_of: datetime,
+) -> dict[str, Accepted]:
+    """The latest acceptance of each record of ``records`` (SQL: a query of the records table giving ``id``
+    and ``first_received``) that has one, each judged as of its first receipt (or ``as_of`` if that is
+    earlier), as :func:`judge` judges it; ``read`` runs SQL (in the caller's transaction)."""
+    at, first = (
+        ("accepted_at", "r.first_received")
+        if postgres
+        else ("epoch_us(accepted_at)", "epoch_us(r.first_received)")
+    )
+    rows = read(
+        f"SELECT a.rid, {at}, a.reasons, {first} FROM acceptances a JOIN ({records}) r ON r.id = a.rid "
+        f"WHERE a.tenant = {_lit(tenant)}"
+    )
+    latest: dict[str, tuple[datetime, Accepted]] = {}
+    for rid, moment, reasons, received in rows:
+        made = _moment(moment)
+        if rid not in latest or made >= latest[rid][0]:
+            judged = min(_moment(received), as_of)
+            latest[str(rid)] = (made, Accepted(frozenset(orjson.loads(reasons)), judged))
+    return {rid: accepted for rid, (_, accepted) in latest.items()}
 
 
 # --- what is held back --------------------------------------------------------------------------------------

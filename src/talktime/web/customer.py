@@ -144,22 +144,25 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
     lock = threading.Lock()
     kept: OrderedDict[int, tuple[Invoice, list[str], list[CustomerCall]]] = OrderedDict()
 
-    def listed(invoice: Invoice) -> tuple[list[str], list[CustomerCall]]:
+    def listed(
+        invoice: Invoice, worked: tuple[list[str], list[CustomerCall]] | None = None
+    ) -> tuple[list[str], list[CustomerCall]]:
         """The invoice's calls, worked out once per invoice (a month of a large customer has tens of
-        thousands): the last few invoices asked for are kept, each with the invoice (so its id stays its)."""
+        thousands): the last few invoices asked for are kept, each with the invoice (so its id stays its).
+        ``worked``: :func:`calls_of` of the invoice worked out elsewhere (a worker process), kept as it is."""
         with lock:
             found = kept.get(id(invoice))
             if found is not None:
                 kept.move_to_end(id(invoice))
                 return found[1], found[2]
-        meters, rows = calls_of(invoice)
+        meters, rows = calls_of(invoice) if worked is None else worked
         with lock:
             kept[id(invoice)] = (invoice, meters, rows)
             while len(kept) > KEPT_INVOICES:
                 kept.popitem(last=False)
         return meters, rows
 
-    app.state.listed = listed  # served.py works each customer's calls out ahead, after their invoices
+    app.state.listed = listed  # served.py has each customer's calls worked out ahead, with their invoices
 
     charts: OrderedDict[int, tuple[Invoice, str]] = OrderedDict()
 

@@ -9,13 +9,14 @@ recent records (rated as a record file is), and who sees which pages (ADR 0008).
   over a snapshot of the tenant's records of the last ``months`` UTC months (:mod:`talktime.app.snapshot`),
   rated by the same code as ``talktime dashboard``. Snapshots are made on one background thread, one at a
   time: the store's SQL writes the snapshot file (no Python value per record here), and the rating
-  (:func:`rated_board`) and the jobs that follow it (each customer's invoices, the what-if runs) run in a
-  worker process, a new one per job, so that this process's interpreter stays free for pages. A page
-  answers from the snapshot it has and never waits for one: the first look at a tenant shows
+  (:func:`rated_board`) and the jobs that follow it (each customer's invoices and their calls, the what-if
+  runs) run in a worker process, a new one per job, so that this process's interpreter stays free for
+  pages. A page answers from the snapshot it has and never waits for one: the first look at a tenant shows
   a "being prepared" page until its first snapshot is ready. When a page is asked for and the snapshot is
-  older than ``refresh``, the thread checks the store's mark (:func:`~talktime.app.snapshot.records_mark`)
-  and makes a new snapshot if a batch changed the tenant's records (or the old one is older than
-  ``max_age``, for records the idle timeout closes without a new event); the new one replaces the old one
+  older than ``refresh``, the thread checks the store's marks (:func:`~talktime.app.snapshot.records_mark`,
+  :func:`~talktime.app.snapshot.acceptances_mark`) and makes a new snapshot if a batch changed the tenant's
+  records, if a person accepted a flagged record (its invoices count it), or if the old one is older than
+  ``max_age`` (records the idle timeout closes without a new event); the new one replaces the old one
   when it is ready. Each page says "as of" when its records were read.
 * **Customers.** A customer-scoped key sees the customer pages (:mod:`talktime.web.customer`) over the same
   snapshot: its own usage, calls, invoices and methodology, never another customer, never a cost or a
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import gc
 import html
+import logging
 import multiprocessing
 import os
 import pickle
@@ -61,6 +63,8 @@ MAX_FORM_BYTES: Final = 4096
 RETIRED_SECONDS: Final = 600.0
 #: Paths every visitor may load without signing in: the sign-in page and the static assets it uses.
 _PUBLIC: Final = ("/signin", "/static/")
+#: The server's log: a snapshot that fails is said there (a page shows the error only before the first).
+LOG: Final = logging.getLogger("talktime.serve")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class TenantView:
     seconds: float  # how long reading and rating took
     snapshots: Snapshots
     folder: Any = None  # the snapshot file's temporary folder: removed with the view
+    accepted_mark: tuple[int, str] = (0, "")  # the acceptances when the records were read
 
     def line(self) -> str:
         """The header line of every page: whose records, since when, as of when."""
@@ -126,7 +131,7 @@ class Snapshots:
         #: worker processes, started when first needed: "rating" makes boards, "jobs" runs their jobs (a new
         #: snapshot's rating never waits for an older board's what-if run)
         self._workers: dict[str, ProcessPoolExecutor] = {}
-        self.listed: Callable[[Any], object] | None = None  # the customer pages' calls of an invoice
+        self.listed: Callable[..., object] | None = None  # the customer pages' calls of an invoice
         #: called with (tenant, view) on the snapshot thread after each new view is made: each must return
         #: at once (``talktime serve --alerts`` queues the alerts check, :mod:`talktime.web.served_alerts`)
         self.built: list[Callable[[str, TenantView], None]] = []
@@ -165,7 +170,7 @@ class Snapshots:
                 state.error = ""
 
     def _refresh(self, tenant: str) -> None:
-        from talktime.app.snapshot import records_mark
+        from talktime.app.snapshot import acceptances_mark, records_mark
 
         state = self._states[tenant]
         self._remove_retired()
@@ -173,6 +178,7 @@ class Snapshots:
             old = state.view
             if old is not None:
                 fresh = records_mark(self.store, tenant) == old.mark
+                fresh = fresh and acceptances_mark(self.store, tenant) == old.accepted_mark  # an acceptance
                 young = self.options.clock() - old.as_of < self.options.max_age
                 if fresh and young:
                     return
@@ -187,6 +193,7 @@ class Snapshots:
                 self._retired.append((time.monotonic(), old))
         except Exception as error:  # shown on the page instead of a snapshot that never comes
             state.error = f"{type(error).__name__}: {error}"
+            LOG.warning("the snapshot of tenant %s failed: %s", tenant, state.error)
         finally:
             with self._lock:
                 state.queued = False
@@ -209,7 +216,7 @@ class Snapshots:
         from talktime.app.compare import compare
         from talktime.app.history import HistorySource
         from talktime.app.simulate import simulate
-        from talktime.app.snapshot import customer_invoices_of_file, take_snapshot
+        from talktime.app.snapshot import take_snapshot
         from talktime.web.app import create_app
         from talktime.web.pages import _periods, _switch_key
 
@@ -250,12 +257,15 @@ class Snapshots:
             0.0,
             self,
             folder,
+            taken.accepted_mark,
         )
         board.served = view  # before the pages are made: the overview is drawn once, with this line
+        listed = self.listed
+        worked: dict[str, dict[str, tuple[list[str], list[bytes]]]] = {}  # customer -> its calls, pickled
         for customer, periods in _periods(board).items():  # first: the customer pages read them
             work = self._in_worker(
                 "jobs",
-                customer_invoices_of_file,
+                invoices_and_calls,
                 taken.path,
                 options.prices,
                 customer,
@@ -263,13 +273,18 @@ class Snapshots:
                 ledger=ledger,
                 guards=options.guards,
                 now=as_of,
+                tenant=tenant,
+                accepted=taken.accepted,  # a record a person accepted counts, as on GET /v1/invoices
+                calls=listed is not None,
             )
-            board.jobs.submit(f"invoices:{customer}", f"{customer}'s invoices", work)
-        listed = self.listed
+            board.jobs.submit(
+                f"invoices:{customer}", f"{customer}'s invoices", _keeping(work, worked, customer)
+            )
         if listed is not None:  # then each customer's calls of each month, for the customer pages
             for customer in _periods(board):
                 job = board.jobs.get(f"invoices:{customer}")
-                board.jobs.submit(f"customer-calls:{customer}", f"{customer}'s calls", _calls_of(job, listed))
+                calls = _calls_of(job, worked, customer, listed)
+                board.jobs.submit(f"customer-calls:{customer}", f"{customer}'s calls", calls)
         # then the what-if runs, as talktime.web.pages.queue_work queues them (its keys and labels), each in
         # a worker process too
         history = HistorySource(taken.path)
@@ -391,13 +406,80 @@ def _start_worker(server: int) -> None:
     threading.Thread(target=watch, name="watch-server", daemon=True).start()
 
 
-def _calls_of(job: Any, listed: Callable[[Any], object]) -> Callable[[], int]:
-    """Work out the calls of each invoice of a customer's invoices job (queued after it: done by then)."""
+#: Calls of an invoice pickled together: the server unpickles them a chunk at a time, so that a page waits
+#: for one chunk at most (a few milliseconds), not for a large customer's month.
+CALLS_CHUNK: Final = 5000
+
+
+def invoices_and_calls(
+    path: Path,
+    prices: PriceCard,
+    customer: str,
+    periods: list[str],
+    *,
+    calls: bool,
+    **options: Any,
+) -> tuple[dict[str, Any], dict[str, tuple[list[str], list[bytes]]]]:
+    """In the worker process: the customer's invoices over the snapshot file
+    (:func:`~talktime.app.snapshot.customer_invoices_of_file`, given ``options``), and with ``calls`` the
+    calls of each (:func:`talktime.web.customer.calls_of`: a Python value per call, made here rather than
+    under the server's interpreter lock), each month's pickled in chunks of :data:`CALLS_CHUNK`."""
+    from talktime.app.snapshot import customer_invoices_of_file
+    from talktime.web.customer import calls_of
+
+    invoices = customer_invoices_of_file(path, prices, customer, periods, **options)
+    worked: dict[str, tuple[list[str], list[bytes]]] = {}
+    for period, invoice in invoices.items() if calls else ():
+        meters, rows = calls_of(invoice)
+        chunks = [
+            pickle.dumps(rows[i : i + CALLS_CHUNK], protocol=5) for i in range(0, len(rows), CALLS_CHUNK)
+        ]
+        worked[period] = (meters, chunks)
+    return invoices, worked
+
+
+def _keeping(work: Callable[[], Any], worked: dict[str, Any], customer: str) -> Callable[[], dict[str, Any]]:
+    """The invoices job: its answer is the invoices; the calls that came with them wait in ``worked`` for
+    the customer's calls job."""
+
+    def job() -> dict[str, Any]:
+        invoices, calls = work()
+        worked[customer] = calls
+        return invoices  # type: ignore[no-any-return]
+
+    return job
+
+
+def _calls_of(
+    job: Any,
+    worked: dict[str, dict[str, tuple[list[str], list[bytes]]]],
+    customer: str,
+    listed: Callable[..., object],
+) -> Callable[[], int]:
+    """Hand the calls of each invoice of a customer's invoices job (queued after it: done by then) to the
+    customer pages, as the worker worked them out: unpickled a chunk at a time with the cycle collector off
+    (their new objects would start collections that walk the board), the interpreter let go between chunks.
+    An invoice that came without them (none did) has them worked out here."""
 
     def work() -> int:
         invoices = {} if job is None or job.result is None else job.result
-        for invoice in invoices.values():
-            listed(invoice)
+        calls = worked.pop(customer, {})
+        for period, invoice in invoices.items():
+            if period not in calls:
+                listed(invoice)
+                continue
+            meters, chunks = calls[period]
+            rows: list[Any] = []
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                for chunk in chunks:
+                    rows.extend(pickle.loads(chunk))
+                    time.sleep(0)  # a page's thread may take the interpreter here
+            finally:
+                if collecting:
+                    gc.enable()
+            listed(invoice, (meters, rows))
         return len(invoices)
 
     return work
