@@ -7,7 +7,8 @@ is judged as of its end, or now if it has not ended.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from talktime.app.history import HistorySource, records_of
 
 if TYPE_CHECKING:
     from talktime.core.invoicing.invoice import Invoice
+    from talktime.core.plausibility import Accepted
     from talktime.core.rating.cards import PriceCard
     from talktime.core.records import UsageRecord
 
@@ -91,10 +93,12 @@ def invoice_of_records(
     guards: Path | None = None,
     allow_flagged: bool = False,
     now: datetime,
+    accepted: Mapping[str, Accepted] | None = None,
 ) -> Invoice:
     """:func:`invoice` over records already read (the customer's own are enough: every rule of an invoice
     looks at one customer's records, one record at a time), for a face that keeps them; ``tenant`` picks
-    the guards' limits."""
+    the guards' limits; ``accepted``: the latest acceptance of each record a person accepted (a store's),
+    counted beside the limits."""
     from talktime.core.invoicing.invoice import build_invoice, check_known_customer, guarded_invoice
     from talktime.io.invoices import read_ledger
 
@@ -104,4 +108,6 @@ def invoice_of_records(
     limits = limits_of(guards, tenant, allow_flagged=allow_flagged)
     if limits is None:
         return build_invoice(usage, card, customer, period, billed)
+    if accepted:
+        limits = replace(limits, accepted=accepted)
     return guarded_invoice(usage, card, customer, period, billed, limits, now)

@@ -11,12 +11,10 @@ acceptance covers its reasons, as ``GET /v1/invoices`` counts it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from talktime.app.guards import limits_of
 from talktime.app.invoice import invoice_of_records
 
 if TYPE_CHECKING:
@@ -43,40 +41,19 @@ def customer_invoices(
     """The customer's invoice of each month in ``periods`` (YYYY-MM) as of ``now``, from ``records`` (the
     customer's own, or more); ``tenant`` picks the guards' limits; ``accepted``: the latest acceptance of
     each record a person accepted."""
-    if accepted:
-        return _counting_accepted(records, prices, customer, periods, ledger, guards, tenant, now, accepted)
     return {
         period: invoice_of_records(
-            records, prices, customer, period, tenant=tenant, ledger=ledger, guards=guards, now=now
+            records,
+            prices,
+            customer,
+            period,
+            tenant=tenant,
+            ledger=ledger,
+            guards=guards,
+            now=now,
+            accepted=accepted,
         )
         for period in periods
-    }
-
-
-def _counting_accepted(
-    records: list[UsageRecord],
-    prices: Path | PriceCard,
-    customer: str,
-    periods: Iterable[str],
-    ledger: Path | None,
-    guards: Path | None,
-    tenant: str | None,
-    now: datetime,
-    accepted: Mapping[str, Accepted],
-) -> dict[str, Invoice]:
-    """:func:`~talktime.app.invoice.invoice_of_records` with the acceptances beside the guards' limits."""
-    from talktime.app.cards import required_price_card
-    from talktime.core.invoicing.invoice import check_known_customer, guarded_invoice
-    from talktime.io.invoices import read_ledger
-
-    card = required_price_card(prices)
-    check_known_customer(records, card, customer)
-    billed = read_ledger(ledger, customer) if ledger is not None else []
-    limits = limits_of(guards, tenant)
-    assert limits is not None  # None only when flagged records are billed as they are
-    counting = replace(limits, accepted=accepted)
-    return {
-        period: guarded_invoice(records, card, customer, period, billed, counting, now) for period in periods
     }
 
 
