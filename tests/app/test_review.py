@@ -26,6 +26,7 @@ from talktime.store import EventStore, hash_key, open_store
 NOW = datetime(2025, 4, 2, tzinfo=UTC)
 IDLE = timedelta(hours=1)
 PRICES = Path("plan-per-component.toml")
+TENANT = "acme-platform"
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
@@ -36,7 +37,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
     else:
         target = request.getfixturevalue("postgres_server").create_database()
     opened = open_store(target)
-    opened.add_key("acme-platform", hash_key("key-a"))
+    opened.add_key(TENANT, hash_key("key-a"))
     events = [
         record_event("r1", provider="twilio"),
         record_event("r2", provider="twilio", ended_at="2025-03-01T10:03:00Z"),
@@ -44,13 +45,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         record_event("runaway-2", provider="twilio", ended_at="2035-03-01T11:00:00Z"),
         record_event("nobody", customer="", provider="twilio", ended_at="2035-03-01T11:00:00Z"),
     ]
-    result = service.ingest(opened, "acme-platform", events)
+    result = service.ingest(opened, TENANT, events)
     assert result.rejected == 0
     yield opened
     opened.close()
 
 
-def _api_total(store: EventStore) -> Decimal:
+def api_total(store: EventStore) -> Decimal:
     client = TestClient(create_app(store, clock=lambda: NOW, prices=load_price_card(PRICES)))
     answer = client.get(
         "/v1/invoices",
@@ -76,14 +77,14 @@ def _months(store: EventStore) -> tuple[list[str], Decimal, Decimal, list[str]]:
 def test_the_live_held_list_moves_with_each_review_as_the_api_invoice_does(store: EventStore) -> None:
     ids, total, with_held, nobody = _months(store)
     assert ids == ["runaway-1", "runaway-2"] and nobody == ["nobody"]
-    assert total == _api_total(store) and with_held > total
+    assert total == api_total(store) and with_held > total
     done = review(
         store, "acme-platform", None, "runaway-1", "accept", note="bridge", at=NOW, idle_timeout=IDLE
     )
     assert done.held is False and done.reasons[0].startswith("call-too-long:")
     ids, accepted, _, _ = _months(store)
     assert ids == ["runaway-2"]
-    assert accepted == _api_total(store) and accepted > total, "the accepted runaway is billed"
+    assert accepted == api_total(store) and accepted > total, "the accepted runaway is billed"
     fix = changed_fields(store, "acme-platform", "runaway-2", {"ended_at": "2025-03-01T10:01:00Z"})
     done = review(store, "acme-platform", None, "runaway-2", "correct", fields=fix, at=NOW, idle_timeout=IDLE)
     assert done.held is False and done.as_dict()["fields"]["ended_at"] == "2025-03-01T10:01:00+00:00"

@@ -5,57 +5,19 @@ acceptance changes the snapshot's acceptances mark (it changes no record); on Du
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-from fastapi.testclient import TestClient
-
-from support.events import record_event
+from app import test_review
+from app.test_review import IDLE, NOW, PRICES, TENANT, api_total
 from support.fixtures import postgres_server  # noqa: F401  (fixture)
-from talktime.api import create_app
-from talktime.app import service
 from talktime.app.review import review
 from talktime.app.snapshot import Snapshot, acceptances_mark, customer_invoices_of_file, take_snapshot
 from talktime.io.ratecards import load_price_card
-from talktime.store import EventStore, hash_key, open_store
+from talktime.store import EventStore
 
-NOW = datetime(2025, 4, 2, tzinfo=UTC)
-IDLE = timedelta(hours=1)
-PRICES = Path("plan-per-component.toml")
-TENANT = "acme-platform"
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    if request.param == "duckdb":
-        target = str(tmp_path / "events.duckdb")
-    else:
-        target = request.getfixturevalue("postgres_server").create_database()
-    opened = open_store(target)
-    opened.add_key(TENANT, hash_key("key-a"))
-    events = [
-        record_event("r1", provider="twilio"),
-        record_event("r2", provider="twilio", ended_at="2025-03-01T10:03:00Z"),
-        record_event("runaway-1", provider="twilio", ended_at="2035-03-01T10:00:00Z"),
-        record_event("runaway-2", provider="twilio", ended_at="2035-03-01T11:00:00Z"),
-    ]
-    assert service.ingest(opened, TENANT, events).rejected == 0
-    yield opened
-    opened.close()
-
-
-def api_total(store: EventStore) -> Decimal:
-    client = TestClient(create_app(store, clock=lambda: NOW, prices=load_price_card(PRICES)))
-    answer = client.get(
-        "/v1/invoices",
-        params={"customer": "acme", "period": "2025-03"},
-        headers={"Authorization": "Bearer key-a"},
-    )
-    assert answer.status_code == 200, answer.text
-    return Decimal(answer.json()["total"])
+store = test_review.store  # the review tests' stores (DuckDB, PostgreSQL), holding the same records
 
 
 def snapshot_total(store: EventStore, folder: Path) -> tuple[Decimal, list[str], Snapshot]:
