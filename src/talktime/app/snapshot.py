@@ -44,6 +44,7 @@ __all__ = [
     "customer_invoices_of_file",
     "records_mark",
     "take_snapshot",
+    "tenants_with_records",
     "window_start",
 ]
 
@@ -93,6 +94,14 @@ def records_mark(store: EventStore, tenant: str) -> tuple[int, str]:
     rows = kept.read(f"SELECT count(*), {last} FROM records WHERE tenant = {dialect.str_lit(tenant)}")
     count, last = rows[0] if rows else (0, None)
     return int(count or 0), "" if last is None else str(last)
+
+
+def tenants_with_records(store: EventStore) -> list[str]:
+    """Every tenant the store keeps records of, by name (what a server with ``--alerts`` watches); a store
+    without a records table: none."""
+    if not hasattr(store, "records_dialect"):
+        return []
+    return sorted(str(row[0]) for row in _records(store).read("SELECT DISTINCT tenant FROM records"))
 
 
 def take_snapshot(

@@ -33,7 +33,7 @@ import numpy as np
 
 from talktime.app.alert_delivery import Post, post_json
 from talktime.app.alerts import AlertSending, SentAlerts, send_new_alerts
-from talktime.app.snapshot import records_mark
+from talktime.app.snapshot import records_mark, tenants_with_records
 from talktime.core.alerts.config import AlertConfig
 from talktime.web.jobs import Job
 from talktime.web.served import Snapshots, TenantView
@@ -175,11 +175,3 @@ class ServedAlerts:
             len(sent.undelivered),
         )
         return sent
-
-
-def tenants_with_records(store: Any) -> list[str]:
-    """Every tenant the store keeps records of (a store without a records table: none)."""
-    read = getattr(store, "read", None)
-    if read is None or not hasattr(store, "records_dialect"):
-        return []
-    return sorted(str(row[0]) for row in read("SELECT DISTINCT tenant FROM records"))
