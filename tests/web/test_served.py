@@ -299,3 +299,14 @@ def test_a_page_answers_from_its_snapshot_and_a_new_batch_makes_a_newer_one(
         "2 min 10 s -> 3 min"
     )
     assert page.locator("header .source p").inner_text() != before, "and the header says as of when"
+
+
+def test_a_sign_in_body_over_the_form_limit_is_refused_without_being_read_whole(served: Served) -> None:
+    body = b"key=" + b"x" * 200_000  # far over the form's 4 KiB: refused once the limit is passed
+    request = urllib.request.Request(
+        served.url + "/signin", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        page = answer.read().decode()
+    assert "That is not an API key (too long)." in page
+    assert "talktime_session" not in (answer.headers.get("set-cookie") or "")

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from talktime.api import schemas
 from talktime.api.access_log import AccessLog
 from talktime.api.admin import add_admin_routes
+from talktime.api.bodies import limited_body
 from talktime.api.errors import install, json_response
 from talktime.api.invoices import add_invoice_routes
 from talktime.api.records_export import add_export_routes
@@ -45,7 +46,6 @@ from talktime.errors import (
     ForbiddenError,
     InputError,
     NotFoundError,
-    PayloadTooLargeError,
 )
 from talktime.ingest.batch import BATCH_TYPE, prepare_body
 from talktime.ingest.events import parse_time
@@ -57,20 +57,6 @@ if TYPE_CHECKING:
 
 MAX_EVENTS: Final = 10_000
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the body is {declared} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _moment(name: str, value: str | None) -> datetime | None:
@@ -244,7 +230,7 @@ def create_app(
         },
     )
     async def post_events(request: Request, who: Tenant) -> Response:
-        body = await _body(request, max_body_bytes)
+        body = await limited_body(request, max_body_bytes)
         content_type = request.headers.get("content-type", "")
         if pool is None:
             prepared = await run_in_threadpool(prepare_body, content_type, body, max_events)

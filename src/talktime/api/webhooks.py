@@ -26,9 +26,10 @@ from fastapi import FastAPI, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from talktime.api import schemas
+from talktime.api.bodies import limited_body
 from talktime.api.errors import json_response
 from talktime.app import service
-from talktime.errors import InputError, NotFoundError, PayloadTooLargeError
+from talktime.errors import InputError, NotFoundError
 from talktime.ingest.batch import prepare_items
 from talktime.ingest.webhooks import PROVIDERS, Provider, SignatureError, SignedRequest
 from talktime.ingest.webhooks.secrets import SecretCache
@@ -37,17 +38,6 @@ from talktime.store.base import EventStore
 MAX_WEBHOOK_BYTES: Final = 8 * 1024 * 1024
 #: How long a server trusts the secrets it read before reading them again.
 SECRET_TTL_SECONDS: Final = 10.0
-
-
-async def _limited_body(request: Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the webhook body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _called_url(request: Request, public_url: str | None) -> str:
@@ -144,7 +134,7 @@ def add_webhook_routes(
         chosen = PROVIDERS.get(provider)
         if chosen is None:
             raise NotFoundError(f"no webhook for provider {provider!r}; known: {names}")
-        body = await _limited_body(request, max_body_bytes)
+        body = await limited_body(request, max_body_bytes, "the webhook body", declared=False)
         headers = {name.lower(): value for name, value in request.headers.items()}
 
         def run() -> dict[str, Any]:

@@ -56,7 +56,7 @@ from talktime.app.review import (
     review,
     review_mark,
 )
-from talktime.errors import TalktimeError
+from talktime.errors import PayloadTooLargeError, TalktimeError
 
 if TYPE_CHECKING:
     from talktime.core.rating.cards import PriceCard
@@ -124,9 +124,13 @@ def _refused(title: str, why: str) -> Response:
 async def check_post(request: Request, key: ApiKey) -> tuple[Response | None, Receive]:
     """Refuse a signed-in POST without its session's form token (403 page), or a customer key's POST to a
     review path; else None and a ``receive`` that gives the body again to the page that answers."""
+    from talktime.api.bodies import limited_body
     from talktime.web.served import COOKIE
 
-    body = await request.body()
+    try:
+        body, too_long = await limited_body(request, MAX_FORM_BYTES), False
+    except PayloadTooLargeError:
+        body, too_long = b"", True
 
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -137,7 +141,7 @@ async def check_post(request: Request, key: ApiKey) -> tuple[Response | None, Re
             f"This key belongs to customer {key.customer!r}: reviewing held records is the operator's "
             "(sign in with the tenant's key).",
         ), replay
-    if len(body) > MAX_FORM_BYTES:
+    if too_long:
         return _refused("Refused", "The form is too long."), replay
     given = _fields(body).get(FORM_FIELD, "")
     expected = form_token(request.cookies.get(COOKIE))

@@ -53,6 +53,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from talktime.core.rating.cards import CostCard, PriceCard
+from talktime.errors import PayloadTooLargeError
 from talktime.store.base import ApiKey, EventStore, hash_key
 from talktime.web.data import Dashboard
 
@@ -682,8 +683,11 @@ class ServedDashboard:
             return _signin_form()
         if request.method != "POST":
             return Response(status_code=405, headers={"Allow": "GET, POST"})
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
+        from talktime.api.bodies import limited_body
+
+        try:
+            body = await limited_body(request, MAX_FORM_BYTES)
+        except PayloadTooLargeError:
             return _signin_form("That is not an API key (too long).")
         fields = parse_qs(body.decode("utf-8", "replace"))
         key = (fields.get("key") or [""])[0].strip()
