@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from typer.testing import CliRunner
 from alerts.planted import Receiver, receiver
 from talktime.app.keys import create_key
 from talktime.cli.main import app
+from talktime.core.invoicing.periods import period_label
+from talktime.io.ratecards import load_price_card
 from talktime.store import open_store
 from web.kit import COSTS, PRICES, start_serve
 
@@ -92,6 +95,8 @@ def test_a_threshold_crossed_is_posted_once_with_no_page_looked_at(
         opened.close()
     monkeypatch.setenv("TALKTIME_ALERTS_SECRET", SECRET)  # the server inherits the environment
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+    card = load_price_card(Path(str(files("talktime.ratecards").joinpath(PRICES))))
+    month = period_label(start, card.customer(CUSTOMER).timezone)  # the alert's month: its billing month
     with receiver() as hook:
         config = _config(tmp_path, hook.url)
         options = ("--alerts", str(config), "--dashboard-refresh", "1")
@@ -104,7 +109,7 @@ def test_a_threshold_crossed_is_posted_once_with_no_page_looked_at(
             _until(lambda: len(_checks(log)) >= 2, "the second batch was not checked")
             assert "over 2 calls" in _checks(log)[-1], "the second check saw both calls"
             page = _alerts_page(url, key)
-            assert f'data-alert="minutes/{CUSTOMER}/{start:%Y-%m}"' in page, "the operator's page shows it"
+            assert f'data-alert="minutes/{CUSTOMER}/{month}"' in page, "the operator's page shows it"
             assert "delivered" in page and "HTTP 200" in page
             assert hook.url not in page and "alerts.json" not in page and str(tmp_path) not in page, (
                 "a tenant sees neither the operator's webhook (its path can hold a secret) nor a server path"
@@ -124,7 +129,7 @@ def test_a_threshold_crossed_is_posted_once_with_no_page_looked_at(
         assert "0 posted" in _checks(log)[0]
         _assert_one_signed_alert(hook)
     state = json.loads(next((tmp_path / "state").glob("alerts.acme-platform-*.json")).read_text())
-    assert set(state["deliveries"]) == {f"minutes/{CUSTOMER}/{start:%Y-%m}"}
+    assert set(state["deliveries"]) == {f"minutes/{CUSTOMER}/{month}"}
 
 
 def _alerts_page(url: str, key: str) -> str:
