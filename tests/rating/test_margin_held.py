@@ -185,4 +185,4 @@ def test_an_accepted_record_is_not_marked_and_the_reference_judges_it(tmp_path: 
     accepted = Accepted(frozenset(check(long, Limits(), NOW)), NOW)
     guard = Guard(replace(Limits(), accepted={"long": accepted}), NOW)
     report, note = session_report(HistorySource(path), costs, prices, guard=guard)
-    assert report.held_records == () and note == "used the reference: acceptances"
+    assert report.held_records == () and note == ""  # judged on DuckDB too (margin_held.covered_rows)

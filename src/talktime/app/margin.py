@@ -7,16 +7,19 @@ records no cost entry takes: named with why the first one is not taken, and refu
 
 Given "now", the records the plausibility guards hold back (``--guards``, else the safe defaults, as
 ``talktime invoice`` reads them) are marked on the rows that include them: priced as the card prices them,
-and not invoiced until a person accepts or corrects them.
+and not invoiced until a person accepts or corrects them. A record a person accepted (guards whose limits
+carry a store's acceptances, as the served dashboard's snapshot does) is not marked while its acceptance
+covers its reasons, exactly as the invoices count it, on both engines (DuckDB re-judges in Python only the
+few held records that have an acceptance: ``simulate.margin_held``).
 """
 
 from __future__ import annotations
 
 import gc
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +32,7 @@ from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a use case runs, so `talktime meter` starts quickly
     from talktime.app.calls import CallMargins
-    from talktime.core.plausibility import Guards
+    from talktime.core.plausibility import Accepted, Guards
     from talktime.core.rating.cards import CostCard, PriceCard
     from talktime.core.rating.margin import Guard, MarginView
     from talktime.core.rating.margin import MarginReport as CoreMarginReport
@@ -123,8 +126,7 @@ def _margin_view(
     from talktime.simulate.margin_grouped import GROUPED_BY, TooLarge, grouped_view
     from talktime.simulate.margin_run import margin_supported
 
-    accepted = guard is not None and bool(guard.limits.accepted)  # judged per record: see session_report
-    grouped = by in GROUPED_BY and engine is not MarginEngine.reference and not accepted
+    grouped = by in GROUPED_BY and engine is not MarginEngine.reference
     if grouped and margin_supported(costs, prices) is None:
         require_one(history, " (with --tenant)")
         try:
@@ -136,14 +138,20 @@ def _margin_view(
     return margin_view(report, by, lazy=lazy), fallback
 
 
-def guard_of(guards: Path | Guards | None, tenant: str | None, now: datetime) -> Guard:
+def guard_of(
+    guards: Path | Guards | None,
+    tenant: str | None,
+    now: datetime,
+    accepted: Mapping[str, Accepted] | None = None,
+) -> Guard:
     """The guards' limits for ``tenant`` (the file named, or the safe defaults) and "now", as ``talktime
-    invoice`` applies them."""
+    invoice`` applies them; ``accepted``: the latest acceptance of each record a person accepted (a
+    store's), counted as ``GET /v1/invoices`` counts it."""
     from talktime.core.rating.margin import Guard
 
     limits = limits_of(guards, tenant)
     assert limits is not None  # never None unless flagged records are allowed
-    return Guard(limits, now)
+    return Guard(replace(limits, accepted=accepted) if accepted else limits, now)
 
 
 @contextmanager
@@ -178,8 +186,6 @@ def session_report(
 
     if engine is MarginEngine.reference:
         return session_margins(records_of(history), costs, prices, guard), ""
-    if guard is not None and guard.limits.accepted:  # acceptances are judged on each record's own reasons
-        return session_margins(records_of(history), costs, prices, guard), "used the reference: acceptances"
     require_one(history, " (with --tenant)")
     why = margin_supported(costs, prices)
     if why is None:
@@ -203,13 +209,16 @@ def guarded_calls(
     guards: Path | Guards | None,
     now: datetime,
     tenant: str | None = None,
+    accepted: Mapping[str, Accepted] | None = None,
 ) -> CallMargins:
-    """:func:`talktime.app.calls.call_margins` with the records ``guards`` (None: the safe defaults) hold back
-    as of ``now`` marked on their calls and the rows that add them up (the dashboard's calls and months)."""
+    """:func:`talktime.app.calls.call_margins` with the records ``guards`` (None: the safe defaults; the
+    limits of ``tenant``) hold back as of ``now`` marked on their calls and the rows that add them up (the
+    dashboard's calls and months); a record in ``accepted`` (a store's acceptances) is not marked while its
+    acceptance covers its reasons, as the invoices count it."""
     from talktime.app.calls import CallMargins
     from talktime.core.rating.margin import margin_view
 
-    guard = guard_of(guards, tenant, now)
+    guard = guard_of(guards, tenant, now, accepted)
     report, note = session_report(
         HistorySource(records), cost_card(costs), required_price_card(prices), guard=guard
     )

@@ -302,11 +302,14 @@ class MarginRun:
 
     def held_sql(self, columns: str) -> str:
         """SQL for the records the guard holds back, with their session (``sid``), ``reasons`` and
-        ``columns``, in file order (none without a guard)."""
-        from talktime.simulate.margin_held import held_sql
+        ``columns``, in file order (none without a guard); a record a person accepted is held while its
+        acceptance does not cover its reasons (judged in Python: ``margin_held.covered_rows``)."""
+        from talktime.simulate.margin_held import covered_rows, held_sql
 
         assert self.guard is not None
-        records = held_sql(self.history, self.prices, list(self.prices.customers), self.guard)
+        customers = list(self.prices.customers)
+        covered = covered_rows(self.engine.connection, self.history, self.prices, customers, self.guard)
+        records = held_sql(self.history, self.prices, customers, self.guard, covered)
         return f"SELECT sid, reasons, {columns} FROM {self.engine.session_of(records)} ORDER BY _row"
 
     def held_by_session(self) -> tuple[dict[int, tuple[list[str], set[str]]], tuple[str, ...]]:

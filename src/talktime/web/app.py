@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from talktime.app.methodology import PageFormat
 from talktime.app.methodology import page as methodology_page
+from talktime.app.plan_fees import plan_fees
 from talktime.errors import InputError, TalktimeError
 from talktime.web import numbers
 from talktime.web.alerts import add_alerts_pages
@@ -105,6 +106,7 @@ def create_app(board: Dashboard) -> FastAPI:
             loss_calls=board.calls.loss_calls,
             incomplete_calls=board.calls.incomplete_calls,
             customers=board.customers,
+            fees=plan_fees(board.prices, board.customers.rows),  # the price shown leaves them out: said
             providers=board.providers,
             customer_usage=usage_rows(usage.by_customer, with_meter=False),
             provider_usage=usage_rows(usage.by_provider, with_meter=True),

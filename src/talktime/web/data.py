@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from talktime.app.calls import (
     CallKey,
@@ -34,6 +34,11 @@ from talktime.core.rating.cards import CostCard, PriceCard
 from talktime.core.rating.margin import MarginView
 from talktime.web.calls_table import CallsTable
 from talktime.web.jobs import Jobs
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from talktime.core.plausibility import Accepted
 
 
 class Served(Protocol):
@@ -99,12 +104,16 @@ def load(
     source: str | None = None,
     as_of: datetime | None = None,
     collect: bool = True,
+    tenant: str | None = None,
+    accepted: Mapping[str, Accepted] | None = None,
 ) -> Dashboard:
     """Rate the record file once: margins and usage on DuckDB, the calls table's orders, the records kept as
     an Arrow table. A CSV or JSON Lines file is read once into a Parquet copy that every step then scans.
     ``source`` names the records on the pages (default: the file); ``as_of`` is "now" for the invoices'
     guards (default: when loading starts). ``collect``: a full garbage collection at the end (a server
-    already answering pages passes False: over millions of objects it stops every thread for seconds)."""
+    already answering pages passes False: over millions of objects it stops every thread for seconds).
+    ``tenant`` picks the guards' limits and ``accepted`` is the store's acceptances of these records (a
+    served snapshot's): the HELD marks then count an accepted record as the invoices do."""
     began = time.perf_counter()
     started = as_of or datetime.now(UTC)
     card = cost_card(costs)
@@ -117,7 +126,9 @@ def load(
     gc.disable()
     try:
         scan = scannable_copy(records, Path(folder.name))
-        margins = guarded_calls(scan, card, plan, guards=guards, now=started)  # held calls marked
+        margins = guarded_calls(  # held calls marked, as the invoices hold them back
+            scan, card, plan, guards=guards, now=started, tenant=tenant, accepted=accepted
+        )
         customers = added_up(margins, "customer")
         providers = added_up(margins, "provider")
         calls = CallsTable(margins.view.rows, margins.view.columns)

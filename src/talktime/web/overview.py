@@ -1,6 +1,11 @@
 """The overview page's figures: usage per day (actual beside billable), per customer and per provider, and
 the month's cost, price and margin per customer. Charts are Plotly figures as JSON (the page draws them);
-the tables beside them carry the exact numbers."""
+the tables beside them carry the exact numbers.
+
+The margin report's price is the usage price of the calls: the plan's fees (``[fees.<id>]``, per customer
+month) and a minimum commitment's true-up are period items on the invoices, in no call
+(:mod:`talktime.core.rating.margin`). :func:`talktime.app.plan_fees.plan_fees` says how much the fees add,
+so the page names its price for what it is beside the figure."""
 
 from __future__ import annotations
 

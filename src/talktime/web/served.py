@@ -39,13 +39,13 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -56,6 +56,9 @@ from talktime.core.rating.cards import CostCard, PriceCard
 from talktime.errors import PayloadTooLargeError
 from talktime.store.base import ApiKey, EventStore, hash_key
 from talktime.web.data import Dashboard
+
+if TYPE_CHECKING:
+    from talktime.core.plausibility import Accepted
 
 COOKIE: Final = "talktime_session"
 SESSION_HOURS: Final = 12
@@ -244,6 +247,8 @@ class Snapshots:
             guards=options.guards,
             source=f"{options.store_label} (tenant {tenant})",
             as_of=as_of,
+            tenant=tenant,
+            accepted=taken.accepted,  # the HELD marks count an accepted record, as the invoices do
         )()
         board = board_of(rated)
         view = TenantView(
@@ -355,14 +360,26 @@ def rated_board(
     guards: Path | None,
     source: str,
     as_of: datetime,
+    tenant: str | None = None,
+    accepted: Mapping[str, Accepted] | None = None,
 ) -> dict[str, bytes]:
     """In the worker process: the snapshot file rated as ``talktime dashboard`` rates a file
     (:func:`talktime.web.data.load`), each part of the board pickled on its own, so that the server
-    unpickles them one at a time (a page waits for one part at most, not for the whole board)."""
+    unpickles them one at a time (a page waits for one part at most, not for the whole board). ``tenant``
+    and ``accepted`` (the snapshot's acceptances): the HELD marks judged as the snapshot's invoices are."""
     from talktime.web.data import load
 
     board = load(
-        records, costs, prices, ledger=ledger, guards=guards, source=source, as_of=as_of, collect=False
+        records,
+        costs,
+        prices,
+        ledger=ledger,
+        guards=guards,
+        source=source,
+        as_of=as_of,
+        collect=False,
+        tenant=tenant,
+        accepted=accepted,
     )
     board.jobs.shutdown()
     if board.scan != records:  # a copy in the worker's own folder, which goes with it
