@@ -39,7 +39,7 @@ def test_the_window_holds_the_tenants_closed_records_and_counts_the_open_ones(tm
             ],
         )
         service.ingest(store, "other-platform", [_leg("theirs", datetime(2026, 3, 3, tzinfo=UTC))])
-        assert window_start(NOW, 3).isoformat() == "2026-01-01"
+        assert window_start(NOW, 3) == datetime(2026, 1, 1, tzinfo=UTC), "no zone but UTC: its midnight"
         taken = take_snapshot(
             store,
             "acme-platform",
@@ -52,7 +52,7 @@ def test_the_window_holds_the_tenants_closed_records_and_counts_the_open_ones(tm
         assert written == ["in-january", "in-march"], (
             "December is before the window; theirs is another tenant's"
         )
-        assert (taken.records, taken.still_open, taken.since.isoformat()) == (2, 1, "2026-01-01")
+        assert (taken.records, taken.still_open, taken.since) == (2, 1, datetime(2026, 1, 1, tzinfo=UTC))
         assert taken.mark == records_mark(store, "acme-platform")
         service.ingest(store, "other-platform", [_leg("theirs-2", datetime(2026, 3, 4, tzinfo=UTC))])
         assert records_mark(store, "acme-platform") == taken.mark, "another tenant's batch changes nothing"

@@ -9,7 +9,9 @@ face that has rated the file already (the dashboard) passes its rows to :func:`a
 :mod:`talktime.app.alert_delivery`.
 
 A server checks a tenant's alerts as its events arrive with :func:`send_new_alerts`, after each new snapshot
-of the tenant's records: the alerts open then are checked and each one not delivered before is POSTed,
+of the tenant's records: the alerts open then are checked (over the snapshot's file and the records still
+open that it leaves out, :func:`with_open`, so a call left open is seen as it is in a record file that holds
+it) and each one not delivered before is POSTed,
 remembered in the tenant's own state file (it survives a restart, as ``talktime alerts check --send``'s
 does). :func:`alert_sending` reads the configuration and the signing secret once, when the server starts.
 """
@@ -44,6 +46,7 @@ from talktime.errors import InputError
 
 if TYPE_CHECKING:
     from talktime.core.rating.cards import CostCard, PriceCard
+    from talktime.store.record_files import OpenRecord
 
 __all__ = [
     "AlertCheck",
@@ -54,9 +57,11 @@ __all__ = [
     "alerts_of_rated",
     "check_alerts",
     "load_config",
+    "open_spans",
     "periods_of",
     "record_facts",
     "send_new_alerts",
+    "with_open",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -155,6 +160,56 @@ def record_facts(scan: Path, config: AlertConfig) -> Facts:
     )
 
 
+def open_spans(records: Iterable[OpenRecord]) -> tuple[RecordSpan, ...]:
+    """The records still open that a file leaves out (a snapshot's
+    :attr:`~talktime.app.snapshot.Snapshot.open_records`) as the stuck-call rule reads them, named as
+    :func:`record_facts` names a record of a file: no customer is ``-``, no session is the record's own call
+    (``record:`` and its id)."""
+    return tuple(
+        RecordSpan(
+            r.id,
+            r.customer or "-",
+            f"record:{r.id}" if r.session is None else r.session,
+            r.kind or "",
+            r.provider or "",
+            "open",
+            r.started_at,
+            None,
+        )
+        for r in records
+    )
+
+
+def with_open(facts: Facts, spans: Iterable[RecordSpan]) -> Facts:
+    """``facts`` of a file joined by ``spans`` of records still open that the file does not hold, as
+    :func:`record_facts` reads a file that holds them too: each span is the stuck-call rule's; a call with an
+    open record is open (no duration: no norm counts it, no duration or rate rule judges it), starting at
+    its first record; a call of open records only is one more call. The open records' tokens are not added
+    (an open call has no rate to read them by)."""
+    spans = tuple(spans)
+    if not spans:
+        return facts
+    opened: dict[tuple[str, str], datetime] = {}
+    for span in spans:
+        key = (span.customer, span.session)
+        opened[key] = min(opened.get(key, span.started_at), span.started_at)
+    calls = []
+    for call in facts.calls:
+        start = opened.pop((call.customer, call.session), None)
+        if start is not None:
+            call = CallFacts(call.customer, call.session, min(call.started_at, start), None, call.tokens)
+        calls.append(call)
+    calls.extend(
+        CallFacts(customer, session, start, None, 0) for (customer, session), start in opened.items()
+    )
+    latest = max(s.started_at for s in spans)
+    return Facts(
+        tuple(calls),
+        (*facts.spans, *spans),
+        latest if facts.latest is None else max(facts.latest, latest),
+    )
+
+
 def periods_of(rows: Iterable[Mapping[str, object]]) -> tuple[PeriodUsage, ...]:
     """Each customer period's spend (the calls' price) and billable minutes, added up from the rows of
     ``talktime margin --by session``; calls without a customer are nobody's spend and are left out."""
@@ -182,11 +237,13 @@ def alerts_of_rated(
     *,
     source: str = "",
     now: datetime | None = None,
+    open_records: Iterable[OpenRecord] = (),
 ) -> AlertCheck:
     """The alerts over records already rated: ``rows`` are the rows of ``talktime margin --by session`` over
-    the Parquet file ``scan``. ``now`` defaults to the latest time the records mention."""
+    the Parquet file ``scan``; ``open_records``: records still open that the file leaves out (a
+    snapshot's). ``now`` defaults to the latest time the records mention."""
     periods = periods_of(rows)
-    facts = record_facts(scan, config)
+    facts = with_open(record_facts(scan, config), open_spans(open_records))
     at = now or facts.latest or datetime.now(UTC)
     if at.tzinfo is None:
         raise InputError(f"the check's time {at.isoformat()} needs a UTC offset (Z or +02:00)")
@@ -201,9 +258,11 @@ def check_alerts(
     config: Path | AlertConfig,
     *,
     now: datetime | None = None,
+    open_records: Iterable[OpenRecord] = (),
 ) -> AlertCheck:
     """The alerts over the record file ``records`` (CSV, JSON Lines or Parquet), rated with the cards as
-    ``talktime margin --by session`` rates it."""
+    ``talktime margin --by session`` rates it, and the records still open it leaves out (``open_records``,
+    a snapshot's)."""
     from talktime.app.calls import call_margins, scannable_copy
 
     chosen = load_config(config) if isinstance(config, Path) else config
@@ -211,7 +270,13 @@ def check_alerts(
         scan = scannable_copy(records, Path(folder))
         margins = call_margins(scan, costs, prices)
         return alerts_of_rated(
-            margins.view.rows, scan, chosen, margins.view.currency, source=str(records), now=now
+            margins.view.rows,
+            scan,
+            chosen,
+            margins.view.currency,
+            source=str(records),
+            now=now,
+            open_records=open_records,
         )
 
 
@@ -264,6 +329,7 @@ def send_new_alerts(
     tenant: str,
     now: datetime,
     rated: tuple[Iterable[Mapping[str, object]], str] | None = None,
+    open_records: Iterable[OpenRecord] = (),
     post: Post = post_json,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SentAlerts:
@@ -271,16 +337,19 @@ def send_new_alerts(
     delivered before: the stable ids and the tenant's state file mean an alert is delivered once, across
     checks and restarts; one that failed is tried again on the next check. ``records``: the snapshot's
     record file; ``rated``: the rows of ``talktime margin --by session`` over it and their currency, when
-    the caller rated it already (then ``records`` is that Parquet file), else it is rated here.
+    the caller rated it already (then ``records`` is that Parquet file), else it is rated here;
+    ``open_records``: the snapshot's records still open, not in its file (a call left open is one).
     ``post`` and ``sleep``: how :func:`~talktime.app.alert_delivery.deliver` POSTs and waits.
 
     It waits for the webhook (up to ``attempts`` x ``timeout_seconds`` plus the back-off per alert): call
     it on a worker of its own, not where pages are answered or snapshots made."""
     if rated is None:
-        found = check_alerts(records, costs, prices, sending.config, now=now)
+        found = check_alerts(records, costs, prices, sending.config, now=now, open_records=open_records)
     else:
         rows, currency = rated
-        found = alerts_of_rated(rows, records, sending.config, currency, source=str(records), now=now)
+        found = alerts_of_rated(
+            rows, records, sending.config, currency, source=str(records), now=now, open_records=open_records
+        )
     webhook, state = sending.config.webhook, sending.state(tenant)
     if webhook is None or state is None:
         return SentAlerts(found, {}, ())

@@ -5,10 +5,21 @@ a face that rates them the way it rates a record file (the served dashboard, ``t
 The records are the ones the store keeps (ADR 0006) as of a moment: the idle timeout closes a session whose
 last event is old enough, exactly as ``GET /v1/records`` and ``GET /v1/usage`` close it. Records still open
 at that moment have no end yet and cannot be rated: they are left out of the file and counted
-(:attr:`Snapshot.still_open`), so a face can say how many calls are not shown yet. The window starts on the
-first day of a UTC month: a record belongs to it when it started on or after that day. The snapshot also
-holds the acceptances of its records (read in the same transaction), so that its invoices count a flagged
-record a person accepted exactly as ``GET /v1/invoices`` counts it.
+(:attr:`Snapshot.still_open`), so a face can say how many calls are not shown yet. The snapshot also holds
+the acceptances of its records (read in the same transaction), so that its invoices count a flagged record
+a person accepted exactly as ``GET /v1/invoices`` counts it.
+
+The window is the last ``months`` months as the operator counts them (UTC months, this one included), opened
+early enough that each customer's billing months in it are whole: it starts at the earliest local midnight,
+among the price card's zones (:func:`card_zones`: every customer's and the card's default), of the first day
+of its oldest month (:func:`window_start`). A record belongs to it when it started at or after that moment.
+So a customer east of UTC has its oldest month from its first local hour; a customer west of UTC also gets
+the last hours of the month before, which no page lists as a month (:func:`whole_months`).
+
+The records still open are kept too, each one's id, call, customer, kind, provider, product and start
+(:attr:`Snapshot.open_records`, read in the same transaction as the file): the alerts checked over the
+snapshot see a call left open as a record file holding it shows it
+(:func:`talktime.app.alerts.send_new_alerts`).
 
 The records are written by the store's own SQL (:mod:`talktime.store.record_files`), so taking a snapshot
 makes no Python value per record in the process that asks for it (a server answering pages meanwhile);
@@ -21,10 +32,11 @@ Owns: which records a snapshot holds and the mark. Does not own: the rating (``t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from talktime.core.invoicing.periods import month_period
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.errors import InputError
 from talktime.store.base import EventStore
@@ -32,51 +44,92 @@ from talktime.store.record_files import write_record_file
 from talktime.store.usage import RecordStore, Scope
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from talktime.core.invoicing.invoice import Invoice
     from talktime.core.plausibility import Accepted
     from talktime.core.rating.cards import PriceCard
+    from talktime.store.record_files import OpenRecord
 
 __all__ = [
     "Snapshot",
     "acceptances_mark",
+    "card_zones",
     "customer_invoices_of_file",
     "records_mark",
     "take_snapshot",
     "tenants_with_records",
+    "whole_months",
     "window_start",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A tenant's records started on or after ``since``, as of ``as_of``, written to ``path`` (Parquet)."""
+    """A tenant's records started at or after ``since``, as of ``as_of``, written to ``path`` (Parquet)."""
 
     tenant: str
     path: Path
-    since: date
+    since: datetime  # the moment the window opens (UTC): :func:`window_start`
     as_of: datetime
     records: int  # written to the file
     still_open: int  # started in the window, still open at ``as_of``: not in the file
     mark: tuple[int, str]  # :func:`records_mark` when the records were read
     accepted: dict[str, Accepted]  # the latest acceptance of each written record a person accepted, by id
     accepted_mark: tuple[int, str]  # :func:`acceptances_mark` when they were read
+    open_records: tuple[OpenRecord, ...] = ()  # the ``still_open`` records, by id: not in the file
 
 
-def window_start(as_of: datetime, months: int) -> date:
-    """The first day of the UTC month ``months - 1`` months before ``as_of``'s (1: this month only).
+def window_start(as_of: datetime, months: int, zones: Iterable[str] = ("UTC",)) -> datetime:
+    """When the window of the last ``months`` UTC months as of ``as_of`` opens (1: this month only): the
+    earliest local midnight, among ``zones``, of the first day of its oldest month, in UTC. Every zone's
+    months from that one on are then whole in the window.
 
     >>> window_start(datetime(2026, 3, 15, tzinfo=UTC), 3)
-    datetime.date(2026, 1, 1)
+    datetime.datetime(2026, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
     >>> window_start(datetime(2026, 1, 31, 23, tzinfo=UTC), 2)
-    datetime.date(2025, 12, 1)
+    datetime.datetime(2025, 12, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    >>> str(window_start(datetime(2026, 11, 30, 12, tzinfo=UTC), 2, ["Etc/GMT+11", "Pacific/Kiritimati"]))
+    '2026-09-30 10:00:00+00:00'
     """
     if months < 1:
         raise InputError(f"the dashboard's window must be at least 1 month (got {months})")
     moment = as_of.astimezone(UTC)
     index = moment.year * 12 + moment.month - 1 - (months - 1)
-    return date(index // 12, index % 12 + 1, 1)
+    oldest = f"{index // 12:04d}-{index % 12 + 1:02d}"
+    return min(month_period(oldest, zone).start for zone in {"UTC", *zones}).astimezone(UTC)
+
+
+def card_zones(prices: PriceCard) -> tuple[str, ...]:
+    """Every time zone the price card bills a month in: its default (a customer it does not name) and each
+    customer's, each once."""
+    return tuple(dict.fromkeys([prices.timezone, *(c.timezone for c in prices.customers.values())]))
+
+
+def whole_months(
+    months: Iterable[tuple[str, str]], prices: PriceCard, since: datetime
+) -> list[tuple[str, str]]:
+    """The (customer, YYYY-MM) billing months of ``months`` that begin, in the customer's zone on the card,
+    at or after ``since``: the ones a window opened then holds whole. A month that began before (west of
+    UTC, the last local hours before the window's oldest month) would be a stub of an invoice: left out.
+
+    >>> from talktime.core.rating.cards import Customer, PriceCard
+    >>> ny = Customer("ny", "New York customer", "America/New_York")
+    >>> card = PriceCard("plan", "plan", "USD", "UTC", (), customers={"ny": ny})
+    >>> opens = datetime(2026, 10, 1, tzinfo=UTC)
+    >>> whole_months([("ny", "2026-09"), ("ny", "2026-10"), ("other", "2026-10")], card, opens)
+    [('ny', '2026-10'), ('other', '2026-10')]
+    """
+    opens: dict[tuple[str, str], bool] = {}  # (period, zone) -> whether it begins in the window: few of them
+
+    def whole(customer: str, period: str) -> bool:
+        named = prices.customers.get(customer)
+        zone = prices.timezone if named is None else named.timezone
+        if (period, zone) not in opens:
+            opens[period, zone] = month_period(period, zone).start >= since
+        return opens[period, zone]
+
+    return [(customer, period) for customer, period in months if whole(customer, period)]
 
 
 def _records(store: EventStore) -> RecordStore:
@@ -112,15 +165,17 @@ def take_snapshot(
     as_of: datetime,
     months: int,
     idle_timeout: timedelta,
+    zones: Iterable[str] = ("UTC",),
 ) -> Snapshot:
-    """The tenant's records of the window (the last ``months`` UTC months, as of ``as_of``) written to
-    ``target`` by the store's SQL (:func:`~talktime.store.record_files.write_record_file`: no record becomes
-    a Python value in this process); the records still open are counted, not written."""
-    since = window_start(as_of, months)
+    """The tenant's records of the window (the last ``months`` UTC months as of ``as_of``, opened at the
+    earliest local midnight of its oldest month among ``zones``: :func:`window_start`; give the price card's,
+    :func:`card_zones`) written to ``target`` by the store's SQL
+    (:func:`~talktime.store.record_files.write_record_file`: no record becomes a Python value in this
+    process); the records still open are counted, not written."""
+    since = window_start(as_of, months, zones)
     mark = records_mark(store, tenant)  # before the read: a batch between the two makes the next mark differ
     accepted_mark = acceptances_mark(store, tenant)  # likewise for an acceptance
-    start = datetime(since.year, since.month, since.day, tzinfo=UTC)
-    written = write_record_file(_records(store), Scope(tenant, None, start), as_of, idle_timeout, target)
+    written = write_record_file(_records(store), Scope(tenant, None, since), as_of, idle_timeout, target)
     return Snapshot(
         tenant,
         target,
@@ -131,6 +186,7 @@ def take_snapshot(
         mark,
         written.accepted,
         accepted_mark,
+        written.open_records,
     )
 
 

@@ -6,7 +6,8 @@ of :data:`~talktime.core.records.RECORD_FIELDS` with their types (text, UTC micr
 ``decimal(18,6)`` seconds, 64-bit counts), then one ``attr.<name>`` text column per free attribute any
 written record has (sorted by name), one row per record, by id. The records are the stored rows with the
 idle timeout applied in SQL (:class:`~talktime.store.usage.Scope` and the same filter the usage reads use);
-those still open are counted, not written: they have no end yet.
+those still open are not written (they have no end yet): each is read as an :class:`OpenRecord` instead,
+what a check of calls left open needs (the stuck-call alert, :mod:`talktime.app.alerts`).
 
 * **DuckDB**: one ``COPY (SELECT ...) TO 'file' (FORMAT parquet)`` on a reader of the store's file.
 * **PostgreSQL**: ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` streamed in blocks of about 16 MB, each block
@@ -15,7 +16,8 @@ those still open are counted, not written: they have no end yet.
 
 The few reads before it (the attribute names, the records still open, the acceptances of the written
 records: :func:`~talktime.store.reviews.accepted_in`) and the copy are one transaction: a batch or an
-acceptance stored meanwhile changes none of them.
+acceptance stored meanwhile changes none of them, and a record is either in the file or open, never both or
+neither.
 
 A record the typed columns cannot hold (``exact`` false: more than 6 decimals, a count past 64 bits) cannot
 be written to this layout either: it raises an :class:`~talktime.errors.InputError` naming the record and
@@ -30,7 +32,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -48,29 +50,45 @@ from talktime.store.records import record_from_doc
 from talktime.store.reviews import accepted_in
 from talktime.store.usage import RecordStore, Scope, _Filter
 
-__all__ = ["Written", "write_record_file"]
+__all__ = ["OpenRecord", "Written", "write_record_file"]
 
 #: Bytes of CSV parsed at once when PostgreSQL streams the records.
 _BLOCK: Final = 16 * 1024 * 1024
 _LIMIT_INT: Final = 2**63
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRecord:
+    """A record of the scope still open at the file's moment (status ``open`` once the idle timeout has
+    closed what it closes), so not in the file: who it is and since when, as stored."""
+
+    id: str
+    session: str | None
+    customer: str | None
+    kind: str | None
+    provider: str | None
+    product: str | None
+    started_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """How many records the file holds, how many of the scope's were still open (not written), and the
-    latest acceptance of each written record a person accepted (by id)."""
+    """How many records the file holds, how many of the scope's were still open (not written), the latest
+    acceptance of each written record a person accepted (by id), and the open records themselves (by id)."""
 
     records: int
     still_open: int
     accepted: dict[str, Accepted]
+    open_records: tuple[OpenRecord, ...]
 
 
 def write_record_file(
     store: RecordStore, scope: Scope, as_of: datetime, idle: timedelta, target: Path
 ) -> Written:
-    """Write the scope's records closed as of ``as_of`` to ``target`` (Parquet); count those still open.
+    """Write the scope's records closed as of ``as_of`` to ``target`` (Parquet); read those still open.
     Every read is made in one transaction, so a batch stored meanwhile changes none of them (the attribute
-    columns, the count and the file agree)."""
+    columns, the open records and the file agree)."""
     postgres = store.records_dialect == "postgres"
     f = _Filter(POSTGRES if postgres else DUCKDB_WIDE, scope, as_of, idle)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,18 +103,18 @@ def write_record_file(
                 cursor.execute(sql.encode())  # bytes, no parameters: a % in the SQL is the modulo operator
                 return cursor.fetchall()
 
-            select, schema, still_open = _plan(read, f)
+            select, schema, left_open = _plan(read, f)
             accepted = _accepted(read, f, scope.tenant, as_of)
             _postgres_copy(cursor, select, schema, target)
     else:
         store.read("BEGIN TRANSACTION")  # on this thread's reader, which the reads below use too
         try:
-            select, schema, still_open = _plan(store.read, f)
+            select, schema, left_open = _plan(store.read, f)
             accepted = _accepted(store.read, f, scope.tenant, as_of)
             store.read(f"COPY ({select}) TO {f.d.str_lit(str(target))} (FORMAT parquet)")
         finally:
             store.read("ROLLBACK")  # nothing was written: it only ends the transaction
-    return Written(int(pq.ParquetFile(target).metadata.num_rows), still_open, accepted)
+    return Written(int(pq.ParquetFile(target).metadata.num_rows), len(left_open), accepted, left_open)
 
 
 def _accepted(
@@ -107,11 +125,13 @@ def _accepted(
     return accepted_in(read, f.d is POSTGRES, tenant, written, as_of)
 
 
-def _plan(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter) -> tuple[str, pa.Schema, int]:
-    """The file's query and schema, and the count of records still open."""
+def _plan(
+    read: Callable[[str], list[tuple[Any, ...]]], f: _Filter
+) -> tuple[str, pa.Schema, tuple[OpenRecord, ...]]:
+    """The file's query and schema, and the records still open."""
     closed = f"{f.where} AND {f.status} <> 'open'"
     _refuse_inexact(read, f, closed)
-    (still_open,) = read(f"SELECT count(*) FROM records WHERE {f.where} AND {f.status} = 'open'")[0]
+    left_open = _open_records(read, f)
     names = _attr_names(read, f, closed)
     columns = [
         *_columns(f, f.d is POSTGRES),
@@ -119,7 +139,24 @@ def _plan(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter) -> tuple[str
     ]
     order = f.d.order_text.format(x="id")
     select = f"SELECT {', '.join(columns)} FROM records WHERE {closed} ORDER BY {order}"
-    return select, records_table([], names).schema, int(still_open)
+    return select, records_table([], names).schema, left_open
+
+
+def _open_records(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter) -> tuple[OpenRecord, ...]:
+    """The scope's records still open, by id (start as epoch microseconds: no time zone to convert)."""
+    if f.d is POSTGRES:
+        start = "CAST(EXTRACT(EPOCH FROM started_at) * 1000000 AS BIGINT)"
+    else:
+        start = "epoch_us(started_at)"
+    texts = ", ".join(f.d.ident(name) for name in ("session", "customer", "kind", "provider", "product"))
+    rows = read(
+        f"SELECT id, {texts}, {start} FROM records WHERE {f.where} AND {f.status} = 'open' "
+        f"ORDER BY {f.d.order_text.format(x='id')}"
+    )
+    return tuple(
+        OpenRecord(str(i), s, c, k, p, q, _EPOCH + timedelta(microseconds=int(a)))
+        for i, s, c, k, p, q, a in rows
+    )
 
 
 def _columns(f: _Filter, postgres: bool) -> list[str]:

@@ -9,7 +9,12 @@ card's policies and time zones. Any other path (the operator's pages included) i
 
 "This month" is the customer's billing period as of the snapshot: the calendar month in the customer's time
 zone on the price card, as on its invoice (:mod:`talktime.core.invoicing.periods`), and the pages show times
-and days in that zone.
+and days in that zone. The pages list only the months the snapshot's window holds whole
+(:attr:`talktime.web.data.Dashboard.months`; the window opens at the earliest local midnight of its oldest
+month among the card's zones, :func:`talktime.app.snapshot.window_start`): a month of a customer west of UTC
+that began before the window opened is partly in it and is not listed, nor made an invoice of. With a
+one-month window that can be "this month" for a few hours (the customer's month ends after the UTC one has
+begun): the usage page then says the month began before the window, rather than that it has no usage.
 """
 
 from __future__ import annotations
@@ -97,6 +102,19 @@ def _zone(view: TenantView, customer: str) -> str:
 def _this_period(view: TenantView, customer: str) -> str:
     """The customer's billing period (YYYY-MM) the snapshot's moment falls in: its month, in its zone."""
     return period_label(view.as_of, _zone(view, customer))
+
+
+def _before_window(view: TenantView, period: str, zone: str) -> str:
+    """What a page says of the customer's month ``period`` when the snapshot's window opened during it (the
+    window holds only a part of it, so no page lists it), else ""."""
+    month = month_period(period, zone)
+    if not month.start < view.since < month.end:
+        return ""
+    opened = view.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Your month {period} began before the records this dashboard reads (since {opened}): only a part "
+        "of it is here, so it is not shown (its invoice counts every call of the month)."
+    )
 
 
 def daily_figure(rows: list[CustomerCall], zone: str, title: str) -> str:
@@ -204,6 +222,7 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
             invoice=invoice,
             job=job,
             known=period in _periods(view, customer),
+            before_window=_before_window(view, period, zone),
             actual=sum((line.actual_base or ZERO for line in time_lines), ZERO) / 60,
             billable=sum((line.billable_base or ZERO for line in time_lines), ZERO) / 60,
             chart="" if invoice is None else chart_of(invoice, zone),
@@ -220,8 +239,11 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
                 400, f"period={period!r} is not a month: give it as YYYY-MM, e.g. {now}"
             ) from None
         chosen = period or now
+        opened = "" if chosen in months else _before_window(view, chosen, _zone(view, customer))
         if chosen not in months and chosen != now:  # not silently another month
             shown = ", ".join(months) or "none yet"
+            if opened:  # a part of it is in the snapshot: not shown as if it were the month
+                raise HTTPException(404, f"{opened} Your months here are {shown}.")
             raise HTTPException(404, f"You have no invoice for {chosen}: your months here are {shown}.")
         invoice, job = invoice_of(request, chosen)
         meters, rows = listed(invoice) if invoice is not None else ([], [])
@@ -232,6 +254,7 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
             "customer_calls.html",
             page="calls",
             period=chosen,
+            before_window=opened,
             months=months,
             invoice=invoice,
             job=job,

@@ -45,6 +45,9 @@ class Served(Protocol):
     """What a page says of a served dashboard's data (``talktime serve --costs --prices``): whose records,
     of which window, as of when, and whether a newer snapshot is being made (:mod:`talktime.web.served`)."""
 
+    #: when the snapshot's window opens: the pages list a customer's month only when it began then or later
+    since: datetime
+
     def line(self) -> str: ...
 
 
@@ -82,8 +85,15 @@ class Dashboard:
 
     @property
     def months(self) -> list[tuple[str, str]]:
-        """Each customer's months in the file (customer, YYYY-MM), as the margin report has them."""
-        return [(str(r["customer"]), str(r["period"])) for r in self.customers.rows]
+        """Each customer's months in the file (customer, YYYY-MM), as the margin report has them; served, only
+        the months the snapshot's window holds whole (:func:`talktime.app.snapshot.whole_months`: a customer
+        west of UTC has the window's first hours in its month before, a stub no page lists as a month)."""
+        found = [(str(r["customer"]), str(r["period"])) for r in self.customers.rows]
+        if self.served is None:
+            return found
+        from talktime.app.snapshot import whole_months
+
+        return whole_months(found, self.prices, self.served.since)
 
     def trails(self, key: CallKey) -> list[RecordTrails]:
         return call_trails(self.records.of_call(key), self.costs, self.prices)

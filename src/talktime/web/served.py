@@ -6,18 +6,20 @@ recent records (rated as a record file is), and who sees which pages (ADR 0008).
   Secure over HTTPS. The session holds the key's hash, and the key is looked up in the store on every
   request, as the API looks up a Bearer key: a revoked key signs its sessions out at once.
 * **Snapshots.** An operator (a tenant key) sees the file-mode pages (:func:`talktime.web.app.create_app`)
-  over a snapshot of the tenant's records of the last ``months`` UTC months (:mod:`talktime.app.snapshot`),
-  rated by the same code as ``talktime dashboard``. Snapshots are made on one background thread, one at a
-  time: the store's SQL writes the snapshot file (no Python value per record here), and the rating
-  (:func:`rated_board`) and the jobs that follow it (each customer's invoices and their calls, the what-if
-  runs) run in a worker process, a new one per job, so that this process's interpreter stays free for
-  pages. A page answers from the snapshot it has and never waits for one: the first look at a tenant shows
-  a "being prepared" page until its first snapshot is ready. When a page is asked for and the snapshot is
-  older than ``refresh``, the thread checks the store's marks (:func:`~talktime.app.snapshot.records_mark`,
-  :func:`~talktime.app.snapshot.acceptances_mark`) and makes a new snapshot if a batch changed the tenant's
-  records, if a person accepted a flagged record (its invoices count it), or if the old one is older than
-  ``max_age`` (records the idle timeout closes without a new event); the new one replaces the old one
-  when it is ready. Each page says "as of" when its records were read.
+  over a snapshot of the tenant's records of the last ``months`` UTC months, opened at the earliest local
+  midnight of the oldest one among the price card's zones so that every customer's months are whole
+  (:mod:`talktime.app.snapshot`), rated by the same code as ``talktime dashboard``. Snapshots are made on one
+  background thread, one at a time: the store's SQL writes the snapshot file (no Python value per record
+  here), and the rating (:func:`rated_board`) and the jobs that follow it (each customer's invoices and their
+  calls, the what-if runs) run in a worker process, a new one per job, so that this process's interpreter
+  stays free for pages. A page answers from the snapshot it has and never waits for one: the first look at a
+  tenant shows a "being prepared" page until its first snapshot is ready. When a page is asked for and the
+  snapshot is older than ``refresh``, the thread checks the store's marks
+  (:func:`~talktime.app.snapshot.records_mark`, :func:`~talktime.app.snapshot.acceptances_mark`) and makes a
+  new snapshot if a batch changed the tenant's records, if a person accepted a flagged record (its invoices
+  count it), or if the old one is older than ``max_age`` (records the idle timeout closes without a new
+  event); the new one replaces the old one when it is ready. Each page says "as of" when its records were
+  read.
 * **Customers.** A customer-scoped key sees the customer pages (:mod:`talktime.web.customer`) over the same
   snapshot: its own usage, calls, invoices and methodology, never another customer, never a cost or a
   margin; an operator page is 403.
@@ -59,6 +61,7 @@ from talktime.web.data import Dashboard
 
 if TYPE_CHECKING:
     from talktime.core.plausibility import Accepted
+    from talktime.store.record_files import OpenRecord
 
 COOKIE: Final = "talktime_session"
 SESSION_HOURS: Final = 12
@@ -95,7 +98,7 @@ class TenantView:
     board: Dashboard
     app: ASGIApp | None  # None only while the view is being made
     as_of: datetime
-    since: str  # YYYY-MM-DD, the window's first day
+    since: datetime  # when the window opens (UTC): every customer's months from then on are whole
     records: int
     still_open: int
     mark: tuple[int, str]
@@ -103,11 +106,13 @@ class TenantView:
     snapshots: Snapshots
     folder: Any = None  # the snapshot file's temporary folder: removed with the view
     accepted_mark: tuple[int, str] = (0, "")  # the acceptances when the records were read
+    open_records: tuple[OpenRecord, ...] = ()  # the records still open, not in the file (stuck-call)
 
     def line(self) -> str:
         """The header line of every page: whose records, since when, as of when."""
         moment = self.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        text = f"Tenant {self.tenant} · {self.records:,} records started since {self.since}, as of {moment}"
+        since = self.since.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        text = f"Tenant {self.tenant} · {self.records:,} records started since {since}, as of {moment}"
         if self.still_open:
             text += f" ({self.still_open:,} still open, not shown until they end)"
         return text
@@ -220,7 +225,7 @@ class Snapshots:
         from talktime.app.compare import compare
         from talktime.app.history import HistorySource
         from talktime.app.simulate import simulate
-        from talktime.app.snapshot import take_snapshot
+        from talktime.app.snapshot import card_zones, take_snapshot
         from talktime.web.app import create_app
         from talktime.web.pages import _periods, _switch_key
 
@@ -235,6 +240,7 @@ class Snapshots:
             as_of=as_of,
             months=options.months,
             idle_timeout=options.idle_timeout,
+            zones=card_zones(options.prices),  # every customer's months in the window whole
         )
         ledger = None if options.ledger is None else options.ledger / tenant
         rated = self._in_worker(
@@ -256,7 +262,7 @@ class Snapshots:
             board,
             None,
             as_of,
-            taken.since.isoformat(),
+            taken.since,
             taken.records,
             taken.still_open,
             taken.mark,
@@ -264,6 +270,7 @@ class Snapshots:
             self,
             folder,
             taken.accepted_mark,
+            taken.open_records,
         )
         board.served = view  # before the pages are made: the overview is drawn once, with this line
         listed = self.listed

@@ -9,8 +9,9 @@ Two daemon threads of their own, so that neither a page nor a snapshot ever wait
   its last snapshot's (or that has none yet, or whose last one is older than ``max_age``: calls the idle
   timeout closes), whether or not anyone looks at its pages.
 * **The sender** checks the newest snapshot of each tenant handed to it (older ones waiting behind it are
-  skipped: the newest has their records) over the rows the snapshot's rating made, and posts; it may wait
-  on the webhook's retries. The last check of a tenant is what its ``/alerts`` page shows.
+  skipped: the newest has their records) over the rows the snapshot's rating made and the records it found
+  still open (a call left open: they are not in its file), and posts; it may wait on the webhook's
+  retries. The last check of a tenant is what its ``/alerts`` page shows.
 
 Owns: when a tenant is checked and where. Does not own: the rules, the delivery and its state file
 (:mod:`talktime.app.alerts`, :mod:`talktime.app.alert_delivery`), the snapshots.
@@ -148,7 +149,8 @@ class ServedAlerts:
                 job.ended = time.monotonic()
 
     def check(self, tenant: str, view: TenantView) -> SentAlerts:
-        """Check ``view``'s alerts over the rows its rating made and POST the new ones."""
+        """Check ``view``'s alerts over the rows its rating made and its records still open, and POST the new
+        ones."""
         board, options = view.board, self.snapshots.options
         rows = board.calls.rows(np.arange(board.calls.count, dtype=np.int64))
         sent = send_new_alerts(
@@ -159,6 +161,7 @@ class ServedAlerts:
             tenant=tenant,
             now=view.as_of,
             rated=(rows, board.currency),
+            open_records=view.open_records,
             post=self._post,
             sleep=self._sleep,
         )
