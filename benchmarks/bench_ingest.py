@@ -14,14 +14,20 @@ before and after the Arrow record conversion, the hashes computed once per batch
 runs alternated): one process 0.241 and 0.260 before, 0.198 and 0.197 after; ``--workers 2``, the server
 process 0.131 and 0.159 before, 0.110 and 0.110 after (workers 0.154 and 0.171 before, 0.121 and 0.122
 after); at load average 1.6-3, one run each, 0.229 before and 0.182 after in one process, 0.127 and 0.099
-with ``--workers 2``. The store of events alone, before records were kept, spent 0.10 in one process on an
-idle machine (docs/ingest.md).
+with ``--workers 2``. With the hashes computed in Python where a batch is decoded (and the simple fold),
+against the code before and the store of events alone (commit f1c3b41, before records were kept), all
+three alternated by this load generator with ``--server-only`` and ``PYTHONPATH=OTHER/src`` (load average
+3.2-9.8, two rounds): one process 0.179 and 0.178 before, 0.176 and 0.174 after, events alone 0.094 and
+0.105; ``--workers 2``, the server process 0.098 and 0.102 before, 0.084 and 0.086 after, events alone
+0.043 and 0.040 (docs/ingest.md, "Limits known today", has every run).
 
 ``--kind lifecycle``: calls opened and, in the next batch, closed (``make_lifecycle_batch``), the shape a
 voice framework sends; each record is folded by ``sessionize`` when it opens and again when it closes.
 ``--seconds 15 --clients 2 --max-events 600000``, one process, the code before and after the fold's
 one-list-per-type pass and the one-pass record rows, alternated (load average 3.2-5): 0.501 and 0.512
-before, 0.421 and 0.413 after.
+before, 0.421 and 0.413 after; before and after the simple fold and the hashes in Python, four runs each
+(load average 3.2-9.8): 0.446, 0.448, 0.428 and 0.441 before, 0.402, 0.379, 0.422 and 0.392 after (the
+events-only store, which folded nothing, 0.069-0.077).
 """
 
 from __future__ import annotations
@@ -203,6 +209,12 @@ def main() -> None:
         default="records",
         help="talktime.record events (default), or calls opened and closed (make_lifecycle_batch)",
     )
+    parser.add_argument(
+        "--server-only",
+        action="store_true",
+        help="only the served figures (no in-process profile or hash sets, which import talktime here): "
+        "to compare other code with this load generator, PYTHONPATH=OTHER/src",
+    )
     args = parser.parse_args()
 
     batches = max(1, args.max_events // args.batch)
@@ -307,9 +319,11 @@ def main() -> None:
         "workers_cores_busy": round(worker_cpu / elapsed, 2),
         "load_generator_cores_busy": round(own_cpu / elapsed, 2),
         "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "one_batch_in_process_s": {k: round(v, 4) for k, v in in_process_profile(args.batch, maker).items()},
-        "hash_sets": hashes_in_memory(args.hashes_at),
     }
+    if not args.server_only:
+        profile = in_process_profile(args.batch, maker)
+        result["one_batch_in_process_s"] = {k: round(v, 4) for k, v in profile.items()}
+        result["hash_sets"] = hashes_in_memory(args.hashes_at)
     print(json.dumps(result, indent=2))
 
 

@@ -232,11 +232,12 @@ def create_app(
     async def post_events(request: Request, who: Tenant) -> Response:
         body = await limited_body(request, max_body_bytes)
         content_type = request.headers.get("content-type", "")
+        # with the tenant, so the rows come with the store's hashes (talktime.store.key_hashes)
         if pool is None:
-            prepared = await run_in_threadpool(prepare_body, content_type, body, max_events)
-        else:  # decode and check in a worker process: this process keeps the GIL for the store
+            prepared = await run_in_threadpool(prepare_body, content_type, body, max_events, who)
+        else:  # decode, check and hash in a worker process: this process keeps the GIL for the store
             prepared = await asyncio.get_running_loop().run_in_executor(
-                pool, prepare_body, content_type, body, max_events
+                pool, prepare_body, content_type, body, max_events, who
             )
         result = await run_in_threadpool(service.ingest_prepared, store, who, prepared)
         status = 422 if result.rejected == prepared.count else 200

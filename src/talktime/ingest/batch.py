@@ -2,11 +2,12 @@
 
 :func:`prepare_body` is everything of ``POST /v1/events`` that needs only the bytes: decode the JSON, check
 every event (the fast path, else the full validation, see :mod:`talktime.ingest.fastpath`), drop repeats
-inside the batch, and lay the valid events out as one Arrow table, with the record each event feeds and a
-record event's record row (work a store would otherwise do after decoding the data again). It is a pure
-function of its arguments, so ``talktime serve --workers N`` runs it in worker processes (the server's one
-process is otherwise bound by the GIL) while the store, the only writer, stays in the server process. A
-:class:`Prepared` pickles cheaply: the rows travel as Arrow buffers.
+inside the batch, and lay the valid events out as one Arrow table, with the record each event feeds, a
+record event's record row and, given the tenant, the embedded store's hashes of each row
+(:mod:`talktime.store.key_hashes`): work a store would otherwise do after decoding the data again. It is a
+pure function of its arguments, so ``talktime serve --workers N`` runs it in worker processes (the
+server's one process is otherwise bound by the GIL) while the store, the only writer, stays in the server
+process. A :class:`Prepared` pickles cheaply: the rows travel as Arrow buffers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from talktime.errors import PayloadTooLargeError, RequestError, UnsupportedMedia
 from talktime.ingest.events import validate_event
 from talktime.ingest.fastpath import quick_check
 from talktime.store.base import ROWS_SCHEMA
+from talktime.store.key_hashes import with_hashes
 from talktime.store.records import PLAIN_ROW, record_columns
 
 BATCH_TYPE: Final = "application/cloudevents-batch+json"
@@ -86,8 +88,9 @@ def decode_batch(content_type: str, body: bytes, max_events: int) -> list[Any]:
     return items
 
 
-def prepare_items(items: Sequence[Any]) -> Prepared:
-    """Check every event and lay out the valid ones (see the module's docstring)."""
+def prepare_items(items: Sequence[Any], tenant: str | None = None) -> Prepared:
+    """Check every event and lay out the valid ones (see the module's docstring); with ``tenant``, the
+    rows carry their hashes for that tenant (a store given them for another computes its own)."""
     pos: list[int] = []
     sources: list[str] = []
     ids: list[str] = []
@@ -155,9 +158,11 @@ def prepare_items(items: Sequence[Any]) -> Prepared:
         ],
         schema=PREPARED_SCHEMA,
     )
+    if tenant is not None:
+        rows = with_hashes(tenant, rows, sources, ids)
     return Prepared(len(items), rows, repeats, rejected)
 
 
-def prepare_body(content_type: str, body: bytes, max_events: int) -> Prepared:
+def prepare_body(content_type: str, body: bytes, max_events: int, tenant: str | None = None) -> Prepared:
     """:func:`decode_batch` then :func:`prepare_items`: one call, so a worker process can do both."""
-    return prepare_items(decode_batch(content_type, body, max_events))
+    return prepare_items(decode_batch(content_type, body, max_events), tenant)

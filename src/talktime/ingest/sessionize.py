@@ -294,6 +294,111 @@ def _fold_group(
     return SessionRecord(record, tuple(fold.flags), len(fold.events), idle_from)
 
 
+#: The event types of the commonest group, a call opened, maybe answered, maybe closed (what a voice
+#: framework sends): :func:`_simple_fold` folds it without the general fold's lists and passes.
+_SIMPLE_TYPES: Final = frozenset({ev.OPENED, ev.ANSWERED, ev.CLOSED})
+
+
+def _simple_fold(
+    subject: str, leg: str | None, events: Sequence[ev.Event], as_of: datetime, idle: timedelta
+) -> SessionRecord | None:
+    """:func:`_fold_group` of a group made of one ``opened`` event and at most one ``answered`` and one
+    ``closed``, each with a time; None for a group of any other shape (the general fold takes it).
+
+    The same steps as :func:`_fold_group`, less those of the event types such a group cannot have: the
+    same moments in the same sorted order (so an equal instant in another offset resolves the same way),
+    the same flags in the same order. ``tests/ingest/test_sessionize_simple.py`` holds the two equal on
+    drawn groups. This is the fold of almost every record a voice framework's events make, once when the
+    call opens and again when it closes."""
+    if len(events) > 3:
+        return None
+    by_type: dict[str, ev.Event] = {}
+    for event in events:
+        kind = event.type
+        if (
+            kind not in _SIMPLE_TYPES
+            or kind in by_type
+            or event.time is None
+            or type(event.payload) is not ev.LIFECYCLE_TYPES[kind]
+        ):
+            return None
+        by_type[kind] = event
+    opened = by_type.get(ev.OPENED)
+    if opened is None:
+        return None
+    ordered = sorted(events, key=_order) if len(events) > 1 else events
+    every = [event.time for event in ordered if event.time is not None]
+    flags: list[str] = []
+    started = opened.time
+    assert started is not None
+    closed = by_type.get(ev.CLOSED)
+    ended: datetime | None
+    status: str
+    idle_from: datetime | None = None
+    if closed is not None:
+        assert isinstance(closed.payload, ev.ClosedData)
+        ended, status = closed.time, closed.payload.status
+    elif as_of - max(every) >= idle:
+        idle_from = ended = max(every)
+        status = "completed"
+        flags.append(
+            f"idle-timeout: never closed; closed at its last event {_iso(ended)} "
+            f"({int(idle.total_seconds())} s without events)"
+        )
+    else:
+        idle_from, ended, status = max(every), None, "open"
+    earliest, latest = min(every), max(every)
+    if earliest < started or (ended is not None and latest > ended):
+        flags.append(
+            f"conflict: events from {_iso(earliest)} to {_iso(latest)} fall outside the connection "
+            f"({_iso(started)} to {_iso(ended) if ended else 'open'}); the record spans all of them"
+        )
+        started = min(started, earliest)
+        ended = max(ended, latest) if ended is not None else None
+    texts: dict[str, list[str]] = {name: [] for name in _TEXT_FIELDS}
+    attrs: dict[str, str] = {}
+    attr_flags: list[str] = []
+    for event in ordered:
+        payload = event.payload
+        assert isinstance(payload, ev.LifecycleData)
+        for name in _TEXT_FIELDS:
+            value = getattr(payload, name)
+            if value is not None and value not in texts[name]:
+                texts[name].append(value)
+        for key, value in payload.attrs.items():
+            if key in attrs and attrs[key] != value:
+                attr_flags.append(f"conflict: attrs.{key} given as {attrs[key]!r} and {value!r}")
+                continue
+            attrs.setdefault(key, value)
+    chosen: dict[str, str | None] = {}
+    for name in _TEXT_ORDER:  # the order _fold_group reads them in, so the flags come in its order
+        values = texts[name]
+        if len(values) > 1:
+            flags.append(f"conflict: {name} given as {values!r}; the earliest event's is used")
+        chosen[name] = None if not values else str(values[0])
+    flags.extend(attr_flags)
+    answered = by_type.get(ev.ANSWERED)
+    record = UsageRecord(
+        id=subject if leg is None else f"{subject}/{leg}",
+        session=subject,
+        started_at=started,
+        ended_at=ended,
+        status=status,
+        customer=chosen["customer"],
+        provider=chosen["provider"],
+        product=chosen["product"],
+        kind=chosen["kind"] or None,
+        answered_at=None if answered is None else answered.time,
+        channels=1,
+        attrs=attrs,
+    )
+    return SessionRecord(record, tuple(flags), len(events), idle_from)
+
+
+#: The order :func:`_fold_group` reads the text fields in (kind first, then the rest).
+_TEXT_ORDER: Final = ("kind", "customer", "provider", "product")
+
+
 def _audio_span(fold: _Fold) -> tuple[datetime | None, datetime | None]:
     """First and last audio; a last audio before the first is a contradiction: flagged, and the span
     between the two moments is used (a record may not end its audio before it starts it)."""
@@ -357,7 +462,9 @@ def sessionize(
             assert event.subject is not None
             groups.setdefault((event.subject, event.leg), []).append(event)
     for (subject, leg), members in groups.items():
-        folded = _fold_group(subject, leg, members, as_of, idle_timeout)
+        folded = _simple_fold(subject, leg, members, as_of, idle_timeout)
+        if folded is None:
+            folded = _fold_group(subject, leg, members, as_of, idle_timeout)
         by_id.setdefault(folded.record.id, []).append(((0, _NEVER, subject, leg or ""), folded))
     result = [found[0][1] if len(found) == 1 else _merge(found) for found in by_id.values()]
     return sorted(result, key=lambda item: item.record.id)

@@ -3,8 +3,8 @@
 A batch's fresh events carry ``rid`` (the record they feed, :func:`~talktime.store.records.record_id_of`)
 and, for a ``talktime.record`` event, its record row (``plain``), both made by ingest where the data was
 decoded (:func:`~talktime.store.records.with_record_columns` makes them for rows without); each event
-row also gets ``rh``, a 64-bit hash of (tenant, rid), computed once with the batch's other hashes by the
-store. Then, before the commit:
+row also carries ``rh``, a 64-bit hash of (tenant, rid), computed once with the batch's other hashes
+(:mod:`talktime.store.key_hashes`). Then, before the commit:
 
 1. *Which touched records exist?* The hashes of the stored records are in memory (the store's
    :class:`~talktime.store.hash_set.HashSet`); only the touched ones found there are looked up in SQL (a
@@ -24,7 +24,6 @@ last committed batch and never wait for the one being stored.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ import pyarrow.compute as pc
 from talktime.errors import StoreError
 from talktime.store.base import Readers
 from talktime.store.hash_set import Hashes, HashSet
+from talktime.store.key_hashes import record_hash, record_hashes
 from talktime.store.records import (
     ROW_SCHEMA,
     RowBuilder,
@@ -52,16 +52,10 @@ from talktime.store.records import (
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _TYPES: Final = {"string": "VARCHAR", "bool": "BOOLEAN", "int64": "BIGINT"}
-#: The record hash as SQL over a tenant and a record id expression.
+#: The record hash as SQL over a tenant and a record id expression (:func:`record_hash` in Python).
 RECORD_HASH: Final = "md5_number_lower(concat_ws(chr(0), {tenant}, {rid}))"
 #: Events read per chunk while rebuilding.
 _REBUILD_CHUNK: Final = 50_000
-
-
-def record_hash(tenant: str, rid: str) -> int:
-    """:data:`RECORD_HASH` computed here, for a point look-up that can use the index."""
-    digest = hashlib.md5(f"{tenant}\0{rid}".encode(), usedforsecurity=False).digest()
-    return int.from_bytes(digest[8:], "little")
 
 
 def _sql_type(field: pa.Field[Any]) -> str:
@@ -121,8 +115,8 @@ class DuckDBRecords:
         the hashes of the records that may be new (``known`` holds every stored record's hash).
 
         ``fresh`` has ``rid`` and ``plain`` (:func:`~talktime.store.records.with_record_columns`) and each
-        row's hashes, computed once by the store: ``k`` and ``k2``, the two halves of the dedup hash ``h``,
-        and ``rh``."""
+        row's hashes, computed once (:mod:`talktime.store.key_hashes`): ``k`` and ``k2``, the two halves of
+        the dedup hash ``h``, and ``rh``."""
         con.register("fresh_rows", fresh)
         try:
             con.execute(
@@ -187,7 +181,8 @@ class DuckDBRecords:
             tables.append(table.append_column("rh", pc.if_else(same, made.column("rh"), None)))
         if len(rows):
             table = rows.table()
-            tables.append(table.append_column("rh", pa.nulls(table.num_rows, pa.uint64())))
+            ids: list[str] = table.column("id").to_pylist()  # type: ignore[assignment]
+            tables.append(table.append_column("rh", pa.array(record_hashes(tenant, ids), pa.uint64())))
         if tables:
             self._insert_rows(con, tenant, pa.concat_tables(tables))
         return new
@@ -198,12 +193,11 @@ class DuckDBRecords:
         first receipt (epoch µs). A look-up by ``rh`` (a scan of the records' hashes)."""
         if not rids:
             return {}
-        hashed = RECORD_HASH.format(tenant="$tenant", rid="rid")
-        con.register("touched", pa.table({"rid": pa.array(sorted(rids), pa.string())}))
+        con.register("touched", pa.table({"rh": record_hashes(tenant, sorted(rids))}))
         try:
             found = con.execute(
                 "SELECT rowid, id, epoch_us(first_received) FROM records "
-                f"WHERE rh IN (SELECT {hashed} FROM touched) AND tenant = $tenant",
+                "WHERE rh IN (SELECT rh FROM touched) AND tenant = $tenant",
                 {"tenant": tenant},
             ).fetchall()
         finally:
@@ -231,13 +225,12 @@ class DuckDBRecords:
         con: duckdb.DuckDBPyConnection, tenant: str, rids: set[str], since: datetime
     ) -> list[Stored]:
         """Every stored event of the records ``rids`` (each stored at or after ``since``)."""
-        con.register("wanted", pa.table({"rid": sorted(rids)}))
+        con.register("wanted", pa.table({"rh": record_hashes(tenant, sorted(rids))}))
         try:
             rows = con.execute(
                 "SELECT source, id, type, subject, epoch_us(time), data, epoch_us(received_at), rid "
-                "FROM events WHERE received_at >= $since AND rh IN "
-                f"(SELECT {RECORD_HASH.format(tenant='$tenant', rid='rid')} "
-                "FROM wanted) AND tenant = $tenant",
+                "FROM events WHERE received_at >= $since AND rh IN (SELECT rh FROM wanted) "
+                "AND tenant = $tenant",
                 {"tenant": tenant, "since": since},
             ).fetchall()
         finally:

@@ -12,9 +12,10 @@ asks it which of its keys may be stored, and compares only those on (tenant, sou
 so a hash collision can never drop an event (a scan of the stored hashes per batch cost about 6 ns per
 stored row: 60 ms at 10 million). Check and insert run in one transaction under one lock, on the only
 connection (DuckDB allows a single writing process per file), so nothing can slip in between. Files made
-before ``h`` existed get the column filled on open and keep their primary key. DuckDB's MD5 costs about
-0.65 µs a value, so a batch computes each row's hashes once, in one query (``_BATCH_HASHES``: both halves
-of ``h`` and the record hash ``rh``), and every later step takes them from there.
+before ``h`` existed get the column filled on open and keep their primary key. A batch's rows carry each
+row's hashes (both halves of ``h`` and the record hash ``rh``, :mod:`talktime.store.key_hashes`), computed
+once in Python where the batch was decoded (a ``serve --workers`` process), else here, and every later
+step takes them from there (DuckDB's MD5 costs about 0.65 µs a value in SQL, Python's about 0.2).
 
 Checkpoints (WAL folded into the database file) are DuckDB's own, at the commit that takes the WAL past
 64 MiB (DuckDB's default: 16 MiB), so a restart after ``kill -9`` replays at most that much. Each one writes
@@ -43,8 +44,9 @@ import pyarrow as pa
 
 from talktime.errors import StoreError
 from talktime.store.base import ROWS_SCHEMA, ApiKey, KeyReads, RawEvent, event_columns, first_seen, key_id_of
-from talktime.store.duckdb_records import RECORD_HASH, DuckDBRecords
+from talktime.store.duckdb_records import DuckDBRecords
 from talktime.store.hash_set import Hashes, HashSet
+from talktime.store.key_hashes import with_hashes
 from talktime.store.records import with_record_columns
 from talktime.store.reviews import ACCEPTANCES_DUCKDB
 
@@ -81,15 +83,6 @@ KEY_HASH = "md5_number(concat_ws(chr(0), {tenant}, {source}, {id}))"
 #: row and of a stored one.
 EVENT_KEY = "md5_number_lower(concat_ws(chr(0), {tenant}, {source}, {id}))"
 STORED_EVENT_KEY = "(h >> 64)::UBIGINT"
-#: Each row's hashes, computed once per batch (DuckDB's MD5 costs about 0.65 µs a value): ``k`` and ``k2``,
-#: the upper and lower 64 bits of :data:`KEY_HASH` (``k`` is :data:`EVENT_KEY`), and ``rh``, the record
-#: hash (:data:`~talktime.store.duckdb_records.RECORD_HASH`; of the tenant alone where ``rid`` is null).
-_BATCH_HASHES = (
-    "SELECT (h >> 64)::UBIGINT AS k, (h & 18446744073709551615)::UBIGINT AS k2, "
-    f"{RECORD_HASH.format(tenant='$tenant', rid='rid')} AS rh "
-    f"FROM (SELECT {KEY_HASH.format(tenant='$tenant', source='source', id='id')} AS h, rid FROM batch)"
-)
-_HASHES = ("k", "k2", "rh")
 _CHECKPOINT_THRESHOLD = "64MiB"
 #: DuckDB's default number of row-group merges per checkpoint (``max_vacuum_tasks``), while armed.
 _VACUUM_TASKS = 100
@@ -188,7 +181,9 @@ class DuckDBStore(DuckDBRecords, KeyReads):
         """Store Arrow rows (:data:`~talktime.store.base.ROWS_SCHEMA`, no two with the same source and id)
         in one transaction; per row, True if new. What :meth:`append` does, without Python objects."""
         fresh = [True] * rows.num_rows
-        rows = with_record_columns(rows)  # ingest made them, unless the rows come from elsewhere
+        # ingest made the record columns and (with the tenant) the hashes, unless the rows come from elsewhere
+        rows = with_hashes(tenant, with_record_columns(rows))
+        keys = np.asarray(rows.column("k").to_numpy(), dtype=np.uint64)
         with self._lock:
             con = self._con
             try:
@@ -197,18 +192,11 @@ class DuckDBStore(DuckDBRecords, KeyReads):
                 raise StoreError(f"{self.path}: the batch was not stored: {error}") from None
             try:
                 con.begin()
-                con.register("batch", rows)
-                hashed = con.execute(_BATCH_HASHES, {"tenant": tenant}).fetchnumpy()
-                keys = np.asarray(hashed["k"], dtype=np.uint64)
                 doubtful = known.events.contains(keys)
                 if doubtful.any():  # some may be stored: decide on the exact key
                     self._mark_stored(con, tenant, rows, doubtful, fresh)
-                hashes = pa.table({name: np.asarray(hashed[name], dtype=np.uint64) for name in _HASHES})
                 if not all(fresh):
-                    keep = pa.array(fresh, type=pa.bool_())
-                    rows, hashes = rows.filter(keep), hashes.filter(keep)
-                for name in _HASHES:
-                    rows = rows.append_column(name, hashes.column(name))
+                    rows = rows.filter(pa.array(fresh, type=pa.bool_()))
                 new_records = self._store_batch(con, tenant, rows, datetime.now(UTC), known.records)
                 con.commit()
             except duckdb.Error as error:
@@ -217,8 +205,6 @@ class DuckDBStore(DuckDBRecords, KeyReads):
             except BaseException:
                 con.rollback()
                 raise
-            finally:
-                con.unregister("batch")
             self._remember(known, keys[np.array(fresh, dtype=np.bool_)], new_records)
             self._after_commit(wrote=any(fresh))
         return fresh
