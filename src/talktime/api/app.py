@@ -323,7 +323,7 @@ def create_app(
         idle_timeout=idle_timeout,
         guards=limits,
     )
-    add_review_routes(app, store, tenant, guards=limits, clock=clock, idle_timeout=idle_timeout)
+    add_review_routes(app, store, tenant, reader, guards=limits, clock=clock, idle_timeout=idle_timeout)
     add_webhook_routes(app, store, clock=clock)
     add_export_routes(app, store, reader, clock=clock, idle_timeout=idle_timeout)
     add_admin_routes(app, store, admin, clock)

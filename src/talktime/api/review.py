@@ -4,9 +4,11 @@
 the invoices) and those a person accepted, each with its reasons. ``POST /v1/reviews/{id}`` with
 ``{"action": "accept", "note": ...}`` accepts the record's present reasons; with ``{"action": "correct",
 "fields": {...}, "note": ...}`` stores a correction event, which re-derives the record, checked again at
-once (``talktime.store.reviews`` says how both are kept). The routes parse the request and render the
-answer; the use cases are :mod:`talktime.app.review`'s (``talktime records`` and the served dashboard's
-``/flagged`` page call them too).
+once (``talktime.store.reviews`` says how both are kept). ``GET /v1/acceptances`` answers the latest
+acceptance of each record a person accepted, as the invoices count it: a command beside a server holding
+its DuckDB store reads it with the records (``talktime.app.served``). The routes parse the request and
+render the answer; the use cases are :mod:`talktime.app.review`'s (``talktime records`` and the served
+dashboard's ``/flagged`` page call them too) and :func:`talktime.app.history.stored_acceptances`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from starlette.concurrency import run_in_threadpool
 
 from talktime.api import schemas
 from talktime.api.errors import json_response
+from talktime.api.records_export import TENANT_HEADER
+from talktime.api.scope import Reader
+from talktime.app.history import stored_acceptances
 from talktime.app.review import ACTIONS, flagged, moment, review
 from talktime.core.records import COUNT_FIELDS, KINDS, STATUSES
 from talktime.errors import InputError, RequestError
@@ -120,6 +125,36 @@ REVIEW_BODY: Final[schemas.Schema] = {
         },
     ]
 }
+ACCEPTANCES: Final[schemas.Schema] = {
+    "type": "object",
+    "required": ["tenant", "accepted"],
+    "properties": {
+        "tenant": {"type": "string", "description": "the key's tenant"},
+        "accepted": {
+            "type": "array",
+            "description": "by id: each record a person accepted, with its latest acceptance. It counts "
+            "while every reason the record has, worded as of `judged_at`, is among `reasons`",
+            "items": {
+                "type": "object",
+                "required": ["id", "reasons", "judged_at"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "reasons": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "the reasons accepted, word for word",
+                    },
+                    "judged_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "the moment the record's time checks are worded as of: when the "
+                        "store first received it, or now if that is earlier",
+                    },
+                },
+            },
+        },
+    },
+}
 REVIEWED: Final[schemas.Schema] = {
     "type": "object",
     "required": ["id", "action", "held", "reasons", "fields"],
@@ -165,13 +200,41 @@ def add_review_routes(
     app: FastAPI,
     store: EventStore,
     tenant: Callable[..., str],
+    reader: Callable[..., Reader],
     *,
     guards: Guards,
     clock: Callable[[], datetime],
     idle_timeout: timedelta,
 ) -> None:
-    """Register ``GET /v1/flagged`` and ``POST /v1/reviews/{id}``; ``tenant`` authenticates."""
-    authenticated = Depends(tenant)
+    """Register ``GET /v1/flagged``, ``POST /v1/reviews/{id}`` (``tenant`` authenticates: a tenant key) and
+    ``GET /v1/acceptances`` (``reader``: a customer-scoped key reads its customer's)."""
+    authenticated, reading = Depends(tenant), Depends(reader)
+
+    @app.get(
+        "/v1/acceptances",
+        summary="The latest acceptance of each record a person accepted: what the invoices count",
+        responses={
+            **schemas.ok("each accepted record's latest acceptance, by id", ACCEPTANCES),
+            **schemas.errors(401, 403, 422),
+        },
+    )
+    async def get_acceptances(
+        customer: Annotated[str | None, Query(description="only this customer's records")] = None,
+        who: Reader = reading,
+    ) -> Response:
+        asked = who.customer_asked(customer)
+
+        def run() -> dict[str, Any]:
+            found = stored_acceptances(store, who.tenant, asked, clock())
+            return {
+                "tenant": who.tenant,
+                "accepted": [
+                    {"id": rid, "reasons": sorted(made.reasons), "judged_at": made.judged_at.isoformat()}
+                    for rid, made in sorted(found.items())
+                ],
+            }
+
+        return json_response(await run_in_threadpool(run), headers={TENANT_HEADER: who.tenant})
 
     @app.get(
         "/v1/flagged",

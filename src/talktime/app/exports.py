@@ -4,21 +4,22 @@
 FOCUS 1.2 rows for the cost side (a cost card: what providers charge) and the price side (a price card: what
 customers are charged, one row per invoice line), or the plain invoice lines. The price side's drafts are
 ``talktime invoice``'s: the finalised invoice from a ledger, else a draft with the records the plausibility
-guards flag held back and named (unless ``allow_flagged``), so the exported lines add up to its total.
+guards flag held back and named (unless ``allow_flagged``, or a person accepted them in the store the records
+come from), so the exported lines add up to its total.
 See docs/exports.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from talktime.app.cards import cost_card, required_price_card
 from talktime.app.guards import limits_of
-from talktime.app.history import HistorySource, records_of
+from talktime.app.history import History, HistorySource, history_of
 from talktime.errors import InputError
 
 if TYPE_CHECKING:
@@ -64,16 +65,17 @@ def focus(
     if costs is None and prices is None:
         raise InputError("export focus needs --costs (cost side), --prices (price side) or both")
     _check_period(period)  # a bad --period fails before the records are read
-    usage = records_of(history)
+    read = history_of(history)
     rows: list[Row] = []
     uncosted: list[str] = []
     if costs is not None:
-        side, uncosted = cost_rows(usage, cost_card(costs), period)
+        side, uncosted = cost_rows(read.records, cost_card(costs), period)
         rows += side
     invoices: list[Invoice] = []
     if prices is not None:
         card, billed, limits = _price_side(prices, ledger, guards, allow_flagged, history.tenant)
-        invoices = period_invoices(usage, card, period, billed, customers, limits, now)
+        limits = _counting(limits, read)
+        invoices = period_invoices(read.records, card, period, billed, customers, limits, now)
         rows += price_rows(invoices, card)
     return Export(rows, uncosted, invoices)
 
@@ -96,7 +98,8 @@ def invoice_lines(
 
     _check_period(period)
     card, billed, limits = _price_side(prices, ledger, guards, allow_flagged, history.tenant)
-    invoices = period_invoices(records_of(history), card, period, billed, customers, limits, now)
+    read = history_of(history)
+    invoices = period_invoices(read.records, card, period, billed, customers, _counting(limits, read), now)
     return Export(invoice_line_rows(invoices), invoices=invoices)
 
 
@@ -120,3 +123,8 @@ def _price_side(
     card = required_price_card(prices)
     billed = read_ledger(ledger) if ledger is not None else []
     return card, billed, limits_of(guards, tenant, allow_flagged=allow_flagged)
+
+
+def _counting(limits: Limits | None, read: History) -> Limits | None:
+    """The limits with the store's acceptances of the records read: a record a person accepted counts."""
+    return replace(limits, accepted=read.accepted) if limits is not None and read.accepted else limits

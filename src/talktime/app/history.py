@@ -3,17 +3,28 @@ records: a record file, or the records an event store keeps for one tenant, as o
 
 A face names the source as it was given (:class:`HistorySource`); the check that exactly one source was
 given is here, so every face refuses the same way.
+
+A store also keeps a person's acceptances of the records its guards flag (``talktime.store.reviews``). The
+use cases that hold flagged records back (invoice, finalize, export, margin's HELD marks) read them here with
+the records (:func:`history_of`, :func:`accepted_of`), from the store or through the server holding it
+(``GET /v1/acceptances``), so a record a person accepted counts in every command as ``GET /v1/invoices``
+counts it. A record file has none.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from talktime.core.records import UsageRecord
 from talktime.errors import InputError
 from talktime.io.records_io import read_records, write_records
+
+if TYPE_CHECKING:
+    from talktime.core.plausibility import Accepted
+    from talktime.store.base import EventStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,28 +45,68 @@ class HistorySource:
         return str(self.records if self.records is not None else self.store)
 
 
+@dataclass(frozen=True, slots=True)
+class History:
+    """A history's records, and the latest acceptance of each of them a person accepted (by id; a store's,
+    judged as of the record's first receipt: :class:`~talktime.core.plausibility.Accepted`)."""
+
+    records: list[UsageRecord]
+    accepted: dict[str, Accepted] = field(default_factory=dict)
+
+
 def stored_records(store: str, tenant: str | None, as_of: datetime | None = None) -> list[UsageRecord]:
     """The tenant's usage records in the event store as of ``as_of`` (now): the records the store keeps, or
     when ``talktime serve`` holds the store, the records that server reads from it
     (:mod:`talktime.app.served`)."""
-    from talktime.app.served import held_by_server, records_from_server
+    return _stored(store, tenant, as_of, accepted=False).records
+
+
+def stored_history(store: str, tenant: str | None, as_of: datetime | None = None) -> History:
+    """:func:`stored_records` and the tenant's acceptances of them, read in that order from the store (or
+    through the server holding it): an acceptance counts a record only while it covers the reasons the
+    record has as read, word for word, so one made in between can never count a record it was not for."""
+    return _stored(store, tenant, as_of, accepted=True)
+
+
+def stored_acceptances(
+    store: EventStore, tenant: str, customer: str | None, as_of: datetime
+) -> dict[str, Accepted]:
+    """The latest acceptance of each of the tenant's records (or one customer's) a person accepted, judged
+    as of the record's first receipt (or ``as_of`` if that is earlier), as the store's invoices judge it:
+    ``GET /v1/acceptances`` answers it, and a command reading the store itself reads it."""
+    from talktime.store.reviews import tenant_accepted
+
+    if not hasattr(store, "records_dialect"):
+        raise TypeError(f"{type(store).__name__} keeps no records table")
+    return tenant_accepted(store, tenant, customer, as_of)
+
+
+def _stored(
+    store: str, tenant: str | None, as_of: datetime | None, *, records: bool = True, accepted: bool
+) -> History:
+    """The tenant's records (``records``) and acceptances (``accepted``) from the store, or through the
+    server holding it; a tenant without records is refused when they are read."""
+    from talktime.app.served import acceptances_from_server, held_by_server, records_from_server
     from talktime.app.service import current_records
     from talktime.store import open_store
 
     if not tenant:
         raise InputError("--store needs --tenant: the tenant whose events are read")
+    moment = as_of or datetime.now(UTC)
     server = held_by_server(store)
     if server is not None:
-        found = records_from_server(server, store, tenant)
+        found = records_from_server(server, store, tenant) if records else []
+        made = acceptances_from_server(server, store, tenant) if accepted else {}
     else:
         opened = open_store(store)
         try:
-            found = [c.record for c in current_records(opened, tenant, as_of or datetime.now(UTC))]
+            found = [c.record for c in current_records(opened, tenant, moment)] if records else []
+            made = stored_acceptances(opened, tenant, None, moment) if accepted else {}
         finally:
             opened.close()
-    if not found:
+    if records and not found:
         raise InputError(f"--store {store!r}: tenant {tenant!r} has no usage records")
-    return found
+    return History(found, made)
 
 
 def store_history(store: str, tenant: str | None, target: Path) -> Path:
@@ -77,6 +128,24 @@ def records_of(source: HistorySource) -> list[UsageRecord]:
         return list(read_records(source.records))
     assert source.store is not None
     return stored_records(source.store, source.tenant)
+
+
+def history_of(source: HistorySource) -> History:
+    """The history's records, read whole, and a store's acceptances of them (a record file has none)."""
+    require_one(source, " (with --tenant)")
+    if source.records is not None:
+        return History(list(read_records(source.records)))
+    assert source.store is not None
+    return stored_history(source.store, source.tenant)
+
+
+def accepted_of(source: HistorySource) -> dict[str, Accepted]:
+    """A store's acceptances of the history's records, for a use case that reads the records apart (margin
+    scans a file of them): none for a record file."""
+    require_one(source, " (with --tenant)")
+    if source.store is None:
+        return {}
+    return _stored(source.store, source.tenant, None, records=False, accepted=True).accepted
 
 
 def history_file(source: HistorySource, folder: Path) -> Path:

@@ -1,8 +1,9 @@
 """``invoice``: a customer's invoice for a month, the finalised one from a ledger or else a draft; and
 finalising it into the ledger.
 
-Records the plausibility guards flag are held back (named on the invoice) unless ``allow_flagged``; a month
-is judged as of its end, or now if it has not ended.
+Records the plausibility guards flag are held back (named on the invoice) unless ``allow_flagged``, or a
+person accepted them in the store the records come from (its acceptances are read with them); a month is
+judged as of its end, or now if it has not ended.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from talktime.app.cards import required_price_card
 from talktime.app.guards import limits_of
-from talktime.app.history import HistorySource, records_of
+from talktime.app.history import HistorySource, history_of
 
 if TYPE_CHECKING:
     from talktime.core.invoicing.invoice import Invoice
@@ -45,9 +46,11 @@ def invoice(
     now: datetime,
 ) -> Invoice:
     """The invoice of ``customer`` for ``period`` (YYYY-MM) as of ``now``; ``guards`` names the limits file
-    (None: the safe defaults), read for the history's tenant."""
+    (None: the safe defaults), read for the history's tenant. A store's acceptances count a flagged record
+    a person accepted, as ``GET /v1/invoices`` counts it."""
+    read = history_of(history)
     return invoice_of_records(
-        records_of(history),
+        read.records,
         prices,
         customer,
         period,
@@ -56,6 +59,7 @@ def invoice(
         guards=guards,
         allow_flagged=allow_flagged,
         now=now,
+        accepted=read.accepted,
     )
 
 
@@ -71,7 +75,8 @@ def finalize(
     at: datetime,
 ) -> Finalised:
     """Finalise the month's invoice into ``ledger`` at ``at``: the next number of its seller's sequence, its
-    issue and due dates; refused for a month with flagged records unless ``allow_flagged``."""
+    issue and due dates; refused for a month with flagged records (a person did not accept) unless
+    ``allow_flagged``."""
     from talktime.core.invoicing.invoice import finalise
     from talktime.io.invoices import store_finalised
 

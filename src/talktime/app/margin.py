@@ -8,9 +8,9 @@ records no cost entry takes: named with why the first one is not taken, and refu
 Given "now", the records the plausibility guards hold back (``--guards``, else the safe defaults, as
 ``talktime invoice`` reads them) are marked on the rows that include them: priced as the card prices them,
 and not invoiced until a person accepts or corrects them. A record a person accepted (guards whose limits
-carry a store's acceptances, as the served dashboard's snapshot does) is not marked while its acceptance
-covers its reasons, exactly as the invoices count it, on both engines (DuckDB re-judges in Python only the
-few held records that have an acceptance: ``simulate.margin_held``).
+carry a store's acceptances: read with ``--store``'s records, or the served dashboard's snapshot's) is not
+marked while its acceptance covers its reasons, exactly as the invoices count it, on both engines (DuckDB
+re-judges in Python only the few held records that have an acceptance: ``simulate.margin_held``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from talktime.app.cards import cost_card, required_price_card
 from talktime.app.guards import limits_of
-from talktime.app.history import HistorySource, records_of, require_one
+from talktime.app.history import HistorySource, accepted_of, records_of, require_one
 from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a use case runs, so `talktime meter` starts quickly
@@ -86,7 +86,7 @@ def margin(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        guard = None if now is None else guard_of(guards, history.tenant, now)
+        guard = None if now is None else guard_of(guards, history.tenant, now, accepted_of(history))
         view, fallback = _margin_view(
             history, cost_card(costs), required_price_card(prices), engine, by.value, lazy=stream, guard=guard
         )

@@ -1,13 +1,16 @@
-"""Reading a DuckDB store that ``talktime serve`` holds: through that server's ``GET /v1/records``.
+"""Reading a DuckDB store that ``talktime serve`` holds: through that server's ``GET /v1/records`` (and
+``GET /v1/acceptances``).
 
 DuckDB lets one process open a database file for writing and then no other process open it at all, not
 even to read. So ``talktime serve`` leaves a note beside the file, ``STORE.serve.json`` (its URL and
 process id), for as long as it runs; a command given ``--store`` that finds the note of a live server
 reads the tenant's records from it, with the tenant's API key from ``TALKTIME_KEY`` (the server answers only
-for the key's tenant, as every route does). PostgreSQL stores need none of this: any number of processes
-read and write them at once.
+for the key's tenant, as every route does), and beside them the tenant's acceptances of its flagged records
+(``GET /v1/acceptances``), so the command's guards count what the server's invoices count. PostgreSQL
+stores need none of this: any number of processes read and write them at once.
 
-Owns: the note and the client side of the route. Does not own: the route (``talktime.api.export``).
+Owns: the note and the client side of the routes. Does not own: the routes (``talktime.api.records_export``,
+``talktime.api.review``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from talktime.core.plausibility import Accepted
 from talktime.core.records import UsageRecord
 from talktime.errors import InputError
 from talktime.store.base import is_postgres_url
@@ -80,6 +85,29 @@ def held_by_server(store: str) -> str | None:
 def records_from_server(url: str, store: str, tenant: str) -> list[UsageRecord]:
     """The tenant's records as of now, read through the server at ``url`` with the key in TALKTIME_KEY
     (the standard library's HTTP client: the CLI needs no HTTP package of its own)."""
+    found: list[UsageRecord] = []
+    with _answer(url, store, tenant, "/v1/records", "list the records") as answer:
+        for line in answer:
+            if line.strip():
+                found.append(record_from_doc(line.decode("utf-8")))
+    return found
+
+
+def acceptances_from_server(url: str, store: str, tenant: str) -> dict[str, Accepted]:
+    """The latest acceptance of each of the tenant's records a person accepted, as the server at ``url``
+    judges them now (``GET /v1/acceptances``), with the key in TALKTIME_KEY."""
+    with _answer(url, store, tenant, "/v1/acceptances", "list the acceptances") as answer:
+        body = json.loads(answer.read())
+    return {
+        str(item["id"]): Accepted(frozenset(item["reasons"]), datetime.fromisoformat(item["judged_at"]))
+        for item in body["accepted"]
+    }
+
+
+@contextmanager
+def _answer(url: str, store: str, tenant: str, route: str, what: str) -> Iterator[Any]:
+    """The server's answer to GET ``route`` with the tenant's key, once it says the key is ``tenant``'s;
+    InputError naming the store, the server and what went wrong."""
     key = os.environ.get(KEY_VARIABLE, "").strip()
     where = f"--store {store!r} is held by talktime serve at {url}"
     if not key:
@@ -87,8 +115,7 @@ def records_from_server(url: str, store: str, tenant: str) -> list[UsageRecord]:
             f"{where}; to read tenant {tenant!r}'s records through it, put that tenant's API key in "
             f"{KEY_VARIABLE} (or stop the server)"
         )
-    request = urllib.request.Request(f"{url}/v1/records", headers={"Authorization": f"Bearer {key}"})
-    found: list[UsageRecord] = []
+    request = urllib.request.Request(url + route, headers={"Authorization": f"Bearer {key}"})
     try:
         with urllib.request.urlopen(request, timeout=_TIMEOUT) as answer:
             owner = answer.headers.get(_TENANT_HEADER)
@@ -96,15 +123,12 @@ def records_from_server(url: str, store: str, tenant: str) -> list[UsageRecord]:
                 raise InputError(
                     f"{where}; the key in {KEY_VARIABLE} is tenant {owner!r}'s, not --tenant {tenant!r}'s"
                 )
-            for line in answer:
-                if line.strip():
-                    found.append(record_from_doc(line.decode("utf-8")))
+            yield answer
     except urllib.error.HTTPError as error:
         message = _message(error.read())
-        raise InputError(f"{where}; it refused to list the records ({error.code}): {message}") from None
+        raise InputError(f"{where}; it refused to {what} ({error.code}): {message}") from None
     except (urllib.error.URLError, OSError) as error:
         raise InputError(f"{where}; it could not be read: {error}") from None
-    return found
 
 
 def _message(body: bytes) -> str:

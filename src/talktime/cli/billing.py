@@ -118,7 +118,8 @@ def margin(
     entry prices is flagged INCOMPLETE: its cost is a lower bound and its margin shown as an upper bound
     (<=). A row with a record the plausibility guards hold back (as `talktime invoice` does, judged as of
     the end of the record's month or now) is flagged HELD: its price counts that record, which is not
-    invoiced until a person accepts or corrects it (JSON and CSV: held, held_reasons). Amounts are exact
+    invoiced until a person accepts or corrects it (JSON and CSV: held, held_reasons); a record a person
+    accepted in --store is not marked, as its invoice counts it. Amounts are exact
     in JSON and CSV; the table shows per-call amounts, modality costs and the cost of a minute to 4
     decimals, other totals to the cent, and an amount under one unit to its first four significant digits.
     By session, each customer's calls in the order they started.
@@ -387,7 +388,8 @@ GUARDS_OPTION = typer.Option(
 ALLOW_FLAGGED_OPTION = typer.Option(
     False,
     "--allow-flagged",
-    help="Bill records the guards flag as implausible as they are (by default they are held back and named).",
+    help="Bill records the guards flag as implausible as they are (by default they are held back and named, "
+    "but for those a person accepted in --store: docs/guards.md).",
 )
 
 
@@ -490,7 +492,8 @@ def invoice_finalize(
     invoice.
 
     Refused (exit 2) for a customer that neither the price card nor the records know, and for a month with
-    records the guards flag as implausible (saying how many and which) unless --allow-flagged."""
+    records the guards flag as implausible (saying how many and which) unless --allow-flagged; a record a
+    person accepted in --store (talktime records accept, POST /v1/reviews/ID) counts."""
 
     def run() -> None:
         from talktime.app.invoice import finalize

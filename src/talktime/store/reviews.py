@@ -212,6 +212,14 @@ def accepted_in(
     return {rid: accepted for rid, (_, accepted) in latest.items()}
 
 
+def tenant_accepted(store: Any, tenant: str, customer: str | None, as_of: datetime) -> dict[str, Accepted]:
+    """The latest acceptance of each of the tenant's records (or one customer's) that has one, as
+    :func:`accepted_in` gives it: judged as of the record's first receipt, or ``as_of`` if that is earlier."""
+    where = f"tenant = {_lit(tenant)}" + ("" if customer is None else f" AND customer = {_lit(customer)}")
+    records = f"SELECT id, first_received FROM records WHERE {where}"
+    return accepted_in(store.read, store.records_dialect == "postgres", tenant, records, as_of)
+
+
 # --- what is held back --------------------------------------------------------------------------------------
 
 
