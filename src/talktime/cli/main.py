@@ -513,7 +513,12 @@ def serve(
         "needs --prices and plotly (the dashboard extra).",
     ),
     dashboard_months: int = typer.Option(
-        3, "--dashboard-months", min=1, help="The dashboard shows records started in this many UTC months."
+        3,
+        "--dashboard-months",
+        min=1,
+        help="The dashboard shows records started in this many UTC months (this one included), from the "
+        "earliest local midnight that opens the oldest among the price card's time zones: every customer's "
+        "months in it are whole.",
     ),
     dashboard_refresh: float = typer.Option(
         60.0,
