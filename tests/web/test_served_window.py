@@ -249,6 +249,8 @@ def test_the_operator_sees_the_same_months_and_when_the_window_opens(page: Any, 
     assert part.startswith("PART: the month began before the window (records since 2026-09-30 10:00 UTC)")
     assert set(flags) == {(c, p) for c in STARTS for p in LISTED}
     assert not any("PART" in flag for flag in flags.values()), flags
+    note = page.locator(".counts-note").inner_text()  # the fees the invoices add: the PART row has none
+    assert f"{len(STARTS) * len(LISTED)} customer months here" in note, note
     page.goto(window.url + "/invoices")
     for customer in STARTS:
         shown = _listed(page, customer)

@@ -76,6 +76,13 @@ def plotly_js() -> Path:
     return Path(spec.submodule_search_locations[0]) / "package_data" / "plotly.min.js"
 
 
+def _invoiced(board: Dashboard) -> list[dict[str, object]]:
+    """The overview's customer months that are invoices (a served window's oldest month of a customer west of
+    UTC began before the window: a PART row, no invoice, so no fee)."""
+    whole = set(board.months)
+    return [row for row in board.customers.rows if (row.get("customer"), row.get("period")) in whole]
+
+
 def create_app(board: Dashboard) -> FastAPI:
     """The dashboard over ``board`` (a record file rated once)."""
     env = _environment()
@@ -106,7 +113,7 @@ def create_app(board: Dashboard) -> FastAPI:
             loss_calls=board.calls.loss_calls,
             incomplete_calls=board.calls.incomplete_calls,
             customers=board.customers,
-            fees=plan_fees(board.prices, board.customers.rows),  # the price shown leaves them out: said
+            fees=plan_fees(board.prices, _invoiced(board)),  # the price shown leaves them out: said
             providers=board.providers,
             customer_usage=usage_rows(usage.by_customer, with_meter=False),
             provider_usage=usage_rows(usage.by_provider, with_meter=True),
