@@ -130,3 +130,46 @@ def test_the_customer_calls_worked_out_in_a_worker_are_the_calls_worked_out_here
     records = CallRecords(snapshot_file).of_customer(customer)
     here = customer_invoices(records, options.prices, customer, ["2026-03"], now=AS_OF)
     assert (meters, rows) == calls_of(here["2026-03"])
+
+
+def test_a_stopping_server_ends_the_job_waiting_for_its_worker(tmp_path: Path) -> None:
+    """A server stopped while a worker process runs a job (a rating of minutes at 10 million events) kills
+    that worker: the job waiting for its answer ends at once saying so (not that its worker ran out of
+    memory), and a job that begins after the stop starts no new worker process to wait for (one did: an
+    in-process server's shutdown, as the browser tests have, could then wait minutes for a what-if run)."""
+    import threading
+    import time
+
+    store = open_store(str(tmp_path / "events.duckdb"))
+    costs = cost_card(Path("costs-informative.toml"))
+    prices = price_card(Path("plan-call-minute.toml"))
+    assert prices is not None
+    made = Snapshots(store, ServedOptions(costs, prices, "test store", refresh=timedelta(seconds=60)))
+    outcome: list[BaseException | float] = []
+
+    def run() -> None:
+        try:
+            outcome.append(made._in_worker("jobs", time.sleep, 600)())
+        except BaseException as error:  # what the job's thread is left with
+            outcome.append(error)
+
+    waiting = threading.Thread(target=run, daemon=True)
+    waiting.start()
+    deadline = time.monotonic() + 60
+    while not made._waiting:  # the worker process has the job
+        assert time.monotonic() < deadline, "the job never reached a worker"
+        time.sleep(0.05)
+    try:
+        stopped = time.monotonic()
+        made.shutdown()
+        waiting.join(10)
+        assert not waiting.is_alive(), "the job still waits for a worker the server killed"
+        assert time.monotonic() - stopped < 10
+        assert len(outcome) == 1 and isinstance(outcome[0], RuntimeError)
+        assert "the server stopped" in str(outcome[0])
+        began = time.monotonic()
+        with pytest.raises(RuntimeError, match="the server stopped"):
+            made._in_worker("jobs", time.sleep, 600)()
+        assert time.monotonic() - began < 5 and not made._workers, "no worker started after the stop"
+    finally:
+        store.close()

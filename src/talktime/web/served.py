@@ -31,6 +31,7 @@ whose :attr:`Snapshots.store` is the tenant's store) or of :func:`talktime.web.c
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import html
 import logging
@@ -42,7 +43,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -140,6 +141,8 @@ class Snapshots:
         #: worker processes, started when first needed: "rating" makes boards, "jobs" runs their jobs (a new
         #: snapshot's rating never waits for an older board's what-if run)
         self._workers: dict[str, ProcessPoolExecutor] = {}
+        self._waiting: set[Future[Any]] = set()  # a worker's answers a job waits for
+        self._stopped = False  # shut down: no worker process is started any more
         self.listed: Callable[..., object] | None = None  # the customer pages' calls of an invoice
         #: called with (tenant, view) on the snapshot thread after each new view is made: each must return
         #: at once (``talktime serve --alerts`` queues the alerts check, :mod:`talktime.web.served_alerts`)
@@ -324,6 +327,8 @@ class Snapshots:
 
         def job() -> Any:
             with self._lock:
+                if self._stopped:  # a job begun as the server stopped starts no process to wait for
+                    raise RuntimeError("the server stopped")
                 workers = self._workers.get(pool)
                 if workers is None:
                     workers = self._workers[pool] = ProcessPoolExecutor(
@@ -334,7 +339,14 @@ class Snapshots:
                         initargs=(os.getpid(),),
                     )
             try:
-                return workers.submit(work, *args, **kwargs).result()
+                answer = workers.submit(work, *args, **kwargs)
+                with self._lock:
+                    self._waiting.add(answer)
+                try:
+                    return answer.result()
+                finally:
+                    with self._lock:
+                        self._waiting.discard(answer)
             except BrokenProcessPool:
                 with self._lock:
                     if self._workers.get(pool) is workers:
@@ -351,7 +363,12 @@ class Snapshots:
             if state.view is not None:
                 state.view.board.jobs.shutdown()
         with self._lock:
+            self._stopped = True
             pools, self._workers = list(self._workers.values()), {}
+            waiting, self._waiting = list(self._waiting), set()
+        for answer in waiting:  # the job waiting for it ends now, saying why (its worker is killed below)
+            with contextlib.suppress(InvalidStateError):
+                answer.set_exception(RuntimeError("the server stopped"))
         for workers in pools:  # a stopping server waits for no rating: its workers are stopped, not joined
             for process in list(getattr(workers, "_processes", {}).values()):
                 process.kill()
