@@ -23,7 +23,7 @@ from talktime.core.rating.cards import CostCard, PriceCard
 if TYPE_CHECKING:
     from talktime.core.simulate.switch import Switch
 
-__all__ = ["CompareEngine", "compare"]
+__all__ = ["CompareEngine", "compare", "compare_totals"]
 
 FALLBACK = "used the per-record reference: "
 
@@ -78,3 +78,17 @@ def compare(
         if fallback:
             switch = replace(switch, notes=(*switch.notes, fallback))
         return switch
+
+
+def compare_totals(
+    from_: str,
+    to: str,
+    history: HistorySource,
+    costs: Path | CostCard,
+    prices: Path | PriceCard | None = None,
+) -> Switch:
+    """:func:`compare`, without each call's change (``calls`` empty): the per-customer and total changes the
+    dashboard's what-if page shows. A dashboard keeps one result per switch it offers for as long as it
+    serves the records; a change per call, in every switch, would be millions of Python values at 10
+    million events that no page shows, each one more object for the server's cycle collector to walk."""
+    return replace(compare(from_, to, history, costs, prices), calls=())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -52,33 +52,51 @@ KEPT_INVOICES: Final = 32
 ZERO: Final = Decimal(0)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CustomerCall:
-    """One call of the customer in a month: when it started, each minute line's actual and billable
-    seconds, and what it adds to the invoice (its share of every line's amount)."""
+    """One call of the customer in a month, as a page shows it: when it started, each minute line's actual
+    and billable seconds, and what it adds to the invoice (its share of every line's amount)."""
 
     session: str
     started_at: datetime
-    records: set[str] = field(default_factory=set)
-    seconds: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # meter -> actual, billable
-    amount: Decimal = ZERO
+    seconds: dict[str, tuple[Decimal, Decimal]]  # meter -> actual, billable
+    amount: Decimal
 
 
-def calls_of(invoice: Invoice) -> tuple[list[str], list[CustomerCall]]:
+#: A call as it is kept: (session, start, amount, then each meter's actual and billable seconds in the order
+#: of the meters, None for a meter the call has no line of). One flat tuple of immutable values: the cycle
+#: collector stops tracking it at its first collection (a tuple holding a tuple may stay tracked a while), so
+#: the calls of a large month (hundreds of thousands on a server) never make its full collections walk them.
+CallRow = tuple[Any, ...]
+
+
+def calls_of(invoice: Invoice) -> tuple[list[str], list[CallRow]]:
     """The meters of the invoice's minute lines, and its calls (from each line's calls), by start."""
     meters = [line.meter for line in invoice.lines if line.base_unit == "s" and line.calls]
-    calls: dict[str, CustomerCall] = {}
+    column = {meter: 3 + 2 * i for i, meter in enumerate(meters)}
+    calls: dict[str, list[Any]] = {}
     for line in invoice.lines:
         for item in line.calls:
             key = item.session or item.record
-            call = calls.setdefault(key, CustomerCall(key, item.started_at))
-            call.started_at = min(call.started_at, item.started_at)
-            call.records.add(item.record)
-            call.amount += item.amount
-            if line.base_unit == "s":
-                actual, billable = call.seconds.get(line.meter, (ZERO, ZERO))
-                call.seconds[line.meter] = (actual + item.actual_base, billable + item.billable_base)
-    return meters, sorted(calls.values(), key=lambda c: (c.started_at, c.session))
+            call = calls.setdefault(key, [key, item.started_at, ZERO, *([None] * (2 * len(meters)))])
+            call[1] = min(call[1], item.started_at)
+            call[2] += item.amount
+            if line.base_unit == "s" and line.meter in column:
+                i = column[line.meter]
+                call[i] = (call[i] or ZERO) + item.actual_base
+                call[i + 1] = (call[i + 1] or ZERO) + item.billable_base
+    return meters, sorted((tuple(call) for call in calls.values()), key=lambda c: (c[1], c[0]))
+
+
+def _pairs(row: CallRow) -> list[tuple[Decimal, Decimal] | None]:
+    """Each meter's (actual, billable) seconds of a kept call, in the order of the meters."""
+    return [None if row[i] is None else (row[i], row[i + 1]) for i in range(3, len(row), 2)]
+
+
+def call_shown(meters: list[str], row: CallRow) -> CustomerCall:
+    """A kept call as the calls page shows it."""
+    pairs = {meter: pair for meter, pair in zip(meters, _pairs(row), strict=True) if pair is not None}
+    return CustomerCall(row[0], row[1], pairs, row[2])
 
 
 def _view(request: Request) -> tuple[TenantView, str]:
@@ -117,16 +135,17 @@ def _before_window(view: TenantView, period: str, zone: str) -> str:
     )
 
 
-def daily_figure(rows: list[CustomerCall], zone: str, title: str) -> str:
+def daily_figure(rows: list[CallRow], zone: str, title: str) -> str:
     """Actual beside billable minutes per day in ``zone`` (by each call's start), from the invoice's calls:
     the bars add up to the page's totals. Empty when no call has minutes."""
     local = ZoneInfo(zone)
     sums: dict[date, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
-    for call in rows:
-        if call.seconds:
-            day = sums[call.started_at.astimezone(local).date()]
-            day[0] += sum((actual for actual, _ in call.seconds.values()), ZERO)
-            day[1] += sum((billable for _, billable in call.seconds.values()), ZERO)
+    for row in rows:
+        pairs = [pair for pair in _pairs(row) if pair is not None]
+        if pairs:
+            day = sums[row[1].astimezone(local).date()]
+            day[0] += sum((actual for actual, _ in pairs), ZERO)
+            day[1] += sum((billable for _, billable in pairs), ZERO)
             day[2] += 1
     if not sums:
         return ""
@@ -160,11 +179,11 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
         return HTMLResponse(env.get_template(name).render(**base, **context), status_code=status)
 
     lock = threading.Lock()
-    kept: OrderedDict[int, tuple[Invoice, list[str], list[CustomerCall]]] = OrderedDict()
+    kept: OrderedDict[int, tuple[Invoice, list[str], list[CallRow]]] = OrderedDict()
 
     def listed(
-        invoice: Invoice, worked: tuple[list[str], list[CustomerCall]] | None = None
-    ) -> tuple[list[str], list[CustomerCall]]:
+        invoice: Invoice, worked: tuple[list[str], list[CallRow]] | None = None
+    ) -> tuple[list[str], list[CallRow]]:
         """The invoice's calls, worked out once per invoice (a month of a large customer has tens of
         thousands): the last few invoices asked for are kept, each with the invoice (so its id stays its).
         ``worked``: :func:`calls_of` of the invoice worked out elsewhere (a worker process), kept as it is."""
@@ -259,7 +278,7 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
             invoice=invoice,
             job=job,
             meters=meters,
-            rows=rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS],
+            rows=[call_shown(meters, row) for row in rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]],
             count=len(rows),
             current=page,
             pages=pages,

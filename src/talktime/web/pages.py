@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from talktime.app.compare import compare
+from talktime.app.compare import compare_totals
 from talktime.app.history import HistorySource
 from talktime.app.month_invoices import customer_invoices, finalised_invoices
 from talktime.app.simulate import simulate
-from talktime.app.what_if import Switch
+from talktime.app.what_if import Switch, WhatIfChoices
 from talktime.io.invoices import call_count, calls_csv, render
 from talktime.web.data import Dashboard
 from talktime.web.jobs import Job
@@ -45,27 +45,44 @@ def _switch_key(switch: Switch) -> str:
     return f"switch:{switch.from_}->{switch.to}"
 
 
+#: A background run: its job key, its label, the use case and its arguments.
+WhatIf = tuple[str, str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+def what_ifs(choices: WhatIfChoices, history: HistorySource, costs: Any, prices: Any) -> list[WhatIf]:
+    """The what-if runs a dashboard offers, the ones its page opens on first (the rounding impact, then each
+    switch, per-customer totals only: :func:`~talktime.app.compare.compare_totals`). ``costs`` and
+    ``prices``: the cards, or their paths (a served dashboard runs each in a worker process)."""
+    runs: list[WhatIf] = []
+    if choices.rounding:
+        label = f"rounding impact of {len(choices.rounding)} policies"
+        runs.append(("rounding", label, simulate, (list(choices.rounding), costs), {"history": history}))
+    for switch in choices.switches:
+        label = f"switch {switch.from_} -> {switch.to}"
+        runs.append(
+            (
+                _switch_key(switch),
+                label,
+                compare_totals,
+                (switch.from_, switch.to, history, costs, prices),
+                {},
+            )
+        )
+    return runs
+
+
+def _here(work: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    return lambda: work(*args, **kwargs)
+
+
 def queue_work(board: Dashboard) -> None:
     """Queue the what-if runs and every customer's invoices: the rounding impact and the first switch
-    first (the what-if page opens on them), then the invoices, then the other switches."""
-    history = HistorySource(board.scan)
-    choices = board.choices
-    if choices.rounding:
-        board.jobs.submit(
-            "rounding",
-            f"rounding impact of {len(choices.rounding)} policies",
-            lambda: simulate(list(choices.rounding), board.costs, history=history),
-        )
-
-    def queue_switch(switch: Switch) -> None:
-        board.jobs.submit(
-            _switch_key(switch),
-            f"switch {switch.from_} -> {switch.to}",
-            lambda: compare(switch.from_, switch.to, history, board.costs, board.prices),
-        )
-
-    for switch in choices.switches[:1]:
-        queue_switch(switch)
+    first (the what-if page opens on them), then the invoices, then the other switches. A job already
+    queued under the same key (a served dashboard's, in a worker process) is kept."""
+    runs = what_ifs(board.choices, HistorySource(board.scan), board.costs, board.prices)
+    opening = (1 if board.choices.rounding else 0) + 1
+    for key, label, work, args, kwargs in runs[:opening]:
+        board.jobs.submit(key, label, _here(work, *args, **kwargs))
     for customer, periods in _periods(board).items():
         board.jobs.submit(
             f"invoices:{customer}", f"{customer}'s invoices", _invoices_of(board, customer, periods)
@@ -73,8 +90,8 @@ def queue_work(board: Dashboard) -> None:
     if board.ledger is not None:
         ledger = board.ledger
         board.jobs.submit("ledger", f"finalised invoices in {ledger}", lambda: finalised_invoices(ledger))
-    for switch in choices.switches[1:]:
-        queue_switch(switch)
+    for key, label, work, args, kwargs in runs[opening:]:
+        board.jobs.submit(key, label, _here(work, *args, **kwargs))
 
 
 def _invoices_of(board: Dashboard, customer: str, periods: list[str]) -> Callable[[], dict[str, Invoice]]:
@@ -167,7 +184,7 @@ def add_whatif_pages(app: FastAPI, board: Dashboard, render_page: Render) -> Non
             switch_job = board.jobs.submit(  # queued on first request if not yet (each switch once)
                 _switch_key(chosen),
                 f"switch {chosen.from_} -> {chosen.to}",
-                lambda: compare(chosen.from_, chosen.to, history, board.costs, board.prices),
+                lambda: compare_totals(chosen.from_, chosen.to, history, board.costs, board.prices),
             )
         context: dict[str, Any] = {
             "page": "whatif",

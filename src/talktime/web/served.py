@@ -225,12 +225,10 @@ class Snapshots:
     def _build(self, tenant: str) -> TenantView:
         import tempfile
 
-        from talktime.app.compare import compare
         from talktime.app.history import HistorySource
-        from talktime.app.simulate import simulate
         from talktime.app.snapshot import card_zones, take_snapshot
         from talktime.web.app import create_app
-        from talktime.web.pages import _periods, _switch_key
+        from talktime.web.pages import _periods, what_ifs
 
         began = time.perf_counter()
         options = self.options
@@ -301,19 +299,12 @@ class Snapshots:
                 job = board.jobs.get(f"invoices:{customer}")
                 calls = _calls_of(job, worked, customer, listed)
                 board.jobs.submit(f"customer-calls:{customer}", f"{customer}'s calls", calls)
-        # then the what-if runs, as talktime.web.pages.queue_work queues them (its keys and labels), each in
-        # a worker process too
-        history = HistorySource(taken.path)
-        choices = board.choices
-        if choices.rounding:
-            label = f"rounding impact of {len(choices.rounding)} policies"
-            work = self._in_worker("jobs", simulate, list(choices.rounding), options.costs, history=history)
-            board.jobs.submit("rounding", label, work)
-        for switch in choices.switches:
-            work = self._in_worker(
-                "jobs", compare, switch.from_, switch.to, history, options.costs, options.prices
-            )
-            board.jobs.submit(_switch_key(switch), f"switch {switch.from_} -> {switch.to}", work)
+        # then the what-if runs (pages.what_ifs: the keys and labels queue_work would give them), each in a
+        # worker process too
+        for key, label, work, args, kwargs in what_ifs(
+            board.choices, HistorySource(taken.path), options.costs, options.prices
+        ):
+            board.jobs.submit(key, label, self._in_worker("jobs", work, *args, **kwargs))
         view.app = create_app(board)  # queues the rest of the work (a job queued above is kept)
         view.seconds = time.perf_counter() - began
         return view
@@ -499,9 +490,13 @@ def _calls_of(
     listed: Callable[..., object],
 ) -> Callable[[], int]:
     """Hand the calls of each invoice of a customer's invoices job (queued after it: done by then) to the
-    customer pages, as the worker worked them out: unpickled a chunk at a time with the cycle collector off
-    (their new objects would start collections that walk the board), the interpreter let go between chunks.
-    An invoice that came without them (none did) has them worked out here."""
+    customer pages, as the worker worked them out: unpickled a chunk at a time, the interpreter let go
+    between chunks. Each chunk's calls are plain tuples (:data:`~talktime.web.customer.CallRow`): a
+    collection of the youngest objects after each chunk stops tracking them (a few milliseconds), so they
+    never reach the older generations, whose full collections would otherwise walk every one of them, with
+    every thread stopped, for as long as the board is served (at 10 million events, half a million calls:
+    pauses of hundreds of milliseconds in the pages). An invoice that came without them (none did) has them
+    worked out here."""
 
     def work() -> int:
         invoices = {} if job is None or job.result is None else job.result
@@ -517,6 +512,7 @@ def _calls_of(
             try:
                 for chunk in chunks:
                     rows.extend(pickle.loads(chunk))
+                    gc.collect(0)  # the chunk's tuples untracked while they are the youngest objects
                     time.sleep(0)  # a page's thread may take the interpreter here
             finally:
                 if collecting:
