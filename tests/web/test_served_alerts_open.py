@@ -161,6 +161,8 @@ def test_a_call_left_open_is_posted_once_and_shown(
                     f"the page shows {call} left open"
                 )
             assert "still open 2.0 h after it started" in page
+            for call in (LIVE, RECORD):  # not on the calls page while open: named, not linked to a 404
+                assert f"session={call}" not in page and f"{call} (still open: on the calls page" in page
             _post(url, key, [_event("talktime.audio.sent", LIVE, datetime.now(UTC), {"seconds": 1})])
             _until(lambda: len(checks()) >= 2, "the next batch was not checked")
         finally:

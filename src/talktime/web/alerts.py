@@ -108,6 +108,7 @@ def add_alerts_pages(app: FastAPI, board: Dashboard, render_page: Render) -> Non
             counts=Counter(a.rule for a in shown),
             rule_names=RULE_NAMES,
             call_rules=CALL_RULES,
+            on_board=lambda alert: board.calls.has(alert.customer, alert.subject),
             outcomes=outcomes,
             state_error=state_error,
             quantity=quantity,

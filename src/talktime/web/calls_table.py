@@ -157,6 +157,10 @@ class CallsTable:
         page = min(max(1, query.page), pages)
         return CallsPage(self.rows(kept[(page - 1) * size : page * size]), len(kept), page, pages)
 
+    def has(self, customer: str, session: str) -> bool:
+        """Whether the call is in the table (one that is still open is not, until it ends)."""
+        return (customer, session) in self._index
+
     def row(self, customer: str, session: str) -> dict[str, object] | None:
         index = self._index.get((customer, session))
         return None if index is None else self.rows(np.array([index], dtype=np.int64))[0]
