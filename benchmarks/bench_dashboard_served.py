@@ -42,6 +42,14 @@ with the invoices, sent back in pickled chunks of 5,000 calls:
   (was 310.1): PASS, but calls (first page) 51.2/704.3 ms (a burst of four slow requests: MISS); a newer
   snapshot 149.2 s, CPU server 26.7 s, workers 156.8 s, meanwhile 48.2/601.6 ms (MISS) and 30.0/180.1 ms;
   peak 5,385 MB. One run each: the spikes' cause is not found yet.
+
+Session 7: the spikes were the cycle collector walking per-call objects no page shows (found by logging
+``gc.callbacks`` in the server at 2M events: pauses of 0.5-2.2 s); the what-if jobs keep per-customer totals
+and the customers' calls are flat tuples the collector stops tracking. 9.77M events (2,449,697 records),
+``--wait-for invoices``, load average 1-3: first snapshot 64.6 s (CPU server 6.0 s, workers 66.3 s); every
+page's p99 under 300 ms (overview 3.5/37.7, calls 29.5/62.7, one call 46.1/90.7, customer usage
+14.8/208.9 ms); a newer snapshot 89.5 s (CPU server 17.4 s, workers 154.4 s), meanwhile 34.1/148.2 and
+23.1/43.6 ms; peak 4,684 MB. Collections of 0.2-0.8 s remain when invoices land (their per-record calls).
 """
 
 from __future__ import annotations
