@@ -20,6 +20,7 @@ from talktime.app.calls import CallRecords
 from talktime.app.cards import cost_card, price_card
 from talktime.app.month_invoices import customer_invoices
 from talktime.app.snapshot import customer_invoices_of_file
+from talktime.io.invoices import call_count, calls_csv, render
 from talktime.io.records_io import write_records
 from talktime.store import open_store
 from talktime.synth import synthetic_month
@@ -28,6 +29,7 @@ from talktime.web.customer import calls_of
 from talktime.web.data import load
 from talktime.web.served import (
     CALLS_CHUNK,
+    PackedCalls,
     ServedOptions,
     Snapshots,
     _calls_of,
@@ -127,12 +129,20 @@ def test_the_customer_calls_worked_out_in_a_worker_are_the_calls_worked_out_here
         now=AS_OF,
         calls=True,
     )()
+    # the invoices as the server keeps them: each line's calls packed (no object per record for its cycle
+    # collector to walk), equal to the invoice worked out here and rendered, exported and totalled the same
+    records = CallRecords(snapshot_file).of_customer(customer)
+    here = customer_invoices(records, options.prices, customer, ["2026-03"], now=AS_OF)
+    kept, whole = invoices["2026-03"], here["2026-03"]
+    assert kept == whole and any(line.calls for line in kept.lines)
+    assert all(isinstance(line.calls, PackedCalls) for line in kept.lines if line.calls)
+    assert call_count(kept) == call_count(whole) and calls_csv(kept) == calls_csv(whole)
+    assert render(kept, "json") == render(whole, "json") and render(kept, "html") == render(whole, "html")
+    assert [line.actual_base for line in kept.lines] == [line.actual_base for line in whole.lines]
     meters, chunks = calls["2026-03"]
     rows = [row for chunk in chunks for row in pickle.loads(chunk)]
     assert len(chunks) == -(-len(rows) // CALLS_CHUNK) and rows, "every call, in chunks"
     assert (meters, rows) == calls_of(invoices["2026-03"])
-    records = CallRecords(snapshot_file).of_customer(customer)
-    here = customer_invoices(records, options.prices, customer, ["2026-03"], now=AS_OF)
     assert (meters, rows) == calls_of(here["2026-03"])
     # as the server keeps them: plain values the cycle collector stops tracking once they are unpickled, so
     # that a large month's calls never make its full collections (every thread stopped) walk them

@@ -201,16 +201,22 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
 
     app.state.listed = listed  # served.py has each customer's calls worked out ahead, with their invoices
 
-    charts: OrderedDict[int, tuple[Invoice, str]] = OrderedDict()
+    charts: OrderedDict[int, tuple[Invoice, tuple[str, Decimal, Decimal]]] = OrderedDict()
 
-    def chart_of(invoice: Invoice, zone: str) -> str:
-        """The usage page's chart of the invoice, drawn once per invoice (kept as its calls are)."""
+    def chart_of(invoice: Invoice, zone: str) -> tuple[str, Decimal, Decimal]:
+        """The usage page's chart of the invoice and its actual and billable minutes (the chart's bars add up
+        to them), worked out once per invoice (kept as its calls are) from its calls as kept: a served
+        invoice's calls are packed (``web.served.PackedCalls``), not read at each request."""
         with lock:
             found = charts.get(id(invoice))
         if found is not None:
             return found[1]
         title = f"Your minutes per day in {invoice.period.label}: actual and billable"
-        drawn = daily_figure(listed(invoice)[1], zone, title)
+        rows = listed(invoice)[1]
+        pairs = [pair for row in rows for pair in _pairs(row) if pair is not None]
+        actual = sum((a for a, _ in pairs), ZERO) / 60
+        billable = sum((b for _, b in pairs), ZERO) / 60
+        drawn = (daily_figure(rows, zone, title), actual, billable)
         with lock:
             charts[id(invoice)] = (invoice, drawn)
             while len(charts) > KEPT_INVOICES:
@@ -231,7 +237,7 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
         zone = _zone(view, customer)
         period = _this_period(view, customer)
         invoice, job = invoice_of(request, period)
-        time_lines = [] if invoice is None else [line for line in invoice.lines if line.base_unit == "s"]
+        chart, actual, billable = ("", ZERO, ZERO) if invoice is None else chart_of(invoice, zone)
         return render_page(
             request,
             "customer_usage.html",
@@ -242,9 +248,9 @@ def create_customer_app(snapshots: Snapshots) -> FastAPI:
             job=job,
             known=period in _periods(view, customer),
             before_window=_before_window(view, period, zone),
-            actual=sum((line.actual_base or ZERO for line in time_lines), ZERO) / 60,
-            billable=sum((line.billable_base or ZERO for line in time_lines), ZERO) / 60,
-            chart="" if invoice is None else chart_of(invoice, zone),
+            actual=actual,
+            billable=billable,
+            chart=chart,
         )
 
     @app.get("/calls", response_class=HTMLResponse)
