@@ -177,9 +177,12 @@ def test_a_stopping_server_ends_the_job_waiting_for_its_worker(tmp_path: Path) -
     waiting = threading.Thread(target=run, daemon=True)
     waiting.start()
     deadline = time.monotonic() + 60
-    while not made._waiting:  # the worker process has the job
+    while not getattr(made._workers.get("jobs"), "_processes", None):  # the worker process has the job
         assert time.monotonic() < deadline, "the job never reached a worker"
         time.sleep(0.05)
+    time.sleep(1)
+    crashed: list[threading.ExceptHookArgs] = []
+    hook, threading.excepthook = threading.excepthook, crashed.append
     try:
         stopped = time.monotonic()
         made.shutdown()
@@ -192,5 +195,8 @@ def test_a_stopping_server_ends_the_job_waiting_for_its_worker(tmp_path: Path) -
         with pytest.raises(RuntimeError, match="the server stopped"):
             made._in_worker("jobs", time.sleep, 600)()
         assert time.monotonic() - began < 5 and not made._workers, "no worker started after the stop"
+        time.sleep(1)  # the pools' own threads wind down
+        assert not crashed, [(c.thread, c.exc_type) for c in crashed]
     finally:
+        threading.excepthook = hook
         store.close()

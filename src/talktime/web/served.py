@@ -31,7 +31,6 @@ whose :attr:`Snapshots.store` is the tenant's store) or of :func:`talktime.web.c
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import html
 import logging
@@ -43,7 +42,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -142,7 +141,6 @@ class Snapshots:
         #: worker processes, started when first needed: "rating" makes boards, "jobs" runs their jobs (a new
         #: snapshot's rating never waits for an older board's what-if run)
         self._workers: dict[str, ProcessPoolExecutor] = {}
-        self._waiting: set[Future[Any]] = set()  # a worker's answers a job waits for
         self._stopped = False  # shut down: no worker process is started any more
         self.listed: Callable[..., object] | None = None  # the customer pages' calls of an invoice
         #: called with (tenant, view) on the snapshot thread after each new view is made: each must return
@@ -331,16 +329,11 @@ class Snapshots:
                         initargs=(os.getpid(),),
                     )
             try:
-                answer = workers.submit(work, *args, **kwargs)
-                with self._lock:
-                    self._waiting.add(answer)
-                try:
-                    return answer.result()
-                finally:
-                    with self._lock:
-                        self._waiting.discard(answer)
+                return workers.submit(work, *args, **kwargs).result()
             except BrokenProcessPool:
                 with self._lock:
+                    if self._stopped:  # its worker was killed by the shutdown, not for memory
+                        raise RuntimeError("the server stopped") from None
                     if self._workers.get(pool) is workers:
                         del self._workers[pool]
                 raise RuntimeError(
@@ -357,10 +350,6 @@ class Snapshots:
         with self._lock:
             self._stopped = True
             pools, self._workers = list(self._workers.values()), {}
-            waiting, self._waiting = list(self._waiting), set()
-        for answer in waiting:  # the job waiting for it ends now, saying why (its worker is killed below)
-            with contextlib.suppress(InvalidStateError):
-                answer.set_exception(RuntimeError("the server stopped"))
         for workers in pools:  # a stopping server waits for no rating: its workers are stopped, not joined
             for process in list(getattr(workers, "_processes", {}).values()):
                 process.kill()
