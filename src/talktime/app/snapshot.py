@@ -77,7 +77,7 @@ class Snapshot:
     mark: tuple[int, str]  # :func:`records_mark` when the records were read
     accepted: dict[str, Accepted]  # the latest acceptance of each written record a person accepted, by id
     accepted_mark: tuple[int, str]  # :func:`acceptances_mark` when they were read
-    open_records: tuple[OpenRecord, ...] = ()  # the ``still_open`` records, by id: not in the file
+    open_records: tuple[OpenRecord, ...] = ()  # every record still open, by id, whenever it started
 
 
 def window_start(as_of: datetime, months: int, zones: Iterable[str] = ("UTC",)) -> datetime:

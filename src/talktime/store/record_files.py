@@ -75,7 +75,9 @@ class OpenRecord:
 @dataclass(frozen=True, slots=True)
 class Written:
     """How many records the file holds, how many of the scope's were still open (not written), the latest
-    acceptance of each written record a person accepted (by id), and the open records themselves (by id)."""
+    acceptance of each written record a person accepted (by id), and the tenant's records still open
+    themselves, by id, whenever they started (a call left open since before the scope's start is stuck
+    too: the alerts read them)."""
 
     records: int
     still_open: int
@@ -91,6 +93,8 @@ def write_record_file(
     columns, the open records and the file agree)."""
     postgres = store.records_dialect == "postgres"
     f = _Filter(POSTGRES if postgres else DUCKDB_WIDE, scope, as_of, idle)
+    # the records still open whenever they started: a call left open since before the window is stuck too
+    anywhen = _Filter(f.d, Scope(scope.tenant, scope.customer), as_of, idle)
     target.parent.mkdir(parents=True, exist_ok=True)
     if postgres:
         import psycopg
@@ -103,18 +107,19 @@ def write_record_file(
                 cursor.execute(sql.encode())  # bytes, no parameters: a % in the SQL is the modulo operator
                 return cursor.fetchall()
 
-            select, schema, left_open = _plan(read, f)
+            select, schema, left_open = _plan(read, f, anywhen)
             accepted = _accepted(read, f, scope.tenant, as_of)
             _postgres_copy(cursor, select, schema, target)
     else:
         store.read("BEGIN TRANSACTION")  # on this thread's reader, which the reads below use too
         try:
-            select, schema, left_open = _plan(store.read, f)
+            select, schema, left_open = _plan(store.read, f, anywhen)
             accepted = _accepted(store.read, f, scope.tenant, as_of)
             store.read(f"COPY ({select}) TO {f.d.str_lit(str(target))} (FORMAT parquet)")
         finally:
             store.read("ROLLBACK")  # nothing was written: it only ends the transaction
-    return Written(int(pq.ParquetFile(target).metadata.num_rows), len(left_open), accepted, left_open)
+    in_window = sum(1 for r in left_open if scope.start is None or r.started_at >= scope.start)
+    return Written(int(pq.ParquetFile(target).metadata.num_rows), in_window, accepted, left_open)
 
 
 def _accepted(
@@ -126,12 +131,12 @@ def _accepted(
 
 
 def _plan(
-    read: Callable[[str], list[tuple[Any, ...]]], f: _Filter
+    read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, anywhen: _Filter
 ) -> tuple[str, pa.Schema, tuple[OpenRecord, ...]]:
-    """The file's query and schema, and the records still open."""
+    """The file's query and schema, and the records still open (``anywhen``: started at any time)."""
     closed = f"{f.where} AND {f.status} <> 'open'"
     _refuse_inexact(read, f, closed)
-    left_open = _open_records(read, f)
+    left_open = _open_records(read, anywhen)
     names = _attr_names(read, f, closed)
     columns = [
         *_columns(f, f.d is POSTGRES),
