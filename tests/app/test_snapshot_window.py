@@ -1,11 +1,13 @@
 """The snapshot's window opens early enough that every zone's months in it are whole, and no earlier than it
-needs to: for any moment, window length and set of the price card's zones, each zone's month from the
-window's oldest on begins at or after the window opens (listed, whole), each month before it begins before
-(never listed: its start is outside), and one of the zones (or UTC) begins its oldest month exactly then."""
+needs to: for any moment, window length and set of the price card's zones, each zone's month from its oldest
+on (the operator's oldest UTC month, or the zone's own if it is still a month behind: west of UTC, the hours
+after UTC's month began) begins at or after the window opens (listed, whole), each month before it begins
+before (never listed), and one of the zones (or UTC) begins an oldest month exactly then."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -52,14 +54,20 @@ def test_every_zones_months_from_the_oldest_are_whole_and_the_ones_before_are_no
         customers={f"c-{zone}": Customer(f"c-{zone}", zone, zone) for zone in zones[1:]},
     )
     opens = window_start(as_of, months, card_zones(card))
-    oldest = as_of.year * 12 + as_of.month - 1 - (months - 1)  # the operator's (UTC) oldest month
-    starts = [month_period(_label(oldest), zone).start for zone in ("UTC", *zones)]
-    assert min(starts) == opens, "it opens at the earliest local midnight of the oldest month"
-    customers = ["someone-not-on-the-card", *card.customers]
-    candidates = [(c, _label(oldest + step)) for c in customers for step in (-1, 0, 1)]
+    operators = as_of.year * 12 + as_of.month - 1 - (months - 1)  # the operator's (UTC) oldest month
+
+    def oldest(zone: str) -> int:
+        """The zone's oldest month: the operator's, or its own count's if it is still a month behind."""
+        local = as_of.astimezone(ZoneInfo(zone))
+        return min(operators, local.year * 12 + local.month - 1 - (months - 1))
+
+    starts = [month_period(_label(oldest(zone)), zone).start for zone in ("UTC", *zones)]
+    assert min(starts) == opens, "it opens at the earliest local midnight of an oldest month"
+    zone_of = {c: card.customer(c).timezone for c in ["someone-not-on-the-card", *card.customers]}
+    candidates = [(c, _label(oldest(z) + step)) for c, z in zone_of.items() for step in (-1, 0, 1, 2)]
     listed = whole_months(candidates, card, opens)
-    assert listed == [(c, p) for c, p in candidates if p >= _label(oldest)], (
-        "every customer's months from the window's oldest on, none before"
+    assert listed == [(c, p) for c, p in candidates if p >= _label(oldest(zone_of[c]))], (
+        "every customer's months from its oldest on (its current month too), none before"
     )
 
 

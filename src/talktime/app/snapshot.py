@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from talktime.core.invoicing.periods import month_period
+from talktime.core.invoicing.periods import month_period, period_label
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.errors import InputError
 from talktime.store.base import EventStore
@@ -81,9 +81,11 @@ class Snapshot:
 
 
 def window_start(as_of: datetime, months: int, zones: Iterable[str] = ("UTC",)) -> datetime:
-    """When the window of the last ``months`` UTC months as of ``as_of`` opens (1: this month only): the
-    earliest local midnight, among ``zones``, of the first day of its oldest month, in UTC. Every zone's
-    months from that one on are then whole in the window.
+    """When the window of the last ``months`` months as of ``as_of`` opens (1: this month only), in UTC: the
+    earliest local midnight, among ``zones`` (and UTC), of the first day of the oldest month, counted both
+    as the operator counts months (in UTC) and as each zone counts its own (a zone west of UTC is still in
+    its previous month for hours after UTC's has begun). Every zone's last ``months`` months, and the last
+    ``months`` UTC months, are then whole in the window.
 
     >>> window_start(datetime(2026, 3, 15, tzinfo=UTC), 3)
     datetime.datetime(2026, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
@@ -91,13 +93,25 @@ def window_start(as_of: datetime, months: int, zones: Iterable[str] = ("UTC",)) 
     datetime.datetime(2025, 12, 1, 0, 0, tzinfo=datetime.timezone.utc)
     >>> str(window_start(datetime(2026, 11, 30, 12, tzinfo=UTC), 2, ["Etc/GMT+11", "Pacific/Kiritimati"]))
     '2026-09-30 10:00:00+00:00'
+
+    At 00:30 UTC on 1 December with one month, New York is still in November: its November is in.
+
+    >>> str(window_start(datetime(2026, 12, 1, 0, 30, tzinfo=UTC), 1, ["America/New_York", "Asia/Tokyo"]))
+    '2026-11-01 04:00:00+00:00'
     """
     if months < 1:
         raise InputError(f"the dashboard's window must be at least 1 month (got {months})")
-    moment = as_of.astimezone(UTC)
-    index = moment.year * 12 + moment.month - 1 - (months - 1)
-    oldest = f"{index // 12:04d}-{index % 12 + 1:02d}"
-    return min(month_period(oldest, zone).start for zone in {"UTC", *zones}).astimezone(UTC)
+
+    def oldest(current: str) -> str:
+        index = int(current[:4]) * 12 + int(current[5:7]) - 1 - (months - 1)
+        return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+    operators = oldest(period_label(as_of, "UTC"))
+    return min(
+        month_period(first, zone).start
+        for zone in {"UTC", *zones}
+        for first in (operators, oldest(period_label(as_of, zone)))
+    ).astimezone(UTC)
 
 
 def card_zones(prices: PriceCard) -> tuple[str, ...]:

@@ -12,9 +12,9 @@ zone on the price card, as on its invoice (:mod:`talktime.core.invoicing.periods
 and days in that zone. The pages list only the months the snapshot's window holds whole
 (:attr:`talktime.web.data.Dashboard.months`; the window opens at the earliest local midnight of its oldest
 month among the card's zones, :func:`talktime.app.snapshot.window_start`): a month of a customer west of UTC
-that began before the window opened is partly in it and is not listed, nor made an invoice of. With a
-one-month window that can be "this month" for a few hours (the customer's month ends after the UTC one has
-begun): the usage page then says the month began before the window, rather than that it has no usage.
+that began before the window opened is partly in it and is not listed, nor made an invoice of; a page asked
+for such a month says so. "This month" is always whole: the window opens early enough for every zone's
+current month.
 """
 
 from __future__ import annotations
