@@ -1,16 +1,26 @@
-"""What the dashboard's browser tests share: the generated month's constants, the server and the skip rule."""
+"""What the dashboard's browser tests share: the generated month's constants, the server, the skip rule, and
+the served tests' helpers (the API called with a key, a customer month's total on the invoices page, a call
+moved in time)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from talktime.core.records import UsageRecord
 
 CHROMIUM = Path(os.environ.get("TALKTIME_CHROMIUM", "/usr/bin/chromium"))
 COSTS = "costs-informative.toml"
@@ -20,6 +30,9 @@ UNKNOWN_CARRIER = "acme-carrier"
 INCOMPLETE_CALL = "call-000003"
 #: A call with a stream whose speech is longer than its audio: the guards hold it back from the invoice.
 HELD_CALL = "call-000005"
+#: ms: a served dashboard's first snapshot and its invoices, on 2 shared cores
+READY = 180_000
+_TIMES = ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
 
 
 def need(ready: bool, why: str) -> None:
@@ -97,3 +110,37 @@ def sign_in(page: object, url: str, key: str, timeout_ms: int) -> None:
         " && !document.title.startsWith('Preparing')",
         timeout=timeout_ms,
     )
+
+
+def api_json(url: str, path: str, key: str, body: dict[str, Any] | None = None) -> Any:
+    """The API's JSON answer to a GET (or a POST of ``body``) with the key."""
+    request = urllib.request.Request(
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+def served_invoice_total(page: Any, url: str, customer: str, period: str) -> Decimal:
+    """The total of the customer's month on the served invoices page, once its invoice is worked out."""
+    page.goto(url + "/invoices")
+    cell = f"article#inv-{customer}-{period} td[data-col=total]"
+    page.wait_for_selector(cell, timeout=READY)
+    return Decimal(page.locator(cell).get_attribute("data-exact") or "NaN")
+
+
+def call_moved(records: list[UsageRecord], session: str, start: datetime) -> list[UsageRecord]:
+    """The call's records moved as a whole so that it starts at ``start``, renamed ``session``."""
+    by = start - min(r.started_at for r in records)
+    return [
+        dataclasses.replace(
+            r,
+            id=f"{session}-{r.id}",
+            session=session,
+            **{name: getattr(r, name) + by for name in _TIMES if getattr(r, name) is not None},
+        )
+        for r in records
+    ]

@@ -10,7 +10,6 @@ the call inside the month, at its local time, and not the one outside.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from talktime.io.ratecards import load_price_card
 from talktime.store import open_store
 from talktime.synth import synthetic_month
 from talktime.web.served import ServedDashboard, ServedOptions
-from web.kit import COSTS, PRICES, free_port, sign_in
+from web.kit import COSTS, PRICES, READY, call_moved, free_port, sign_in
 
 TENANT = "acme-platform"
 CUSTOMER = "blue-bank"
@@ -43,28 +42,12 @@ NOW = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)  # 2026-11-01 01:00 in Auckland 
 NOVEMBER_BEGINS = datetime(2026, 10, 31, 11, 0, tzinfo=UTC)  # midnight in Auckland
 INSIDE = "call-inside"  # started 00:05 on 1 November, Auckland time
 OUTSIDE = "call-outside"  # started 23:55 on 31 October, Auckland time
-READY = 180_000  # ms: the first snapshot and its invoices, on 2 shared cores
-_TIMES = ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
 
 
 @dataclass(frozen=True)
 class Zoned:
     url: str
     customer_key: str
-
-
-def _call_at(records: list[UsageRecord], session: str, start: datetime) -> list[UsageRecord]:
-    """The call's records moved as a whole so that it starts at ``start``, renamed ``session``."""
-    by = start - min(r.started_at for r in records)
-    return [
-        dataclasses.replace(
-            r,
-            id=f"{session}-{r.id}",
-            session=session,
-            **{name: getattr(r, name) + by for name in _TIMES if getattr(r, name) is not None},
-        )
-        for r in records
-    ]
 
 
 def _records() -> list[UsageRecord]:
@@ -81,8 +64,8 @@ def _records() -> list[UsageRecord]:
         for r in rs
     ]
     theirs = [rs for rs in calls.values() if rs[0].customer == CUSTOMER and len(rs) > 2]
-    inside = _call_at(theirs[0], INSIDE, NOVEMBER_BEGINS + timedelta(minutes=5))
-    outside = _call_at(theirs[1], OUTSIDE, NOVEMBER_BEGINS - timedelta(minutes=5))
+    inside = call_moved(theirs[0], INSIDE, NOVEMBER_BEGINS + timedelta(minutes=5))
+    outside = call_moved(theirs[1], OUTSIDE, NOVEMBER_BEGINS - timedelta(minutes=5))
     assert all(r.ended_at is not None and r.ended_at < NOW for r in inside + outside)
     return kept + inside + outside
 

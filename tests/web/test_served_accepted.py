@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib.resources import files
@@ -22,29 +21,9 @@ from talktime.core.invoicing.periods import period_label
 from talktime.io.ratecards import load_price_card
 from talktime.store import open_store
 from talktime.synth import synthetic_month
-from web.kit import PRICES, sign_in, start_serve
+from web.kit import PRICES, READY, api_json, served_invoice_total, sign_in, start_serve
 
 TENANT = "acme-platform"
-READY = 180_000  # ms: the first snapshot and its invoices, on 2 shared cores
-
-
-def _api(url: str, path: str, key: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(
-        url + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="GET" if body is None else "POST",
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
-
-
-def _page_total(page: Any, url: str, customer: str, period: str) -> Decimal:
-    """The total of the customer's month on the served invoices page, once its invoice is worked out."""
-    page.goto(url + "/invoices")
-    cell = f"article#inv-{customer}-{period} td[data-col=total]"
-    page.wait_for_selector(cell, timeout=READY)
-    return Decimal(page.locator(cell).get_attribute("data-exact") or "NaN")
 
 
 def test_an_accepted_record_counts_on_the_snapshots_invoices_as_on_the_api(
@@ -71,16 +50,18 @@ def test_an_accepted_record_counts_on_the_snapshots_invoices_as_on_the_api(
     server, url, _ = start_serve(store, "--dashboard-refresh", "1")
     try:
         sign_in(page, url, key, READY)
-        before = _page_total(page, url, customer, period)
-        api_before = _api(url, invoice_path, key)
+        before = served_invoice_total(page, url, customer, period)
+        api_before = api_json(url, invoice_path, key)
         assert before == Decimal(api_before["total"]), "the page's total is GET /v1/invoices's"
         assert caller.id in json.dumps(api_before["held"]), "the leg is held back on both"
-        answer = _api(url, f"/v1/reviews/{caller.id}", key, {"action": "accept", "note": "a real marathon"})
+        answer = api_json(
+            url, f"/v1/reviews/{caller.id}", key, {"action": "accept", "note": "a real marathon"}
+        )
         assert answer["held"] is False
-        api_after = Decimal(_api(url, invoice_path, key)["total"])
+        api_after = Decimal(api_json(url, invoice_path, key)["total"])
         assert api_after > before, "GET /v1/invoices counts it at once"
         deadline = datetime.now(UTC) + timedelta(milliseconds=READY)
-        while (shown := _page_total(page, url, customer, period)) == before:
+        while (shown := served_invoice_total(page, url, customer, period)) == before:
             assert datetime.now(UTC) < deadline, "no newer snapshot counting the acceptance in 3 minutes"
             page.wait_for_timeout(1000)
         assert shown == api_after, "the next snapshot counts the accepted leg as GET /v1/invoices does"
@@ -89,7 +70,7 @@ def test_an_accepted_record_counts_on_the_snapshots_invoices_as_on_the_api(
         theirs = browser.new_context().new_page()  # the customer's own pages read the same snapshot
         try:
             sign_in(theirs, url, customer_key, READY)
-            assert _page_total(theirs, url, customer, period) == api_after
+            assert served_invoice_total(theirs, url, customer, period) == api_after
         finally:
             theirs.context.close()
     finally:

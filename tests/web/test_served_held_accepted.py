@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,28 +22,9 @@ from talktime.app.keys import create_key
 from talktime.core.invoicing.periods import period_label
 from talktime.store import open_store
 from talktime.synth import synthetic_month
-from web.kit import PRICES, sign_in, start_serve
+from web.kit import PRICES, READY, api_json, served_invoice_total, sign_in, start_serve
 
 TENANT = "acme-platform"
-READY = 180_000  # ms: the first snapshot and its invoices, on 2 shared cores
-
-
-def _api(url: str, path: str, key: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(
-        url + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="GET" if body is None else "POST",
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
-
-
-def _invoice_total(page: Any, url: str, customer: str, period: str) -> Decimal:
-    page.goto(url + "/invoices")
-    cell = f"article#inv-{customer}-{period} td[data-col=total]"
-    page.wait_for_selector(cell, timeout=READY)
-    return Decimal(page.locator(cell).get_attribute("data-exact") or "NaN")
 
 
 def _call_flag(page: Any, url: str, customer: str, session: str) -> str:
@@ -91,18 +71,22 @@ def test_an_accepted_record_is_not_marked_held_on_the_overview_and_calls(page: A
     server, url, _ = start_serve(store, "--dashboard-refresh", "1")
     try:
         sign_in(page, url, key, READY)
-        before = _invoice_total(page, url, customer, invoice_period)
-        assert caller.id in json.dumps(_api(url, invoice_path, key)["held"]), "the invoice holds the leg back"
+        before = served_invoice_total(page, url, customer, invoice_period)
+        assert caller.id in json.dumps(api_json(url, invoice_path, key)["held"]), (
+            "the invoice holds the leg back"
+        )
         assert "HELD" in _call_flag(page, url, customer, session) and "call-too-long" in page.content()
         assert "HELD" in _month_row(page, url, customer, call_period)
         assert page.locator(".held-note").count() == 1
         _shot(page, "served-overview-held.png")
-        answer = _api(url, f"/v1/reviews/{caller.id}", key, {"action": "accept", "note": "a real marathon"})
+        answer = api_json(
+            url, f"/v1/reviews/{caller.id}", key, {"action": "accept", "note": "a real marathon"}
+        )
         assert answer["held"] is False
-        api_after = Decimal(_api(url, invoice_path, key)["total"])
+        api_after = Decimal(api_json(url, invoice_path, key)["total"])
         assert api_after > before, "GET /v1/invoices counts it at once"
         deadline = datetime.now(UTC) + timedelta(milliseconds=READY)
-        while _invoice_total(page, url, customer, invoice_period) != api_after:  # the next snapshot
+        while served_invoice_total(page, url, customer, invoice_period) != api_after:  # the next snapshot
             assert datetime.now(UTC) < deadline, "no newer snapshot counting the acceptance in 3 minutes"
             page.wait_for_timeout(1000)
         assert caller.id not in page.locator(f"article#inv-{customer}-{invoice_period}").inner_text()

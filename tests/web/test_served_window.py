@@ -19,7 +19,6 @@ listed as a stub invoice of its last hours (the platform fee and one call).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -46,7 +45,7 @@ from talktime.io.ratecards import load_price_card
 from talktime.store import open_store
 from talktime.synth import synthetic_month
 from talktime.web.served import ServedDashboard, ServedOptions
-from web.kit import COSTS, PRICES, free_port, sign_in
+from web.kit import COSTS, PRICES, READY, call_moved, free_port, sign_in
 
 TENANT = "acme-platform"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # the snapshot's moment: 1 December, 02:00 on Kiritimati
@@ -75,8 +74,6 @@ STARTS = {
     },
 }
 ZONES = {WEST: WEST_ZONE, EAST: EAST_ZONE}
-READY = 180_000  # ms: the first snapshot and its invoices, on 2 shared cores
-_TIMES = ("started_at", "ended_at", "answered_at", "first_audio_at", "last_audio_at")
 
 
 @dataclass(frozen=True)
@@ -84,20 +81,6 @@ class Window:
     url: str
     operator_key: str
     customer_keys: dict[str, str]
-
-
-def _call_at(records: list[UsageRecord], session: str, start: datetime) -> list[UsageRecord]:
-    """The call's records moved as a whole so that it starts at ``start``, renamed ``session``."""
-    by = start - min(r.started_at for r in records)
-    return [
-        dataclasses.replace(
-            r,
-            id=f"{session}-{r.id}",
-            session=session,
-            **{name: getattr(r, name) + by for name in _TIMES if getattr(r, name) is not None},
-        )
-        for r in records
-    ]
 
 
 def _records() -> list[UsageRecord]:
@@ -111,7 +94,7 @@ def _records() -> list[UsageRecord]:
         assert len(theirs) >= len(starts), f"not enough generated calls of {customer}"
         for rs, (session, local) in zip(theirs, starts.items(), strict=False):
             start = local.replace(tzinfo=ZoneInfo(ZONES[customer])).astimezone(UTC)
-            moved += _call_at(rs, session, start)
+            moved += call_moved(rs, session, start)
     assert all(r.ended_at is not None and r.ended_at < NOW for r in moved)
     return moved
 
