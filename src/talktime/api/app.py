@@ -187,6 +187,7 @@ def create_app(
     the browser pages (:mod:`talktime.web.served`), answering every path outside the API's own.
     """
     pool = _worker_pool(workers) if workers > 0 else None
+    row_hashes = getattr(store, "row_hashes", False)  # only a store that keys rows by them wants them
     limits = Guards() if guards is None else guards  # plausibility guards: safe defaults unless given
 
     @asynccontextmanager
@@ -232,12 +233,12 @@ def create_app(
     async def post_events(request: Request, who: Tenant) -> Response:
         body = await limited_body(request, max_body_bytes)
         content_type = request.headers.get("content-type", "")
-        # with the tenant, so the rows come with the store's hashes (talktime.store.key_hashes)
+        hashed_for = who if row_hashes else None  # the rows then carry the store's hashes (store.key_hashes)
         if pool is None:
-            prepared = await run_in_threadpool(prepare_body, content_type, body, max_events, who)
+            prepared = await run_in_threadpool(prepare_body, content_type, body, max_events, hashed_for)
         else:  # decode, check and hash in a worker process: this process keeps the GIL for the store
             prepared = await asyncio.get_running_loop().run_in_executor(
-                pool, prepare_body, content_type, body, max_events, who
+                pool, prepare_body, content_type, body, max_events, hashed_for
             )
         result = await run_in_threadpool(service.ingest_prepared, store, who, prepared)
         status = 422 if result.rejected == prepared.count else 200

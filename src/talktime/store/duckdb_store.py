@@ -123,6 +123,9 @@ class DuckDBStore(DuckDBRecords, KeyReads):
     """Events and keys in a DuckDB file (``:memory:`` for a throwaway store)."""
 
     _PARAM = "?"
+    #: It keys rows by the hashes of :mod:`talktime.store.key_hashes`: ingest computes them where a batch is
+    #: decoded when told the tenant (a store without this attribute needs none of them).
+    row_hashes = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
