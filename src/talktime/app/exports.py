@@ -12,20 +12,20 @@ See docs/exports.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from talktime.app.cards import cost_card, required_price_card
-from talktime.app.guards import limits_of
-from talktime.app.history import History, HistorySource, history_of
+from talktime.app.guards import guards_of, limits_of
+from talktime.app.history import HistorySource, history_of
 from talktime.errors import InputError
 
 if TYPE_CHECKING:
     from talktime.core.invoicing.focus import Row
     from talktime.core.invoicing.invoice import Invoice
-    from talktime.core.plausibility import Guards, Limits
+    from talktime.core.plausibility import Guards
     from talktime.core.rating.cards import CostCard, PriceCard
 
 __all__ = ["Export", "focus", "invoice_lines"]
@@ -73,8 +73,8 @@ def focus(
         rows += side
     invoices: list[Invoice] = []
     if prices is not None:
-        card, billed, limits = _price_side(prices, ledger, guards, allow_flagged, history.tenant)
-        limits = _counting(limits, read)
+        card, billed = _price_side(prices, ledger)
+        limits = limits_of(guards, history.tenant, allow_flagged=allow_flagged, accepted=read.accepted)
         invoices = period_invoices(read.records, card, period, billed, customers, limits, now)
         rows += price_rows(invoices, card)
     return Export(rows, uncosted, invoices)
@@ -97,9 +97,11 @@ def invoice_lines(
     from talktime.io.exports import invoice_line_rows
 
     _check_period(period)
-    card, billed, limits = _price_side(prices, ledger, guards, allow_flagged, history.tenant)
+    card, billed = _price_side(prices, ledger)
+    rules = None if allow_flagged else guards_of(guards)  # the guards file read before the records, as ever
     read = history_of(history)
-    invoices = period_invoices(read.records, card, period, billed, customers, _counting(limits, read), now)
+    limits = limits_of(rules, history.tenant, allow_flagged=allow_flagged, accepted=read.accepted)
+    invoices = period_invoices(read.records, card, period, billed, customers, limits, now)
     return Export(invoice_line_rows(invoices), invoices=invoices)
 
 
@@ -109,22 +111,10 @@ def _check_period(period: str) -> None:
     month_period(period, "UTC")
 
 
-def _price_side(
-    prices: Path | PriceCard,
-    ledger: Path | None,
-    guards: Path | Guards | None,
-    allow_flagged: bool,
-    tenant: str | None,
-) -> tuple[PriceCard, list[Invoice], Limits | None]:
-    """The price card, every invoice the ledger holds (finalised lines as they were, and the base of
-    late-usage adjustments) and the limits the drafts hold flagged records back by, read in that order."""
+def _price_side(prices: Path | PriceCard, ledger: Path | None) -> tuple[PriceCard, list[Invoice]]:
+    """The price card and every invoice the ledger holds (finalised lines as they were, and the base of
+    late-usage adjustments), read in that order."""
     from talktime.io.invoices import read_ledger
 
     card = required_price_card(prices)
-    billed = read_ledger(ledger) if ledger is not None else []
-    return card, billed, limits_of(guards, tenant, allow_flagged=allow_flagged)
-
-
-def _counting(limits: Limits | None, read: History) -> Limits | None:
-    """The limits with the store's acceptances of the records read: a record a person accepted counts."""
-    return replace(limits, accepted=read.accepted) if limits is not None and read.accepted else limits
+    return card, read_ledger(ledger) if ledger is not None else []

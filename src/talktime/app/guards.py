@@ -7,9 +7,15 @@ so the same file gives the same limits everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from talktime.core.plausibility import Guards, Limits
+
+if TYPE_CHECKING:
+    from talktime.core.plausibility import Accepted
 
 __all__ = ["guards_of", "limits_of"]
 
@@ -24,8 +30,16 @@ def guards_of(guards: Path | Guards | None) -> Guards:
 
 
 def limits_of(
-    guards: Path | Guards | None, tenant: str | None, *, allow_flagged: bool = False
+    guards: Path | Guards | None,
+    tenant: str | None,
+    *,
+    allow_flagged: bool = False,
+    accepted: Mapping[str, Accepted] | None = None,
 ) -> Limits | None:
     """The limits ``tenant``'s records are judged by; None with ``allow_flagged`` (every record billed as it
-    is, and the guards file not read)."""
-    return None if allow_flagged else guards_of(guards).limits_for(tenant)
+    is, and the guards file not read). ``accepted``: the latest acceptance of each record a person accepted
+    (a store's), counted beside the limits as ``GET /v1/invoices`` counts it."""
+    if allow_flagged:
+        return None
+    limits = guards_of(guards).limits_for(tenant)
+    return replace(limits, accepted=accepted) if accepted else limits

@@ -9,7 +9,7 @@ judged as of its end, or now if it has not ended.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,9 +110,7 @@ def invoice_of_records(
     card = required_price_card(prices)
     check_known_customer(usage, card, customer)
     billed = read_ledger(ledger, customer) if ledger is not None else []
-    limits = limits_of(guards, tenant, allow_flagged=allow_flagged)
+    limits = limits_of(guards, tenant, allow_flagged=allow_flagged, accepted=accepted)
     if limits is None:
         return build_invoice(usage, card, customer, period, billed)
-    if accepted:
-        limits = replace(limits, accepted=accepted)
     return guarded_invoice(usage, card, customer, period, billed, limits, now)

@@ -19,7 +19,7 @@ import gc
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -149,9 +149,9 @@ def guard_of(
     store's), counted as ``GET /v1/invoices`` counts it."""
     from talktime.core.rating.margin import Guard
 
-    limits = limits_of(guards, tenant)
+    limits = limits_of(guards, tenant, accepted=accepted)
     assert limits is not None  # never None unless flagged records are allowed
-    return Guard(replace(limits, accepted=accepted) if accepted else limits, now)
+    return Guard(limits, now)
 
 
 @contextmanager
