@@ -164,13 +164,7 @@ def _current(
     stored = store.stored_record(tenant, record_id)
     if stored is None:
         raise NotFoundError(f"no record {record_id!r}")
-    first = "first_received" if store.records_dialect == "postgres" else "epoch_us(first_received)"
-    quoted = "'" + tenant.replace("'", "''") + "'", "'" + record_id.replace("'", "''") + "'"
-    ((received,),) = store.read(
-        f"SELECT {first} FROM records WHERE tenant = {quoted[0]} AND id = {quoted[1]}"
-    )
-    moment = received if isinstance(received, datetime) else _EPOCH + timedelta(microseconds=int(received))
-    return close_idle(stored.record, stored.idle_from, as_of, idle), moment
+    return close_idle(stored.record, stored.idle_from, as_of, idle), stored.first_received
 
 
 def review(

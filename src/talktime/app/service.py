@@ -341,9 +341,7 @@ def read_record(
     mine = None
     if guards is not None:  # as read_usage: without guards nothing is held
         limits = guards.limits_for(tenant)
-        scope = Scope(tenant, found.record.customer)
-        judged = stored_usage.judged(records, scope, as_of, idle_timeout, limits)
-        mine = next((j for j in judged if j.record.id == record_id), None)
+        mine = stored_usage.judged_record(records, tenant, found.record, stored.first_received, as_of, limits)
     return {
         **record_dict(metered),
         "status": found.record.status,

@@ -365,11 +365,15 @@ class DuckDBRecords:
 
     def stored_record(self, tenant: str, rid: str) -> StoredRecord | None:
         """One record as stored (as of never), or None."""
-        row = self._record_row(tenant, rid, "doc, flags, events, epoch_us(idle_from)")
+        row = self._record_row(
+            tenant, rid, "doc, flags, events, epoch_us(idle_from), epoch_us(first_received)"
+        )
         if row is None:
             return None
-        doc, flags, events, idle = row
-        return stored_record(doc, flags, events, _moment(idle))
+        doc, flags, events, idle, first = row
+        received = _moment(first)
+        assert received is not None  # every record row has it
+        return stored_record(doc, flags, events, _moment(idle), received)
 
     def record_events(self, tenant: str, rid: str) -> list[Stored]:
         """The events of one record (its row says when they were stored, which bounds the scan)."""

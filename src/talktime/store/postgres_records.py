@@ -244,7 +244,8 @@ class PostgresRecords:
         row = (
             self._reader()
             .execute(
-                "SELECT doc, flags, events, idle_from FROM records WHERE tenant = %s AND id = %s",
+                "SELECT doc, flags, events, idle_from, first_received FROM records "
+                "WHERE tenant = %s AND id = %s",
                 [tenant, rid],
             )
             .fetchone()

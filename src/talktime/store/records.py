@@ -667,14 +667,19 @@ class StoredRecord:
     flags: tuple[str, ...]
     events: int
     idle_from: datetime | None
+    first_received: datetime  # when the store first received one of its events
 
     @property
     def session(self) -> SessionRecord:
         return SessionRecord(self.record, self.flags, self.events, self.idle_from)
 
 
-def stored_record(doc: str, flags: str, events: int, idle_from: datetime | None) -> StoredRecord:
-    return StoredRecord(record_from_doc(doc), tuple(orjson.loads(flags)), int(events), idle_from)
+def stored_record(
+    doc: str, flags: str, events: int, idle_from: datetime | None, first_received: datetime
+) -> StoredRecord:
+    return StoredRecord(
+        record_from_doc(doc), tuple(orjson.loads(flags)), int(events), idle_from, first_received
+    )
 
 
 class Fresh(NamedTuple):

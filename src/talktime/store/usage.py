@@ -349,6 +349,20 @@ def judged(
     return judge(found, limits, as_of, lambda ids: acceptances(store, scope.tenant, ids))
 
 
+def judged_record(
+    store: RecordStore,
+    tenant: str,
+    record: UsageRecord,
+    first_received: datetime,
+    as_of: datetime,
+    limits: Limits,
+) -> Judged | None:
+    """One record (as of ``as_of``), first received at ``first_received``, judged as :func:`judged` judges
+    a scope's: None when it breaks no limit. No scan of its customer's records: the record route's read."""
+    found = judge([(record, first_received)], limits, as_of, lambda ids: acceptances(store, tenant, ids))
+    return found[0] if found else None
+
+
 def hold_of(found: Sequence[Judged], limits: Limits, as_of: datetime) -> Hold:
     """The :class:`Hold` of judged records: the accepted ones count, the rest are held."""
     counted = frozenset(j.record.id for j in found if not j.held)
