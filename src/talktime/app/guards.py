@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from talktime.core.plausibility import Guards, Limits
+from talktime.core.plausibility import Guards, Kept, Limits
 
 if TYPE_CHECKING:
     from talktime.core.plausibility import Accepted
@@ -38,8 +38,10 @@ def limits_of(
 ) -> Limits | None:
     """The limits ``tenant``'s records are judged by; None with ``allow_flagged`` (every record billed as it
     is, and the guards file not read). ``accepted``: the latest acceptance of each record a person accepted
-    (a store's), counted beside the limits as ``GET /v1/invoices`` counts it."""
+    (a store's), counted beside the limits as ``GET /v1/invoices`` counts it; a store's word on the records
+    read from it (:class:`~talktime.core.plausibility.Kept`, even empty) also has their time-worded limits
+    judged as of the store's first receipt, as there."""
     if allow_flagged:
         return None
     limits = guards_of(guards).limits_for(tenant)
-    return replace(limits, accepted=accepted) if accepted else limits
+    return replace(limits, accepted=accepted) if accepted or isinstance(accepted, Kept) else limits

@@ -2,8 +2,10 @@
 finalising it into the ledger.
 
 Records the plausibility guards flag are held back (named on the invoice) unless ``allow_flagged``, or a
-person accepted them in the store the records come from (its acceptances are read with them); a month is
-judged as of its end, or now if it has not ended.
+person accepted them in the store the records come from (its acceptances are read with them). The limits
+worded in time judge a record of a store as of when the store first received it, as ``GET /v1/invoices``
+does (the store's word read with the records: :class:`~talktime.core.plausibility.Kept`), and a record of a
+file as of the month's end, or now if it has not ended.
 """
 
 from __future__ import annotations

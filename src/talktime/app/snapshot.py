@@ -7,7 +7,8 @@ last event is old enough, exactly as ``GET /v1/records`` and ``GET /v1/usage`` c
 at that moment have no end yet and cannot be rated: they are left out of the file and counted
 (:attr:`Snapshot.still_open`), so a face can say how many calls are not shown yet. The snapshot also holds
 the acceptances of its records (read in the same transaction), so that its invoices count a flagged record
-a person accepted exactly as ``GET /v1/invoices`` counts it.
+a person accepted exactly as ``GET /v1/invoices`` counts it, and when the store first received each record
+whose time-worded guards turn on it (:class:`~talktime.core.plausibility.Kept`), judged as there.
 
 The window is the last ``months`` months as the operator counts them (UTC months, this one included), opened
 early enough that each customer's billing months in it are whole: it starts at the earliest local midnight,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from talktime.core.invoicing.invoice import Invoice
-    from talktime.core.plausibility import Accepted
+    from talktime.core.plausibility import Accepted, Kept
     from talktime.core.rating.cards import PriceCard
     from talktime.store.record_files import OpenRecord
 
@@ -75,7 +76,7 @@ class Snapshot:
     records: int  # written to the file
     still_open: int  # started in the window, still open at ``as_of``: not in the file
     mark: tuple[int, str]  # :func:`records_mark` when the records were read
-    accepted: dict[str, Accepted]  # the latest acceptance of each written record a person accepted, by id
+    accepted: Kept  # the store's word on the written records: acceptances, first receipts (by id)
     accepted_mark: tuple[int, str]  # :func:`acceptances_mark` when they were read
     open_records: tuple[OpenRecord, ...] = ()  # every record still open, by id, whenever it started
 

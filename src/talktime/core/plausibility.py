@@ -22,6 +22,11 @@ A person's acceptance of a flagged record travels with the limits (:attr:`Limits
 face read the acceptances from a store): :func:`hold_back` then counts a record whose every reason is among
 the reasons its latest acceptance accepted, word for word, as the store counts it.
 
+The two limits worded in time are judged as of a moment (:func:`judged_as_of`, the one place that decides
+it): a record a store kept, as of when the store first received it (or the read's "now" if that is earlier),
+in every face; a record of a plain file, as of the "now" the face passes (an invoice: its month's end, or
+now). A face that read its records from a store passes the store's word on them as :class:`Kept`.
+
 Owns: the limits, their file format and the check of one record (pure: "now" is passed in). Does not own:
 where flags and acceptances are kept (``talktime.store``) or how a person accepts or corrects a record.
 """
@@ -68,6 +73,32 @@ class Accepted:
 
     reasons: frozenset[str]
     judged_at: datetime
+
+
+#: The loosest time-worded limits a guards file can set (whole hours and days, at least 1): a record these do
+#: not flag as of the moment it is judged as of breaks no ``max_future_hours`` or ``max_past_days``.
+RECEIPT_BOUNDS: Final = (timedelta(hours=1), timedelta(days=1))
+
+
+class Kept(dict[str, Accepted]):
+    """A store's word on the records a face read from it: by id, the latest acceptance of each record a
+    person accepted, and in :attr:`received` the moment of each record whose time-worded limits could flag
+    it (received more than :data:`RECEIPT_BOUNDS` before its start or after it), each judged as of the
+    store's first receipt of it, or the read's "now" if that is earlier. Every other record the store kept
+    was received within those bounds of its start, so no ``max_future_hours`` or ``max_past_days`` flags it
+    as of its receipt: :func:`judged_as_of` gives None for it. A plain ``dict`` of acceptances (or none)
+    says nothing of the other records: they are judged as of the face's "now"."""
+
+    def __init__(
+        self,
+        accepted: Mapping[str, Accepted] | None = None,
+        received: Mapping[str, datetime] | None = None,
+    ) -> None:
+        super().__init__(accepted or {})
+        self.received: dict[str, datetime] = dict(received or {})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Kept, (dict(self), self.received))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +178,27 @@ def _seconds(value: Decimal) -> str:
     return f"{text(value)} s ({text(quantize(value / 3600, 1))} h)"
 
 
+def judged_as_of(record: UsageRecord, limits: Limits, now: datetime) -> datetime | None:
+    """The moment the record's time-worded limits are judged as of: the store's, when the face read it from
+    a store (:class:`Kept`: its first receipt, or the read's "now" if earlier; None for a record received
+    within :data:`RECEIPT_BOUNDS` of its start, which no time-worded limit flags then); else ``now``."""
+    made = limits.accepted.get(record.id)
+    if made is not None:
+        return made.judged_at
+    if isinstance(limits.accepted, Kept):
+        return limits.accepted.received.get(record.id)
+    return now
+
+
+def receipt_moment(first_received: datetime, now: datetime) -> datetime:
+    """The moment a store judges a record it keeps as of: its first receipt, or ``now`` if that is earlier
+    (a replay with a clock in the past). ``talktime.store.held`` writes the same as SQL."""
+    return min(first_received, now)
+
+
 def check(record: UsageRecord, limits: Limits, now: datetime) -> tuple[str, ...]:
-    """Every limit the record breaks, as ``code: detail`` (empty when it is plausible)."""
+    """Every limit the record breaks, as ``code: detail`` (empty when it is plausible); the time-worded ones
+    as of :func:`judged_as_of` (``now`` for a record no store's word covers)."""
     found: list[str] = []
     slack = Decimal(limits.slack_seconds)
     span = None if record.ended_at is None else seconds_between(record.started_at, record.ended_at)
@@ -193,15 +243,16 @@ def check(record: UsageRecord, limits: Limits, now: datetime) -> tuple[str, ...]
         count = getattr(record, name)
         if count is not None and count > limits.max_characters:
             found.append(f"characters-over-limit: {name} {count} is over the {limits.max_characters} limit")
-    if record.started_at > now + timedelta(hours=limits.max_future_hours):
+    moment = judged_as_of(record, limits, now)
+    if moment is not None and record.started_at > moment + timedelta(hours=limits.max_future_hours):
         found.append(
             f"starts-in-future: started_at {record.started_at.isoformat()} is more than "
-            f"{limits.max_future_hours} h after {now.isoformat()}"
+            f"{limits.max_future_hours} h after {moment.isoformat()}"
         )
-    if record.started_at < now - timedelta(days=limits.max_past_days):
+    if moment is not None and record.started_at < moment - timedelta(days=limits.max_past_days):
         found.append(
             f"starts-long-ago: started_at {record.started_at.isoformat()} is more than "
-            f"{limits.max_past_days} days before {now.isoformat()}"
+            f"{limits.max_past_days} days before {moment.isoformat()}"
         )
     return tuple(found)
 

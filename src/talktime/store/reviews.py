@@ -27,10 +27,12 @@ from typing import Any, Final
 
 import orjson
 
-from talktime.core.plausibility import Accepted, Limits, check
+from talktime.core.plausibility import Accepted, Kept, Limits, check, receipt_moment
 from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS, UsageRecord, parse_record, record_to_row
+from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.errors import InputError
 from talktime.ingest.sessionize import SessionRecord
+from talktime.store.held import receipt_matters
 
 #: The event type of a correction (made by the review route only; ingest refuses it).
 CORRECTION: Final = "talktime.record.corrected"
@@ -207,7 +209,7 @@ def accepted_in(
     for rid, moment, reasons, received in rows:
         made = _moment(moment)
         if rid not in latest or made >= latest[rid][0]:
-            judged = min(_moment(received), as_of)
+            judged = receipt_moment(_moment(received), as_of)
             latest[str(rid)] = (made, Accepted(frozenset(orjson.loads(reasons)), judged))
     return {rid: accepted for rid, (_, accepted) in latest.items()}
 
@@ -215,9 +217,54 @@ def accepted_in(
 def tenant_accepted(store: Any, tenant: str, customer: str | None, as_of: datetime) -> dict[str, Accepted]:
     """The latest acceptance of each of the tenant's records (or one customer's) that has one, as
     :func:`accepted_in` gives it: judged as of the record's first receipt, or ``as_of`` if that is earlier."""
-    where = f"tenant = {_lit(tenant)}" + ("" if customer is None else f" AND customer = {_lit(customer)}")
-    records = f"SELECT id, first_received FROM records WHERE {where}"
+    records = f"SELECT id, first_received FROM records WHERE {_tenant_where(tenant, customer)}"
     return accepted_in(store.read, store.records_dialect == "postgres", tenant, records, as_of)
+
+
+def _tenant_where(tenant: str, customer: str | None) -> str:
+    return f"tenant = {_lit(tenant)}" + ("" if customer is None else f" AND customer = {_lit(customer)}")
+
+
+def receipts_in(
+    read: Callable[[str], Sequence[tuple[Any, ...]]], postgres: bool, where: str, as_of: datetime
+) -> dict[str, datetime]:
+    """The moment each record of the records table matching ``where`` (SQL) is judged as of (its first
+    receipt, or ``as_of`` if that is earlier), for the records received more than
+    :data:`~talktime.core.plausibility.RECEIPT_BOUNDS` before their start or after it: the only ones a
+    time-worded limit can flag (:func:`~talktime.store.held.receipt_matters`)."""
+    d = POSTGRES if postgres else DUCKDB_WIDE
+    first = "first_received" if postgres else "epoch_us(first_received)"
+    rows = read(f"SELECT id, {first} FROM records WHERE ({where}) AND {receipt_matters(d, as_of)}")
+    return {str(rid): receipt_moment(_moment(received), as_of) for rid, received in rows}
+
+
+def kept_in(
+    read: Callable[[str], Sequence[tuple[Any, ...]]],
+    postgres: bool,
+    tenant: str,
+    where: str,
+    as_of: datetime,
+) -> Kept:
+    """The store's word on the records of the records table matching ``where`` (SQL), for a face that judges
+    them apart (:class:`~talktime.core.plausibility.Kept`): the latest acceptance of each a person accepted
+    (:func:`accepted_in`) and the moment of each whose receipt a time-worded limit could turn on
+    (:func:`receipts_in`)."""
+    records = f"SELECT id, first_received FROM records WHERE {where}"
+    accepted = accepted_in(read, postgres, tenant, records, as_of)
+    return Kept(accepted, receipts_in(read, postgres, where, as_of))
+
+
+def tenant_receipts(store: Any, tenant: str, customer: str | None, as_of: datetime) -> dict[str, datetime]:
+    """:func:`receipts_in` over the tenant's records (or one customer's), as of ``as_of``."""
+    return receipts_in(
+        store.read, store.records_dialect == "postgres", _tenant_where(tenant, customer), as_of
+    )
+
+
+def tenant_kept(store: Any, tenant: str, customer: str | None, as_of: datetime) -> Kept:
+    """:func:`kept_in` over the tenant's records (or one customer's), as of ``as_of``."""
+    postgres = store.records_dialect == "postgres"
+    return kept_in(store.read, postgres, tenant, _tenant_where(tenant, customer), as_of)
 
 
 # --- what is held back --------------------------------------------------------------------------------------
@@ -246,7 +293,7 @@ def judge(
     receipt (or ``as_of`` if that is earlier), with their latest acceptance (``lookup`` by ids)."""
     flagged = []
     for record, first_received in found:
-        reasons = check(record, limits, min(first_received, as_of))
+        reasons = check(record, limits, receipt_moment(first_received, as_of))
         if reasons:
             flagged.append((record, reasons))
     accepted = lookup([record.id for record, _ in flagged])
