@@ -21,7 +21,8 @@ from talktime.app.margin import session_report
 from talktime.core.metering.meter import meter_records
 from talktime.core.rating.cards import CostCard, Entry, PriceCard
 from talktime.core.rating.margin import NO_CUSTOMER, MarginReport, MarginView, margin_view
-from talktime.core.records import UsageRecord, parse_record
+from talktime.core.records import UsageRecord
+from talktime.io.records_io import record_of_row
 
 __all__ = [
     "CallKey",
@@ -177,7 +178,8 @@ class CallRecords:
         import pyarrow as pa
 
         chosen = self.table.take(pa.array(rows, type=pa.int64()))
-        return [parse_record({k: v for k, v in r.items() if v is not None}) for r in chosen.to_pylist()]
+        rows = chosen.to_pylist()  # a value past the typed columns: from the row's _exact (record_of_row)
+        return [record_of_row({k: v for k, v in r.items() if v is not None}) for r in rows]
 
     def of_call(self, key: CallKey) -> list[UsageRecord]:
         """The records of one call, in file order (none for a call the file does not hold)."""

@@ -2,8 +2,9 @@
 and total; with prices, the price that keeps the margin over every modality's cost.
 
 The engine is chosen here: DuckDB (vectorised, any size) or the per-record reference, ``auto`` taking DuckDB
-unless a card uses a charge model or a policy it does not handle, and saying so in a note. Both give the
-same numbers.
+unless a card uses a charge model or a policy it does not handle, or a record has a value DuckDB's typed
+columns cannot hold (seconds with more than 6 decimals; a count past 64 bits), and saying so in a note.
+Both give the same numbers.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def compare(
     from talktime.core.simulate.rules import at_date
     from talktime.core.simulate.switch import compare as compare_switch
     from talktime.engine.compile import UnsupportedPolicy
+    from talktime.io.records_io import BeyondTypedLayout
     from talktime.simulate import switch_run
 
     moment = at_date(at) if isinstance(at, str) else at
@@ -68,8 +70,11 @@ def compare(
                     switch = switch_run.compare_vectorised(
                         path, from_, to, card, prices_card, at=moment, step=step
                     )
-            except UnsupportedPolicy as error:
+            except (UnsupportedPolicy, BeyondTypedLayout) as error:
                 if engine is CompareEngine.duckdb:
+                    if isinstance(error, BeyondTypedLayout):
+                        hint = "--engine reference (or auto, the default) meters it exactly"
+                        raise error.hinted(hint) from None
                     raise
                 fallback = f"{FALLBACK}{error}"
         if switch is None:

@@ -4,11 +4,14 @@ records: a record file, or the records an event store keeps for one tenant, as o
 A face names the source as it was given (:class:`HistorySource`); the check that exactly one source was
 given is here, so every face refuses the same way.
 
-A store also keeps a person's acceptances of the records its guards flag (``talktime.store.reviews``). The
-use cases that hold flagged records back (invoice, finalize, export, margin's HELD marks) read them here with
-the records (:func:`history_of`, :func:`accepted_of`), from the store or through the server holding it
-(``GET /v1/acceptances``), so a record a person accepted counts in every command as ``GET /v1/invoices``
-counts it. A record file has none.
+A store also keeps a person's acceptances of the records its guards flag (``talktime.store.reviews``), and
+when it first received each record, the moment ``GET /v1/invoices`` judges the time-worded limits
+(``max_future_hours``, ``max_past_days``) as of. The use cases that hold flagged records back (invoice,
+finalize, export, margin's HELD marks) read both here with the records (:func:`history_of`,
+:func:`accepted_of`: a :class:`~talktime.core.plausibility.Kept`), from the store or through the server
+holding it (``GET /v1/acceptances``, ``GET /v1/receipts``), so a record counts, or is held back, in every
+command as ``GET /v1/invoices`` counts it. A record file has neither: its records' time is judged as of the
+billed month's end, or now.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ class HistorySource:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """A history's records, and the latest acceptance of each of them a person accepted (by id; a store's,
-    judged as of the record's first receipt: :class:`~talktime.core.plausibility.Accepted`)."""
+    """A history's records, and a store's word on them (by id: the latest acceptance of each a person
+    accepted, and the first receipt of each whose time-worded limits turn on it; judged as of the record's
+    first receipt: :class:`~talktime.core.plausibility.Kept`). A record file's: none (a plain dict)."""
 
     records: list[UsageRecord]
     accepted: dict[str, Accepted] = field(default_factory=dict)
@@ -81,27 +85,56 @@ def stored_acceptances(
     return tenant_accepted(store, tenant, customer, as_of)
 
 
+def stored_receipts(
+    store: EventStore, tenant: str, customer: str | None, as_of: datetime
+) -> dict[str, datetime]:
+    """The moment each of the tenant's records (or one customer's) received more than an hour before its
+    start or more than a day after it is judged as of (its first receipt, or ``as_of`` if that is earlier):
+    the only records a time-worded limit can flag as of their receipt. ``GET /v1/receipts`` answers it."""
+    from talktime.store.reviews import tenant_receipts
+
+    if not hasattr(store, "records_dialect"):
+        raise TypeError(f"{type(store).__name__} keeps no records table")
+    return tenant_receipts(store, tenant, customer, as_of)
+
+
 def _stored(
     store: str, tenant: str | None, as_of: datetime | None, *, records: bool = True, accepted: bool
 ) -> History:
-    """The tenant's records (``records``) and acceptances (``accepted``) from the store, or through the
-    server holding it; a tenant without records is refused when they are read."""
-    from talktime.app.served import acceptances_from_server, held_by_server, records_from_server
+    """The tenant's records (``records``) and the store's word on them (``accepted``: the acceptances and
+    the first receipts their time-worded limits are judged by, :class:`~talktime.core.plausibility.Kept`)
+    from the store, or through the server holding it; a tenant without records is refused when they are
+    read."""
+    from talktime.app.served import (
+        acceptances_from_server,
+        held_by_server,
+        receipts_from_server,
+        records_from_server,
+    )
     from talktime.app.service import current_records
+    from talktime.core.plausibility import Kept
     from talktime.store import open_store
+    from talktime.store.reviews import tenant_kept
 
     if not tenant:
         raise InputError("--store needs --tenant: the tenant whose events are read")
     moment = as_of or datetime.now(UTC)
     server = held_by_server(store)
+    made: dict[str, Accepted] = Kept() if accepted else {}
     if server is not None:
         found = records_from_server(server, store, tenant) if records else []
-        made = acceptances_from_server(server, store, tenant) if accepted else {}
+        if accepted:
+            made = Kept(
+                acceptances_from_server(server, store, tenant), receipts_from_server(server, store, tenant)
+            )
     else:
         opened = open_store(store)
         try:
             found = [c.record for c in current_records(opened, tenant, moment)] if records else []
-            made = stored_acceptances(opened, tenant, None, moment) if accepted else {}
+            if accepted:
+                if not hasattr(opened, "records_dialect"):
+                    raise TypeError(f"{type(opened).__name__} keeps no records table")
+                made = tenant_kept(opened, tenant, None, moment)
         finally:
             opened.close()
     if records and not found:

@@ -4,6 +4,10 @@ The engine (DuckDB by default, any engine URL, or ``reference``) meters; unless 
 scalar reference meters the same file alongside, so every record comes with its full explain trail, and a
 record the two meter differently stops the run. Records stream: :attr:`Metering.totals` is complete once
 :attr:`Metering.records` has been consumed (at once when ``summary`` is asked).
+
+A file holding a record the engines' typed columns cannot hold (seconds with more than 6 decimals, as an
+SDK's float ``0.1 + 0.2`` arrives; a count past 64 bits) is metered by the reference when no engine was
+named (:attr:`Metering.note` says why); an engine named explicitly refuses it, naming the record and field.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from talktime.core.metering.policy import Policy
 from talktime.core.records import UsageRecord
 from talktime.engine.urls import connect
 from talktime.errors import MeteringError, RecordError
-from talktime.io.records_io import RecordFile, count_hint
+from talktime.io.records_io import BeyondTypedLayout, RecordFile, count_hint
 
 __all__ = ["DEFAULT_ENGINE", "MeteredRecord", "Metering", "Totals", "metering", "record_source"]
 
@@ -35,6 +39,7 @@ class Metering:
     policy: Policy
     records: Iterator[MeteredRecord]
     totals: Totals
+    note: str = ""  # why the reference metered instead of the default engine; empty when it did not
 
 
 @contextmanager
@@ -65,20 +70,26 @@ def metering(
     totals = Totals.for_policy(chosen)
     with ExitStack() as stack:
         url = engine or DEFAULT_ENGINE
-        metered: Iterator[MeteredRecord]
-        if url.strip() == "reference":
-            records = stack.enter_context(record_source(path, ticks))
-            metered = _counted(meter_iter(records, chosen), totals)
-        else:
+        metered: Iterator[MeteredRecord] | None = None
+        note = ""
+        if url.strip() != "reference":
             runner = connect(url)
             stack.callback(runner.close)
-            if summary:
-                totals, metered = runner.totals(path, chosen), iter(())
-            else:
-                engine_records = _validated(runner.meter(path, chosen))
-                records = stack.enter_context(record_source(path, ticks))
-                metered = _counted(_with_trails(engine_records, meter_iter(records, chosen)), totals)
-        yield Metering(chosen, metered, totals)
+            try:
+                if summary:
+                    totals, metered = runner.totals(path, chosen), iter(())
+                else:
+                    engine_records = _validated(runner.meter(path, chosen))
+                    records = stack.enter_context(record_source(path, ticks))
+                    metered = _counted(_with_trails(engine_records, meter_iter(records, chosen)), totals)
+            except BeyondTypedLayout as error:
+                if engine is not None:  # named: the user asked for that engine
+                    raise error.hinted("--engine reference meters it exactly (so does the default)") from None
+                note = f"metered by the reference: {error}"
+        if metered is None:
+            records = stack.enter_context(record_source(path, ticks))
+            metered = _counted(meter_iter(records, chosen), totals)
+        yield Metering(chosen, metered, totals, note)
 
 
 def _validated(metered: Iterator[MeteredRecord]) -> Iterator[MeteredRecord]:

@@ -71,7 +71,7 @@ def reconcile(
     from talktime.engine.reconcile import reconcile as run
     from talktime.engine.sources import canonical_parquet
     from talktime.importers import read_statement
-    from talktime.io.records_io import write_records
+    from talktime.io.records_io import BeyondTypedLayout, write_records
 
     require_one(history)
     if tally not in ("tally", "profile"):
@@ -107,7 +107,10 @@ def reconcile(
         if not records.is_file():
             raise InputError(f"{records}: no such file")
         attrs = sorted({*attr_columns(policy), PROVIDER_ID})
-        scanned = stack.enter_context(canonical_parquet(records, attrs))
+        try:
+            scanned = stack.enter_context(canonical_parquet(records, attrs))
+        except BeyondTypedLayout as error:
+            raise error.hinted("reconcile matches on DuckDB alone; correct the record to reconcile") from None
         table = pq.read_table(scanned.path)
         if "_line" in table.column_names:
             table = table.drop(["_line"])

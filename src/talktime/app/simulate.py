@@ -79,6 +79,7 @@ def simulate(
     force when it started, and generated calls start on the first day of the month after every current
     version and price. Exactly one source: a history (a file or a store) or calls to generate."""
     from talktime.core.simulate.rules import Rules, at_date
+    from talktime.io.records_io import BeyondTypedLayout
     from talktime.simulate.generate import duration_histogram, write_calls
     from talktime.simulate.passes import cost_passes
     from talktime.simulate.run import Simulation, anchor, meter_policies
@@ -135,9 +136,15 @@ def simulate(
                 "Each record is read as a call of the kind each policy counts; on history a policy "
                 "meters the records of its modality. Costs are rated per provider month."
             )
-        sim.impacts, sim.stack, notes = meter_policies(
-            path, chosen, card, sim.rules, history=on_history, trusted=trusted, step=step
-        )
+        try:
+            sim.impacts, sim.stack, notes = meter_policies(
+                path, chosen, card, sim.rules, history=on_history, trusted=trusted, step=step
+            )
+        except BeyondTypedLayout as error:
+            raise error.hinted(
+                "simulate meters on DuckDB alone; `talktime meter --policy P` and `talktime compare` meter "
+                "it exactly on the reference"
+            ) from None
         sim.notes += notes
         if sim.impacts and not sim.records:
             sim.records = sim.impacts[0].records

@@ -5,7 +5,8 @@ The same meters as the margin report: each price component over the customer rec
 entry over the records it takes (the first matching entry, then the additional ones), sessions cut at the
 rating month. The actual quantity is what the meter measured before any rounding, minimum or channel rule;
 the billable one is what it bills, so their gap is the rounding uplift. On DuckDB for any size; the
-per-record reference gives the same numbers (and is used when a policy does not compile).
+per-record reference gives the same numbers (and is used when a policy does not compile, or when a record
+has a value DuckDB's typed columns cannot hold: seconds with more than 6 decimals, a count past 64 bits).
 """
 
 from __future__ import annotations
@@ -56,7 +57,17 @@ def _provider(entry: Entry) -> str:
 
 
 def usage_series(records: Path, costs: Path | CostCard, prices: Path | PriceCard) -> UsageSeries:
-    """The series over the record file ``records``, on DuckDB."""
+    """The series over the record file ``records``, on DuckDB; on the reference, exactly, when a record has
+    a value DuckDB's typed columns cannot hold."""
+    from talktime.io.records_io import BeyondTypedLayout, read_records
+
+    try:
+        return _on_duckdb(records, costs, prices)
+    except BeyondTypedLayout:
+        return usage_series_reference(read_records(records), costs, prices)
+
+
+def _on_duckdb(records: Path, costs: Path | CostCard, prices: Path | PriceCard) -> UsageSeries:
     from talktime.engine.sources import canonical_parquet
     from talktime.simulate.margin_run import month_cuts
     from talktime.simulate.passes import Passes, card_attrs, match_sql, taken_sql

@@ -138,7 +138,9 @@ def meter(
         "-e",
         help="duckdb (default), duckdb:///file.db, postgresql://..., clickhouse://..., chdb, spark, "
         "spark://host:port, or reference (the scalar meter alone). Per-record output from an engine is "
-        "checked record by record against the scalar meter, which writes each record's full explain trail.",
+        "checked record by record against the scalar meter, which writes each record's full explain trail. "
+        "With none given, a file holding seconds past 6 decimals or a count past 64 bits (which the engines "
+        "cannot hold) is metered by the scalar meter alone, with a note on stderr.",
     ),
 ) -> None:
     """Meter records under a policy: actual, provider-reported and billable time, per record and in total."""
@@ -151,6 +153,10 @@ def meter(
                 metering(input, chosen, engine=engine, summary=summary, ticks=with_progress)
             )
             metered, totals = done.records, done.totals
+            if done.note:  # the default engine could not hold a value: the scalar meter meters the file
+                Console(stderr=True, highlight=False, soft_wrap=True).print(
+                    f"note: {done.note}", markup=False
+                )
             if format is OutputFormat.json:
                 _write_json(handle, metered, totals, summary)
             elif format is OutputFormat.csv:

@@ -4,6 +4,13 @@ Reading streams: one record at a time, so a file larger than memory can be meter
 record format raises :class:`~talktime.errors.RecordError` naming the file, the line (or row), the record and
 the field. Numbers in JSON are read as exact decimals; nothing passes through float except a Parquet
 ``double`` column, which is read through its shortest text form.
+
+Parquet is written in the engines' typed layout (:func:`records_table`: seconds to 6 decimals, as integer
+microseconds in SQL; counts in 64 bits). A record those columns cannot hold (seconds with more than 6
+decimals, an SDK's ``0.1 + 0.2``, or of 10^12 or more; a count past 64 bits) is never rounded, clamped or
+dropped: its typed value is left null and the file's ``_exact`` column carries the exact record as JSON
+(the form the event store keeps in ``doc``), from which every reader here takes the value. The engines
+cannot meter such a file (:class:`BeyondTypedLayout`): the reference meter does, exactly.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +37,79 @@ from talktime.core.records import (
 from talktime.errors import InputError, RecordError
 
 FORMATS: Final = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+#: A Parquet record file's column holding, for a record the typed columns cannot hold, the exact record as
+#: JSON in the event store's ``doc`` forms (:func:`talktime.store.records.record_doc`'s: decimals as text,
+#: whole numbers of any size; or a lone record event's data); null for the others.
+EXACT: Final = "_exact"
+_SECONDS_FIELDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
+#: The fields whose typed column may be too narrow for a value: seconds and counts.
+_NUMBERS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds", "channels", *COUNT_FIELDS)
+_LIMIT_SECONDS: Final = Decimal(10**12)
+_LIMIT_INT: Final = 2**63
+
+
+class BeyondTypedLayout(RecordError):
+    """A valid record the engines' typed columns cannot hold (seconds to 6 decimals below 10^12, counts in
+    64 bits): an engine refuses the file naming the record and the field; the reference meter meters it
+    exactly (``auto`` and the default engines fall back to it)."""
+
+    def located(self, where: str) -> BeyondTypedLayout:
+        return BeyondTypedLayout(self.field, self.why, where=where, record_id=self.record_id)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str, str, str | None]]:
+        # pickled whole: a dashboard's worker process sends it back to the page that shows it
+        return _beyond_again, (self.field, self.why, self.where, self.record_id)
+
+    def hinted(self, hint: str) -> BeyondTypedLayout:
+        """The same error with what the user can do in the command that met it."""
+        return BeyondTypedLayout(
+            self.field, f"{self.why}; {hint}", where=self.where, record_id=self.record_id
+        )
+
+
+def _beyond_again(field: str, why: str, where: str, record_id: str | None) -> BeyondTypedLayout:
+    return BeyondTypedLayout(field, why, where=where, record_id=record_id)
+
+
+def misfit(record: UsageRecord) -> tuple[str, str] | None:
+    """The first field of ``record`` the typed columns cannot hold and why, or None when they hold it all.
+
+    >>> from talktime.core.records import parse_record
+    >>> call = {"id": "a", "started_at": "2026-10-01T10:00:00Z", "ended_at": "2026-10-01T10:01:00Z"}
+    >>> misfit(parse_record({**call, "audio_seconds": "0.25"}))
+    >>> misfit(parse_record({**call, "audio_seconds": "0.30000000000000004"}))
+    ('audio_seconds', '0.30000000000000004 has more than 6 decimals')
+    >>> misfit(parse_record({**call, "input_tokens": str(2**64)}))
+    ('input_tokens', '18446744073709551616 is past 64 bits')
+    """
+    for name in _NUMBERS:
+        why = _too_wide(getattr(record, name))
+        if why:
+            return name, why
+    return None
+
+
+def _too_wide(value: Decimal | int | None) -> str:
+    """Why the typed column cannot hold ``value`` ("" when it can)."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if not isinstance(exponent, int) or exponent < -6:
+            return f"{value} has more than 6 decimals"
+        return f"{value} is 10^12 seconds or more" if abs(value) >= _LIMIT_SECONDS else ""
+    return "" if -_LIMIT_INT <= value < _LIMIT_INT else f"{value} is past 64 bits"
+
+
+def beyond_error(record: UsageRecord, field: str, why: str) -> BeyondTypedLayout:
+    """The engines' refusal of ``record``: which field, why, and what meters it instead."""
+    return BeyondTypedLayout(
+        field,
+        f"{why}, which the engines' typed columns cannot hold (seconds to 6 decimals, as integer "
+        "microseconds; counts in 64 bits), and nothing is rounded",
+        record_id=record.id,
+    )
 
 
 def file_format(path: Path) -> str:
@@ -122,16 +203,61 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, UsageRecord]]:
 
 def _read_parquet(path: Path) -> Iterator[tuple[str, UsageRecord]]:
     handle = pq.ParquetFile(path)
-    _check_header(path, handle.schema_arrow.names)
+    _check_header(path, [n for n in handle.schema_arrow.names if n != EXACT])
     row = 0
     for batch in handle.iter_batches(batch_size=65_536):
         for values in batch.to_pylist():
             row += 1
             where = f"{path} row {row}"
             try:
-                yield where, parse_record(values)
+                yield where, record_of_row(values)
             except RecordError as error:
                 raise _located(error, where) from None
+
+
+def record_of_row(values: dict[str, Any]) -> UsageRecord:
+    """The record of one Parquet row: the typed values, and where the row carries ``_exact`` (the typed
+    columns could not hold the record), each value they left null taken from the exact record. The other
+    fields stay the row's (a snapshot's status and end are as of its moment, the doc's as stored)."""
+    doc = values.pop(EXACT, None)
+    if doc is not None:
+        for name, value in _exact_numbers(doc).items():
+            if values.get(name) is None:
+                values[name] = value
+    return parse_record(values)
+
+
+def _exact_numbers(doc: str) -> dict[str, Any]:
+    """The seconds and counts of an ``_exact`` doc, as the store reads them."""
+    if doc.startswith('{"data":'):  # a lone record event's data: read as the store reads it (its floats)
+        from talktime.store.records import record_from_doc
+
+        record = record_from_doc(doc)
+        return {name: getattr(record, name) for name in _NUMBERS if getattr(record, name) is not None}
+    found = json.loads(doc)  # record_doc's form: seconds as text, counts whole (of any size: not orjson)
+    return {
+        name: Decimal(found[name]) if name in _SECONDS_FIELDS else int(found[name])
+        for name in _NUMBERS
+        if found.get(name) is not None
+    }
+
+
+def _record_doc(record: UsageRecord) -> str:
+    """``record`` in the form :func:`talktime.store.records.record_doc` writes, but for whole numbers of any
+    size (orjson stops at 64 bits)."""
+    doc: dict[str, Any] = {}
+    for name in RECORD_FIELDS:
+        value = getattr(record, name)
+        if value is None:
+            continue
+        doc[name] = (
+            value.isoformat()
+            if isinstance(value, datetime)
+            else (str(value) if isinstance(value, Decimal) else value)
+        )
+    if record.attrs:
+        doc["attrs"] = dict(record.attrs)
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 # --- writing ------------------------------------------------------------------------------------------------
@@ -166,17 +292,48 @@ def write_records(path: Path, records: Iterable[UsageRecord]) -> int:
                 row = {k: v for k, v in record_to_row(record).items() if v != ""}
                 handle.write(json.dumps(row) + "\n")
     else:
-        pq.write_table(records_table(items, attr_names), path)
+        pq.write_table(records_table(items, attr_names, exact=True), path)
     return len(items)
 
 
-def records_table(records: list[UsageRecord], attr_names: list[str] | None = None) -> pa.Table:
-    """Records as a typed Arrow table (the Parquet layout the engines read)."""
+def records_table(
+    records: list[UsageRecord], attr_names: list[str] | None = None, *, exact: bool = False
+) -> pa.Table:
+    """Records as a typed Arrow table (the Parquet layout the engines read). A record the typed columns
+    cannot hold raises :class:`BeyondTypedLayout`; with ``exact`` it is kept instead: its values that do
+    not fit are null and the ``_exact`` column (added only then) holds the exact record."""
     names = attr_names if attr_names is not None else sorted({k for r in records for k in r.attrs})
     columns: dict[str, list[Any]] = {name: [getattr(r, name) for r in records] for name in RECORD_FIELDS}
-    arrays = [pa.array(columns[name], type=_ARROW_TYPES[name]) for name in RECORD_FIELDS]
+    docs: list[str | None] = []
+    try:
+        arrays = [pa.array(columns[name], type=_ARROW_TYPES[name]) for name in RECORD_FIELDS]
+    except (pa.ArrowInvalid, OverflowError):
+        docs = _beyond(records, columns, exact)  # the rare file with such a record: each one is found
+        if not any(docs):
+            raise  # not a value too wide: Arrow's own error
+        arrays = [pa.array(columns[name], type=_ARROW_TYPES[name]) for name in RECORD_FIELDS]
     fields = [pa.field(name, _ARROW_TYPES[name]) for name in RECORD_FIELDS]
     for attr in names:
         arrays.append(pa.array([r.attrs.get(attr) for r in records], type=pa.string()))
         fields.append(pa.field(ATTR_PREFIX + attr, pa.string()))
+    if docs:
+        arrays.append(pa.array(docs, type=pa.string()))
+        fields.append(pa.field(EXACT, pa.string()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _beyond(records: list[UsageRecord], columns: dict[str, list[Any]], exact: bool) -> list[str | None]:
+    """Each record's exact JSON where the typed columns cannot hold it (None elsewhere), its values that do
+    not fit set to None in ``columns``; without ``exact``, the first such record's error."""
+    docs: list[str | None] = [None] * len(records)
+    for index, record in enumerate(records):
+        found = misfit(record)
+        if found is None:
+            continue
+        if not exact:
+            raise beyond_error(record, *found)
+        docs[index] = _record_doc(record)
+        for name in _NUMBERS:
+            if _too_wide(columns[name][index]):
+                columns[name][index] = None
+    return docs

@@ -78,7 +78,7 @@ def _pick(mix: Mix, seed: int, stream: str) -> str:
 
 def _pool(connection: duckdb.DuckDBPyConnection, history: Path) -> int:
     """Load the completed calls' durations of a history file; returns how many there are."""
-    with canonical_parquet(history, []) as source:
+    with canonical_parquet(history, [], numbers=False) as source:  # durations: times alone
         connection.execute(
             "CREATE TEMPORARY TABLE _pool AS SELECT row_number() OVER (ORDER BY us, id) - 1 AS k, us FROM ("
             "SELECT id, epoch_us(ended_at) - epoch_us(coalesce(answered_at, started_at)) AS us "
@@ -144,7 +144,7 @@ def duration_histogram(path: Path, bins: int = 60) -> tuple[list[tuple[Decimal, 
     """Completed calls' answered durations (connection when not answered) as ``bins`` bins up to the 99.5th
     percentile: ``([(bin start s, calls)], bin width s, longest shown s)``. Counted in SQL, not in Python.
     """
-    with canonical_parquet(path, []) as source:
+    with canonical_parquet(path, [], numbers=False) as source:  # durations: times alone
         connection = duckdb.connect()
         try:
             durations = (

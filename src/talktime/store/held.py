@@ -8,7 +8,9 @@ each predicate to ``check`` over drawn records, on DuckDB and PostgreSQL. Reason
 
 "Now" for the time checks is the moment the store first received the record (``first_received``), or the
 read's "now" if that is earlier (a server replaying with a clock in the past): fixed for a stored record,
-so a rebuild and the batch-by-batch rows give the same answer.
+so a rebuild and the batch-by-batch rows give the same answer (``core.plausibility.receipt_moment``).
+:func:`receipt_matters` picks the records whose receipt a face reading them needs to judge them so
+(:class:`~talktime.core.plausibility.Kept`): the time predicates with the loosest limits a file can set.
 
 Owns: the predicates. Does not own: the limits (``core.plausibility``), the relation (``usage.py``).
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from talktime.core.plausibility import Limits
+from talktime.core.plausibility import RECEIPT_BOUNDS, Limits
 from talktime.engine.dialects import POSTGRES, Dialect
 
 #: The counts ``check`` compares with ``max_tokens`` and ``max_characters``.
@@ -84,3 +86,17 @@ def any_reason(d: Dialect, ended: str, as_of: datetime, limits: Limits) -> str:
     return (
         "(" + " OR ".join(f"coalesce({p}, false)" for p in predicates(d, ended, as_of, limits).values()) + ")"
     )
+
+
+#: The loosest time-worded limits (:data:`~talktime.core.plausibility.RECEIPT_BOUNDS`), as limits.
+LOOSEST: Final = Limits(
+    max_future_hours=RECEIPT_BOUNDS[0] // timedelta(hours=1), max_past_days=RECEIPT_BOUNDS[1].days
+)
+
+
+def receipt_matters(d: Dialect, as_of: datetime) -> str:
+    """SQL true for a record received more than :data:`~talktime.core.plausibility.RECEIPT_BOUNDS` before its
+    start or after it (as of its receipt, or ``as_of`` if earlier): one some time-worded limit could flag, so
+    a face judging it needs that moment. The predicates' own SQL with the loosest limits."""
+    found = predicates(d, "ended_at", as_of, LOOSEST)
+    return f"({found['starts-in-future']} OR {found['starts-long-ago']})"

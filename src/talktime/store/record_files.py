@@ -15,13 +15,16 @@ what a check of calls left open needs (the stuck-call alert, :mod:`talktime.app.
   to the file.
 
 The few reads before it (the attribute names, the records still open, the acceptances of the written
-records: :func:`~talktime.store.reviews.accepted_in`) and the copy are one transaction: a batch or an
-acceptance stored meanwhile changes none of them, and a record is either in the file or open, never both or
-neither.
+records and the first receipts a face judges their time-worded limits by: :func:`~talktime.store.reviews.
+kept_in`) and the copy are one transaction: a batch or an acceptance stored meanwhile changes none of them,
+and a record is either in the file or open, never both or neither.
 
-A record the typed columns cannot hold (``exact`` false: more than 6 decimals, a count past 64 bits) cannot
-be written to this layout either: it raises an :class:`~talktime.errors.InputError` naming the record and
-the field, instead of a file without its value.
+A record the typed columns cannot hold (``exact`` false: seconds with more than 6 decimals, as an SDK's
+float ``0.1 + 0.2`` arrives, or a count past 64 bits) is written as ``write_records`` writes it: its typed
+value null (as the store keeps it) and the file's ``_exact`` column (present only when the scope has such a
+record) holding its ``doc``, the exact record, from which every reader of the file takes the value
+(:func:`~talktime.io.records_io.record_of_row`); the engines refuse the file and the rating meters it with
+the reference, exactly. Nothing is rounded, and the tenant's snapshot is never refused for it.
 
 Owns: the SQL of a record file. Does not own: which records a snapshot holds (``app.snapshot``), the
 records table (each store), the filter (``usage.py``).
@@ -33,7 +36,6 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,20 +43,17 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from talktime.core.plausibility import Accepted
-from talktime.core.records import ATTR_PREFIX, COUNT_FIELDS, RECORD_FIELDS
+from talktime.core.plausibility import Kept
+from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
-from talktime.errors import InputError
-from talktime.io.records_io import records_table
-from talktime.store.records import record_from_doc
-from talktime.store.reviews import accepted_in
+from talktime.io.records_io import EXACT, records_table
+from talktime.store.reviews import kept_in
 from talktime.store.usage import RecordStore, Scope, _Filter
 
 __all__ = ["OpenRecord", "Written", "write_record_file"]
 
 #: Bytes of CSV parsed at once when PostgreSQL streams the records.
 _BLOCK: Final = 16 * 1024 * 1024
-_LIMIT_INT: Final = 2**63
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -74,14 +73,15 @@ class OpenRecord:
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """How many records the file holds, how many of the scope's were still open (not written), the latest
-    acceptance of each written record a person accepted (by id), and the tenant's records still open
-    themselves, by id, whenever they started (a call left open since before the scope's start is stuck
-    too: the alerts read them)."""
+    """How many records the file holds, how many of the scope's were still open (not written), the store's
+    word on the written records (by id: the latest acceptance of each a person accepted, the first receipt of
+    each whose time-worded limits turn on it: :class:`~talktime.core.plausibility.Kept`), and the tenant's
+    records still open themselves, by id, whenever they started (a call left open since before the scope's
+    start is stuck too: the alerts read them)."""
 
     records: int
     still_open: int
-    accepted: dict[str, Accepted]
+    accepted: Kept
     open_records: tuple[OpenRecord, ...]
 
 
@@ -122,12 +122,11 @@ def write_record_file(
     return Written(int(pq.ParquetFile(target).metadata.num_rows), in_window, accepted, left_open)
 
 
-def _accepted(
-    read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, tenant: str, as_of: datetime
-) -> dict[str, Accepted]:
-    """The acceptances of the records the file holds (closed as of the moment)."""
-    written = f"SELECT id, first_received FROM records WHERE {f.where} AND {f.status} <> 'open'"
-    return accepted_in(read, f.d is POSTGRES, tenant, written, as_of)
+def _accepted(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, tenant: str, as_of: datetime) -> Kept:
+    """The store's word on the records the file holds (closed as of the moment): their acceptances, and the
+    receipt of each whose receipt a time-worded limit could turn on (:func:`~talktime.store.reviews.
+    kept_in`)."""
+    return kept_in(read, f.d is POSTGRES, tenant, f"{f.where} AND {f.status} <> 'open'", as_of)
 
 
 def _plan(
@@ -135,16 +134,20 @@ def _plan(
 ) -> tuple[str, pa.Schema, tuple[OpenRecord, ...]]:
     """The file's query and schema, and the records still open (``anywhen``: started at any time)."""
     closed = f"{f.where} AND {f.status} <> 'open'"
-    _refuse_inexact(read, f, closed)
+    inexact = _any_inexact(read, f, closed)
     left_open = _open_records(read, anywhen)
     names = _attr_names(read, f, closed)
     columns = [
         *_columns(f, f.d is POSTGRES),
         *(f"{_nullable(f, f.attr(name))} AS {f.d.ident(ATTR_PREFIX + name)}" for name in names),
     ]
+    schema = records_table([], names).schema
+    if inexact:  # the exact record where the typed columns could not hold it (records_io.EXACT)
+        columns.append(f"(CASE WHEN NOT exact THEN doc END) AS {f.d.ident(EXACT)}")
+        schema = schema.append(pa.field(EXACT, pa.string()))
     order = f.d.order_text.format(x="id")
     select = f"SELECT {', '.join(columns)} FROM records WHERE {closed} ORDER BY {order}"
-    return select, records_table([], names).schema, left_open
+    return select, schema, left_open
 
 
 def _open_records(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter) -> tuple[OpenRecord, ...]:
@@ -191,27 +194,9 @@ def _attr_names(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, where:
     return sorted(str(row[0]) for row in rows if row[0] is not None)
 
 
-def _refuse_inexact(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, where: str) -> None:
-    """Raise for the first record (by id) whose value the file's typed columns cannot hold."""
-    order = f.d.order_text.format(x="id")
-    rows = read(f"SELECT id, doc FROM records WHERE {where} AND NOT exact ORDER BY {order} LIMIT 1")
-    if not rows:
-        return
-    rid, doc = rows[0]
-    record = record_from_doc(doc)
-    field = "a value"
-    for name in RECORD_FIELDS:
-        value = getattr(record, name)
-        if isinstance(value, Decimal) and value.as_tuple().exponent < -6:  # type: ignore[operator]
-            field = f"{name} ({value}: more than 6 decimals)"
-            break
-        if name in COUNT_FIELDS and isinstance(value, int) and abs(value) >= _LIMIT_INT:
-            field = f"{name} ({value}: past 64 bits)"
-            break
-    raise InputError(
-        f"record {rid}: {field} does not fit the snapshot's record file (seconds to 6 decimals, counts in "
-        "64 bits); correct the record (talktime records correct) to see this tenant's dashboard"
-    )
+def _any_inexact(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, where: str) -> bool:
+    """Whether any record the file holds has a value its typed columns cannot hold (``exact`` false)."""
+    return bool(read(f"SELECT 1 FROM records WHERE {where} AND NOT exact LIMIT 1"))
 
 
 def _postgres_copy(cursor: Any, select: str, schema: pa.Schema, target: Path) -> None:
