@@ -43,16 +43,18 @@ def _views(folder: Path, costs: CostCard) -> tuple[MarginView, MarginView]:
 
 def _whole_json(view: MarginView) -> str:
     """The JSON face as it wrote the view: one document, dumped at once."""
-    body = {
+    body: dict[str, object] = {
         "currency": view.currency,
         "by": view.by,
         "complete": not view.uncosted_records,
         "rows": [
-            {k: billing._json_value(v) for k, v in billing._shown(row, bool(view.held_records)).items()}
+            {k: billing._json_value(v) for k, v in billing._shown(row, billing._left_out(view)).items()}
             for row in view.rows
         ],
         "uncosted_records": list(view.uncosted_records),
     }
+    if view.placeholder_entries:  # the informative card's LiveKit prices are placeholders
+        body["placeholder_entries"] = list(view.placeholder_entries)
     return json.dumps(body, indent=2) + "\n"
 
 
@@ -60,9 +62,11 @@ def _whole_csv(view: MarginView) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = [*view.columns, "loss", "incomplete", "uncosted", "uncosted_modalities"]
+    header += ["placeholder", "placeholder_entries"] if view.placeholder_entries else []
     writer.writerow(header)
     for row in view.rows:
         values = {**row, "uncosted_modalities": ";".join(row.get("uncosted_modalities") or [])}  # type: ignore[arg-type]
+        values["placeholder_entries"] = ";".join(row.get("placeholder_entries") or [])  # type: ignore[arg-type]
         writer.writerow([billing._csv_value(values.get(c)) for c in header])
     return buffer.getvalue()
 

@@ -2,7 +2,9 @@
 added up per customer month, period or provider.
 
 The engine is chosen here: DuckDB (vectorised) or the per-record reference, ``auto`` taking DuckDB unless a
-card uses a charge model or a policy it does not handle, and saying why in a note. So are the rules on
+card uses a charge model or a policy it does not handle, or a record has a value DuckDB's typed columns
+cannot hold (seconds with more than 6 decimals, an SDK's float; a count past 64 bits), and saying why in a
+note; ``--engine duckdb`` refuses such a record, naming it and the field. So are the rules on
 records no cost entry takes: named with why the first one is not taken, and refused with ``strict``.
 
 Given "now", the records the plausibility guards hold back (``--guards``, else the safe defaults, as
@@ -44,6 +46,10 @@ class MarginBy(StrEnum):
     provider = "provider"
     period = "period"
     session = "session"
+
+
+#: What ``--engine duckdb`` says of a record its typed columns cannot hold.
+REFERENCE_HINT = "--engine reference (or auto, the default) rates it exactly"
 
 
 class MarginEngine(StrEnum):
@@ -123,6 +129,7 @@ def _margin_view(
     provider each call's report is made first (the rows need each call's own amounts)."""
     from talktime.core.rating.margin import margin_view
     from talktime.engine.compile import UnsupportedPolicy
+    from talktime.io.records_io import BeyondTypedLayout
     from talktime.simulate.margin_grouped import GROUPED_BY, TooLarge, grouped_view
     from talktime.simulate.margin_run import margin_supported
 
@@ -132,8 +139,8 @@ def _margin_view(
         try:
             with _history_file(history) as path:
                 return grouped_view(path, costs, prices, by, guard=guard), ""
-        except (TooLarge, UnsupportedPolicy):
-            pass  # past the engine's 128-bit integers, or a policy it cannot compile: each call's report
+        except (TooLarge, UnsupportedPolicy, BeyondTypedLayout):
+            pass  # past the engine's integers, a policy it cannot compile, a value its columns cannot hold
     report, fallback = session_report(history, costs, prices, engine, guard)
     return margin_view(report, by, lazy=lazy), fallback
 
@@ -157,7 +164,8 @@ def guard_of(
 @contextmanager
 def _history_file(history: HistorySource) -> Iterator[Path]:
     """The history as a file the engines scan: the record file, or the store's records written to a
-    temporary Parquet file for as long as the block runs."""
+    temporary Parquet file for as long as the block runs (a record its typed columns cannot hold is kept
+    whole in its ``_exact`` column: the engines refuse the file, and ``auto`` takes the reference)."""
     from talktime.io.records_io import write_records
 
     if history.records is not None:
@@ -182,6 +190,7 @@ def session_report(
     with ``guard`` mark the same held records."""
     from talktime.core.rating.margin import session_margins
     from talktime.engine.compile import UnsupportedPolicy
+    from talktime.io.records_io import BeyondTypedLayout
     from talktime.simulate.margin_run import margin_supported, margin_vectorised
 
     if engine is MarginEngine.reference:
@@ -192,8 +201,10 @@ def session_report(
         try:
             with _history_file(history) as path:
                 return margin_vectorised(path, costs, prices, guard=guard), ""
-        except UnsupportedPolicy as error:
+        except (UnsupportedPolicy, BeyondTypedLayout) as error:
             if engine is MarginEngine.duckdb:
+                if isinstance(error, BeyondTypedLayout):
+                    raise error.hinted(REFERENCE_HINT) from None
                 raise
             why = str(error)
     elif engine is MarginEngine.duckdb:

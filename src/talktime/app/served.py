@@ -1,12 +1,13 @@
 """Reading a DuckDB store that ``talktime serve`` holds: through that server's ``GET /v1/records`` (and
-``GET /v1/acceptances``).
+``GET /v1/acceptances``, ``GET /v1/receipts``).
 
 DuckDB lets one process open a database file for writing and then no other process open it at all, not
 even to read. So ``talktime serve`` leaves a note beside the file, ``STORE.serve.json`` (its URL and
 process id), for as long as it runs; a command given ``--store`` that finds the note of a live server
 reads the tenant's records from it, with the tenant's API key from ``TALKTIME_KEY`` (the server answers only
 for the key's tenant, as every route does), and beside them the tenant's acceptances of its flagged records
-(``GET /v1/acceptances``), so the command's guards count what the server's invoices count. PostgreSQL
+(``GET /v1/acceptances``) and the first receipts their time-worded limits are judged by (``GET
+/v1/receipts``), so the command's guards count what the server's invoices count. PostgreSQL
 stores need none of this: any number of processes read and write them at once.
 
 Owns: the note and the client side of the routes. Does not own: the routes (``talktime.api.records_export``,
@@ -102,6 +103,14 @@ def acceptances_from_server(url: str, store: str, tenant: str) -> dict[str, Acce
         str(item["id"]): Accepted(frozenset(item["reasons"]), datetime.fromisoformat(item["judged_at"]))
         for item in body["accepted"]
     }
+
+
+def receipts_from_server(url: str, store: str, tenant: str) -> dict[str, datetime]:
+    """The moment each of the tenant's records received far from its start is judged as of, as the server at
+    ``url`` judges it (``GET /v1/receipts``), with the key in TALKTIME_KEY."""
+    with _answer(url, store, tenant, "/v1/receipts", "list the receipts") as answer:
+        body = json.loads(answer.read())
+    return {str(item["id"]): datetime.fromisoformat(item["judged_at"]) for item in body["received"]}
 
 
 @contextmanager

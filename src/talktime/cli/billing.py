@@ -101,8 +101,8 @@ def margin(
         MarginEngine.auto,
         "--engine",
         help="duckdb (vectorised, any size), reference (record by record) or auto: duckdb unless a card "
-        "uses a charge model or a policy it does not handle (a note on stderr says why). Both give the "
-        "same numbers.",
+        "uses a charge model or a policy it does not handle, or a record has seconds past 6 decimals or a "
+        "count past 64 bits (a note on stderr says why). Both give the same numbers.",
     ),
     guards: Path | None = typer.Option(
         None,
@@ -116,10 +116,14 @@ def margin(
 
     Rows whose minutes cost more than they sell for are flagged LOSS. A row with any record that no cost
     entry prices is flagged INCOMPLETE: its cost is a lower bound and its margin shown as an upper bound
-    (<=). A row with a record the plausibility guards hold back (as `talktime invoice` does, judged as of
-    the end of the record's month or now) is flagged HELD: its price counts that record, which is not
-    invoiced until a person accepts or corrects it (JSON and CSV: held, held_reasons); a record a person
-    accepted in --store is not marked, as its invoice counts it. Amounts are exact
+    (<=). A row with a record the plausibility guards hold back (as `talktime invoice` does: a --store
+    record as of when the store first received it, a file's as of the end of its month or now) is flagged
+    HELD: its price counts that record, which is not invoiced until a person accepts or corrects it (JSON
+    and CSV: held, held_reasons); a record a person accepted in --store is not marked, as its invoice
+    counts it. A row whose cost includes one priced by a
+    cost entry marked `placeholder = true` (no published price: the informative card's LiveKit entries) is
+    marked * before its cost and margin, with a legend naming the entries (JSON and CSV:
+    placeholder, placeholder_entries, placeholder_sessions). Amounts are exact
     in JSON and CSV; the table shows per-call amounts, modality costs and the cost of a minute to 4
     decimals, other totals to the cent, and an amount under one unit to its first four significant digits.
     By session, each customer's calls in the order they started.
@@ -154,16 +158,28 @@ def margin(
 
 #: The row fields that say what the guards hold back: written only when some record is held.
 _HELD_FIELDS = ("held_sessions", "held", "held_reasons", "held_records")
+#: The row fields that say a cost is priced by placeholder prices: written only when one is.
+_PLACEHOLDER_FIELDS = ("placeholder", "placeholder_sessions", "placeholder_entries")
 
 
-def _shown(row: dict[str, object], held: bool) -> dict[str, object]:
-    """The row as JSON and CSV write it: without the held fields when nothing is held (as before them)."""
-    return row if held else {k: v for k, v in row.items() if k not in _HELD_FIELDS}
+def _left_out(view: MarginView) -> frozenset[str]:
+    """The row fields JSON and CSV leave out: the held fields when nothing is held, the placeholder fields
+    when no cost is priced by a placeholder price (the output is then as it was before them)."""
+    return frozenset(
+        (() if view.held_records else _HELD_FIELDS)
+        + (() if view.placeholder_entries else _PLACEHOLDER_FIELDS)
+    )
+
+
+def _shown(row: dict[str, object], left_out: frozenset[str]) -> dict[str, object]:
+    """The row as JSON and CSV write it, without the fields ``left_out``."""
+    return {k: v for k, v in row.items() if k not in left_out} if left_out else row
 
 
 def _json_parts(view: MarginView) -> Iterator[str]:
-    """The view as ``json.dumps`` of its body with ``indent=2`` writes it, row by row."""
-    held = bool(view.held_records)
+    """The view as ``json.dumps`` of its body with ``indent=2`` writes it, row by row; with placeholder
+    prices, the body's ``placeholder_entries`` names the entries whose prices the totals include."""
+    left_out = _left_out(view)
     body: dict[str, object] = {
         "currency": view.currency,
         "by": view.by,
@@ -171,13 +187,15 @@ def _json_parts(view: MarginView) -> Iterator[str]:
         "rows": None,
         "uncosted_records": list(view.uncosted_records),
     }
-    if held:
+    if view.held_records:
         body["held_records"] = list(view.held_records)
+    if view.placeholder_entries:
+        body["placeholder_entries"] = list(view.placeholder_entries)
     before, after = (json.dumps(body, indent=2) + "\n").split('"rows": null', 1)
     yield before + '"rows": '
     first = True
     for row in view.rows:  # each at depth 2 of the body: its lines 4 spaces in
-        shown = _shown(row, held)
+        shown = _shown(row, left_out)
         item = json.dumps({k: _json_value(v) for k, v in shown.items()}, indent=2).replace("\n", "\n    ")
         yield ("[\n    " if first else ",\n    ") + item
         first = False
@@ -189,6 +207,9 @@ def _csv_parts(view: MarginView) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = [*view.columns, "loss", "incomplete", "uncosted", "uncosted_modalities"]
+    if view.placeholder_entries:
+        header += ["placeholder", *(["placeholder_sessions"] if view.by != "session" else [])]
+        header += ["placeholder_entries"]
     if view.held_records:
         header += (
             ["held_sessions", "held", "held_reasons"] if view.by != "session" else ["held", "held_reasons"]
@@ -197,10 +218,12 @@ def _csv_parts(view: MarginView) -> Iterator[str]:
     for row in view.rows:
         unknown = row.get("uncosted_modalities") or []
         reasons = row.get("held_reasons") or []
+        placeholders = row.get("placeholder_entries") or []
         values = {
             **row,
             "uncosted_modalities": ";".join(str(m) for m in unknown),  # type: ignore[attr-defined]
             "held_reasons": ";".join(str(r) for r in reasons),  # type: ignore[attr-defined]
+            "placeholder_entries": ";".join(str(e) for e in placeholders),  # type: ignore[attr-defined]
         }
         writer.writerow([_csv_value(values.get(c)) for c in header])
         if buffer.tell() > _CHUNK:
@@ -270,6 +293,20 @@ def held_flag(row: dict[str, object]) -> str:
     return f"HELD {calls} call{'' if calls == 1 else 's'}{records} ({reasons})"
 
 
+#: The table's columns marked ``*`` (before the amount) on a row whose cost a placeholder price prices (the
+#: legend under the table says what it means: the table stays as narrow as it was).
+_MADE_UP = frozenset({"cost", "margin"})
+
+
+def placeholder_legend(entries: Iterable[str], rows: int) -> str:
+    """The table's one-line legend of the ``*`` mark."""
+    named = ", ".join(entries)
+    return (
+        f"* PLACEHOLDER: {rows} row(s) include costs priced by placeholder prices ({named}: no published "
+        "price, see the cost card): their cost, margin and any total of them are not real"
+    )
+
+
 def column_places(values: Iterable[object], places: int) -> int:
     """Decimals for a column of amounts: ``places``, or as many more as show the first four significant
     digits of its smallest amount under one unit (at most 6), so every row of the column lines up on the
@@ -327,8 +364,11 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
         )
         for column in view.columns
     }
+    placeholder_rows = 0
     for row in view.rows:
         incomplete = bool(row["incomplete"])
+        made_up = "*" if row.get("placeholder") else ""  # a cost priced by a placeholder price
+        placeholder_rows += bool(made_up)
         unknown = {str(m) for m in row.get("uncosted_modalities", ()) or ()}  # type: ignore[attr-defined]
         shown = []
         for column in view.columns:
@@ -343,6 +383,8 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
                 else:
                     # a modality's share or a minute's cost: cents are too coarse
                     amount = amount_text(value, decimals[column])
+                    if column in _MADE_UP:
+                        amount = made_up + amount  # after a bound: ">= *0.0300"
                     if column.removeprefix("cost_") in unknown:  # a cost of this modality is not known
                         amount = "?" if value == 0 else ">= " + amount
                     if column == "margin" and incomplete:
@@ -374,6 +416,9 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
         console.print("token prices from " + "; ".join(catalogs), markup=False)
     if view.uncosted_records:
         console.print(uncosted_message(view.uncosted_records, modalities(view.rows), miss), markup=False)
+    if view.placeholder_entries:
+        legend = placeholder_legend(view.placeholder_entries, placeholder_rows)
+        console.print(legend, markup=False, soft_wrap=True)
     if out is not None:
         assert isinstance(handle, io.StringIO)
         _write(out, handle.getvalue())

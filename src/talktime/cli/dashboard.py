@@ -40,9 +40,9 @@ def dashboard(
     ),
 ) -> None:
     """Operator dashboard: usage over time (actual beside billable), every call's cost stack, price and
-    margin (sortable, filterable, LOSS and INCOMPLETE marked), each call's records with their explain
-    trails, each customer's invoices (drafts, finalised ones with --ledger, PDF), what-if (rounding impact
-    and provider switches) and the methodology of every policy on the cards. Ctrl-C stops it."""
+    margin (sortable, filterable, LOSS, INCOMPLETE and PLACEHOLDER marked), each call's records with their
+    explain trails, each customer's invoices (drafts, finalised ones with --ledger, PDF), what-if (rounding
+    impact and provider switches) and the methodology of every policy on the cards. Ctrl-C stops it."""
 
     def run() -> None:
         import uvicorn

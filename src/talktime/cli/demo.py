@@ -165,7 +165,8 @@ def _call_stack(path: Path, records: list[UsageRecord], console: Console) -> Non
             quantity = metered.billable_quantity
             unit = entry.policy.unit + ("" if quantity == 1 else "s")
             what = f"{text(quantity)} {unit} ({metered.trail()})"
-            table.add_row(record.id, f"{entry.id} ({entry.modality})", what, _exact(amount))
+            made_up = "*" if entry.placeholder else ""  # a placeholder price (docs/pricing.md)
+            table.add_row(record.id, f"{entry.id} ({entry.modality})", what, made_up + _exact(amount))
     console.print(table, soft_wrap=False)
     stack = ", ".join(f"{m} {_exact(v)}" for m, v in call.cost_by_modality.items() if v)
     percent = quantize(call.margin / call.price * 100, 1)
@@ -175,6 +176,13 @@ def _call_stack(path: Path, records: list[UsageRecord], console: Console) -> Non
         "month, as `margin --by session` rates it (the month's calls share the card's quotas)",
         markup=False,
     )
+    if call.placeholder:  # said on the next line, so the numbers above read as `margin` writes them
+        console.print(
+            f"  * PLACEHOLDER: this cost and margin are priced in part by placeholder prices (the amounts "
+            f"marked * above: {', '.join(sorted(call.placeholders))}; no published price, see the cost "
+            "card): not real",
+            markup=False,
+        )
 
 
 def _exact(amount: Decimal) -> str:
@@ -198,9 +206,10 @@ def _month_margins(records: list[UsageRecord], console: Console) -> None:
     ):
         if full.margin_percent is None or partial.margin_percent is None:
             continue
+        made_up = " (* placeholder prices included)" if full.placeholder or partial.placeholder else ""
         console.print(
             f"  {full.key} {full.period}: margin {quantize(full.margin_percent, 1)}% with LLM and TTS; "
-            f"{quantize(partial.margin_percent, 1)}% if only minutes were costed",
+            f"{quantize(partial.margin_percent, 1)}% if only minutes were costed{made_up}",
             markup=False,
         )
 

@@ -213,7 +213,8 @@ def compare(
         CompareEngine.auto,
         "--engine",
         help="duckdb (vectorised, any size), reference (the per-record Python meter) or auto: duckdb "
-        "unless a card uses a charge model or a policy it does not handle. Both give the same numbers.",
+        "unless a card uses a charge model or a policy it does not handle, or a record has seconds past 6 "
+        "decimals or a count past 64 bits. Both give the same numbers.",
     ),
 ) -> None:
     """Provider switch: re-meter history under another profile and price, per call, customer and total;
@@ -267,15 +268,16 @@ def _switch_tables(switch: Switch, top: int, out: Path | None) -> None:
     calls = Table(title=f"the {top} calls that change most")
     for column in ("call", "customer", "billable from", "billable to", "cost from", "cost to", "change"):
         calls.add_column(column, justify="left" if column in ("call", "customer") else "right")
-    for change in switch.biggest(top):
+    was, will = ("* " if e.placeholder else "" for e in (switch.from_entry, switch.to_entry))
+    for change in switch.biggest(top):  # * marks a cost priced by placeholder prices (the notes say which)
         calls.add_row(
             change.session,
             change.customer,
             text(change.seconds_from),
             text(change.seconds_to),
-            _money(change.cost_from),
-            _money(change.cost_to),
-            _money(change.delta),
+            was + _money(change.cost_from),
+            will + _money(change.cost_to),
+            ("* " if was or will else "") + _money(change.delta),
         )
     console.print(calls)
     if switch.total.revenue is None:

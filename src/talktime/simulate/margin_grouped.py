@@ -465,6 +465,7 @@ class _Grouped(MarginRun):
             out.append((str(key), row))
         by_key = dict(out)
         self.uncosted_by(by_key)
+        self.placeholder_by(by_key)
         held = self.held_by(by_key)
         for key, losses in self.loss_sessions().items():
             by_key[key].loss_sessions = losses
@@ -521,6 +522,23 @@ class _Grouped(MarginRun):
             row = rows[str(key)]
             row.incomplete_sessions, row.uncosted_records = int(sessions), int(records)
             row.uncosted_modalities = {str(m) for m in modalities}
+
+    def placeholder_by(self, rows: dict[str, MarginRow]) -> None:
+        """Each row's sessions a cost entry with placeholder prices prices (a record in its pass), and those
+        entries."""
+        marked = [
+            p for p, chosen in enumerate(self.passes) if chosen.side == "cost" and chosen.entry.placeholder
+        ]
+        if not marked:
+            return
+        found = self.run(
+            "SELECT key, count(DISTINCT sid), list(DISTINCT p) FROM _x JOIN _k USING (sid) "
+            f"WHERE p IN ({', '.join(map(str, marked))}) GROUP BY key"
+        )
+        for key, sessions, passes in found:
+            row = rows[str(key)]
+            row.placeholder_sessions = int(sessions)
+            row.placeholder_entries = {self.passes[int(p)].entry.id for p in passes}
 
     def held_by(self, rows: dict[str, MarginRow]) -> tuple[str, ...]:
         """Each row's records the guard holds back (how many, in how many sessions, for which reasons), and

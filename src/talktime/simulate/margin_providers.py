@@ -50,6 +50,7 @@ def _rows(found: SessionSums, costs: CostCard) -> tuple[dict[tuple[str, str], Ma
     """The rows by (entry, "") as ``margin_rows`` keys them, and the modalities of the entries that cost some
     session."""
     modality_of = {entry.id: entry.modality for entry in costs.entries}
+    placeholders = costs.placeholders
     rows: dict[tuple[str, str], MarginRow] = {}
     used: set[str] = set()
     for sid, session_costs in enumerate(found.costs):
@@ -72,6 +73,9 @@ def _rows(found: SessionSums, costs: CostCard) -> tuple[dict[tuple[str, str], Ma
             held = found.held.get(sid)
             if held:
                 row.add_held(*held)
+            if entry_id in placeholders:
+                row.placeholder_sessions += 1
+                row.placeholder_entries.add(entry_id)
         used.update(modality_of[entry_id] for entry_id in session_costs)
         uncosted = found.uncosted.get(sid)
         if uncosted:  # records no cost entry takes belong to no provider: a row of their own

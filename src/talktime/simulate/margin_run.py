@@ -617,7 +617,7 @@ class MarginRun:
         from the card: the sessions with the same entries share them (a report is read, never changed; at
         ten million records a copy each would take gigabytes)."""
         entries = {e.id: e for e in self.costs.entries}
-        shapes: dict[tuple[str, ...], tuple[dict[str, str], dict[str, str], set[str]]] = {}
+        shapes: dict[tuple[str, ...], tuple[dict[str, str], dict[str, str], set[str], frozenset[str]]] = {}
         for sid in range(self.count):
             costs = cost_values[sid]
             shape = tuple(costs)
@@ -628,8 +628,9 @@ class MarginRun:
                     {e.id: e.policy.provider or e.id for e in chosen},
                     {e.id: e.modality for e in chosen},
                     {e.catalog for e in chosen if e.catalog is not None},
+                    frozenset(e.id for e in chosen if e.placeholder),
                 )
-            providers, modalities, catalogs = found
+            providers, modalities, catalogs, placeholders = found
             ids, unknown = uncosted.get(sid) or ([], set())
             yield SessionMargin(
                 customer=self.customers[sid],
@@ -645,6 +646,7 @@ class MarginRun:
                 price_seconds=seconds[sid],
                 uncosted=ids,
                 uncosted_modalities=unknown,
+                placeholders=placeholders,
             )
 
 

@@ -59,7 +59,18 @@ def impact_dict(line: PolicyImpact) -> dict[str, Any]:
         "calls_cost": _num(line.calls_cost),
         "complete": not line.missing,
         "missing_costs": line.missing.as_dict(),
+        **_placeholders(line.placeholder, line.placeholder_now),
     }
+
+
+def _placeholders(own: Sequence[str], now: Sequence[str] = ()) -> dict[str, Any]:
+    """A line's cost entries with placeholder prices (``placeholder_entries``: those that price its cost,
+    ``placeholder_entries_now``: its records' today); no field when there are none (JSON as before)."""
+    out: dict[str, Any] = {}
+    if own or now:
+        out["placeholder_entries"] = list(own)
+        out["placeholder_entries_now"] = list(now)
+    return out
 
 
 def stack_dict(stack: Stack | None) -> dict[str, Any] | None:
@@ -70,6 +81,7 @@ def stack_dict(stack: Stack | None) -> dict[str, Any] | None:
         "total": _num(stack.total),
         "complete": not stack.missing,
         "missing_costs": stack.missing.as_dict(),
+        **({"placeholder_entries": list(stack.placeholder)} if stack.placeholder else {}),
     }
 
 
@@ -110,6 +122,7 @@ def _customer(part: CustomerChange) -> dict[str, Any]:
         "price_per_minute_to_keep_margin_amount": _num(part.price_keep_amount),
         "complete": not part.missing,
         "missing_costs": part.missing.as_dict(),
+        **({"placeholder_entries": list(part.placeholder)} if part.placeholder else {}),
     }
 
 
@@ -135,6 +148,8 @@ def switch_dict(switch: Switch, top: int = 10) -> dict[str, Any]:
         "currency": switch.currency,
         "rules": switch.rules.label,
         "rules_at": None if switch.rules.at is None else switch.rules.at.isoformat(),
+        **({"from_placeholder": True} if switch.from_entry.placeholder else {}),
+        **({"to_placeholder": True} if switch.to_entry.placeholder else {}),
         "total": _customer(switch.total),
         "customers": [_customer(c) for c in switch.customers],
         "biggest_changes": [_call(c) for c in switch.biggest(top)],
@@ -184,10 +199,11 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _money(value: Decimal | None, lower_bound: bool = False) -> str:
+def _money(value: Decimal | None, lower_bound: bool = False, made_up: bool = False) -> str:
+    """An amount for a table; ``>=`` a lower bound, ``*`` priced in part by a placeholder price."""
     if value is None:
         return "-"
-    return (">= " if lower_bound else "") + text(quantize(value, 4))
+    return ("* " if made_up else "") + (">= " if lower_bound else "") + text(quantize(value, 4))
 
 
 def _pct(value: Decimal | None) -> str:
@@ -218,15 +234,16 @@ def simulation_table(sim: Simulation) -> tuple[tuple[str, ...], list[tuple[str, 
             _quantity(i.exact_quantity, i.quantity_unit),
             _quantity(i.extra_quantity, i.quantity_unit),
             _pct(i.extra_percent),
-            _money(i.cost),
-            _money(i.exact_cost),
-            _money(i.extra_cost),
+            _money(i.cost, made_up=bool(i.placeholder)),
+            _money(i.exact_cost, made_up=bool(i.placeholder)),
+            _money(i.extra_cost, made_up=bool(i.placeholder)),
         )
         if history:
+            whole = sim.stack.placeholder if sim.stack is not None else ()
             row += (
                 i.modality or "-",
-                _money(i.cost_now, i.own_incomplete),
-                _money(i.calls_cost, bool(i.missing)),
+                _money(i.cost_now, i.own_incomplete, bool(i.placeholder_now)),
+                _money(i.calls_cost, bool(i.missing), bool(i.placeholder or whole)),
                 i.missing.short(),
             )
         rows.append(row)
@@ -236,7 +253,7 @@ def simulation_table(sim: Simulation) -> tuple[tuple[str, ...], list[tuple[str, 
 def stack_line(stack: Stack) -> str:
     """The history's cost today, by modality, and what is missing from it."""
     parts = ", ".join(f"{m} {_money(v)}" for m, v in stack.by_modality.items() if m != "other" or v)
-    total = _money(stack.total, bool(stack.missing))
+    total = _money(stack.total, bool(stack.missing), bool(stack.placeholder))
     line = f"these records' cost by their own providers (same rules): {parts}; total {total}"
     if stack.missing:
         line += f"; {stack.missing.describe()} (their cost is unknown, not zero)"
@@ -245,7 +262,9 @@ def stack_line(stack: Stack) -> str:
 
 def switch_table(switch: Switch) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """The switch's customer rows as every face shows them: header and text cells. ``missing costs`` counts
-    the customer's records no cost entry takes (the platform cost is then a lower bound, ``>=``)."""
+    the customer's records no cost entry takes (the platform cost is then a lower bound, ``>=``); ``*`` marks
+    a cost priced in part by placeholder prices (the switch's notes name them)."""
+    was, will = switch.from_entry.placeholder, switch.to_entry.placeholder
     header: tuple[str, ...] = ("customer", "calls", "cost from", "cost to", "change", "change %")
     header += ("platform cost now",)
     header += ("price/min now", "keep margin %", "keep margin amount", "missing costs")
@@ -253,14 +272,14 @@ def switch_table(switch: Switch) -> tuple[tuple[str, ...], list[tuple[str, ...]]
         (
             c.customer,
             str(c.calls),
-            _money(c.cost_from),
-            _money(c.cost_to),
-            _money(c.delta),
+            _money(c.cost_from, made_up=was),
+            _money(c.cost_to, made_up=will),
+            _money(c.delta, made_up=was or will),
             _pct(c.delta_percent),
-            _money(c.platform_cost, c.incomplete),
+            _money(c.platform_cost, c.incomplete, bool(c.placeholder)),
             _money(c.price_per_minute),
-            _money(c.price_keep_share),
-            _money(c.price_keep_amount),
+            _money(c.price_keep_share, made_up=bool(c.placeholder) or was or will),
+            _money(c.price_keep_amount, made_up=was or will),
             c.missing.short(),
         )
         for c in [*switch.customers, switch.total]

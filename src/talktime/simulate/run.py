@@ -31,7 +31,7 @@ from talktime.core.decimals import plain
 from talktime.core.metering.describe import one_line
 from talktime.core.metering.policy import Policy
 from talktime.core.rating.cards import CostCard, Entry, Match
-from talktime.core.simulate.costs import Missing, Stack
+from talktime.core.simulate.costs import Missing, Stack, placeholder_note
 from talktime.core.simulate.impact import PolicyImpact
 from talktime.core.simulate.rules import Rules, cost_group
 from talktime.engine.sources import canonical_parquet
@@ -50,6 +50,7 @@ from talktime.simulate.passes import (
     month_sql,
     rate_pass,
     relabel_sql,
+    taken_sql,
     uncosted_sql,
 )
 
@@ -187,7 +188,12 @@ def meter_policies(
         finally:
             engine.close()
     stack = next(iter(stacks.values()), None)
-    return lines, None if stack is None else stack[0], notes
+    whole = None if stack is None else stack[0]
+    marked = {g for line in lines for g in (*line.placeholder, *line.placeholder_now)}
+    marked |= set(whole.placeholder if whole is not None else ())
+    if marked:
+        notes.append(placeholder_note(sorted(marked)))
+    return lines, whole, notes
 
 
 def _selection(engine: Passes, policy: Policy, modality: str) -> tuple[str, str]:
@@ -222,11 +228,12 @@ def _micros(moment: datetime) -> int:
 
 def _stacks(
     engine: Passes, costs: CostCard, selections: Sequence[str], step: Callable[[str], None]
-) -> dict[str, tuple[Stack, Decimal, bool]]:
+) -> dict[str, tuple[Stack, Decimal, bool, tuple[str, ...]]]:
     """The history's cost by modality (every cost entry, as the margin report rates it) and the records no
     entry prices; and for each selection the part of that cost its records carry (what a policy metering
     them replaces: every entry that prices them, split from each month's bill as the margin report splits
-    it). One pass per cost entry: each record's key says which selections keep it."""
+    it). One pass per cost entry: each record's key says which selections keep it. With each, the card
+    entries with placeholder prices that price some of the records (the whole history's, the selection's)."""
     flags = [
         f"(CASE WHEN _row IN (SELECT _row FROM {engine.history()} WHERE {where}) THEN 'y' ELSE 'n' END)"
         for where in selections
@@ -236,14 +243,28 @@ def _stacks(
     for stack in per_key.values():
         for name, cost in stack.items():
             by_modality[name] = by_modality.get(name, ZERO) + cost
-    whole = Stack(by_modality, missing_by(engine, costs, _ALL).get(("all",), Missing()))
+    marked = [(entry.group, where) for entry, where in taken_sql(costs) if entry.placeholder]
+
+    def placeholders(selection: str) -> tuple[str, ...]:
+        """The placeholder-priced card entries that price some record ``selection`` keeps."""
+        return tuple(
+            sorted(
+                group
+                for group, taken in marked
+                if engine.connection.execute(
+                    f"SELECT EXISTS (SELECT 1 FROM {engine.history()} WHERE ({selection}) AND ({taken}))"
+                ).fetchall()[0][0]
+            )
+        )
+
+    whole = Stack(by_modality, missing_by(engine, costs, _ALL).get(("all",), Missing()), placeholders("TRUE"))
     out = {}
     for index, where in enumerate(selections):
         mine = (sum(c.values(), ZERO) for (key,), c in per_key.items() if key[index] == "y")
         uncosted = engine.connection.execute(
             f"SELECT COUNT(*) FROM {engine.history()} WHERE ({where}) AND {uncosted_sql(costs)}"
         ).fetchall()[0][0]
-        out[where] = (whole, sum(mine, ZERO), bool(uncosted))
+        out[where] = (whole, sum(mine, ZERO), bool(uncosted), placeholders(where))
     return out
 
 
@@ -254,7 +275,7 @@ def _line(
     costs: CostCard,
     rules: Rules,
     where: str,
-    stacked: tuple[Stack, Decimal, bool] | None,
+    stacked: tuple[Stack, Decimal, bool, tuple[str, ...]] | None,
 ) -> PolicyImpact:
     applied = rules.policy(policy)
     entries, how = _priced_by(card, policy, rules)
@@ -270,8 +291,9 @@ def _line(
         rule += f"; records before {policy.current.effective_from.date().isoformat()} by their own version"
     cost_now = others = None
     stack, own_incomplete = None, False
+    placeholder_now: tuple[str, ...] = ()
     if stacked is not None:
-        stack, cost_now, own_incomplete = stacked
+        stack, cost_now, own_incomplete, placeholder_now = stacked
         others = stack.total - cost_now
     return PolicyImpact(
         policy.id,
@@ -290,4 +312,6 @@ def _line(
         others_cost=others,
         missing=stack.missing if stack is not None else Missing(),
         own_incomplete=own_incomplete,
+        placeholder=tuple(sorted({e.group for e in entries.values() if e.placeholder})) if priced else (),
+        placeholder_now=placeholder_now,
     )

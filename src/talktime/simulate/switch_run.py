@@ -55,6 +55,7 @@ from talktime.simulate.passes import (
     rate_pass,
     relabel_sql,
     supported,
+    taken_sql,
 )
 
 ZERO: Final = Decimal(0)
@@ -287,4 +288,14 @@ def _margins(
         for (customer,), amount in rated.amounts.items():
             revenue[customer] += amount
             seconds[customer] += rated.seconds[(customer,)]
-    return {c: CustomerMargin(revenue[c], seconds[c] / 60, dict(other.get((c,), {}))) for c in customers}
+    marked: dict[str, set[str]] = defaultdict(set)
+    for entry, taken in taken_sql(costs):  # the customers some other placeholder-priced entry costs
+        if entry.placeholder and entry.group != switched:
+            for (customer,) in engine.connection.execute(
+                f"SELECT DISTINCT {_CUSTOMER[0]} FROM {engine.history()} WHERE {taken}"
+            ).fetchall():
+                marked[str(customer)].add(entry.group)
+    return {
+        c: CustomerMargin(revenue[c], seconds[c] / 60, dict(other.get((c,), {})), tuple(sorted(marked[c])))
+        for c in customers
+    }

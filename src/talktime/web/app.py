@@ -10,6 +10,7 @@ import functools
 import html
 import importlib.util
 import re
+from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from talktime.app.methodology import PageFormat
 from talktime.app.methodology import page as methodology_page
 from talktime.app.plan_fees import plan_fees
+from talktime.core.rating.cards import Entry
 from talktime.errors import InputError, TalktimeError
 from talktime.web import numbers
 from talktime.web.alerts import add_alerts_pages
@@ -83,6 +85,12 @@ def _invoiced(board: Dashboard) -> list[dict[str, object]]:
     return [row for row in board.customers.rows if (row.get("customer"), row.get("period")) in whole]
 
 
+def _entries(board: Dashboard, ids: Iterable[str]) -> list[Entry]:
+    """The cost entries named ``ids`` (those with placeholder prices a page names), in card order."""
+    wanted = set(ids)
+    return [e for e in board.costs.entries if e.id in wanted]
+
+
 def create_app(board: Dashboard) -> FastAPI:
     """The dashboard over ``board`` (a record file rated once)."""
     env = _environment()
@@ -92,6 +100,11 @@ def create_app(board: Dashboard) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     stack = board.calls.stack
     sortable = board.calls.sortable
+    modality_of = {e.id: e.modality for e in board.costs.entries}
+
+    def placeholder_modalities(row: dict[str, object]) -> set[str]:
+        """The modalities of a call's costs priced by placeholder prices (its stack's marked columns)."""
+        return {modality_of.get(str(e), "other") for e in row.get("placeholder_entries") or ()}  # type: ignore[attr-defined]
 
     def render(name: str, **context: object) -> HTMLResponse:
         base = {"board": board, "currency": board.currency, "source": board.source}
@@ -112,6 +125,8 @@ def create_app(board: Dashboard) -> FastAPI:
             calls=board.calls.count,
             loss_calls=board.calls.loss_calls,
             incomplete_calls=board.calls.incomplete_calls,
+            placeholder_calls=board.calls.placeholder_calls,
+            placeholder_entries=_entries(board, board.calls.placeholder_entries),
             customers=board.customers,
             fees=plan_fees(board.prices, _invoiced(board)),  # the price shown leaves them out: said
             providers=board.providers,
@@ -138,6 +153,7 @@ def create_app(board: Dashboard) -> FastAPI:
         sort: str = "started_at",
         dir: str = "asc",
         page: int = 1,
+        placeholder: Annotated[str, Query()] = "",
     ) -> HTMLResponse:
         query = CallsQuery(
             customer,
@@ -147,6 +163,7 @@ def create_app(board: Dashboard) -> FastAPI:
             sort if sort in sortable else "started_at",
             dir == "desc",
             page,
+            placeholder not in ("", "0"),
         )
         found = board.calls.select(query)
         context = {
@@ -157,6 +174,8 @@ def create_app(board: Dashboard) -> FastAPI:
             "sortable": sortable,
             "customers": board.calls.customers,
             "providers": board.calls.providers,
+            "placeholder_entries": _entries(board, board.calls.placeholder_entries),
+            "placeholder_modalities": placeholder_modalities,
         }
         partial = request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "calls"
         return render("calls_table.html" if partial else "calls.html", **context)
@@ -166,12 +185,16 @@ def create_app(board: Dashboard) -> FastAPI:
         row = board.calls.row(customer, session)
         if row is None:
             raise HTTPException(404, f"no call {session!r} of customer {customer!r} in {board.source}")
+        made_up = _entries(board, row.get("placeholder_entries") or ())  # type: ignore[arg-type]
         return render(
             "call.html",
             page="calls",
             row=row,
             stack=stack,
             records=board.trails((customer, session)),
+            placeholder_entries=made_up,
+            placeholder_modalities={e.modality for e in made_up},
+            placeholder_providers={e.policy.provider or e.id for e in made_up},
         )
 
     add_invoice_pages(app, board, render)

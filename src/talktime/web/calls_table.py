@@ -30,8 +30,8 @@ PAGE_SIZE = 100
 TEXT_COLUMNS = ("customer", "session", "started_at")
 NUMBER_COLUMNS = ("minutes", "cost", "price", "margin", "margin_percent", "cost_per_minute")
 #: Row fields the pages use besides the view's columns.
-_FLAGS = ("loss", "incomplete", "uncosted", "held")
-_LISTS = ("catalogs", "uncosted_modalities", "held_reasons")
+_FLAGS = ("loss", "incomplete", "uncosted", "held", "placeholder")
+_LISTS = ("catalogs", "uncosted_modalities", "held_reasons", "placeholder_entries")
 
 Order = npt.NDArray[np.int64]
 
@@ -45,6 +45,8 @@ class CallsQuery:
     sort: str = "started_at"
     descending: bool = False
     page: int = 1
+    #: Only the calls whose cost a placeholder price prices.
+    placeholder: bool = False
 
     def params(self, **changes: object) -> str:
         """This query's parameters as a query string, with ``changes`` applied (empty values left out)."""
@@ -53,6 +55,7 @@ class CallsQuery:
             "provider": self.provider,
             "loss": "1" if self.loss else "",
             "incomplete": "1" if self.incomplete else "",
+            "placeholder": "1" if self.placeholder else "",
             "sort": self.sort,
             "dir": "desc" if self.descending else "asc",
             "page": self.page,
@@ -123,6 +126,7 @@ class CallsTable:
         self._customer = np.array([code[str(r["customer"])] for r in rows], dtype=np.int32)
         self._loss = np.array([bool(r["loss"]) for r in rows], dtype=bool)
         self._incomplete = np.array([bool(r["incomplete"]) for r in rows], dtype=bool)
+        self._placeholder = np.array([bool(r.get("placeholder")) for r in rows], dtype=bool)
         self.providers = sorted({name for r in rows for name in r.get("providers") or {}})
         self._provider = {
             name: np.array([name in (r.get("providers") or {}) for r in rows], dtype=bool)
@@ -130,6 +134,9 @@ class CallsTable:
         }
         self.loss_calls = int(self._loss.sum())
         self.incomplete_calls = int(self._incomplete.sum())
+        self.placeholder_calls = int(self._placeholder.sum())
+        #: The cost entries with placeholder prices that price some call, sorted.
+        self.placeholder_entries = sorted({str(e) for r in rows for e in r.get("placeholder_entries") or ()})
         self.held_calls = sum(1 for r in rows if r.get("held"))
         self.totals = _totals(rows)
         self._index = {(str(r["customer"]), str(r["session"])): i for i, r in enumerate(rows)}
@@ -152,6 +159,8 @@ class CallsTable:
             keep &= self._loss
         if query.incomplete:
             keep &= self._incomplete
+        if query.placeholder:
+            keep &= self._placeholder
         kept = order[keep[order]]
         pages = max(1, -(-len(kept) // size))
         page = min(max(1, query.page), pages)

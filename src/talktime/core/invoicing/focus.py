@@ -301,6 +301,8 @@ def _cost_row(group: RatedGroup, customer: str, card: CostCard, month: Period) -
     version = entry.policy.version_at(items[0].metered.started_at)
     unit = UNITS.get(entry.unit, entry.unit)
     description = entry.description + (f" ({group.version.note})" if group.version.note else "")
+    if entry.placeholder and "placeholder" not in description.lower():  # the row says its price is made up
+        description += " (price: placeholder)"
     return {
         "BilledCost": billed,
         "BillingAccountId": card.name,

@@ -151,6 +151,9 @@ class Entry:
     #: Prices the records it matches on top of the first entry that takes them (LiveKit Cloud agent session
     #: minutes come on top of the agent's participant minutes), instead of only when no entry before did.
     additional: bool = False
+    #: Its prices are placeholders (no published price): every cost it prices, and every total or margin
+    #: that includes one, is marked where it is shown (a cost card's ``placeholder = true``).
+    placeholder: bool = False
 
     @property
     def unit_seconds(self) -> Decimal:
@@ -209,6 +212,11 @@ class CostCard:
     entries: tuple[Entry, ...]
     informative: bool = False
     source: tuple[str, ...] = ()
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """The ids of the entries whose prices are placeholders (``placeholder = true``)."""
+        return frozenset(e.id for e in self.entries if e.placeholder)
 
     def entry_for(self, record: UsageRecord) -> Entry | None:
         """The first entry, not an additional one, whose match takes the record (in card order)."""
@@ -418,6 +426,7 @@ _ENTRY_KEYS: Final = {
     "catalog",
     "parts",
     "additional",
+    "placeholder",
 }
 _PART_PRICE_KEYS: Final = {"unit", "versions", "source"}
 _VERSION_KEYS: Final = {"effective_from", "note"}
@@ -525,6 +534,12 @@ def _entry(
     sources = tuple(source) if isinstance(source, list) else (str(source),)
     if "additional" in raw and (not costing or not isinstance(raw["additional"], bool)):
         problems.add(f"{here}.additional", "is true or false, on a cost card's entry")
+    if "placeholder" in raw and (not costing or not isinstance(raw["placeholder"], bool)):
+        problems.add(
+            f"{here}.placeholder",
+            f"{raw['placeholder']!r} is not true or false (true: the entry's prices are placeholders, and "
+            "every cost it prices is marked so); only a cost card's entry has it",
+        )
     if policy is None:
         if "versions" in raw:  # the prices can be checked without the policy: every problem at once
             _charge_versions(raw["versions"], here, problems)
@@ -599,6 +614,7 @@ def _entry(
                 part=part,
                 catalog=catalog_label,
                 additional=costing and raw.get("additional") is True,
+                placeholder=costing and raw.get("placeholder") is True,
             )
         )
     return entries

@@ -13,6 +13,11 @@ not per call: they are not in these margins.
 A session is flagged ``loss`` when its minutes cost more than they sell for (margin < 0). By provider, a
 session's price and margin are attributed to its providers in proportion to their cost.
 
+Placeholder prices: a session a cost entry marked ``placeholder`` prices (an entry of the card takes one of
+its records: even where a free quota makes that record's amount zero, what the quota leaves is priced by
+the same made-up price) has a cost and margin that are not real; so does every row that adds it up. It
+names the entries (``placeholders``), and every face must say so on the row, as it says *incomplete*.
+
 The cost stack: every cost is also put on its modality (telephony, stt, llm, tts, platform, from the
 profile's ``modality``; ``other`` when it names none), so a call shows what its carrier, transcription,
 model and voice cost. A session (or a row of sessions) with any record no cost entry takes is
@@ -67,6 +72,8 @@ class SessionMargin:
     #: (shared empty defaults: no object per call when nothing is held).
     held: Sequence[str] = ()
     held_reasons: frozenset[str] = frozenset()
+    #: The cost entries with placeholder prices that price a record of the session (shared empty default).
+    placeholders: frozenset[str] = frozenset()
 
     @property
     def cost(self) -> Decimal:
@@ -76,6 +83,11 @@ class SessionMargin:
     def incomplete(self) -> bool:
         """True when a record of the session has no cost: the cost is then a lower bound, not the cost."""
         return bool(self.uncosted)
+
+    @property
+    def placeholder(self) -> bool:
+        """True when a cost entry with placeholder prices prices a record: the cost is then made up."""
+        return bool(self.placeholders)
 
     @property
     def cost_by_modality(self) -> dict[str, Decimal]:
@@ -140,10 +152,20 @@ class MarginReport:
     held_records: tuple[str, ...] = ()
 
 
+def placeholders_of(sessions: Iterable[SessionMargin]) -> tuple[str, ...]:
+    """The cost entries with placeholder prices that price some session, sorted."""
+    found: set[str] = set()
+    for s in sessions:
+        if s.placeholders:
+            found |= s.placeholders
+    return tuple(sorted(found))
+
+
 @dataclass(frozen=True, slots=True)
 class Guard:
     """The plausibility limits the invoices apply, and "now": a record is judged as of the end of its
-    customer's month, or ``now`` if that is earlier (as ``guarded_invoice`` judges a month)."""
+    customer's month, or ``now`` if that is earlier (as ``guarded_invoice`` judges a month); a record a
+    store kept, as of its first receipt (the store's word in ``limits.accepted``: ``judged_as_of``)."""
 
     limits: Limits
     now: datetime
@@ -216,6 +238,8 @@ def session_margins(
                     s.modalities[entry.id] = entry.modality
                     if entry.catalog is not None:
                         s.catalogs.add(entry.catalog)
+                    if entry.placeholder and entry.id not in s.placeholders:
+                        s.placeholders = s.placeholders | {entry.id}
                     s.cost_quantities[entry.id] = s.cost_quantities.get(entry.id, ZERO) + item.quantity
     uncosted = tuple(r.id for r in records if r.id not in costed)
     for record_id in uncosted:
@@ -268,10 +292,17 @@ class MarginRow:
     held_reasons: set[str] = field(default_factory=set)
     modality_costs: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MODALITIES, ZERO))
     provider_costs: dict[str, Decimal] = field(default_factory=dict)
+    #: The sessions a placeholder-priced cost entry prices, and those entries.
+    placeholder_sessions: int = 0
+    placeholder_entries: set[str] = field(default_factory=set)
 
     @property
     def incomplete(self) -> bool:
         return self.incomplete_sessions > 0
+
+    @property
+    def placeholder(self) -> bool:
+        return self.placeholder_sessions > 0
 
     @property
     def cost_per_minute(self) -> Decimal | None:
@@ -287,6 +318,9 @@ class MarginRow:
         self.uncosted_records += len(session.uncosted)
         self.uncosted_modalities |= session.uncosted_modalities
         self.add_held(session.held, session.held_reasons)
+        if session.placeholders:
+            self.placeholder_sessions += 1
+            self.placeholder_entries |= session.placeholders
         for modality, cost in session.cost_by_modality.items():
             self.modality_costs[modality] = self.modality_costs.get(modality, ZERO) + cost
         for provider, cost in session.cost_by_provider.items():
@@ -335,6 +369,9 @@ def margin_rows(report: MarginReport, by: str) -> list[MarginRow]:
                 modality = s.modalities.get(entry_id, "other")
                 r.modality_costs[modality] = r.modality_costs.get(modality, ZERO) + cost
                 r.add_held(s.held, s.held_reasons)
+                if entry_id in s.placeholders:
+                    r.placeholder_sessions += 1
+                    r.placeholder_entries.add(entry_id)
             if s.uncosted:  # records no cost entry takes belong to no provider: a row of their own
                 r = row(UNCOSTED_ROW)
                 r.sessions += 1
@@ -358,7 +395,9 @@ class MarginView:
 
     Values are exact (``Decimal``), ``None`` where there is no value (a margin % without a price), or text.
     Each row carries ``incomplete`` and ``uncosted``; for an incomplete row, cost is a lower bound and margin
-    an upper bound, which the faces must say on the row itself.
+    an upper bound, which the faces must say on the row itself. Each row also carries ``placeholder`` and
+    ``placeholder_entries`` (with ``placeholder_sessions`` on a row of calls added up): its cost includes
+    one priced by a placeholder price, which the faces must say on the row too.
     """
 
     by: str
@@ -369,6 +408,8 @@ class MarginView:
     uncosted_records: tuple[str, ...]
     #: The records the guards hold back (each row also says ``held``: how many of its records).
     held_records: tuple[str, ...] = ()
+    #: The cost entries with placeholder prices that price some row's cost, sorted.
+    placeholder_entries: tuple[str, ...] = ()
 
 
 def per_minute(view: MarginView) -> MarginView:
@@ -399,6 +440,7 @@ def per_minute(view: MarginView) -> MarginView:
         tuple(rows),
         view.uncosted_records,
         view.held_records,
+        view.placeholder_entries,
     )
 
 
@@ -429,7 +471,14 @@ def margin_view(report: MarginReport, by: str, *, lazy: bool = False) -> MarginV
     each = SessionRows(ordered, modalities)
     view_rows = each if lazy else tuple(each)
     return MarginView(
-        by, report.currency, columns, modalities, view_rows, report.uncosted_records, report.held_records
+        by,
+        report.currency,
+        columns,
+        modalities,
+        view_rows,
+        report.uncosted_records,
+        report.held_records,
+        placeholders_of(report.sessions),
     )
 
 
@@ -483,6 +532,8 @@ def session_row(s: SessionMargin, modalities: tuple[str, ...]) -> dict[str, obje
         "held": len(s.held),
         "held_reasons": sorted(s.held_reasons),
         "held_records": list(s.held),
+        "placeholder": bool(s.placeholders),
+        "placeholder_entries": sorted(s.placeholders),
     }
 
 
@@ -502,7 +553,9 @@ def rows_view(
     columns = (*first, "sessions", "loss_sessions", quantity, *stack, "cost", "price", "margin")
     columns = (*columns, "margin_percent", "cost_per_minute")
     view_rows: list[dict[str, object]] = []
+    placeholders: set[str] = set()
     for r in rows:
+        placeholders |= r.placeholder_entries
         keyed: dict[str, object] = (
             {"customer": r.key, "period": r.period} if by == "customer" else {by: r.key}
         )
@@ -526,9 +579,21 @@ def rows_view(
                 "held_sessions": r.held_sessions,
                 "held": r.held_records,
                 "held_reasons": sorted(r.held_reasons),
+                "placeholder": r.placeholder,
+                "placeholder_sessions": r.placeholder_sessions,
+                "placeholder_entries": sorted(r.placeholder_entries),
             }
         )
-    return MarginView(by, currency, columns, modalities, tuple(view_rows), uncosted_records, held_records)
+    return MarginView(
+        by,
+        currency,
+        columns,
+        modalities,
+        tuple(view_rows),
+        uncosted_records,
+        held_records,
+        tuple(sorted(placeholders)),
+    )
 
 
 def shown_modalities(used: Iterable[str]) -> tuple[str, ...]:

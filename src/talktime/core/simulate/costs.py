@@ -82,6 +82,18 @@ class Missing:
         return {"records": self.records, "by_product": dict(self.ordered())}
 
 
+def placeholder_note(entries: Iterable[str]) -> str:
+    """The legend of the ``*`` the faces put on a cost priced in part by placeholder prices.
+
+    >>> placeholder_note(["livekit-sip"])[:60]
+    '* PLACEHOLDER: the costs marked * are priced in part by plac'
+    """
+    return (
+        f"* PLACEHOLDER: the costs marked * are priced in part by placeholder prices ({', '.join(entries)}: "
+        "no published price, see the cost card): they are not real"
+    )
+
+
 def record_modality(record: UsageRecord, costs: CostCard) -> str | None:
     """The record's modality: its cost entry's, else its kind's, else None (see the module docstring)."""
     entry = costs.entry_for(record)
@@ -96,6 +108,9 @@ class Stack:
 
     by_modality: Mapping[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MODALITIES, ZERO))
     missing: Missing = field(default_factory=Missing)
+    #: The cost entries with placeholder prices (``placeholder = true``) that price some of the records: the
+    #: stack's total is then made up in part.
+    placeholder: tuple[str, ...] = ()
 
     @property
     def total(self) -> Decimal:
@@ -113,4 +128,6 @@ def cost_stack(records: Iterable[UsageRecord], costs: CostCard) -> Stack:
         for modality, cost in session.cost_by_modality.items():
             by_modality[modality] = by_modality.get(modality, ZERO) + cost
     uncosted = set(report.uncosted_records)
-    return Stack(by_modality, Missing.of(r for r in history if r.id in uncosted))
+    group_of = {e.id: e.group for e in costs.entries}
+    found = {group_of[e] for session in report.sessions for e in session.placeholders}
+    return Stack(by_modality, Missing.of(r for r in history if r.id in uncosted), tuple(sorted(found)))

@@ -55,6 +55,10 @@ class PolicyImpact:
     missing: Missing = field(default_factory=Missing)
     #: Some record the policy meters has no cost entry: ``cost_now`` is a lower bound.
     own_incomplete: bool = False
+    #: The cost entries with placeholder prices (``placeholder = true``) that price the policy's ``cost``
+    #: (and its exact and extra cost), and those that price some of its records today (``cost_now``).
+    placeholder: tuple[str, ...] = ()
+    placeholder_now: tuple[str, ...] = ()
 
     @property
     def is_time(self) -> bool:

@@ -41,7 +41,7 @@ from talktime.core.rating.cards import CostCard, Entry, Match, PriceCard
 from talktime.core.rating.margin import session_margins
 from talktime.core.rating.rate import rate_entry
 from talktime.core.records import UsageRecord
-from talktime.core.simulate.costs import Missing
+from talktime.core.simulate.costs import Missing, placeholder_note
 from talktime.core.simulate.rules import Rules, cost_group, left_off_note
 from talktime.errors import InputError
 
@@ -85,6 +85,8 @@ class CustomerChange:
     platform_cost: Decimal | None = None
     missing: Missing = field(default_factory=Missing)
     other_by_modality: Mapping[str, Decimal] | None = None
+    #: The cost entries with placeholder prices (``placeholder = true``) in the platform cost (made up).
+    placeholder: tuple[str, ...] = ()
 
     @property
     def delta(self) -> Decimal:
@@ -261,6 +263,8 @@ class CustomerMargin:
     revenue: Decimal = ZERO
     minutes_sold: Decimal = ZERO
     other_by_modality: Mapping[str, Decimal] = field(default_factory=dict)
+    #: The other providers' cost entries with placeholder prices that price some of the customer's records.
+    placeholder: tuple[str, ...] = ()
 
     @property
     def other_cost(self) -> Decimal:
@@ -284,15 +288,18 @@ def customer_margins(
     revenue: dict[str, Decimal] = defaultdict(Decimal)
     minutes: dict[str, Decimal] = defaultdict(Decimal)
     other: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    group_of = {e.id: e.group for e in costs.entries}
+    marked: dict[str, set[str]] = defaultdict(set)
     for session in session_margins(history, costs, prices).sessions:
         revenue[session.customer] += session.price
         minutes[session.customer] += session.minutes
+        marked[session.customer].update(group_of[e] for e in session.placeholders if e not in switched)
         stack = other[session.customer]
         for entry_id, cost in session.costs.items():
             if entry_id not in switched:
                 modality = session.modalities.get(entry_id, "other")
                 stack[modality] = stack.get(modality, ZERO) + cost
-    return {c: CustomerMargin(revenue[c], minutes[c], other[c]) for c in revenue}
+    return {c: CustomerMargin(revenue[c], minutes[c], other[c], tuple(sorted(marked[c]))) for c in revenue}
 
 
 def assemble(
@@ -307,7 +314,11 @@ def assemble(
 ) -> Switch:
     """The switch from its calls (sorted by customer and session) and, with a price card, each customer's
     margin (every customer of the history, calls or not)."""
-    customers = _customers(changes, margins, missing)
+    customers = _customers(changes, margins, missing, before[0].group if before[0].placeholder else None)
+    marked = {e for c in customers for e in c.placeholder}
+    marked |= {e.group for e in (before[0], after[0]) if e.placeholder}
+    if marked:
+        notes = [*notes, placeholder_note(sorted(marked))]
     return Switch(
         before[0].policy,
         after[0].policy,
@@ -326,7 +337,10 @@ def _customers(
     changes: Sequence[CallChange],
     margins: Mapping[str, CustomerMargin] | None,
     missing: Mapping[str, Missing],
+    switched_placeholder: str | None = None,
 ) -> list[CustomerChange]:
+    """Each customer's change; ``switched_placeholder``: the switched entry when its prices are placeholders
+    (its cost, in a customer's platform cost when the customer has calls of it)."""
     by_customer: dict[str, list[CallChange]] = defaultdict(list)
     for change in changes:
         by_customer[change.customer].append(change)
@@ -352,6 +366,14 @@ def _customers(
                 minutes_sold=margin.minutes_sold,
                 platform_cost=margin.other_cost + part.cost_from,
                 other_by_modality=dict(margin.other_by_modality),
+                placeholder=tuple(
+                    sorted(
+                        {
+                            *margin.placeholder,
+                            *([switched_placeholder] if switched_placeholder and items else []),
+                        }
+                    )
+                ),
             )
         out.append(part)
     return out
@@ -372,6 +394,7 @@ def _sum(name: str, parts: Sequence[CustomerChange]) -> CustomerChange:
     missing = Missing()
     for p in parts:
         missing += p.missing
+    placeholder = tuple(sorted({e for p in parts for e in p.placeholder}))
     return CustomerChange(
         name,
         sum(p.calls for p in parts),
@@ -384,4 +407,5 @@ def _sum(name: str, parts: Sequence[CustomerChange]) -> CustomerChange:
         total(p.platform_cost for p in parts) if parts else None,
         missing,
         stack,
+        placeholder,
     )
