@@ -95,11 +95,17 @@ def test_the_stores_word_judges_each_record_as_the_store_does(
     loosest = {c.record.id for c in current if _timed(check(c.record, LOOSEST, moment[c.record.id]))}
     assert set(kept.received) == loosest, "SQL picks what check flags in time with the loosest limits"
     assert all(kept.received[rid] == moment[rid] for rid in loosest)
+    # Given the limits the face judges by (the served snapshot's), only the records those flag in time.
+    kept_for = tenant_kept(store, tenant, None, as_of, limit)
+    flagged = {c.record.id for c in current if _timed(check(c.record, limit, moment[c.record.id]))}
+    assert set(kept_for.received) == flagged, "SQL picks what check flags in time with the face's limits"
     face = replace(limit, accepted=kept)
+    face_for = replace(limit, accepted=kept_for)
     for c in current:
         stores = check(c.record, limit, moment[c.record.id])
         for now in (T0 - timedelta(days=40), T0 + timedelta(days=40), as_of):
             assert check(c.record, face, now) == stores, (c.record, now)
+            assert check(c.record, face_for, now) == stores, (c.record, now)
 
 
 @settings(
@@ -121,7 +127,8 @@ def test_the_vectorised_held_marks_over_a_snapshot_are_the_references(
     assert service.ingest(store, tenant, events).rejected == 0
     as_of = T0 + timedelta(hours=hours)
     path: Path = tmp_path_factory.mktemp("snapshot") / "records.parquet"
-    written = write_record_file(store, Scope(tenant), as_of, DEFAULT_IDLE_TIMEOUT, path)  # type: ignore[arg-type]
+    # the snapshot's receipts as the served dashboard takes them: of what the tenant's own limits flag
+    written = write_record_file(store, Scope(tenant), as_of, DEFAULT_IDLE_TIMEOUT, path, limit)  # type: ignore[arg-type]
     costs, prices = (
         load_cost_card(Path("costs-informative.toml")),
         load_price_card(Path("plan-call-minute.toml")),

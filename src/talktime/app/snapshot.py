@@ -41,6 +41,7 @@ from talktime.core.invoicing.periods import month_period, period_label
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.errors import InputError
 from talktime.store.base import EventStore
+from talktime.store.held import LOOSEST
 from talktime.store.record_files import write_record_file
 from talktime.store.usage import RecordStore, Scope
 
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from talktime.core.invoicing.invoice import Invoice
-    from talktime.core.plausibility import Accepted, Kept
+    from talktime.core.plausibility import Accepted, Kept, Limits
     from talktime.core.rating.cards import PriceCard
     from talktime.store.record_files import OpenRecord
 
@@ -181,16 +182,21 @@ def take_snapshot(
     months: int,
     idle_timeout: timedelta,
     zones: Iterable[str] = ("UTC",),
+    limits: Limits | None = None,
 ) -> Snapshot:
     """The tenant's records of the window (the last ``months`` UTC months as of ``as_of``, opened at the
     earliest local midnight of its oldest month among ``zones``: :func:`window_start`; give the price card's,
     :func:`card_zones`) written to ``target`` by the store's SQL
     (:func:`~talktime.store.record_files.write_record_file`: no record becomes a Python value in this
-    process); the records still open are counted, not written."""
+    process); the records still open are counted, not written. ``limits``: the guards' limits the snapshot's
+    pages judge the tenant's records by; its word on them then carries the first receipts of only the
+    records those flag in time (without, of every record any limit could: a backfill's every record)."""
     since = window_start(as_of, months, zones)
     mark = records_mark(store, tenant)  # before the read: a batch between the two makes the next mark differ
     accepted_mark = acceptances_mark(store, tenant)  # likewise for an acceptance
-    written = write_record_file(_records(store), Scope(tenant, None, since), as_of, idle_timeout, target)
+    written = write_record_file(
+        _records(store), Scope(tenant, None, since), as_of, idle_timeout, target, limits or LOOSEST
+    )
     return Snapshot(
         tenant,
         target,

@@ -94,9 +94,11 @@ LOOSEST: Final = Limits(
 )
 
 
-def receipt_matters(d: Dialect, as_of: datetime) -> str:
+def receipt_matters(d: Dialect, as_of: datetime, limits: Limits = LOOSEST) -> str:
     """SQL true for a record received more than :data:`~talktime.core.plausibility.RECEIPT_BOUNDS` before its
     start or after it (as of its receipt, or ``as_of`` if earlier): one some time-worded limit could flag, so
-    a face judging it needs that moment. The predicates' own SQL with the loosest limits."""
-    found = predicates(d, "ended_at", as_of, LOOSEST)
+    a face judging it needs that moment. The predicates' own SQL with the loosest limits; given the
+    ``limits`` a face judges by, only the records those flag in time as of their receipt (a backfill of
+    on-time records, received days after they started, then needs no moment at all)."""
+    found = predicates(d, "ended_at", as_of, limits)
     return f"({found['starts-in-future']} OR {found['starts-long-ago']})"

@@ -43,10 +43,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from talktime.core.plausibility import Kept
+from talktime.core.plausibility import Kept, Limits
 from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.io.records_io import EXACT, records_table
+from talktime.store.held import LOOSEST
 from talktime.store.reviews import kept_in
 from talktime.store.usage import RecordStore, Scope, _Filter
 
@@ -86,11 +87,18 @@ class Written:
 
 
 def write_record_file(
-    store: RecordStore, scope: Scope, as_of: datetime, idle: timedelta, target: Path
+    store: RecordStore,
+    scope: Scope,
+    as_of: datetime,
+    idle: timedelta,
+    target: Path,
+    limits: Limits = LOOSEST,
 ) -> Written:
     """Write the scope's records closed as of ``as_of`` to ``target`` (Parquet); read those still open.
     Every read is made in one transaction, so a batch stored meanwhile changes none of them (the attribute
-    columns, the open records and the file agree)."""
+    columns, the open records and the file agree). The receipts of :attr:`Written.accepted` are those any
+    time-worded limit could turn on, or, given the ``limits`` the file's records will be judged by, the few
+    those flag (:func:`~talktime.store.reviews.kept_in`)."""
     postgres = store.records_dialect == "postgres"
     f = _Filter(POSTGRES if postgres else DUCKDB_WIDE, scope, as_of, idle)
     # the records still open whenever they started: a call left open since before the window is stuck too
@@ -108,13 +116,13 @@ def write_record_file(
                 return cursor.fetchall()
 
             select, schema, left_open = _plan(read, f, anywhen)
-            accepted = _accepted(read, f, scope.tenant, as_of)
+            accepted = _accepted(read, f, scope.tenant, as_of, limits)
             _postgres_copy(cursor, select, schema, target)
     else:
         store.read("BEGIN TRANSACTION")  # on this thread's reader, which the reads below use too
         try:
             select, schema, left_open = _plan(store.read, f, anywhen)
-            accepted = _accepted(store.read, f, scope.tenant, as_of)
+            accepted = _accepted(store.read, f, scope.tenant, as_of, limits)
             store.read(f"COPY ({select}) TO {f.d.str_lit(str(target))} (FORMAT parquet)")
         finally:
             store.read("ROLLBACK")  # nothing was written: it only ends the transaction
@@ -122,11 +130,13 @@ def write_record_file(
     return Written(int(pq.ParquetFile(target).metadata.num_rows), in_window, accepted, left_open)
 
 
-def _accepted(read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, tenant: str, as_of: datetime) -> Kept:
+def _accepted(
+    read: Callable[[str], list[tuple[Any, ...]]], f: _Filter, tenant: str, as_of: datetime, limits: Limits
+) -> Kept:
     """The store's word on the records the file holds (closed as of the moment): their acceptances, and the
-    receipt of each whose receipt a time-worded limit could turn on (:func:`~talktime.store.reviews.
-    kept_in`)."""
-    return kept_in(read, f.d is POSTGRES, tenant, f"{f.where} AND {f.status} <> 'open'", as_of)
+    receipt of each whose receipt a time-worded limit (of ``limits``) could turn on
+    (:func:`~talktime.store.reviews.kept_in`)."""
+    return kept_in(read, f.d is POSTGRES, tenant, f"{f.where} AND {f.status} <> 'open'", as_of, limits)
 
 
 def _plan(

@@ -32,7 +32,7 @@ from talktime.core.records import ATTR_PREFIX, RECORD_FIELDS, UsageRecord, parse
 from talktime.engine.dialects import DUCKDB_WIDE, POSTGRES
 from talktime.errors import InputError
 from talktime.ingest.sessionize import SessionRecord
-from talktime.store.held import receipt_matters
+from talktime.store.held import LOOSEST, receipt_matters
 
 #: The event type of a correction (made by the review route only; ingest refuses it).
 CORRECTION: Final = "talktime.record.corrected"
@@ -226,15 +226,20 @@ def _tenant_where(tenant: str, customer: str | None) -> str:
 
 
 def receipts_in(
-    read: Callable[[str], Sequence[tuple[Any, ...]]], postgres: bool, where: str, as_of: datetime
+    read: Callable[[str], Sequence[tuple[Any, ...]]],
+    postgres: bool,
+    where: str,
+    as_of: datetime,
+    limits: Limits = LOOSEST,
 ) -> dict[str, datetime]:
     """The moment each record of the records table matching ``where`` (SQL) is judged as of (its first
     receipt, or ``as_of`` if that is earlier), for the records received more than
     :data:`~talktime.core.plausibility.RECEIPT_BOUNDS` before their start or after it: the only ones a
-    time-worded limit can flag (:func:`~talktime.store.held.receipt_matters`)."""
+    time-worded limit can flag (:func:`~talktime.store.held.receipt_matters`); given the ``limits`` the face
+    judges by, only those they flag in time as of it."""
     d = POSTGRES if postgres else DUCKDB_WIDE
     first = "first_received" if postgres else "epoch_us(first_received)"
-    rows = read(f"SELECT id, {first} FROM records WHERE ({where}) AND {receipt_matters(d, as_of)}")
+    rows = read(f"SELECT id, {first} FROM records WHERE ({where}) AND {receipt_matters(d, as_of, limits)}")
     return {str(rid): receipt_moment(_moment(received), as_of) for rid, received in rows}
 
 
@@ -244,14 +249,16 @@ def kept_in(
     tenant: str,
     where: str,
     as_of: datetime,
+    limits: Limits = LOOSEST,
 ) -> Kept:
     """The store's word on the records of the records table matching ``where`` (SQL), for a face that judges
     them apart (:class:`~talktime.core.plausibility.Kept`): the latest acceptance of each a person accepted
     (:func:`accepted_in`) and the moment of each whose receipt a time-worded limit could turn on
-    (:func:`receipts_in`)."""
+    (:func:`receipts_in`: any limit, or the ``limits`` the face judges by, which keeps it to the few they
+    flag)."""
     records = f"SELECT id, first_received FROM records WHERE {where}"
     accepted = accepted_in(read, postgres, tenant, records, as_of)
-    return Kept(accepted, receipts_in(read, postgres, where, as_of))
+    return Kept(accepted, receipts_in(read, postgres, where, as_of, limits))
 
 
 def tenant_receipts(store: Any, tenant: str, customer: str | None, as_of: datetime) -> dict[str, datetime]:
@@ -261,10 +268,12 @@ def tenant_receipts(store: Any, tenant: str, customer: str | None, as_of: dateti
     )
 
 
-def tenant_kept(store: Any, tenant: str, customer: str | None, as_of: datetime) -> Kept:
+def tenant_kept(
+    store: Any, tenant: str, customer: str | None, as_of: datetime, limits: Limits = LOOSEST
+) -> Kept:
     """:func:`kept_in` over the tenant's records (or one customer's), as of ``as_of``."""
     postgres = store.records_dialect == "postgres"
-    return kept_in(store.read, postgres, tenant, _tenant_where(tenant, customer), as_of)
+    return kept_in(store.read, postgres, tenant, _tenant_where(tenant, customer), as_of, limits)
 
 
 # --- what is held back --------------------------------------------------------------------------------------

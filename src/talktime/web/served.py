@@ -224,6 +224,7 @@ class Snapshots:
     def _build(self, tenant: str) -> TenantView:
         import tempfile
 
+        from talktime.app.guards import guards_of
         from talktime.app.history import HistorySource
         from talktime.app.snapshot import card_zones, take_snapshot
         from talktime.web.app import create_app
@@ -241,6 +242,7 @@ class Snapshots:
             months=options.months,
             idle_timeout=options.idle_timeout,
             zones=card_zones(options.prices),  # every customer's months in the window whole
+            limits=guards_of(options.guards).limits_for(tenant),  # the receipts only of what they hold
         )
         ledger = None if options.ledger is None else options.ledger / tenant
         rated = self._in_worker(
