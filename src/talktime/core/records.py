@@ -220,7 +220,19 @@ def _parse_decimal(name: str, value: object, record_id: str | None) -> Decimal |
     return parsed
 
 
+#: A JSON number read as a float (the HTTP API's decoder reads a whole number past 64 bits as one) is exact as
+#: a whole number only below 2**53: a count beyond it would have lost digits, which a count must not.
+_EXACT_FLOAT: Final = float(2**53)
+
+
 def _parse_int(name: str, value: object, record_id: str | None) -> int | None:
+    if isinstance(value, float) and abs(value) >= _EXACT_FLOAT:
+        raise RecordError(
+            name,
+            f"{value!r} is a whole number too large to be read exactly from a JSON number (past 2**53 a "
+            'float has lost its last digits); send it as text, e.g. "18446744073709551623"',
+            record_id=record_id,
+        )
     parsed = _parse_decimal(name, value, record_id)
     if parsed is None:
         return None

@@ -25,7 +25,7 @@ from talktime.ingest.events import validate_event
 from talktime.ingest.fastpath import quick_check
 from talktime.store.base import ROWS_SCHEMA
 from talktime.store.key_hashes import with_hashes
-from talktime.store.records import PLAIN_ROW, record_columns
+from talktime.store.records import PLAIN_ROW, json_text, record_columns
 
 BATCH_TYPE: Final = "application/cloudevents-batch+json"
 SINGLE_TYPE: Final = "application/cloudevents+json"
@@ -142,7 +142,10 @@ def prepare_items(items: Sequence[Any], tenant: str | None = None) -> Prepared:
         times.append(None if time is None else (time - _EPOCH) // _MICROSECOND)
         payload = item.get("data")
         payloads.append(payload)
-        datas.append(dumps(payload).decode())
+        try:
+            datas.append(dumps(payload).decode())
+        except TypeError:  # a whole number past 64 bits, which orjson refuses
+            datas.append(json_text(payload))
     rids, plain = record_columns(types, ids, subjects, datas, payloads)
     rows = pa.Table.from_arrays(
         [

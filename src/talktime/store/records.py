@@ -21,6 +21,7 @@ the tables (each store), the fold itself (``sessionize``).
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ def typed_event(
         "type": type_,
         "subject": subject,
         "time": None if time is None else time.isoformat(),
-        "data": orjson.loads(data),
+        "data": exact_loads(data),
     }
     checked = ev.validate_event(item)
     if checked.event is None:  # a rule may have tightened since the event was stored
@@ -205,6 +206,15 @@ def record_doc(record: UsageRecord) -> str:
     return _doc({name: getattr(record, name) for name in RECORD_FIELDS}, record.attrs)
 
 
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON, as orjson writes it; a whole number past 64 bits (which orjson refuses: a
+    count of 2**64 tokens is valid, and the guards flag it) through the standard library, in the same form."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _doc(values: Mapping[str, Any], attrs: Mapping[str, str]) -> str:
     doc: dict[str, Any] = {}
     for name in RECORD_FIELDS:
@@ -219,7 +229,7 @@ def _doc(values: Mapping[str, Any], attrs: Mapping[str, str]) -> str:
             doc[name] = value
     if attrs:
         doc["attrs"] = dict(attrs)
-    return orjson.dumps(doc).decode()
+    return json_text(doc)
 
 
 # --- parse_record's conversions, column by column (ingest's record rows) --------------------------------
@@ -523,10 +533,24 @@ def record_columns(
     return pa.array(rids, pa.string()), rows.take(pa.array(at, pa.int64()))
 
 
+_EXACT_FLOAT: Final = float(2**53)
+
+
+def exact_loads(text: str) -> Any:
+    """JSON a store wrote (an event's data, a record's doc) decoded; orjson reads a whole number past 64 bits
+    as a float, so a text with a float past 2**53 among its values (a count stored exactly: :func:`json_text`)
+    is read again by the standard library, which keeps every digit."""
+    found = orjson.loads(text)
+    values = found.get("data") if isinstance(found, dict) and isinstance(found.get("data"), dict) else found
+    if isinstance(values, dict) and any(type(v) is float and abs(v) >= _EXACT_FLOAT for v in values.values()):
+        return json.loads(text)
+    return found
+
+
 def record_from_doc(text: str) -> UsageRecord:
     """The record :func:`record_doc` wrote, or (``{"data": ...}``) the record ``parse_record`` makes of a
     lone ``talktime.record`` event's data, as sessionize made it (:meth:`RowBuilder.add_plain`)."""
-    doc: dict[str, Any] = orjson.loads(text)
+    doc: dict[str, Any] = exact_loads(text)
     if "data" in doc:  # a lone record event: its data, its id and subject (what parse_record was given)
         values = dict(doc["data"])
         values.setdefault("id", doc["event"])
@@ -601,7 +625,7 @@ class RowBuilder:
         columns["first_received"].append((first - _EPOCH) // _US)
         columns["last_received"].append((last - _EPOCH) // _US)
         columns["flags"].append(flags)
-        columns["doc"].append(orjson.dumps(doc).decode())
+        columns["doc"].append(json_text(doc))
 
     def add_plain(self, lone: list[Fresh]) -> list[Fresh]:
         """Add the records of lone ``talktime.record`` events straight from their data, column by column,
@@ -699,7 +723,7 @@ def with_record_columns(rows: pa.Table) -> pa.Table:
     ids: list[str] = rows.column("id").to_pylist()  # type: ignore[assignment]
     subjects: list[str | None] = rows.column("subject").to_pylist()
     datas: list[str] = rows.column("data").to_pylist()  # type: ignore[assignment]
-    rids, plain = record_columns(types, ids, subjects, datas, [orjson.loads(data) for data in datas])
+    rids, plain = record_columns(types, ids, subjects, datas, [exact_loads(data) for data in datas])
     return rows.append_column("rid", rids).append_column("plain", plain)
 
 
