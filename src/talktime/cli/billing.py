@@ -295,7 +295,7 @@ def held_flag(row: dict[str, object]) -> str:
 
 #: The table's columns marked ``*`` (before the amount) on a row whose cost a placeholder price prices (the
 #: legend under the table says what it means: the table stays as narrow as it was).
-_MADE_UP = frozenset({"cost", "margin"})
+_MADE_UP = frozenset({"cost", "margin", "cost_per_minute"})
 
 
 def placeholder_legend(entries: Iterable[str], rows: int) -> str:
@@ -303,7 +303,8 @@ def placeholder_legend(entries: Iterable[str], rows: int) -> str:
     named = ", ".join(entries)
     return (
         f"* PLACEHOLDER: {rows} row(s) include costs priced by placeholder prices ({named}: no published "
-        "price, see the cost card): their cost, margin and any total of them are not real"
+        "price, see the cost card): their cost, margin, margin %, cost per minute, the cost of the modality "
+        "those entries price and any total of them are not real"
     )
 
 
@@ -379,7 +380,7 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
                 if column in ("minutes", "quantity"):
                     shown.append(f"{quantize(value, 2):,.2f}" if column == "minutes" else text(value))
                 elif column == "margin_percent":
-                    shown.append(("<= " if incomplete else "") + f"{quantize(value, 1):.1f}%")
+                    shown.append(("<= " if incomplete else "") + made_up + f"{quantize(value, 1):.1f}%")
                 else:
                     # a modality's share or a minute's cost: cents are too coarse
                     amount = amount_text(value, decimals[column])
