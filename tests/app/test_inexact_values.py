@@ -223,6 +223,11 @@ def test_a_store_holding_it_gives_the_files_numbers(
             "--by", by, "--engine", "reference",
         )  # fmt: skip
         assert stored["rows"] == from_file["rows"], by
+    # The engines' refusal names the store the user gave, not the temporary file its records went to.
+    refused = talktime("margin", *source, "--costs", COSTS, "--prices", prices, "--engine", "duckdb")
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.split())
+    assert f"--store {store} (tenant t1)" in said and "history.parquet" not in said, said
 
 
 def _record(**values: Any) -> UsageRecord:

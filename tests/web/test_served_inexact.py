@@ -59,6 +59,7 @@ def test_a_float_with_17_decimals_is_served_exactly_and_its_invoice_equals_the_a
         assert f"Tenant {TENANT}" in overview, overview[:500]
         assert "correct the record" not in overview
         assert "audio_seconds" in overview and "more than 6 decimals" in overview, "the note says why"
+        assert "records.parquet" not in overview, "the note names the store, not the snapshot's own file"
         page.goto(url + f"/call?customer={quote(customer)}&session={quote(stream.session)}")
         assert str(audio) in page.locator("body").inner_text(), "the stream's trail keeps every digit"
         api = api_json(url, f"/v1/invoices?customer={customer}&period={period}", key)

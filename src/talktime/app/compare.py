@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from talktime.app.cards import cost_card, price_card
-from talktime.app.history import HistorySource, history_file, history_records
+from talktime.app.history import HistorySource, history_file, history_records, named_at_store
 from talktime.app.progress import Progress, no_progress
 from talktime.core.rating.cards import CostCard, PriceCard
 
@@ -71,11 +71,13 @@ def compare(
                         path, from_, to, card, prices_card, at=moment, step=step
                     )
             except (UnsupportedPolicy, BeyondTypedLayout) as error:
+                if isinstance(error, BeyondTypedLayout):
+                    error = named_at_store(error, history)
                 if engine is CompareEngine.duckdb:
                     if isinstance(error, BeyondTypedLayout):
                         hint = "--engine reference (or auto, the default) meters it exactly"
                         raise error.hinted(hint) from None
-                    raise
+                    raise error from None
                 fallback = f"{FALLBACK}{error}"
         if switch is None:
             records = history_records(history, Path(folder))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from talktime.core.records import UsageRecord
 from talktime.errors import InputError
-from talktime.io.records_io import read_records, write_records
+from talktime.io.records_io import BeyondTypedLayout, read_records, write_records
 
 if TYPE_CHECKING:
     from talktime.core.plausibility import Accepted
@@ -146,6 +146,14 @@ def store_history(store: str, tenant: str | None, target: Path) -> Path:
     """The tenant's stored records written to ``target`` (a Parquet file the engines scan)."""
     write_records(target, stored_records(store, tenant))
     return target
+
+
+def named_at_store(error: BeyondTypedLayout, source: HistorySource) -> BeyondTypedLayout:
+    """``error`` located at the store the user named rather than the temporary file its records were written
+    to (gone when the message is read); as it is for a record file the user gave."""
+    if source.store is None:
+        return error
+    return error.located(f"--store {source.store} (tenant {source.tenant})")
 
 
 def require_one(source: HistorySource, hint: str = "") -> None:

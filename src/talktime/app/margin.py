@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from talktime.app.cards import cost_card, required_price_card
 from talktime.app.guards import limits_of
-from talktime.app.history import HistorySource, accepted_of, records_of, require_one
+from talktime.app.history import HistorySource, accepted_of, named_at_store, records_of, require_one
 from talktime.errors import InputError
 
 if TYPE_CHECKING:  # the domain modules load when a use case runs, so `talktime meter` starts quickly
@@ -202,10 +202,12 @@ def session_report(
             with _history_file(history) as path:
                 return margin_vectorised(path, costs, prices, guard=guard), ""
         except (UnsupportedPolicy, BeyondTypedLayout) as error:
+            if isinstance(error, BeyondTypedLayout):
+                error = named_at_store(error, history)
             if engine is MarginEngine.duckdb:
                 if isinstance(error, BeyondTypedLayout):
                     raise error.hinted(REFERENCE_HINT) from None
-                raise
+                raise error from None
             why = str(error)
     elif engine is MarginEngine.duckdb:
         raise InputError(f"--engine duckdb cannot rate these cards: {why}; use --engine reference")

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from talktime.app.history import HistorySource, require_one, stored_records
+from talktime.app.history import HistorySource, named_at_store, require_one, stored_records
 from talktime.core.rating.cards import CostCard
 from talktime.errors import InputError
 
@@ -110,7 +110,8 @@ def reconcile(
         try:
             scanned = stack.enter_context(canonical_parquet(records, attrs))
         except BeyondTypedLayout as error:
-            raise error.hinted("reconcile matches on DuckDB alone; correct the record to reconcile") from None
+            hint = "reconcile matches on DuckDB alone; correct the record to reconcile"
+            raise named_at_store(error, history).hinted(hint) from None
         table = pq.read_table(scanned.path)
         if "_line" in table.column_names:
             table = table.drop(["_line"])

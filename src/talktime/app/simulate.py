@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from talktime.app.cards import cost_card
-from talktime.app.history import HistorySource, store_history
+from talktime.app.history import HistorySource, named_at_store, store_history
 from talktime.app.methodology import policy as load
 from talktime.app.progress import Progress, no_progress
 from talktime.core.metering.policy import Policy
@@ -141,7 +141,7 @@ def simulate(
                 path, chosen, card, sim.rules, history=on_history, trusted=trusted, step=step
             )
         except BeyondTypedLayout as error:
-            raise error.hinted(
+            raise named_at_store(error, source).hinted(
                 "simulate meters on DuckDB alone; `talktime meter --policy P` and `talktime compare` meter "
                 "it exactly on the reference"
             ) from None

@@ -143,6 +143,8 @@ def load(
         providers = added_up(margins, "provider")
         calls = CallsTable(margins.view.rows, margins.view.columns)
         note, currency = margins.note, margins.view.currency
+        if source is not None:  # a record a note names is where the reader knows it, not in a copy of ours
+            note = note.replace(str(scan), source).replace(str(records), source)
         del margins  # every call's report: the table above keeps what the pages show
         usage = usage_series(scan, card, plan)
         kept = CallRecords(scan)
