@@ -206,8 +206,9 @@ def _money(value: Decimal | None, lower_bound: bool = False, made_up: bool = Fal
     return ("* " if made_up else "") + (">= " if lower_bound else "") + text(quantize(value, 4))
 
 
-def _pct(value: Decimal | None) -> str:
-    return "-" if value is None else f"{quantize(value, 2):+}%"
+def _pct(value: Decimal | None, made_up: bool = False) -> str:
+    """A change in percent; ``*`` when a placeholder price prices either side of it."""
+    return "-" if value is None else ("* " if made_up else "") + f"{quantize(value, 2):+}%"
 
 
 def _quantity(value: Decimal, unit: str) -> str:
@@ -275,7 +276,7 @@ def switch_table(switch: Switch) -> tuple[tuple[str, ...], list[tuple[str, ...]]
             _money(c.cost_from, made_up=was),
             _money(c.cost_to, made_up=will),
             _money(c.delta, made_up=was or will),
-            _pct(c.delta_percent),
+            _pct(c.delta_percent, made_up=was or will),
             _money(c.platform_cost, c.incomplete, bool(c.placeholder)),
             _money(c.price_per_minute),
             _money(c.price_keep_share, made_up=bool(c.placeholder) or was or will),
