@@ -93,11 +93,20 @@ def test_csv_has_a_placeholder_column(tmp_path: Path) -> None:
     assert rows["tw-call"]["placeholder"] == "" and rows["tw-call"]["placeholder_entries"] == ""
 
 
+def _header(table: str) -> list[str]:
+    line = next(line for line in table.splitlines() if line.startswith("┃ customer"))
+    return [cell.strip() for cell in line.split("┃")[1:-1]]
+
+
 def test_the_table_marks_the_row_and_says_what_the_mark_means(tmp_path: Path) -> None:
     text = _margin(_records(tmp_path / "r.jsonl"), "--by", "session")
     (livekit,) = [line for line in text.splitlines() if "lk-call" in line]
     (twilio,) = [line for line in text.splitlines() if "tw-call" in line]
     assert "*0.03000" in livekit.split() and "*0.33000" in livekit.split()  # the cost and margin, marked
+    cells = dict(zip(_header(text), (c.strip() for c in livekit.split("│")[1:-1]), strict=True))
+    # the modalities the LiveKit entries price (SIP: telephony; participant and agent: platform), and what
+    # is worked out from the cost, carry the mark; a modality no placeholder price reaches does not
+    assert [cells[c][:1] for c in ("telephony", "platform", "margin %", "cost/min", "STT")] == [*"****", "0"]
     assert "*" not in twilio
     (legend,) = [line for line in text.splitlines() if line.startswith("* PLACEHOLDER")]
     assert "1 row(s)" in legend and "livekit-agent, livekit-participant, livekit-sip" in legend

@@ -21,7 +21,7 @@ import gc
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -60,10 +60,13 @@ class MarginEngine(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MarginReport:
-    """The margin rows, and why no cost entry takes the first uncosted record ("" when all are costed)."""
+    """The margin rows, and why no cost entry takes the first uncosted record ("" when all are costed);
+    ``placeholder_modality``: the modality each cost entry with placeholder prices prices (a face marks that
+    modality's cost on a row those entries price)."""
 
     view: MarginView
     miss: str
+    placeholder_modality: Mapping[str, str] = field(default_factory=dict)
 
 
 def margin(
@@ -93,8 +96,9 @@ def margin(
     gc.disable()
     try:
         guard = None if now is None else guard_of(guards, history.tenant, now, accepted_of(history))
+        card = cost_card(costs)
         view, fallback = _margin_view(
-            history, cost_card(costs), required_price_card(prices), engine, by.value, lazy=stream, guard=guard
+            history, card, required_price_card(prices), engine, by.value, lazy=stream, guard=guard
         )
         if fallback:
             note(fallback)
@@ -111,7 +115,7 @@ def margin(
         if by is MarginBy.provider:
             raise InputError("--per-minute needs rows that sell minutes: --by session, customer or period")
         view = per_minute_view(view)
-    return MarginReport(view, miss)
+    return MarginReport(view, miss, {e.id: e.modality for e in card.entries if e.placeholder})
 
 
 def _margin_view(

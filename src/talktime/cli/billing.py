@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -151,7 +151,7 @@ def margin(
         elif format is TableFormat.csv:
             _write_parts(out, _csv_parts(view))
         else:
-            _margin_table(view, out, miss)
+            _margin_table(view, out, miss, report.placeholder_modality)
 
     guarded(run)
 
@@ -350,7 +350,9 @@ _SHORT = {
 }
 
 
-def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
+def _margin_table(
+    view: MarginView, out: Path | None, miss: str = "", placeholder_modality: Mapping[str, str] | None = None
+) -> None:
     cur = view.currency
     places = 4 if view.by == "session" or (view.rows and view.rows[0].get("per_minute")) else 2
     each = "costs per customer minute sold" if view.rows and view.rows[0].get("per_minute") else "costs"
@@ -370,6 +372,8 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
         incomplete = bool(row["incomplete"])
         made_up = "*" if row.get("placeholder") else ""  # a cost priced by a placeholder price
         placeholder_rows += bool(made_up)
+        entries = (row.get("placeholder_entries") or ()) if made_up else ()
+        made_up_costs = {f"cost_{(placeholder_modality or {}).get(str(e), 'other')}" for e in entries}  # type: ignore[attr-defined]
         unknown = {str(m) for m in row.get("uncosted_modalities", ()) or ()}  # type: ignore[attr-defined]
         shown = []
         for column in view.columns:
@@ -384,7 +388,7 @@ def _margin_table(view: MarginView, out: Path | None, miss: str = "") -> None:
                 else:
                     # a modality's share or a minute's cost: cents are too coarse
                     amount = amount_text(value, decimals[column])
-                    if column in _MADE_UP:
+                    if column in _MADE_UP or column in made_up_costs:
                         amount = made_up + amount  # after a bound: ">= *0.0300"
                     if column.removeprefix("cost_") in unknown:  # a cost of this modality is not known
                         amount = "?" if value == 0 else ">= " + amount
