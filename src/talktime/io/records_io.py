@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -45,8 +44,9 @@ EXACT: Final = "_exact"
 _SECONDS_FIELDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
 #: The fields whose typed column may be too narrow for a value: seconds and counts.
 _NUMBERS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds", "channels", *COUNT_FIELDS)
-_LIMIT_SECONDS: Final = Decimal(10**12)
-_LIMIT_INT: Final = 2**63
+#: The typed layout's bounds: seconds below 10^12 (DECIMAL(18,6)), counts in a signed 64-bit integer.
+LIMIT_SECONDS: Final = Decimal(10**12)
+LIMIT_INT: Final = 2**63
 
 
 class BeyondTypedLayout(RecordError):
@@ -98,8 +98,8 @@ def _too_wide(value: Decimal | int | None) -> str:
         exponent = value.as_tuple().exponent
         if not isinstance(exponent, int) or exponent < -6:
             return f"{value} has more than 6 decimals"
-        return f"{value} is 10^12 seconds or more" if abs(value) >= _LIMIT_SECONDS else ""
-    return "" if -_LIMIT_INT <= value < _LIMIT_INT else f"{value} is past 64 bits"
+        return f"{value} is 10^12 seconds or more" if abs(value) >= LIMIT_SECONDS else ""
+    return "" if -LIMIT_INT <= value < LIMIT_INT else f"{value} is past 64 bits"
 
 
 def beyond_error(record: UsageRecord, field: str, why: str) -> BeyondTypedLayout:
@@ -228,36 +228,11 @@ def record_of_row(values: dict[str, Any]) -> UsageRecord:
 
 
 def _exact_numbers(doc: str) -> dict[str, Any]:
-    """The seconds and counts of an ``_exact`` doc, as the store reads them."""
-    if doc.startswith('{"data":'):  # a lone record event's data: read as the store reads it (its floats)
-        from talktime.store.records import record_from_doc
+    """The seconds and counts of an ``_exact`` doc (either of the store's forms), as the store reads them."""
+    from talktime.store.records import record_from_doc  # the store keeps the doc's one reader
 
-        record = record_from_doc(doc)
-        return {name: getattr(record, name) for name in _NUMBERS if getattr(record, name) is not None}
-    found = json.loads(doc)  # record_doc's form: seconds as text, counts whole (of any size: not orjson)
-    return {
-        name: Decimal(found[name]) if name in _SECONDS_FIELDS else int(found[name])
-        for name in _NUMBERS
-        if found.get(name) is not None
-    }
-
-
-def _record_doc(record: UsageRecord) -> str:
-    """``record`` in the form :func:`talktime.store.records.record_doc` writes, but for whole numbers of any
-    size (orjson stops at 64 bits)."""
-    doc: dict[str, Any] = {}
-    for name in RECORD_FIELDS:
-        value = getattr(record, name)
-        if value is None:
-            continue
-        doc[name] = (
-            value.isoformat()
-            if isinstance(value, datetime)
-            else (str(value) if isinstance(value, Decimal) else value)
-        )
-    if record.attrs:
-        doc["attrs"] = dict(record.attrs)
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    record = record_from_doc(doc)
+    return {name: getattr(record, name) for name in _NUMBERS if getattr(record, name) is not None}
 
 
 # --- writing ------------------------------------------------------------------------------------------------
@@ -325,6 +300,8 @@ def records_table(
 def _beyond(records: list[UsageRecord], columns: dict[str, list[Any]], exact: bool) -> list[str | None]:
     """Each record's exact JSON where the typed columns cannot hold it (None elsewhere), its values that do
     not fit set to None in ``columns``; without ``exact``, the first such record's error."""
+    from talktime.store.records import record_doc  # the store's doc form (any whole number: json_text)
+
     docs: list[str | None] = [None] * len(records)
     for index, record in enumerate(records):
         found = misfit(record)
@@ -332,7 +309,7 @@ def _beyond(records: list[UsageRecord], columns: dict[str, list[Any]], exact: bo
             continue
         if not exact:
             raise beyond_error(record, *found)
-        docs[index] = _record_doc(record)
+        docs[index] = record_doc(record)
         for name in _NUMBERS:
             if _too_wide(columns[name][index]):
                 columns[name][index] = None

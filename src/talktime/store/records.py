@@ -37,6 +37,7 @@ from talktime.core.records import COUNT_FIELDS, RECORD_FIELDS, UsageRecord, pars
 from talktime.errors import InputError
 from talktime.ingest import events as ev
 from talktime.ingest.sessionize import NEVER, SessionRecord, sessionize
+from talktime.io.records_io import LIMIT_INT, LIMIT_SECONDS
 from talktime.store.reviews import CORRECTION, corrected
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,8 +46,6 @@ _TIMES: Final = ("started_at", "ended_at", "answered_at", "first_audio_at", "las
 _SECONDS: Final = ("audio_seconds", "speech_seconds", "provider_reported_seconds")
 _INTS: Final = ("channels", *COUNT_FIELDS)
 _TEXTS: Final = ("id", "customer", "provider", "product", "session", "kind", "status")
-_LIMIT_SECONDS: Final = Decimal(10) ** 12
-_LIMIT_INT: Final = 2**63
 _PARTICIPANT_TYPES: Final = frozenset({ev.JOINED, ev.LEFT})
 
 _TEXT: Final = "text"
@@ -380,13 +379,13 @@ def _seconds(values: list[Any], inexact: set[int]) -> pa.Array[Any]:
     whole = _whole(values)
     if whole is not None:
         low, high = pc.min_max(whole).values()
-        if low.as_py() is None or (low.as_py() > -_LIMIT_SECONDS and high.as_py() < _LIMIT_SECONDS):
+        if low.as_py() is None or (low.as_py() > -LIMIT_SECONDS and high.as_py() < LIMIT_SECONDS):
             return whole.cast(pa.decimal128(25, 6)).cast(_DECIMAL)
     decimals = [None if v is None else _decimal(v) for v in values]
     for index, seconds in enumerate(decimals):
         if seconds is not None:
             exponent = seconds.as_tuple().exponent
-            if not (isinstance(exponent, int) and exponent >= -6 and abs(seconds) < _LIMIT_SECONDS):
+            if not (isinstance(exponent, int) and exponent >= -6 and abs(seconds) < LIMIT_SECONDS):
                 decimals[index] = None
                 inexact.add(index)
     return pa.array(decimals, _DECIMAL)
@@ -399,7 +398,7 @@ def _ints(values: list[Any], inexact: set[int]) -> pa.Array[Any]:
         return whole
     ints = [None if v is None else _int(v) for v in values]
     for index, value in enumerate(ints):
-        if value is not None and not -_LIMIT_INT <= value < _LIMIT_INT:
+        if value is not None and not -LIMIT_INT <= value < LIMIT_INT:
             ints[index] = None
             inexact.add(index)
     return pa.array(ints, pa.int64())
@@ -605,11 +604,11 @@ class RowBuilder:
             elif kind is _SECONDS_KIND:
                 doc[name] = str(value)
                 exponent = value.as_tuple().exponent
-                if not (isinstance(exponent, int) and exponent >= -6 and abs(value) < _LIMIT_SECONDS):
+                if not (isinstance(exponent, int) and exponent >= -6 and abs(value) < LIMIT_SECONDS):
                     value, exact = None, False
             else:
                 doc[name] = value
-                if kind is _INT and not -_LIMIT_INT <= value < _LIMIT_INT:
+                if kind is _INT and not -LIMIT_INT <= value < LIMIT_INT:
                     value, exact = None, False
             columns[name].append(value)
         attrs = record.attrs
